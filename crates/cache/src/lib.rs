@@ -1,0 +1,1 @@
+//! Caches (to be implemented).

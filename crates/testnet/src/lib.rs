@@ -1,0 +1,1 @@
+//! A simulated DNS hierarchy for tests (to be implemented).
