@@ -1,0 +1,3 @@
+//! The `hanse` binary.
+
+fn main() {}

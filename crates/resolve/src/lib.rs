@@ -1,0 +1,1 @@
+//! Iterative resolution (to be implemented).

@@ -1,0 +1,1 @@
+//! DNS listeners (to be implemented).
