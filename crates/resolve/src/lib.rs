@@ -1,1 +1,35 @@
-//! Iterative resolution (to be implemented).
+//! Iterative resolution from the root (RFC 1034 §5.3.3, RFC 1035 §7), with
+//! forwarding and stub zones, caching through `hanse-cache`, and the limits
+//! that keep a resolver from being turned into a weapon (NXNSAttack, TsuNAME).
+//!
+//! The [`Resolver`] answers one question at a time with a [`Resolution`]: an
+//! outcome value (NOERROR with data, NXDOMAIN, NODATA, SERVFAIL with an
+//! Extended DNS Error), never a Rust error. It reaches the network only through
+//! the [`Transport`] trait, so tests and scenario replays drive it without
+//! sockets; [`NetworkTransport`] is the real UDP/TCP implementation.
+//!
+//! RFCs: 1034, 1035, 2181 (trust ranking, bailiwick), 2308 (negative
+//! caching), 6672 (DNAME), 6891 (EDNS), 7766 (TCP), 8020 (NXDOMAIN below),
+//! 8914 (Extended DNS Errors), 9156 (QNAME minimisation).
+//!
+//! # Limitations
+//! - No DNSSEC validation yet: answers are never marked authentic.
+//! - No connection reuse for TCP upstreams; every TCP exchange opens a connection.
+//! - No prefetch and no serve-stale yet.
+
+#![warn(missing_docs)]
+
+mod clock;
+mod coalesce;
+mod config;
+mod iterate;
+mod outcome;
+mod selection;
+mod transport;
+
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use coalesce::InFlight;
+pub use config::{Limits, QnameMinimisation, ResolverConfig, ResolverMode, ZoneServers};
+pub use iterate::Resolver;
+pub use outcome::{ExtendedError, Resolution};
+pub use transport::{NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery};

@@ -1,1 +1,31 @@
-//! DNS listeners (to be implemented).
+//! DNS service over UDP and TCP (RFC 1035 §4.2, RFC 7766, RFC 6891):
+//! listeners, worker threads, the access list, the hot path from the answer
+//! cache, and composing answers from resolutions.
+//!
+//! Each worker thread runs its own single-threaded async runtime and owns one
+//! `SO_REUSEPORT` UDP socket and one TCP listener per listen address, so the
+//! kernel spreads clients over the workers and a cache hit never crosses a
+//! thread. A cache hit is served in place: the query is read through
+//! [`hanse_wire::QueryView`], the stored answer is copied into the worker's
+//! buffer and patched (ID, question case, TTLs), and sent; nothing is
+//! allocated. A miss becomes a task on the same runtime that asks the
+//! [`hanse_resolve::Resolver`], composes the answer, stores it in the answer
+//! cache and sends it.
+//!
+//! # Limitations
+//! - Sockets bound to a wildcard address answer from the host's primary
+//!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
+//! - Changing the listen addresses or the thread count needs a restart;
+//!   everything else reloads.
+
+#![warn(missing_docs)]
+
+mod access;
+mod handler;
+mod listener;
+mod tcp;
+mod udp;
+
+pub use access::AccessList;
+pub use handler::{Settings, ServiceStatistics};
+pub use listener::{Server, ServerConfig, ServerError};

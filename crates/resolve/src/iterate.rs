@@ -1,0 +1,996 @@
+//! The iterative resolution algorithm (RFC 1034 §5.3.3) with QNAME
+//! minimisation (RFC 9156), forwarding and stub zones.
+//!
+//! One client question becomes a [`Task`] that carries the limits: upstream
+//! queries sent, the deadline, and the nesting of nameserver-address look-ups.
+//! A task resolves the question step by step: each step answers one name
+//! from the cache or from the closest known zone cut downwards, and a
+//! CNAME or DNAME moves the task to the alias target.
+//!
+//! Data from a response is trusted only inside the bailiwick of the zone the
+//! server was asked about: records whose owner is outside that zone are
+//! dropped, glue is taken only for the nameservers of the referral, and a
+//! referral must lead downwards, towards the query name.
+
+use crate::clock::Clock;
+use crate::coalesce::InFlight;
+use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode};
+use crate::outcome::{ExtendedError, Resolution};
+use crate::selection::ServerSelection;
+use crate::transport::{Protocol, Transport, TransportError, UpstreamQuery, family_usable};
+use arc_swap::ArcSwap;
+use hanse_cache::{RrsetCache, Trust};
+use hanse_wire::{Edns, Message, Name, RType, Rcode, Record, compose_query};
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How many minimised queries one step may send before it asks the full name
+/// (RFC 9156 §2.3, MAX_MINIMISE_COUNT).
+const MAX_MINIMISE_COUNT: u32 = 10;
+/// TTL given to root hints placed in the cache before priming.
+const HINTS_TTL: u32 = 3_600_000;
+
+/// A recursive resolver: shared by all workers.
+pub struct Resolver<T: Transport> {
+    config: ArcSwap<ResolverConfig>,
+    cache: Arc<RrsetCache>,
+    transport: T,
+    clock: Arc<dyn Clock>,
+    selection: ServerSelection,
+    in_flight: InFlight,
+    ipv4_usable: bool,
+    ipv6_usable: bool,
+}
+
+/// The outcome of one step: resolving one name without following aliases.
+#[derive(Debug)]
+enum Step {
+    /// The RRset asked for (and any chain records the response carried).
+    Answer(Vec<Record>),
+    /// The name is an alias: these records lead to `target`.
+    Alias { records: Vec<Record>, target: Name },
+    /// The name does not exist.
+    NxDomain(Option<Record>),
+    /// The name exists but has no data of the type.
+    NoData(Option<Record>),
+    /// No answer could be had.
+    Failure(ExtendedError),
+}
+
+/// What a response says about a question, after the bailiwick checks.
+#[derive(Debug)]
+enum Classified {
+    /// The chain from the query name to the final RRset (RRsets in order).
+    Answer(Vec<Vec<Record>>),
+    /// The chain ends at `target` without data for it.
+    Alias { rrsets: Vec<Vec<Record>>, target: Name },
+    /// A delegation to a zone below the one asked.
+    Referral { zone: Name, nameservers: Vec<Record>, glue: Vec<Vec<Record>> },
+    /// NXDOMAIN, with the SOA if the server gave one.
+    NxDomain(Option<Record>),
+    /// NODATA, with the SOA if the server gave one.
+    NoData(Option<Record>),
+}
+
+/// Where a zone's servers come from.
+#[derive(Debug, Clone)]
+enum ServerSource {
+    /// Nameserver names from an NS RRset.
+    Names(Vec<Name>),
+    /// Addresses given in the configuration (stub zones, forwarders).
+    Fixed(Vec<SocketAddr>),
+}
+
+/// Why a step stopped early.
+enum Abort {
+    Limit,
+    Timeout,
+}
+
+impl<T: Transport> Resolver<T> {
+    /// Makes a resolver over `cache` that sends queries through `transport`.
+    pub fn new(
+        config: ResolverConfig,
+        cache: Arc<RrsetCache>,
+        transport: T,
+        clock: Arc<dyn Clock>,
+    ) -> Resolver<T> {
+        Resolver {
+            config: ArcSwap::from_pointee(config),
+            cache,
+            transport,
+            clock,
+            selection: ServerSelection::default(),
+            in_flight: InFlight::default(),
+            ipv4_usable: family_usable("192.0.2.1:53".parse().expect("literal")),
+            ipv6_usable: family_usable("[2001:db8::1]:53".parse().expect("literal")),
+        }
+    }
+
+    /// Replaces the configuration; resolutions under way keep the old one.
+    pub fn reconfigure(&self, config: ResolverConfig) {
+        self.config.store(Arc::new(config));
+    }
+
+    /// The RRset cache.
+    pub fn cache(&self) -> &RrsetCache {
+        &self.cache
+    }
+
+    /// The clock the resolver reads.
+    pub fn now(&self) -> u32 {
+        self.clock.now()
+    }
+
+    /// Resolves `name`/`rtype` (class IN). Identical questions in flight are
+    /// coalesced into one resolution.
+    pub async fn resolve(&self, name: &Name, rtype: RType) -> Resolution {
+        let name = name.to_lowercase();
+        self.in_flight
+            .run(&name, rtype, async {
+                let config = self.config.load_full();
+                let deadline = Instant::now() + config.limits.max_resolution_time;
+                let mut task = Task {
+                    resolver: self,
+                    config,
+                    queries_sent: 0,
+                    deadline,
+                    depth: 0,
+                    resolving: Vec::new(),
+                };
+                task.lookup(&name, rtype).await
+            })
+            .await
+    }
+}
+
+/// One client question under way, with its budget.
+struct Task<'r, T: Transport> {
+    resolver: &'r Resolver<T>,
+    config: Arc<ResolverConfig>,
+    queries_sent: u32,
+    deadline: Instant,
+    depth: u32,
+    /// Nameserver names whose addresses are being looked up, to break cycles.
+    resolving: Vec<Name>,
+}
+
+impl<T: Transport> Task<'_, T> {
+    fn now(&self) -> u32 {
+        self.resolver.clock.now()
+    }
+
+    fn cache(&self) -> &RrsetCache {
+        &self.resolver.cache
+    }
+
+    /// Resolves a question, following CNAME and DNAME links.
+    async fn lookup(&mut self, name: &Name, rtype: RType) -> Resolution {
+        let mut chain: Vec<Record> = Vec::new();
+        let mut current = name.clone();
+        let mut seen: HashSet<Name> = HashSet::new();
+        seen.insert(current.clone());
+        for _ in 0..=self.config.limits.max_cname_chain {
+            let step = self.step(&current, rtype).await;
+            match step {
+                Step::Answer(records) => {
+                    chain.extend(records);
+                    return Resolution {
+                        rcode: Rcode::NOERROR,
+                        answers: chain,
+                        authorities: Vec::new(),
+                        extended_error: None,
+                    };
+                }
+                Step::Alias { records, target } => {
+                    chain.extend(records);
+                    if !seen.insert(target.clone()) {
+                        return self.fail(name, rtype, ExtendedError::LOOP);
+                    }
+                    current = target;
+                }
+                Step::NxDomain(soa) => {
+                    return Resolution {
+                        rcode: Rcode::NXDOMAIN,
+                        answers: chain,
+                        authorities: soa.into_iter().collect(),
+                        extended_error: None,
+                    };
+                }
+                Step::NoData(soa) => {
+                    return Resolution {
+                        rcode: Rcode::NOERROR,
+                        answers: chain,
+                        authorities: soa.into_iter().collect(),
+                        extended_error: None,
+                    };
+                }
+                Step::Failure(error) => return self.fail(name, rtype, error),
+            }
+        }
+        self.fail(name, rtype, ExtendedError::LIMIT_REACHED)
+    }
+
+    fn fail(&self, name: &Name, rtype: RType, error: ExtendedError) -> Resolution {
+        if error != ExtendedError::CACHED_FAILURE {
+            self.cache().insert_failure(name, rtype, self.now());
+        }
+        Resolution::failure(error)
+    }
+
+    /// Resolves one name without following aliases: cache first, then the network.
+    async fn step(&mut self, name: &Name, rtype: RType) -> Step {
+        if let Some(step) = self.from_cache(name, rtype) {
+            return step;
+        }
+        if let Some(servers) = self.forwarders_for(name) {
+            return self.forward(name, rtype, servers).await;
+        }
+        self.iterate(name, rtype).await
+    }
+
+    /// Answers from the RRset cache if it can.
+    fn from_cache(&self, name: &Name, rtype: RType) -> Option<Step> {
+        let now = self.now();
+        let cache = self.cache();
+        // Glue and referral NS RRsets guide iteration but are never answers
+        // (RFC 2181 §5.4.1).
+        let answerable = |trust: Trust| trust >= Trust::AnswerNonAuthoritative;
+        if let Some(cached) = cache.get(name, rtype, now).filter(|cached| answerable(cached.trust)) {
+            return Some(Step::Answer(with_ttl(&cached.records, cached.ttl)));
+        }
+        if rtype != RType::CNAME {
+            if let Some(cached) =
+                cache.get(name, RType::CNAME, now).filter(|cached| answerable(cached.trust))
+            {
+                let records = with_ttl(&cached.records, cached.ttl);
+                let target = records.first()?.target_name()?;
+                return Some(Step::Alias { records, target });
+            }
+        }
+        if let Some(negative) = cache.get_negative(name, rtype, now) {
+            let soa = negative.soa.map(|mut soa| {
+                soa.ttl = negative.ttl;
+                soa
+            });
+            return Some(if negative.nxdomain { Step::NxDomain(soa) } else { Step::NoData(soa) });
+        }
+        if cache.get_failure(name, rtype, now) {
+            return Some(Step::Failure(ExtendedError::CACHED_FAILURE));
+        }
+        // A cached DNAME or NXDOMAIN at an ancestor decides for the whole subtree
+        // (RFC 6672, RFC 8020).
+        let mut ancestor = name.parent();
+        while let Some(owner) = ancestor {
+            if let Some(cached) = cache.get(&owner, RType::DNAME, now) {
+                let records = with_ttl(&cached.records, cached.ttl);
+                let dname = records.first()?;
+                let replacement = dname.target_name()?;
+                let Some(Ok(target)) = name.replace_suffix(&owner, &replacement) else {
+                    return Some(Step::Failure(ExtendedError::INVALID_DATA));
+                };
+                let synthesised = synthesise_cname(name, &target, dname.ttl);
+                return Some(Step::Alias { records: vec![dname.clone(), synthesised], target });
+            }
+            if let Some(negative) = cache.get_negative(&owner, rtype, now) {
+                if negative.nxdomain {
+                    let soa = negative.soa.map(|mut soa| {
+                        soa.ttl = negative.ttl;
+                        soa
+                    });
+                    return Some(Step::NxDomain(soa));
+                }
+            }
+            ancestor = owner.parent();
+        }
+        None
+    }
+
+    /// The forwarders for `name`: the longest matching forward zone, or all
+    /// names in forward mode.
+    fn forwarders_for(&self, name: &Name) -> Option<Vec<SocketAddr>> {
+        let zone = self
+            .config
+            .forward_zones
+            .iter()
+            .filter(|zone| name.is_subdomain_of(&zone.name))
+            .max_by_key(|zone| zone.name.label_count());
+        let stub_is_closer = |depth: usize| {
+            self.config
+                .stub_zones
+                .iter()
+                .any(|stub| name.is_subdomain_of(&stub.name) && stub.name.label_count() > depth)
+        };
+        if let Some(zone) = zone {
+            if !stub_is_closer(zone.name.label_count()) {
+                return Some(zone.servers.clone());
+            }
+            return None;
+        }
+        match &self.config.mode {
+            ResolverMode::Forward(servers) if !stub_is_closer(0) => Some(servers.clone()),
+            _ => None,
+        }
+    }
+
+    /// Asks forwarders (RD set) and accepts their answer without bailiwick
+    /// restriction: they are trusted recursive resolvers.
+    async fn forward(&mut self, name: &Name, rtype: RType, servers: Vec<SocketAddr>) -> Step {
+        let root = Name::root();
+        let response =
+            match self.query_servers(&root, ServerSource::Fixed(servers), name, rtype, true).await {
+                Ok(response) => response,
+                Err(error) => return Step::Failure(error),
+            };
+        match classify(&response, &root, name, rtype) {
+            Classified::Referral { .. } => Step::Failure(ExtendedError::INVALID_DATA),
+            classified => self.conclude(classified, name, rtype, Trust::AnswerNonAuthoritative),
+        }
+    }
+
+    /// Caches a final classification and turns it into a step.
+    fn conclude(&self, classified: Classified, name: &Name, rtype: RType, trust: Trust) -> Step {
+        match classified {
+            Classified::Answer(rrsets) => Step::Answer(self.store_all(rrsets, trust)),
+            Classified::Alias { rrsets, target } => {
+                Step::Alias { records: self.store_all(rrsets, trust), target }
+            }
+            Classified::NxDomain(soa) => {
+                Step::NxDomain(self.store_negative(name, None, soa, true))
+            }
+            Classified::NoData(soa) => {
+                Step::NoData(self.store_negative(name, Some(rtype), soa, false))
+            }
+            Classified::Referral { .. } => Step::Failure(ExtendedError::INVALID_DATA),
+        }
+    }
+
+    /// Stores RRsets and returns their records with the TTLs the cache gives.
+    fn store_all(&self, rrsets: Vec<Vec<Record>>, trust: Trust) -> Vec<Record> {
+        let now = self.now();
+        let mut records = Vec::new();
+        for rrset in rrsets {
+            let Some(first) = rrset.first() else { continue };
+            // Synthesised CNAMEs (from a DNAME) are not cached on their own.
+            let synthesised = first.rtype == RType::CNAME && first.ttl == u32::MAX;
+            if !synthesised {
+                self.cache().insert(&rrset, trust, now);
+                if let Some(cached) = self.cache().get(&first.name, first.rtype, now) {
+                    records.extend(with_ttl(&cached.records, cached.ttl));
+                    continue;
+                }
+            }
+            records.extend(rrset);
+        }
+        // The synthesised CNAME takes the TTL of its DNAME (RFC 6672 §3.1).
+        let mut dname_ttl = None;
+        for record in &mut records {
+            if record.rtype == RType::DNAME {
+                dname_ttl = Some(record.ttl);
+            } else if record.ttl == u32::MAX {
+                record.ttl = dname_ttl.unwrap_or(0);
+            }
+        }
+        records
+    }
+
+    fn store_negative(
+        &self,
+        name: &Name,
+        rtype: Option<RType>,
+        soa: Option<Record>,
+        nxdomain: bool,
+    ) -> Option<Record> {
+        let now = self.now();
+        self.cache().insert_negative(name, rtype, soa.clone(), nxdomain, now);
+        let lookup_type = rtype.unwrap_or(RType::A);
+        match self.cache().get_negative(name, lookup_type, now) {
+            Some(negative) => negative.soa.map(|mut soa| {
+                soa.ttl = negative.ttl;
+                soa
+            }),
+            None => soa.map(|mut soa| {
+                soa.ttl = soa.ttl.min(soa.soa_minimum().unwrap_or(soa.ttl));
+                soa
+            }),
+        }
+    }
+
+    /// Resolves from the closest known zone cut downwards.
+    async fn iterate(&mut self, name: &Name, rtype: RType) -> Step {
+        // DS lives in the parent zone (RFC 4035 §3.1.4.1).
+        let cut_for = if rtype == RType::DS && !name.is_root() {
+            name.parent().unwrap_or_else(Name::root)
+        } else {
+            name.clone()
+        };
+        let (mut zone, mut source) = match self.closest_delegation(&cut_for).await {
+            Ok(found) => found,
+            Err(error) => return Step::Failure(error),
+        };
+        let mode = self.config.qname_minimisation;
+        let mut minimise = mode != QnameMinimisation::Off;
+        let mut known_labels = zone.label_count();
+        let mut minimised_queries = 0;
+        let target_labels = cut_for.label_count();
+        loop {
+            if Instant::now() >= self.deadline {
+                return Step::Failure(ExtendedError::TIMEOUT);
+            }
+            let minimised = minimise
+                && known_labels < target_labels
+                && minimised_queries < MAX_MINIMISE_COUNT;
+            let (query_name, query_type) = if minimised {
+                minimised_queries += 1;
+                (name.suffix(known_labels + 1), RType::A)
+            } else {
+                (name.clone(), rtype)
+            };
+            let result =
+                self.query_servers(&zone, source.clone(), &query_name, query_type, false).await;
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    if minimised && mode == QnameMinimisation::Relaxed && self.budget_left() {
+                        minimise = false;
+                        continue;
+                    }
+                    return Step::Failure(error);
+                }
+            };
+            let classified = classify(&response, &zone, &query_name, query_type);
+            let trust = if response.header.authoritative {
+                Trust::AnswerAuthoritative
+            } else {
+                Trust::AnswerNonAuthoritative
+            };
+            match classified {
+                Classified::Referral { zone: child, nameservers, glue } => {
+                    let now = self.now();
+                    self.cache().insert(&nameservers, Trust::AuthorityReferral, now);
+                    for rrset in &glue {
+                        self.cache().insert(rrset, Trust::Additional, now);
+                    }
+                    source = ServerSource::Names(
+                        nameservers.iter().filter_map(Record::target_name).collect(),
+                    );
+                    known_labels = child.label_count();
+                    zone = child;
+                }
+                Classified::Answer(_) | Classified::NoData(_) if minimised => {
+                    // The minimised name exists inside this zone: one label more.
+                    known_labels += 1;
+                }
+                Classified::NxDomain(soa) if minimised => {
+                    if mode == QnameMinimisation::Relaxed {
+                        minimise = false;
+                        continue;
+                    }
+                    // RFC 8020: nothing exists below a name that does not exist.
+                    self.store_negative(&query_name, None, soa.clone(), true);
+                    return Step::NxDomain(self.store_negative(name, None, soa, true));
+                }
+                Classified::Alias { .. } if minimised => {
+                    // An alias above the query name: ask the full name.
+                    minimise = false;
+                }
+                classified => return self.conclude(classified, name, rtype, trust),
+            }
+        }
+    }
+
+    fn budget_left(&self) -> bool {
+        self.queries_sent < self.config.limits.max_upstream_queries
+            && Instant::now() < self.deadline
+    }
+
+    /// Finds the deepest zone cut known for `name`: a stub zone, a cached NS
+    /// RRset, or the root (priming it if needed).
+    async fn closest_delegation(
+        &mut self,
+        name: &Name,
+    ) -> Result<(Name, ServerSource), ExtendedError> {
+        let now = self.now();
+        let mut candidate = Some(name.clone());
+        while let Some(zone) = candidate {
+            if let Some(stub) = self.config.stub_zones.iter().find(|stub| stub.name == zone) {
+                return Ok((zone, ServerSource::Fixed(stub.servers.clone())));
+            }
+            if zone.is_root() {
+                break;
+            }
+            if let Some(cached) = self.cache().get(&zone, RType::NS, now) {
+                let names: Vec<Name> = cached.records.iter().filter_map(Record::target_name).collect();
+                if !names.is_empty() {
+                    return Ok((zone, ServerSource::Names(names)));
+                }
+            }
+            candidate = zone.parent();
+        }
+        Ok((Name::root(), self.root_servers().await))
+    }
+
+    /// The root's nameservers from the cache, priming them from the hints first.
+    async fn root_servers(&mut self) -> ServerSource {
+        let root = Name::root();
+        let now = self.now();
+        if let Some(cached) = self.cache().get(&root, RType::NS, now) {
+            if cached.trust >= Trust::AnswerNonAuthoritative {
+                return ServerSource::Names(
+                    cached.records.iter().filter_map(Record::target_name).collect(),
+                );
+            }
+        }
+        // Put the hints in the cache with the lowest trust, then prime (RFC 8109).
+        let hints = self.config.root_hints.clone();
+        let mut nameservers = Vec::new();
+        for (server, addresses) in &hints {
+            nameservers.push(Record {
+                name: root.clone(),
+                rtype: RType::NS,
+                class: hanse_wire::Class::IN,
+                ttl: HINTS_TTL,
+                data: server.as_wire().into(),
+            });
+            let a: Vec<Record> = addresses
+                .iter()
+                .filter(|address| address.is_ipv4())
+                .map(|address| address_record(server, *address))
+                .collect();
+            let aaaa: Vec<Record> = addresses
+                .iter()
+                .filter(|address| address.is_ipv6())
+                .map(|address| address_record(server, *address))
+                .collect();
+            self.cache().insert(&a, Trust::Additional, now);
+            self.cache().insert(&aaaa, Trust::Additional, now);
+        }
+        self.cache().insert(&nameservers, Trust::Additional, now);
+        let names: Vec<Name> = hints.iter().map(|(server, _)| server.clone()).collect();
+        let source = ServerSource::Names(names);
+        if let Ok(response) =
+            self.query_servers(&root, source.clone(), &root, RType::NS, false).await
+        {
+            if let Classified::Answer(rrsets) = classify(&response, &root, &root, RType::NS) {
+                let now = self.now();
+                let mut primed = Vec::new();
+                for rrset in rrsets {
+                    self.cache().insert(&rrset, Trust::AnswerAuthoritative, now);
+                    primed.extend(rrset.iter().filter_map(Record::target_name));
+                }
+                let primed_set: HashSet<&Name> = primed.iter().collect();
+                for rrset in group_rrsets(&response.additionals) {
+                    let owner = &rrset[0].name;
+                    if matches!(rrset[0].rtype, RType::A | RType::AAAA)
+                        && primed_set.contains(owner)
+                    {
+                        self.cache().insert(&rrset, Trust::Additional, now);
+                    }
+                }
+                if !primed.is_empty() {
+                    return ServerSource::Names(primed);
+                }
+            }
+        }
+        source
+    }
+
+    /// The usable addresses of `nameserver` from the cache.
+    fn cached_addresses(&self, nameserver: &Name) -> Vec<SocketAddr> {
+        let now = self.now();
+        let mut addresses = Vec::new();
+        for rtype in [RType::A, RType::AAAA] {
+            if let Some(cached) = self.cache().get(nameserver, rtype, now) {
+                addresses.extend(
+                    cached
+                        .records
+                        .iter()
+                        .filter_map(Record::address)
+                        .map(|address| SocketAddr::new(address, 53)),
+                );
+            }
+        }
+        addresses.retain(|address| self.address_allowed(address.ip()));
+        addresses
+    }
+
+    fn address_allowed(&self, address: IpAddr) -> bool {
+        let family = match address {
+            IpAddr::V4(_) => self.resolver.ipv4_usable,
+            IpAddr::V6(_) => self.resolver.ipv6_usable,
+        };
+        family && (self.config.query_private_upstreams || is_public(address))
+    }
+
+    /// Looks up the addresses of a nameserver that came without glue.
+    async fn resolve_nameserver(&mut self, nameserver: &Name) -> Vec<SocketAddr> {
+        if self.depth >= self.config.limits.max_delegation_depth
+            || self.resolving.contains(nameserver)
+        {
+            return Vec::new();
+        }
+        self.depth += 1;
+        self.resolving.push(nameserver.clone());
+        let mut addresses = Vec::new();
+        let families: &[RType] =
+            if self.resolver.ipv6_usable { &[RType::A, RType::AAAA] } else { &[RType::A] };
+        for &rtype in families {
+            let resolution = Box::pin(self.lookup(nameserver, rtype)).await;
+            addresses.extend(
+                resolution
+                    .answers
+                    .iter()
+                    .filter(|record| record.rtype == rtype)
+                    .filter_map(Record::address)
+                    .map(|address| SocketAddr::new(address, 53)),
+            );
+            if !addresses.is_empty() || !self.budget_left() {
+                break;
+            }
+        }
+        self.resolving.pop();
+        self.depth -= 1;
+        addresses.retain(|address| self.address_allowed(address.ip()));
+        addresses
+    }
+
+    /// Asks the servers of `zone` until one gives a usable response.
+    async fn query_servers(
+        &mut self,
+        zone: &Name,
+        source: ServerSource,
+        name: &Name,
+        rtype: RType,
+        recursion_desired: bool,
+    ) -> Result<Message, ExtendedError> {
+        let mut candidates: Vec<SocketAddr> = Vec::new();
+        let mut unresolved: Vec<Name> = Vec::new();
+        match source {
+            ServerSource::Fixed(servers) => candidates = servers,
+            ServerSource::Names(mut names) => {
+                names.sort_by_key(|_| rand::random::<u32>());
+                for nameserver in names {
+                    let addresses = self.cached_addresses(&nameserver);
+                    if addresses.is_empty() {
+                        // A nameserver inside the zone without glue cannot be reached
+                        // through this zone (it would loop); skip it.
+                        if !nameserver.is_subdomain_of(zone) {
+                            unresolved.push(nameserver);
+                        }
+                    } else {
+                        candidates.extend(addresses);
+                    }
+                }
+                unresolved.truncate(self.config.limits.max_nameserver_names as usize);
+            }
+        }
+        candidates.sort();
+        candidates.dedup();
+        let mut tried: HashSet<SocketAddr> = HashSet::new();
+        let mut timed_out: Vec<SocketAddr> = Vec::new();
+        let mut last_error = ExtendedError::NO_REACHABLE_AUTHORITY;
+        loop {
+            let mut untried: Vec<SocketAddr> =
+                candidates.iter().copied().filter(|server| !tried.contains(server)).collect();
+            if untried.is_empty() {
+                match unresolved.pop() {
+                    Some(nameserver) => {
+                        let addresses = self.resolve_nameserver(&nameserver).await;
+                        candidates.extend(addresses);
+                        candidates.sort();
+                        candidates.dedup();
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            self.resolver.selection.order(&mut untried);
+            let server = untried[0];
+            tried.insert(server);
+            match self.exchange(server, name, rtype, recursion_desired, None).await {
+                Ok(response) => {
+                    if usable(&response, zone, name, recursion_desired) {
+                        return Ok(response);
+                    }
+                    last_error = ExtendedError::INVALID_DATA;
+                }
+                Err(Ok(TransportError::Timeout)) => timed_out.push(server),
+                Err(Ok(_)) => {}
+                Err(Err(Abort::Limit)) => return Err(ExtendedError::LIMIT_REACHED),
+                Err(Err(Abort::Timeout)) => return Err(ExtendedError::TIMEOUT),
+            }
+        }
+        // Servers that stayed silent may be dropping EDNS queries: try once without.
+        for server in timed_out {
+            if self.resolver.selection.edns_confirmed(server)
+                || self.resolver.selection.edns_disabled(server)
+            {
+                continue;
+            }
+            match self.exchange(server, name, rtype, recursion_desired, Some(false)).await {
+                Ok(response) => {
+                    if usable(&response, zone, name, recursion_desired) {
+                        self.resolver.selection.disable_edns(server);
+                        return Ok(response);
+                    }
+                }
+                Err(Err(Abort::Limit)) => return Err(ExtendedError::LIMIT_REACHED),
+                Err(Err(Abort::Timeout)) => return Err(ExtendedError::TIMEOUT),
+                Err(Ok(_)) => {}
+            }
+        }
+        Err(last_error)
+    }
+
+    /// One exchange with one server: EDNS fallback on FORMERR/NOTIMP, TCP on TC.
+    /// `edns` forces EDNS on or off; `None` uses what is known of the server.
+    async fn exchange(
+        &mut self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RType,
+        recursion_desired: bool,
+        edns: Option<bool>,
+    ) -> Result<Message, Result<TransportError, Abort>> {
+        let selection = &self.resolver.selection;
+        let mut use_edns = edns.unwrap_or_else(|| !selection.edns_disabled(server));
+        let mut protocol = Protocol::Udp;
+        for _ in 0..3 {
+            if self.queries_sent >= self.config.limits.max_upstream_queries {
+                return Err(Err(Abort::Limit));
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(Err(Abort::Timeout));
+            }
+            self.queries_sent += 1;
+            let id = rand::random::<u16>();
+            let edns_record = use_edns
+                .then(|| Edns { udp_size: self.config.edns_buffer_size, ..Edns::default() });
+            let message = compose_query(id, name, rtype, recursion_desired, edns_record);
+            let ceiling = self.config.limits.upstream_timeout.min(self.deadline - now);
+            let timeout = match protocol {
+                Protocol::Udp => self.resolver.selection.timeout_for(server, ceiling),
+                Protocol::Tcp => ceiling,
+            };
+            let query =
+                UpstreamQuery { server, message: &message, id, name, rtype, protocol, timeout };
+            let started = Instant::now();
+            let bytes = match self.resolver.transport.exchange(query).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    self.resolver.selection.record_timeout(server, started.elapsed());
+                    return Err(Ok(error));
+                }
+            };
+            self.resolver.selection.record_response(server, started.elapsed(), use_edns);
+            let Ok(response) = Message::parse(&bytes) else {
+                return Err(Ok(TransportError::Malformed));
+            };
+            let rcode = response.rcode();
+            if use_edns
+                && response.edns.is_none()
+                && matches!(rcode, Rcode::FORMERR | Rcode::NOTIMP)
+            {
+                // RFC 6891 §7: a server that does not know EDNS; ask again without.
+                self.resolver.selection.disable_edns(server);
+                use_edns = false;
+                continue;
+            }
+            if response.header.truncated && protocol == Protocol::Udp {
+                protocol = Protocol::Tcp;
+                continue;
+            }
+            return Ok(response);
+        }
+        Err(Ok(TransportError::Malformed))
+    }
+}
+
+/// Whether a response is one to work with, rather than a lame or broken server's.
+fn usable(response: &Message, zone: &Name, name: &Name, recursion_desired: bool) -> bool {
+    let rcode = response.rcode();
+    if rcode != Rcode::NOERROR && rcode != Rcode::NXDOMAIN {
+        return false;
+    }
+    if response.header.truncated {
+        return false;
+    }
+    if recursion_desired || rcode == Rcode::NXDOMAIN || !response.answers.is_empty() {
+        return true;
+    }
+    // An empty NOERROR: a referral must lead below the zone towards the name,
+    // a NODATA must be authoritative or carry the zone's SOA.
+    let downward_referral = response.authorities.iter().any(|record| {
+        record.rtype == RType::NS
+            && record.name != *zone
+            && record.name.is_subdomain_of(zone)
+            && name.is_subdomain_of(&record.name)
+    });
+    let has_soa = response
+        .authorities
+        .iter()
+        .any(|record| record.rtype == RType::SOA && record.name.is_subdomain_of(zone));
+    downward_referral || has_soa || response.header.authoritative
+}
+
+/// Reads a response in the bailiwick of `zone` for the question `name`/`rtype`.
+fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Classified {
+    let in_bailiwick = |record: &&Record| record.name.is_subdomain_of(zone);
+    let answers: Vec<&Record> = response.answers.iter().filter(in_bailiwick).collect();
+    let mut rrsets: Vec<Vec<Record>> = Vec::new();
+    let mut current = name.clone();
+    let mut found = false;
+    for _ in 0..=16 {
+        let of_type = |wanted: RType, owner: &Name| -> Vec<Record> {
+            answers
+                .iter()
+                .filter(|record| record.rtype == wanted && record.name == *owner)
+                .map(|record| (*record).clone())
+                .collect()
+        };
+        let exact = of_type(rtype, &current);
+        if !exact.is_empty() {
+            rrsets.push(exact);
+            found = true;
+            break;
+        }
+        if rtype != RType::CNAME {
+            let cname = of_type(RType::CNAME, &current);
+            if let Some(target) = cname.first().and_then(Record::target_name) {
+                rrsets.push(vec![cname[0].clone()]);
+                current = target;
+                continue;
+            }
+        }
+        if rtype != RType::DNAME {
+            let dname = answers.iter().find(|record| {
+                record.rtype == RType::DNAME
+                    && current.is_subdomain_of(&record.name)
+                    && current != record.name
+            });
+            if let Some(dname) = dname {
+                let Some(replacement) = dname.target_name() else { break };
+                let Some(Ok(target)) = current.replace_suffix(&dname.name, &replacement) else {
+                    break;
+                };
+                rrsets.push(vec![(*dname).clone()]);
+                rrsets.push(vec![synthesise_cname(&current, &target, u32::MAX)]);
+                current = target;
+                continue;
+            }
+        }
+        break;
+    }
+    if found {
+        return Classified::Answer(rrsets);
+    }
+    if !rrsets.is_empty() {
+        return Classified::Alias { rrsets, target: current };
+    }
+    let soa = response
+        .authorities
+        .iter()
+        .find(|record| {
+            record.rtype == RType::SOA
+                && record.name.is_subdomain_of(zone)
+                && name.is_subdomain_of(&record.name)
+        })
+        .cloned();
+    if response.rcode() == Rcode::NXDOMAIN {
+        return Classified::NxDomain(soa);
+    }
+    let referral = response.authorities.iter().find(|record| {
+        record.rtype == RType::NS
+            && record.name != *zone
+            && record.name.is_subdomain_of(zone)
+            && name.is_subdomain_of(&record.name)
+    });
+    if let (Some(referral), None) = (referral, &soa) {
+        let child = referral.name.clone();
+        let nameservers: Vec<Record> = response
+            .authorities
+            .iter()
+            .filter(|record| record.rtype == RType::NS && record.name == child)
+            .cloned()
+            .collect();
+        let names: HashSet<Name> = nameservers.iter().filter_map(Record::target_name).collect();
+        // Glue: addresses of the referral's nameservers, inside the zone asked.
+        let glue_records: Vec<Record> = response
+            .additionals
+            .iter()
+            .filter(|record| matches!(record.rtype, RType::A | RType::AAAA))
+            .filter(|record| names.contains(&record.name) && record.name.is_subdomain_of(zone))
+            .cloned()
+            .collect();
+        return Classified::Referral { zone: child, nameservers, glue: group_rrsets(&glue_records) };
+    }
+    Classified::NoData(soa)
+}
+
+/// Groups records into RRsets by owner and type, keeping first-seen order.
+fn group_rrsets(records: &[Record]) -> Vec<Vec<Record>> {
+    let mut rrsets: Vec<Vec<Record>> = Vec::new();
+    for record in records {
+        match rrsets
+            .iter_mut()
+            .find(|rrset| rrset[0].name == record.name && rrset[0].rtype == record.rtype)
+        {
+            Some(rrset) => rrset.push(record.clone()),
+            None => rrsets.push(vec![record.clone()]),
+        }
+    }
+    rrsets
+}
+
+fn with_ttl(records: &[Record], ttl: u32) -> Vec<Record> {
+    records.iter().map(|record| Record { ttl, ..record.clone() }).collect()
+}
+
+fn synthesise_cname(owner: &Name, target: &Name, ttl: u32) -> Record {
+    Record {
+        name: owner.clone(),
+        rtype: RType::CNAME,
+        class: hanse_wire::Class::IN,
+        ttl,
+        data: target.as_wire().into(),
+    }
+}
+
+fn address_record(owner: &Name, address: IpAddr) -> Record {
+    let (rtype, data): (RType, Box<[u8]>) = match address {
+        IpAddr::V4(v4) => (RType::A, v4.octets().into()),
+        IpAddr::V6(v6) => (RType::AAAA, v6.octets().into()),
+    };
+    Record { name: owner.clone(), rtype, class: hanse_wire::Class::IN, ttl: HINTS_TTL, data }
+}
+
+/// Whether `address` is a global unicast address that a recursive resolver
+/// may send queries to (no loopback, private, link-local, documentation or
+/// otherwise special-purpose ranges, RFC 6890).
+fn is_public(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let octets = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || octets[0] == 0
+                || octets[0] >= 240
+                || (octets[0] == 100 && (octets[1] & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(mapped) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(mapped));
+            }
+            let segments = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (segments[0] & 0xfe00) == 0xfc00
+                || (segments[0] & 0xffc0) == 0xfe80
+                || (segments[0] == 0x2001 && segments[1] == 0x0db8))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses_are_not_public() {
+        for text in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "169.254.1.1", "::1", "fe80::1", "fd00::1", "100.64.0.1", "192.0.2.1"] {
+            assert!(!is_public(text.parse().unwrap()), "{text}");
+        }
+        for text in ["198.41.0.4", "2001:503:ba3e::2:30", "8.8.8.8"] {
+            assert!(is_public(text.parse().unwrap()), "{text}");
+        }
+    }
+}

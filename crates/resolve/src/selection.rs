@@ -1,0 +1,134 @@
+//! Choosing among a zone's nameservers: smoothed round-trip times, backoff
+//! for servers that stop answering, and memory of servers without EDNS.
+//!
+//! Unknown servers start with a small random estimate so that each is tried
+//! early; a timeout raises the estimate and puts the server in backoff,
+//! doubling up to two minutes, during which it is tried only when no other
+//! server is left (RFC 1035 §7.2 leaves the strategy open; this follows the
+//! common practice of BIND and Unbound).
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How many servers are remembered; the table is cleared when it grows past this.
+const MAX_SERVERS: usize = 100_000;
+/// The longest backoff for a dead server.
+const MAX_BACKOFF: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone)]
+struct ServerStats {
+    smoothed_rtt: Duration,
+    consecutive_timeouts: u32,
+    backoff_until: Option<Instant>,
+    edns_disabled: bool,
+    edns_confirmed: bool,
+}
+
+/// Shared statistics of upstream servers.
+#[derive(Debug, Default)]
+pub(crate) struct ServerSelection {
+    stats: Mutex<HashMap<SocketAddr, ServerStats>>,
+}
+
+impl ServerSelection {
+    fn with<R>(&self, server: SocketAddr, update: impl FnOnce(&mut ServerStats) -> R) -> R {
+        let mut stats = self.stats.lock();
+        if stats.len() >= MAX_SERVERS && !stats.contains_key(&server) {
+            stats.clear();
+        }
+        let entry = stats.entry(server).or_insert_with(|| ServerStats {
+            smoothed_rtt: Duration::from_micros(rand::random_range(0..5_000)),
+            consecutive_timeouts: 0,
+            backoff_until: None,
+            edns_disabled: false,
+            edns_confirmed: false,
+        });
+        update(entry)
+    }
+
+    /// Orders `servers`, best first: servers not in backoff by smoothed RTT,
+    /// then servers in backoff.
+    pub(crate) fn order(&self, servers: &mut [SocketAddr]) {
+        let now = Instant::now();
+        let mut keys: HashMap<SocketAddr, (bool, Duration)> = HashMap::with_capacity(servers.len());
+        for &server in servers.iter() {
+            let key = self.with(server, |stats| {
+                let backed_off = stats.backoff_until.is_some_and(|until| until > now);
+                (backed_off, stats.smoothed_rtt)
+            });
+            keys.insert(server, key);
+        }
+        servers.sort_by_key(|server| keys[server]);
+    }
+
+    /// Records a response after `rtt`.
+    pub(crate) fn record_response(&self, server: SocketAddr, rtt: Duration, with_edns: bool) {
+        self.with(server, |stats| {
+            stats.smoothed_rtt = (stats.smoothed_rtt * 7 + rtt) / 8;
+            stats.consecutive_timeouts = 0;
+            stats.backoff_until = None;
+            if with_edns {
+                stats.edns_confirmed = true;
+            }
+        });
+    }
+
+    /// Records a timeout or a network error.
+    pub(crate) fn record_timeout(&self, server: SocketAddr, waited: Duration) {
+        self.with(server, |stats| {
+            stats.consecutive_timeouts = stats.consecutive_timeouts.saturating_add(1);
+            stats.smoothed_rtt = (stats.smoothed_rtt + waited).min(Duration::from_secs(10));
+            if stats.consecutive_timeouts >= 2 {
+                let backoff = Duration::from_secs(1) * 2u32.pow(stats.consecutive_timeouts.min(8));
+                stats.backoff_until = Some(Instant::now() + backoff.min(MAX_BACKOFF));
+            }
+        });
+    }
+
+    /// How long to wait for `server`, at most `ceiling`.
+    pub(crate) fn timeout_for(&self, server: SocketAddr, ceiling: Duration) -> Duration {
+        let (rtt, known) =
+            self.with(server, |stats| (stats.smoothed_rtt, stats.consecutive_timeouts == 0));
+        let estimate = if known { rtt * 4 + Duration::from_millis(100) } else { ceiling / 2 };
+        estimate.clamp(Duration::from_millis(250), ceiling.max(Duration::from_millis(250)))
+    }
+
+    /// Whether queries to `server` go without EDNS.
+    pub(crate) fn edns_disabled(&self, server: SocketAddr) -> bool {
+        self.with(server, |stats| stats.edns_disabled)
+    }
+
+    /// Whether `server` has answered a query that carried EDNS.
+    pub(crate) fn edns_confirmed(&self, server: SocketAddr) -> bool {
+        self.with(server, |stats| stats.edns_confirmed)
+    }
+
+    /// Sends queries to `server` without EDNS from now on.
+    pub(crate) fn disable_edns(&self, server: SocketAddr) {
+        self.with(server, |stats| stats.edns_disabled = true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_servers_first_dead_servers_last() {
+        let selection = ServerSelection::default();
+        let fast: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let slow: SocketAddr = "127.0.0.2:53".parse().unwrap();
+        let dead: SocketAddr = "127.0.0.3:53".parse().unwrap();
+        selection.record_response(fast, Duration::from_millis(1), true);
+        for _ in 0..8 {
+            selection.record_response(slow, Duration::from_millis(200), true);
+        }
+        selection.record_timeout(dead, Duration::from_secs(1));
+        selection.record_timeout(dead, Duration::from_secs(1));
+        let mut servers = [dead, slow, fast];
+        selection.order(&mut servers);
+        assert_eq!(servers, [fast, slow, dead]);
+    }
+}

@@ -1,0 +1,212 @@
+//! Sending a query to one upstream server and waiting for its matching
+//! response (RFC 1035 §4.2, RFC 7766 for TCP, RFC 5452 for spoofing resistance).
+//!
+//! A response is accepted only if it comes from the address and port the
+//! query went to (the UDP socket is connected, so the kernel drops others),
+//! carries the query's ID and repeats its question (names compared without
+//! regard to case). Anything else is ignored and the wait goes on until the
+//! deadline. Every UDP query uses a new socket on a random source port.
+
+use hanse_wire::{Header, Name, Question, RType};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// UDP or TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// A datagram.
+    Udp,
+    /// A length-prefixed message over a TCP connection.
+    Tcp,
+}
+
+/// One exchange with one server.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamQuery<'a> {
+    /// Where to send it.
+    pub server: SocketAddr,
+    /// The composed query.
+    pub message: &'a [u8],
+    /// The query's ID, which the response must repeat.
+    pub id: u16,
+    /// The question the response must repeat.
+    pub name: &'a Name,
+    /// The question's type.
+    pub rtype: RType,
+    /// UDP or TCP.
+    pub protocol: Protocol,
+    /// How long to wait.
+    pub timeout: Duration,
+}
+
+/// Why no response came back. The upstream or the network is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No matching response before the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// The network refused (unreachable, connection refused, reset).
+    #[error("network error")]
+    Network,
+    /// The server sent a message that cannot be a DNS response.
+    #[error("malformed response")]
+    Malformed,
+}
+
+/// Sends queries upstream. Implemented by [`NetworkTransport`] and by test doubles.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `query` and returns the bytes of the first matching response.
+    fn exchange(
+        &self,
+        query: UpstreamQuery<'_>,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+}
+
+/// Whether `response` answers the query with `id` for `name`/`rtype`.
+pub fn response_matches(response: &[u8], id: u16, name: &Name, rtype: RType) -> bool {
+    let Ok(header) = Header::parse(response) else {
+        return false;
+    };
+    if !header.response || header.id != id {
+        return false;
+    }
+    if header.question_count != 1 {
+        // Some servers omit the question in errors such as FORMERR and NOTIMP.
+        return header.question_count == 0 && header.rcode != 0;
+    }
+    match Name::parse_compressed(response, 12) {
+        Ok((question_name, next)) => {
+            let Some(fixed) = response.get(next..next + 4) else {
+                return false;
+            };
+            let question = Question {
+                name: question_name,
+                rtype: RType(u16::from_be_bytes([fixed[0], fixed[1]])),
+                class: hanse_wire::Class(u16::from_be_bytes([fixed[2], fixed[3]])),
+            };
+            question.name == *name && question.rtype == rtype
+        }
+        Err(_) => false,
+    }
+}
+
+/// The real transport: UDP with a fresh random-port socket per query, and TCP.
+#[derive(Debug, Default, Clone)]
+pub struct NetworkTransport {
+    _private: (),
+}
+
+impl NetworkTransport {
+    /// Makes a transport.
+    pub fn new() -> NetworkTransport {
+        NetworkTransport { _private: () }
+    }
+}
+
+async fn bind_random_port(server: SocketAddr) -> std::io::Result<UdpSocket> {
+    let any: IpAddr = match server {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    // Choose the port ourselves (RFC 5452 §9.2); fall back to the kernel's choice.
+    for _ in 0..8 {
+        let port = rand::random_range(1024..=65535u16);
+        if let Ok(socket) = UdpSocket::bind(SocketAddr::new(any, port)).await {
+            return Ok(socket);
+        }
+    }
+    UdpSocket::bind(SocketAddr::new(any, 0)).await
+}
+
+async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
+    let socket = bind_random_port(query.server).await.map_err(|_| TransportError::Network)?;
+    socket.connect(query.server).await.map_err(|_| TransportError::Network)?;
+    socket.send(query.message).await.map_err(|_| TransportError::Network)?;
+    let deadline = tokio::time::Instant::now() + query.timeout;
+    let mut buffer = vec![0u8; 65535];
+    loop {
+        let received = tokio::time::timeout_at(deadline, socket.recv(&mut buffer)).await;
+        match received {
+            Err(_) => return Err(TransportError::Timeout),
+            // ICMP port unreachable shows up as a receive error on a connected socket.
+            Ok(Err(_)) => return Err(TransportError::Network),
+            Ok(Ok(length)) => {
+                let response = &buffer[..length];
+                if response_matches(response, query.id, query.name, query.rtype) {
+                    buffer.truncate(length);
+                    return Ok(buffer);
+                }
+                // A forged or stale datagram: keep waiting for the real one.
+            }
+        }
+    }
+}
+
+async fn exchange_tcp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
+    let work = async {
+        let mut stream = TcpStream::connect(query.server).await.map_err(|_| TransportError::Network)?;
+        let _ = stream.set_nodelay(true);
+        let length = u16::try_from(query.message.len()).map_err(|_| TransportError::Malformed)?;
+        let mut framed = Vec::with_capacity(query.message.len() + 2);
+        framed.extend_from_slice(&length.to_be_bytes());
+        framed.extend_from_slice(query.message);
+        stream.write_all(&framed).await.map_err(|_| TransportError::Network)?;
+        loop {
+            let mut prefix = [0u8; 2];
+            stream.read_exact(&mut prefix).await.map_err(|_| TransportError::Network)?;
+            let length = usize::from(u16::from_be_bytes(prefix));
+            let mut response = vec![0u8; length];
+            stream.read_exact(&mut response).await.map_err(|_| TransportError::Network)?;
+            if response_matches(&response, query.id, query.name, query.rtype) {
+                return Ok(response);
+            }
+        }
+    };
+    tokio::time::timeout(query.timeout, work).await.unwrap_or(Err(TransportError::Timeout))
+}
+
+impl Transport for NetworkTransport {
+    async fn exchange(&self, query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
+        match query.protocol {
+            Protocol::Udp => exchange_udp(query).await,
+            Protocol::Tcp => exchange_tcp(query).await,
+        }
+    }
+}
+
+/// Whether the host has a route for the address family of `probe`; a
+/// connected UDP socket finds out without sending anything.
+pub(crate) fn family_usable(probe: SocketAddr) -> bool {
+    let any: SocketAddr = match probe {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    std::net::UdpSocket::bind(any).and_then(|socket| socket.connect(probe)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hanse_wire::{MessageBuilder, compose_query};
+
+    #[test]
+    fn matching_checks_id_and_question_case_insensitively() {
+        let name = Name::from_ascii("www.example.com.").unwrap();
+        let mut response = compose_query(7, &Name::from_ascii("WWW.example.COM.").unwrap(), RType::A, false, None);
+        response[2] |= 0x80;
+        assert!(response_matches(&response, 7, &name, RType::A));
+        assert!(!response_matches(&response, 8, &name, RType::A));
+        assert!(!response_matches(&response, 7, &name, RType::AAAA));
+        let other = Name::from_ascii("www.example.net.").unwrap();
+        assert!(!response_matches(&response, 7, &other, RType::A));
+        // A query (QR clear) is never a response.
+        let query = compose_query(7, &name, RType::A, false, None);
+        assert!(!response_matches(&query, 7, &name, RType::A));
+        let empty = MessageBuilder::new(Header { id: 7, response: true, rcode: 1, ..Header::default() }, 512).finish();
+        assert!(response_matches(&empty, 7, &name, RType::A));
+    }
+}

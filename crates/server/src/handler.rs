@@ -1,0 +1,386 @@
+//! Turning a client's packet into a response: access control, the answer
+//! cache (the hot path), the slow path for unusual queries, error responses
+//! (FORMERR, NOTIMP, REFUSED, BADVERS) and composing an answer from a
+//! resolution, with truncation to the client's UDP size (RFC 1035 §4.1.1,
+//! RFC 2181 §9, RFC 6891 §6.2.5, RFC 8482 for ANY, RFC 8914 for EDE).
+
+use crate::access::AccessList;
+use hanse_cache::{AnswerCache, StoredAnswer};
+use hanse_resolve::{NetworkTransport, Resolution, Resolver};
+use hanse_wire::{
+    CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, QueryView,
+    Question, RType, Rcode, Record,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The EDNS option code of an Extended DNS Error (RFC 8914).
+const EXTENDED_ERROR_OPTION: u16 = 15;
+/// TTL of the synthesised answer to ANY queries (RFC 8482 §4.2).
+const ANY_TTL: u32 = 3600;
+
+/// Settings that can change while running.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Clients allowed to query; others get REFUSED.
+    pub access: AccessList,
+    /// The largest UDP response sent, and the size advertised in EDNS.
+    pub edns_buffer_size: u16,
+    /// Seconds a SERVFAIL answer stays in the answer cache.
+    pub servfail_ttl: u32,
+}
+
+/// Counters of the service, readable at any time.
+#[derive(Debug, Default)]
+pub struct ServiceStatistics {
+    /// Queries received over UDP.
+    pub udp_queries: AtomicU64,
+    /// Queries received over TCP.
+    pub tcp_queries: AtomicU64,
+    /// Answers served from the answer cache.
+    pub cache_hits: AtomicU64,
+    /// Queries that needed a resolution.
+    pub cache_misses: AtomicU64,
+    /// Queries refused by the access list.
+    pub refused: AtomicU64,
+    /// Packets dropped without an answer (not a query, unreadable).
+    pub dropped: AtomicU64,
+    /// Error responses for malformed or unsupported queries.
+    pub malformed: AtomicU64,
+}
+
+/// Where a query came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// A query that needs a resolution.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    id: u16,
+    question: Question,
+    client_name: Box<[u8]>,
+    recursion_desired: bool,
+    checking_disabled: bool,
+    edns: Option<ClientEdns>,
+    key: CacheKey,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClientEdns {
+    udp_size: u16,
+    dnssec_ok: bool,
+}
+
+/// What to do with a packet.
+pub(crate) enum Action<'b> {
+    /// Send these bytes (in the caller's buffer).
+    Reply(&'b [u8]),
+    /// Send these bytes.
+    Owned(Vec<u8>),
+    /// Send nothing.
+    Drop,
+    /// Resolve, then send.
+    Resolve(Box<Pending>),
+}
+
+/// The query logic shared by all listeners.
+pub(crate) struct Handler {
+    resolver: Arc<Resolver<NetworkTransport>>,
+    answers: Arc<AnswerCache>,
+    settings: arc_swap::ArcSwap<Settings>,
+    pub(crate) statistics: Arc<ServiceStatistics>,
+}
+
+impl Handler {
+    pub(crate) fn new(
+        resolver: Arc<Resolver<NetworkTransport>>,
+        answers: Arc<AnswerCache>,
+        settings: Settings,
+        statistics: Arc<ServiceStatistics>,
+    ) -> Handler {
+        Handler { resolver, answers, settings: arc_swap::ArcSwap::from_pointee(settings), statistics }
+    }
+
+    pub(crate) fn reload(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
+    /// Handles a packet from `client`; a cache hit is written into `buffer`.
+    pub(crate) fn handle<'b>(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        buffer: &'b mut [u8],
+    ) -> Action<'b> {
+        let counter = match transport {
+            Transport::Udp => &self.statistics.udp_queries,
+            Transport::Tcp => &self.statistics.tcp_queries,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let Ok(header) = Header::parse(packet) else {
+            self.statistics.dropped.fetch_add(1, Ordering::Relaxed);
+            return Action::Drop;
+        };
+        if header.response {
+            self.statistics.dropped.fetch_add(1, Ordering::Relaxed);
+            return Action::Drop;
+        }
+        let settings = self.settings.load();
+        if !settings.access.allows(client) {
+            self.statistics.refused.fetch_add(1, Ordering::Relaxed);
+            return Action::Owned(error_response(packet, Rcode::REFUSED, &settings));
+        }
+        if let Some(view) = QueryView::parse(packet) {
+            if header.opcode == 0 && view.class == Class::IN && view.edns_version == 0 {
+                let key = view.cache_key();
+                if let Some(stored) = self.answers.get(key.as_bytes(), self.resolver.now()) {
+                    let limit = match transport {
+                        Transport::Udp => udp_limit(view.edns_udp_size, &settings),
+                        Transport::Tcp => usize::MAX,
+                    };
+                    if stored.wire.len() <= limit {
+                        let now = self.resolver.now();
+                        if let Some(reply) =
+                            stored.write_to(buffer, header.id, view.name_wire(), now)
+                        {
+                            self.statistics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                            return Action::Reply(reply);
+                        }
+                    }
+                }
+            }
+        }
+        self.slow_path(packet, &settings)
+    }
+
+    /// Full parsing, checks, and either an error response or a resolution.
+    fn slow_path<'b>(&self, packet: &[u8], settings: &Settings) -> Action<'b> {
+        let Ok(message) = Message::parse(packet) else {
+            self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
+            return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+        };
+        let header = message.header;
+        if header.opcode != 0 {
+            self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
+            return Action::Owned(error_response(packet, Rcode::NOTIMP, settings));
+        }
+        if message.questions.len() != 1
+            || !message.answers.is_empty()
+            || !message.authorities.is_empty()
+        {
+            self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
+            return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+        }
+        if let Some(edns) = &message.edns {
+            if edns.version != 0 {
+                return Action::Owned(error_response(packet, Rcode::BADVERS, settings));
+            }
+        }
+        let question = message.questions[0].clone();
+        if question.class != Class::IN {
+            return Action::Owned(error_response(packet, Rcode::REFUSED, settings));
+        }
+        match question.rtype {
+            RType::OPT | RType::TSIG | RType::TKEY => {
+                return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+            }
+            RType::AXFR | RType::IXFR => {
+                return Action::Owned(error_response(packet, Rcode::REFUSED, settings));
+            }
+            RType::MAILA | RType::MAILB => {
+                return Action::Owned(error_response(packet, Rcode::NOTIMP, settings));
+            }
+            _ => {}
+        }
+        let edns = message
+            .edns
+            .as_ref()
+            .map(|edns| ClientEdns { udp_size: edns.udp_size, dnssec_ok: edns.dnssec_ok });
+        let flags = KeyFlags::new(
+            edns.is_some(),
+            edns.is_some_and(|edns| edns.dnssec_ok),
+            header.checking_disabled,
+            header.recursion_desired,
+        );
+        let Some(key) = CacheKey::new(question.name.as_wire(), question.rtype, question.class, flags)
+        else {
+            return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+        };
+        self.statistics.cache_misses.fetch_add(1, Ordering::Relaxed);
+        Action::Resolve(Box::new(Pending {
+            id: header.id,
+            client_name: question.name.as_wire().into(),
+            question: Question { name: question.name.to_lowercase(), ..question },
+            recursion_desired: header.recursion_desired,
+            checking_disabled: header.checking_disabled,
+            edns,
+            key,
+        }))
+    }
+
+    /// Resolves a pending query and returns the response for the client,
+    /// storing the answer in the answer cache.
+    pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Vec<u8> {
+        let resolution = if pending.question.rtype == RType::ANY {
+            any_answer(&pending.question.name)
+        } else {
+            self.resolver.resolve(&pending.question.name, pending.question.rtype).await
+        };
+        let settings = self.settings.load();
+        let now = self.resolver.now();
+        let (wire, ttl_offsets) = compose(pending, &resolution, &settings);
+        let ttl = if resolution.rcode == Rcode::SERVFAIL {
+            settings.servfail_ttl
+        } else {
+            resolution.ttl()
+        };
+        let stored = StoredAnswer {
+            wire: wire.into(),
+            ttl_offsets: ttl_offsets.into(),
+            stored_at: now,
+            expires_at: now.saturating_add(ttl),
+        };
+        let mut response = stored.wire.to_vec();
+        hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
+        if ttl > 0 {
+            self.answers.insert(pending.key.as_bytes(), stored);
+        }
+        let limit = match transport {
+            Transport::Udp => udp_limit(pending.edns.map(|edns| edns.udp_size), &settings),
+            Transport::Tcp => usize::MAX,
+        };
+        if response.len() > limit {
+            return truncated(pending, &settings);
+        }
+        response
+    }
+}
+
+/// The largest UDP response for a client (RFC 6891 §6.2.5; 512 without EDNS).
+fn udp_limit(client_size: Option<u16>, settings: &Settings) -> usize {
+    match client_size {
+        Some(size) => usize::from(size.clamp(512, settings.edns_buffer_size.max(512))),
+        None => 512,
+    }
+}
+
+fn response_header(pending: &Pending, rcode: Rcode) -> Header {
+    Header {
+        id: 0,
+        response: true,
+        recursion_desired: pending.recursion_desired,
+        recursion_available: true,
+        checking_disabled: pending.checking_disabled,
+        rcode: rcode.header_bits(),
+        ..Header::default()
+    }
+}
+
+fn response_edns(pending: &Pending, rcode: Rcode, settings: &Settings) -> Option<Edns> {
+    pending.edns.map(|client| Edns {
+        udp_size: settings.edns_buffer_size,
+        extended_rcode: rcode.extended_bits(),
+        version: 0,
+        dnssec_ok: client.dnssec_ok,
+        options: Vec::new(),
+    })
+}
+
+/// Composes the full answer with ID 0 and the lower-cased question name,
+/// ready to be stored; returns it with the offsets of its TTLs.
+fn compose(pending: &Pending, resolution: &Resolution, settings: &Settings) -> (Vec<u8>, Vec<u16>) {
+    let mut builder = MessageBuilder::new(response_header(pending, resolution.rcode), 65535);
+    if let Some(mut edns) = response_edns(pending, resolution.rcode, settings) {
+        if let Some(error) = &resolution.extended_error {
+            let mut data = error.code.to_be_bytes().to_vec();
+            data.extend_from_slice(error.text.as_bytes());
+            edns.options.push(EdnsOption { code: EXTENDED_ERROR_OPTION, data: data.into() });
+        }
+        builder.set_edns(edns);
+    }
+    let mut complete = builder.push_question(&pending.question).is_ok();
+    for record in &resolution.answers {
+        complete &= builder.push_answer(record).is_ok();
+    }
+    for record in &resolution.authorities {
+        complete &= builder.push_authority(record).is_ok();
+    }
+    if !complete {
+        builder.header_mut().truncated = true;
+    }
+    let offsets = builder.ttl_offsets().to_vec();
+    (builder.finish(), offsets)
+}
+
+/// An empty answer with TC set, so the client retries over TCP.
+fn truncated(pending: &Pending, settings: &Settings) -> Vec<u8> {
+    let mut header = response_header(pending, Rcode::NOERROR);
+    header.id = pending.id;
+    header.truncated = true;
+    let mut builder = MessageBuilder::new(header, 65535);
+    if let Some(edns) = response_edns(pending, Rcode::NOERROR, settings) {
+        builder.set_edns(edns);
+    }
+    let question = Question { name: Name::from_wire(&pending.client_name).unwrap_or_else(|_| pending.question.name.clone()), ..pending.question.clone() };
+    let _ = builder.push_question(&question);
+    builder.finish()
+}
+
+/// The minimal answer to ANY (RFC 8482 §4.2): a synthesised HINFO.
+fn any_answer(name: &Name) -> Resolution {
+    let text = b"RFC8482";
+    let mut data = vec![text.len() as u8];
+    data.extend_from_slice(text);
+    data.push(0);
+    Resolution {
+        rcode: Rcode::NOERROR,
+        answers: vec![Record {
+            name: name.clone(),
+            rtype: RType::HINFO,
+            class: Class::IN,
+            ttl: ANY_TTL,
+            data: data.into(),
+        }],
+        authorities: Vec::new(),
+        extended_error: None,
+    }
+}
+
+/// An error response echoing the query's ID, opcode, RD and (if readable)
+/// question; empty if not even the header can be read.
+fn error_response(packet: &[u8], rcode: Rcode, settings: &Settings) -> Vec<u8> {
+    let Ok(query) = Header::parse(packet) else {
+        return Vec::new();
+    };
+    let header = Header {
+        id: query.id,
+        response: true,
+        opcode: query.opcode,
+        recursion_desired: query.recursion_desired,
+        recursion_available: true,
+        checking_disabled: query.checking_disabled,
+        rcode: rcode.header_bits(),
+        ..Header::default()
+    };
+    let mut builder = MessageBuilder::new(header, 512);
+    let parsed = Message::parse(packet).ok();
+    let has_edns = parsed.as_ref().is_some_and(|message| message.edns.is_some());
+    if has_edns || rcode.extended_bits() != 0 {
+        builder.set_edns(Edns {
+            udp_size: settings.edns_buffer_size,
+            extended_rcode: rcode.extended_bits(),
+            ..Edns::default()
+        });
+    }
+    if let Some(question) = parsed.as_ref().and_then(|message| message.questions.first()) {
+        if parsed.as_ref().is_some_and(|message| message.questions.len() == 1) {
+            let _ = builder.push_question(question);
+        }
+    }
+    builder.finish()
+}

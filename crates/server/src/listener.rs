@@ -1,0 +1,215 @@
+//! Binding the listening sockets and running the worker threads.
+
+use crate::handler::{Handler, ServiceStatistics, Settings};
+use crate::tcp::{ConnectionLimits, serve_tcp};
+use crate::udp::serve_udp;
+use hanse_cache::AnswerCache;
+use hanse_resolve::{NetworkTransport, Resolver};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What the listeners need to know at start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to serve UDP and TCP on.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads.
+    pub threads: usize,
+    /// How long an idle TCP connection stays open.
+    pub tcp_idle_timeout: Duration,
+    /// Open TCP connections in total.
+    pub max_tcp_connections: usize,
+    /// Open TCP connections per client address.
+    pub max_tcp_connections_per_client: usize,
+}
+
+/// Why the service could not start. The operator's configuration or the
+/// host is at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A socket could not be bound.
+    #[error("cannot listen on {address} ({protocol}): {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// "UDP" or "TCP".
+        protocol: &'static str,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// A worker thread or its runtime could not be started.
+    #[error("cannot start a worker: {0}")]
+    Worker(std::io::Error),
+}
+
+/// The running service.
+pub struct Server {
+    workers: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+    handler: Arc<Handler>,
+    in_flight: Arc<AtomicUsize>,
+    bound: Vec<SocketAddr>,
+}
+
+fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
+fn bind_tcp(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+impl Server {
+    /// Binds every socket (so that errors surface here), then starts the workers.
+    pub fn start(
+        config: &ServerConfig,
+        settings: Settings,
+        resolver: Arc<Resolver<NetworkTransport>>,
+        answers: Arc<AnswerCache>,
+    ) -> Result<Server, ServerError> {
+        let threads = config.threads.max(1);
+        let mut per_worker: Vec<Vec<(std::net::UdpSocket, std::net::TcpListener)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        let mut bound = Vec::new();
+        for &requested in &config.listen {
+            let mut address = requested;
+            for sockets in per_worker.iter_mut() {
+                let udp = bind_udp(address).map_err(|source| ServerError::Bind {
+                    address,
+                    protocol: "UDP",
+                    source,
+                })?;
+                if address.port() == 0 {
+                    // Port 0: the kernel chose one; the other sockets share it.
+                    address = udp.local_addr().map_err(ServerError::Worker)?;
+                }
+                let tcp = bind_tcp(address).map_err(|source| ServerError::Bind {
+                    address,
+                    protocol: "TCP",
+                    source,
+                })?;
+                sockets.push((udp, tcp));
+            }
+            bound.push(address);
+        }
+        let statistics = Arc::new(ServiceStatistics::default());
+        let handler = Arc::new(Handler::new(resolver, answers, settings, statistics));
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let limits = Arc::new(ConnectionLimits {
+            max_total: config.max_tcp_connections.max(1),
+            max_per_client: config.max_tcp_connections_per_client.max(1),
+            ..ConnectionLimits::default()
+        });
+        let mut workers = Vec::new();
+        for (index, sockets) in per_worker.into_iter().enumerate() {
+            let handler = Arc::clone(&handler);
+            let in_flight = Arc::clone(&in_flight);
+            let limits = Arc::clone(&limits);
+            let shutdown = shutdown_receiver.clone();
+            let idle_timeout = config.tcp_idle_timeout;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(ServerError::Worker)?;
+            let worker = std::thread::Builder::new()
+                .name(format!("hanse-worker-{index}"))
+                .spawn(move || {
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&runtime, async move {
+                        let mut loops = Vec::new();
+                        for (udp, tcp) in sockets {
+                            let (Ok(udp), Ok(tcp)) = (
+                                tokio::net::UdpSocket::from_std(udp),
+                                tokio::net::TcpListener::from_std(tcp),
+                            ) else {
+                                continue;
+                            };
+                            loops.push(tokio::task::spawn_local(serve_udp(
+                                udp,
+                                Arc::clone(&handler),
+                                Arc::clone(&in_flight),
+                                shutdown.clone(),
+                            )));
+                            loops.push(tokio::task::spawn_local(serve_tcp(
+                                tcp,
+                                Arc::clone(&handler),
+                                Arc::clone(&limits),
+                                idle_timeout,
+                                Arc::clone(&in_flight),
+                                shutdown.clone(),
+                            )));
+                        }
+                        for task in loops {
+                            let _ = task.await;
+                        }
+                        // Let resolutions under way finish and answer.
+                        let mut shutdown = shutdown;
+                        let _ = shutdown.wait_for(|stop| *stop).await;
+                        while in_flight.load(Ordering::Acquire) > 0 {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    });
+                })
+                .map_err(ServerError::Worker)?;
+            workers.push(worker);
+        }
+        Ok(Server { workers, shutdown, handler, in_flight, bound })
+    }
+
+    /// The addresses actually bound (with the ports the kernel chose for port 0).
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.bound
+    }
+
+    /// Replaces the reloadable settings; queries under way finish with the old ones.
+    pub fn reload(&self, settings: Settings) {
+        self.handler.reload(settings);
+    }
+
+    /// The service counters.
+    pub fn statistics(&self) -> Arc<ServiceStatistics> {
+        Arc::clone(&self.handler.statistics)
+    }
+
+    /// Stops accepting queries, waits up to `grace` for resolutions under
+    /// way to be answered, and returns when the workers are done or the
+    /// grace period is over.
+    pub fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let deadline = Instant::now() + grace;
+        while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            for worker in self.workers {
+                let _ = worker.join();
+            }
+        }
+    }
+}

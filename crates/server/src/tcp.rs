@@ -1,0 +1,168 @@
+//! DNS over TCP (RFC 7766): length-prefixed messages, several queries per
+//! connection answered out of order, an idle timeout, a deadline for each
+//! message against slow senders, and caps on connections in total and per client.
+
+use crate::handler::{Action, Handler, Transport};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// Queries one connection may have in resolution at once.
+const MAX_QUERIES_PER_CONNECTION: usize = 128;
+/// Time allowed to receive one message once its first byte has arrived.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connection counts shared by all workers.
+#[derive(Default)]
+pub(crate) struct ConnectionLimits {
+    pub(crate) total: AtomicUsize,
+    pub(crate) per_client: Mutex<HashMap<IpAddr, usize>>,
+    pub(crate) max_total: usize,
+    pub(crate) max_per_client: usize,
+}
+
+impl ConnectionLimits {
+    fn admit(&self, client: IpAddr) -> bool {
+        if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        let mut per_client = self.per_client.lock();
+        let count = per_client.entry(client).or_insert(0);
+        if *count >= self.max_per_client {
+            drop(per_client);
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn release(&self, client: IpAddr) {
+        self.total.fetch_sub(1, Ordering::AcqRel);
+        let mut per_client = self.per_client.lock();
+        if let Some(count) = per_client.get_mut(&client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&client);
+            }
+        }
+    }
+}
+
+pub(crate) async fn serve_tcp(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    limits: Arc<ConnectionLimits>,
+    idle_timeout: Duration,
+    in_flight: Arc<AtomicUsize>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of file descriptors or similar: back off briefly.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let client = peer.ip();
+        if !limits.admit(client) {
+            drop(stream);
+            continue;
+        }
+        let handler = Arc::clone(&handler);
+        let limits = Arc::clone(&limits);
+        let in_flight = Arc::clone(&in_flight);
+        let shutdown = shutdown.clone();
+        tokio::task::spawn_local(async move {
+            serve_connection(stream, client, handler, idle_timeout, in_flight, shutdown).await;
+            limits.release(client);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    client: IpAddr,
+    handler: Arc<Handler>,
+    idle_timeout: Duration,
+    in_flight: Arc<AtomicUsize>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(MAX_QUERIES_PER_CONNECTION);
+    let writer_task = tokio::task::spawn_local(async move {
+        while let Some(response) = receiver.recv().await {
+            let Ok(length) = u16::try_from(response.len()) else { continue };
+            let mut framed = Vec::with_capacity(response.len() + 2);
+            framed.extend_from_slice(&length.to_be_bytes());
+            framed.extend_from_slice(&response);
+            if writer.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let outstanding = Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES_PER_CONNECTION));
+    let mut buffer = vec![0u8; 65535];
+    let mut send_buffer = vec![0u8; 65535];
+    loop {
+        let mut prefix = [0u8; 2];
+        let first = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            read = tokio::time::timeout(idle_timeout, reader.read_u8()) => read,
+        };
+        let Ok(Ok(first)) = first else { break };
+        prefix[0] = first;
+        let body = async {
+            prefix[1] = reader.read_u8().await?;
+            let length = usize::from(u16::from_be_bytes(prefix));
+            reader.read_exact(&mut buffer[..length]).await?;
+            Ok::<usize, std::io::Error>(length)
+        };
+        let Ok(Ok(length)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else { break };
+        let packet = &buffer[..length];
+        match handler.handle(packet, client, Transport::Tcp, &mut send_buffer) {
+            Action::Reply(reply) => {
+                if sender.send(reply.to_vec()).await.is_err() {
+                    break;
+                }
+            }
+            Action::Owned(reply) => {
+                if !reply.is_empty() && sender.send(reply).await.is_err() {
+                    break;
+                }
+            }
+            Action::Drop => {}
+            Action::Resolve(query) => {
+                let Ok(permit) = Arc::clone(&outstanding).acquire_owned().await else { break };
+                let handler = Arc::clone(&handler);
+                let sender = sender.clone();
+                let in_flight = Arc::clone(&in_flight);
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                tokio::task::spawn_local(async move {
+                    let response = handler.resolve(&query, Transport::Tcp).await;
+                    let _ = sender.send(response).await;
+                    drop(permit);
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+        }
+    }
+    drop(sender);
+    let _ = writer_task.await;
+}

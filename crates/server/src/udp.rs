@@ -1,0 +1,64 @@
+//! The UDP loop of one worker: receive, answer hits at once, hand misses to
+//! a task on the same runtime.
+
+use crate::handler::{Action, Handler, Transport};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+/// How many resolutions one worker runs at once for UDP clients; past this,
+/// new misses are dropped (the client retries) rather than queued without bound.
+const MAX_PENDING_PER_WORKER: usize = 20_000;
+
+pub(crate) async fn serve_udp(
+    socket: UdpSocket,
+    handler: Arc<Handler>,
+    in_flight: Arc<AtomicUsize>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let socket = Rc::new(socket);
+    let mut receive_buffer = vec![0u8; 65535];
+    let mut send_buffer = vec![0u8; 65535];
+    let pending = Rc::new(std::cell::Cell::new(0usize));
+    loop {
+        let (length, client) = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            received = socket.recv_from(&mut receive_buffer) => match received {
+                Ok(received) => received,
+                Err(_) => continue,
+            },
+        };
+        let packet = &receive_buffer[..length];
+        match handler.handle(packet, client.ip(), Transport::Udp, &mut send_buffer) {
+            Action::Reply(reply) => {
+                let _ = socket.try_send_to(reply, client);
+            }
+            Action::Owned(reply) => {
+                if !reply.is_empty() {
+                    let _ = socket.send_to(&reply, client).await;
+                }
+            }
+            Action::Drop => {}
+            Action::Resolve(query) => {
+                if pending.get() >= MAX_PENDING_PER_WORKER {
+                    continue;
+                }
+                pending.set(pending.get() + 1);
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                let socket = Rc::clone(&socket);
+                let handler = Arc::clone(&handler);
+                let in_flight = Arc::clone(&in_flight);
+                let pending = Rc::clone(&pending);
+                tokio::task::spawn_local(async move {
+                    let response = handler.resolve(&query, Transport::Udp).await;
+                    let _ = socket.send_to(&response, client).await;
+                    pending.set(pending.get() - 1);
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+        }
+    }
+}
