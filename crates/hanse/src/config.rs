@@ -1,0 +1,2637 @@
+//! The configuration file of the `hanse` binary.
+//!
+//! The file is TOML (TOML 1.0/1.1 as implemented by the `toml` crate). This
+//! module parses it into a spanned document and walks that document itself,
+//! so that one pass reports *every* problem, each with its file, line and
+//! column, instead of stopping at the first. `docs/configuration.md` is the
+//! reference for every key; `examples/hanse.toml` shows all of them.
+//!
+//! Rules enforced here:
+//! - Unknown sections and keys are problems, at every level, including the
+//!   entries of `[[resolver.forward_zone]]` and `[[resolver.stub_zone]]`.
+//! - Every value is checked for its type and range; addresses, networks
+//!   (CIDR, RFC 4632 / RFC 4291 §2.3), domain names (RFC 1035 §2.3.1
+//!   presentation format), durations and sizes are parsed here.
+//! - Cross-field rules: `resolver.mode = "forward"` needs forwarders,
+//!   forwarders need forward mode, `cache.min_ttl <= cache.max_ttl`,
+//!   `resolver.limits.upstream_timeout <= resolver.limits.max_resolution_time`,
+//!   `server.max_tcp_connections_per_client <= server.max_tcp_connections`,
+//!   and a zone name appears at most once among forward and stub zones.
+//! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
+//!
+//! # Limitations
+//! - After a TOML syntax error only the syntax errors are reported: the
+//!   recovered document is not validated, to avoid follow-on noise.
+//! - Columns count Unicode scalar values, not display width; a tab is one
+//!   column.
+//! - `resolver.root_hints` is only checked for existence here; its contents
+//!   are parsed by whoever loads the hints.
+//! - Host names are not accepted where addresses are expected; the resolver
+//!   must not depend on itself to start.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hanse_wire::Name;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// The port used when an upstream or listen address has none.
+const DNS_PORT: u16 = 53;
+/// The largest TTL a resolver should honour (RFC 2181 §8).
+const MAX_TTL_VALUE: u32 = 0x7fff_ffff;
+/// The longest a SERVFAIL may be cached (RFC 2308 §7.1).
+const MAX_SERVFAIL_TTL: u32 = 300;
+/// The most worker threads `server.threads` accepts.
+const MAX_THREADS: usize = 1024;
+
+/// One problem in a configuration file, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The file name as given to [`load`] or [`parse`].
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in Unicode scalar values.
+    pub column: usize,
+    /// What is wrong, starting with the key path (`server.listen[1]: ...`).
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigProblem {}
+
+/// The whole configuration of the resolver.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `[server]`: sockets, clients and threads.
+    pub server: ServerSection,
+    /// `[resolver]`: how answers are found.
+    pub resolver: ResolverSection,
+    /// `[cache]`: memory and TTL bounds.
+    pub cache: CacheSection,
+    /// `[log]`: logging.
+    pub log: LogSection,
+}
+
+/// The `[server]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSection {
+    /// Addresses to serve on, each with UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Client networks that get answers; every other client gets REFUSED.
+    pub allow_from: Vec<IpNetwork>,
+    /// Worker threads.
+    pub threads: usize,
+    /// How long an idle TCP connection is kept open.
+    pub tcp_idle_timeout: Duration,
+    /// Open TCP connections in total.
+    pub max_tcp_connections: usize,
+    /// Open TCP connections from one client address.
+    pub max_tcp_connections_per_client: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> ServerSection {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, NonZeroUsize::get)
+            .min(MAX_THREADS);
+        ServerSection {
+            listen: vec![
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DNS_PORT),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), DNS_PORT),
+            ],
+            allow_from: default_allow_from(),
+            threads,
+            tcp_idle_timeout: Duration::from_secs(10),
+            max_tcp_connections: 1024,
+            max_tcp_connections_per_client: 64,
+        }
+    }
+}
+
+/// Loopback and private ranges: RFC 1122 §3.2.1.3, RFC 4291 §2.5.3,
+/// RFC 1918, RFC 4193, RFC 4291 §2.5.6, RFC 6598.
+fn default_allow_from() -> Vec<IpNetwork> {
+    [
+        (IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8),
+        (IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8),
+        (IpAddr::V4(Ipv4Addr::new(172, 16, 0, 0)), 12),
+        (IpAddr::V4(Ipv4Addr::new(192, 168, 0, 0)), 16),
+        (IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)), 7),
+        (IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 10),
+        (IpAddr::V4(Ipv4Addr::new(100, 64, 0, 0)), 10),
+    ]
+    .into_iter()
+    .map(|(address, prefix_length)| IpNetwork {
+        address,
+        prefix_length,
+    })
+    .collect()
+}
+
+/// An IP network: an address and a prefix length (CIDR notation).
+///
+/// Parsed from `"10.0.0.0/8"` or `"2001:db8::/32"`; a bare address is a
+/// host route (`/32` or `/128`). Host bits set in the address are cleared,
+/// so `"10.1.2.3/8"` is `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpNetwork {
+    /// The network address, host bits clear.
+    pub address: IpAddr,
+    /// The number of leading bits that belong to the network.
+    pub prefix_length: u8,
+}
+
+impl IpNetwork {
+    /// Builds a network, clearing host bits in `address`. Fails if
+    /// `prefix_length` exceeds the address width (32 or 128).
+    pub fn new(address: IpAddr, prefix_length: u8) -> Result<IpNetwork, IpNetworkError> {
+        let maximum = address_width(address);
+        if prefix_length > maximum {
+            return Err(IpNetworkError::PrefixTooLong {
+                prefix_length,
+                maximum,
+            });
+        }
+        Ok(IpNetwork {
+            address: mask_address(address, prefix_length),
+            prefix_length,
+        })
+    }
+
+    /// Whether `address` lies in this network. An IPv4-mapped IPv6 address
+    /// (`::ffff:192.0.2.1`, RFC 4291 §2.5.5.2) matches IPv4 networks, and an
+    /// IPv4 address matches IPv6 networks through its mapped form.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let prefix_length = self.prefix_length.min(address_width(self.address));
+        let candidate = match (self.address, address) {
+            (IpAddr::V4(_), IpAddr::V6(address)) => match address.to_ipv4_mapped() {
+                Some(mapped) => IpAddr::V4(mapped),
+                None => return false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(address)) => IpAddr::V6(address.to_ipv6_mapped()),
+            (_, address) => address,
+        };
+        mask_address(candidate, prefix_length) == mask_address(self.address, prefix_length)
+    }
+}
+
+impl fmt::Display for IpNetwork {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}/{}", self.address, self.prefix_length)
+    }
+}
+
+impl FromStr for IpNetwork {
+    type Err = IpNetworkError;
+
+    fn from_str(text: &str) -> Result<IpNetwork, IpNetworkError> {
+        let (address_text, prefix_text) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address = IpAddr::from_str(address_text).map_err(|_| IpNetworkError::Address)?;
+        let prefix_length = match prefix_text {
+            None => address_width(address),
+            Some(prefix) => {
+                if prefix.is_empty()
+                    || prefix.len() > 3
+                    || !prefix.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(IpNetworkError::PrefixLength);
+                }
+                let prefix_length =
+                    u16::from_str(prefix).map_err(|_| IpNetworkError::PrefixLength)?;
+                u8::try_from(prefix_length).map_err(|_| IpNetworkError::PrefixTooLong {
+                    prefix_length: u8::MAX,
+                    maximum: address_width(address),
+                })?
+            }
+        };
+        IpNetwork::new(address, prefix_length)
+    }
+}
+
+/// Why a text is not an [`IpNetwork`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpNetworkError {
+    /// The part before `/` is not an IPv4 or IPv6 address.
+    Address,
+    /// The part after `/` is not a decimal number.
+    PrefixLength,
+    /// The prefix length exceeds the address width.
+    PrefixTooLong {
+        /// The prefix length given (saturated at 255).
+        prefix_length: u8,
+        /// 32 for IPv4, 128 for IPv6.
+        maximum: u8,
+    },
+}
+
+impl fmt::Display for IpNetworkError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpNetworkError::Address => formatter.write_str("not an IP address"),
+            IpNetworkError::PrefixLength => {
+                formatter.write_str("the prefix length is not a number")
+            }
+            IpNetworkError::PrefixTooLong { maximum, .. } => {
+                write!(formatter, "the prefix length is longer than {maximum}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IpNetworkError {}
+
+fn address_width(address: IpAddr) -> u8 {
+    match address {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+/// Clears every bit after the first `prefix_length` bits.
+fn mask_address(address: IpAddr, prefix_length: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(address) => {
+            let bits = u32::from(address);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_length.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(bits & mask))
+        }
+        IpAddr::V6(address) => {
+            let bits = u128::from(address);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_length.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(bits & mask))
+        }
+    }
+}
+
+/// The `[resolver]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverSection {
+    /// Iterate from the root, or send everything to forwarders.
+    pub mode: ResolverMode,
+    /// A root hints file replacing the built-in IANA hints. The file exists
+    /// at load time; a relative path is resolved against the directory of the
+    /// configuration file.
+    pub root_hints: Option<PathBuf>,
+    /// Upstream recursive resolvers for forward mode.
+    pub forwarders: Vec<SocketAddr>,
+    /// Whether delegations may lead to private, loopback or link-local
+    /// nameserver addresses.
+    pub query_private_upstreams: bool,
+    /// QNAME minimisation (RFC 9156).
+    pub qname_minimisation: QnameMinimisation,
+    /// The EDNS UDP payload size advertised upstream and to clients
+    /// (RFC 6891 §6.2.5).
+    pub edns_buffer_size: u16,
+    /// Zones whose queries go to these recursive servers (RD=1).
+    pub forward_zones: Vec<ZoneServers>,
+    /// Zones whose authoritative servers are these (RD=0).
+    pub stub_zones: Vec<ZoneServers>,
+    /// `[resolver.limits]`: work bounds per client query.
+    pub limits: LimitsSection,
+}
+
+impl Default for ResolverSection {
+    fn default() -> ResolverSection {
+        ResolverSection {
+            mode: ResolverMode::Recursive,
+            root_hints: None,
+            forwarders: Vec::new(),
+            query_private_upstreams: false,
+            qname_minimisation: QnameMinimisation::Relaxed,
+            edns_buffer_size: 1232,
+            forward_zones: Vec::new(),
+            stub_zones: Vec::new(),
+            limits: LimitsSection::default(),
+        }
+    }
+}
+
+/// How the resolver finds answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResolverMode {
+    /// Iterative resolution from the root.
+    #[default]
+    Recursive,
+    /// Every query goes to `resolver.forwarders`.
+    Forward,
+}
+
+/// QNAME minimisation (RFC 9156).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QnameMinimisation {
+    /// Send the full query name to every server.
+    Off,
+    /// Minimise, falling back to the full name when a server misbehaves.
+    #[default]
+    Relaxed,
+    /// Minimise without fallback.
+    Strict,
+}
+
+/// A zone and the servers to ask for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneServers {
+    /// The zone apex.
+    pub name: Name,
+    /// The servers, in configuration order; never empty.
+    pub servers: Vec<SocketAddr>,
+}
+
+/// The `[resolver.limits]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsSection {
+    /// Upstream queries sent for one client query.
+    pub max_upstream_queries: u32,
+    /// Nameserver names per delegation whose addresses are looked up.
+    pub max_nameserver_names: u32,
+    /// CNAME records followed for one query.
+    pub max_cname_chain: u32,
+    /// The longest time spent on one client query.
+    pub max_resolution_time: Duration,
+    /// The longest wait for one upstream response.
+    pub upstream_timeout: Duration,
+    /// Nested look-ups of nameserver addresses.
+    pub max_delegation_depth: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> LimitsSection {
+        LimitsSection {
+            max_upstream_queries: 64,
+            max_nameserver_names: 6,
+            max_cname_chain: 12,
+            max_resolution_time: Duration::from_secs(10),
+            upstream_timeout: Duration::from_millis(1500),
+            max_delegation_depth: 6,
+        }
+    }
+}
+
+/// The `[cache]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSection {
+    /// The memory budget of the cache, in bytes.
+    pub max_memory: u64,
+    /// TTLs below this are raised to it, in seconds.
+    pub min_ttl: u32,
+    /// TTLs above this are lowered to it, in seconds.
+    pub max_ttl: u32,
+    /// The longest a negative answer is cached (RFC 2308 §5), in seconds.
+    pub negative_max_ttl: u32,
+    /// How long a failed resolution is cached (RFC 2308 §7.1), in seconds.
+    pub servfail_ttl: u32,
+}
+
+impl Default for CacheSection {
+    fn default() -> CacheSection {
+        CacheSection {
+            max_memory: 256 * MEBIBYTE,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            negative_max_ttl: 3600,
+            servfail_ttl: 5,
+        }
+    }
+}
+
+/// The `[log]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSection {
+    /// One of `error`, `warn`, `info`, `debug`, `trace`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> LogSection {
+        LogSection {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+const KIBIBYTE: u64 = 1024;
+const MEBIBYTE: u64 = 1024 * KIBIBYTE;
+const GIBIBYTE: u64 = 1024 * MEBIBYTE;
+const TEBIBYTE: u64 = 1024 * GIBIBYTE;
+
+const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+const SECTION_KEYS: &[&str] = &["server", "resolver", "cache", "log"];
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "allow_from",
+    "threads",
+    "tcp_idle_timeout",
+    "max_tcp_connections",
+    "max_tcp_connections_per_client",
+];
+const RESOLVER_KEYS: &[&str] = &[
+    "mode",
+    "root_hints",
+    "forwarders",
+    "query_private_upstreams",
+    "qname_minimisation",
+    "edns_buffer_size",
+    "forward_zone",
+    "stub_zone",
+    "limits",
+];
+const ZONE_KEYS: &[&str] = &["name", "servers"];
+const LIMITS_KEYS: &[&str] = &[
+    "max_upstream_queries",
+    "max_nameserver_names",
+    "max_cname_chain",
+    "max_resolution_time",
+    "upstream_timeout",
+    "max_delegation_depth",
+];
+const CACHE_KEYS: &[&str] = &[
+    "max_memory",
+    "min_ttl",
+    "max_ttl",
+    "negative_max_ttl",
+    "servfail_ttl",
+];
+const LOG_KEYS: &[&str] = &["level"];
+
+/// Reads and checks the configuration file at `path`. A file that cannot be
+/// read is one problem at line 1, column 1.
+pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
+    let file_name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&file_name, &text),
+        Err(error) => Err(vec![ConfigProblem {
+            file: file_name,
+            line: 1,
+            column: 1,
+            message: format!("cannot read the configuration file: {error}"),
+        }]),
+    }
+}
+
+/// Checks the configuration `text`. `file_name` labels the problems, and its
+/// directory is the base of a relative `resolver.root_hints`. Returns every
+/// problem found, in file order.
+pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    let (document, syntax_errors) = DeTable::parse_recoverable(text);
+    let mut found: Vec<(usize, String)> = syntax_errors
+        .iter()
+        .map(|error| {
+            let offset = error.span().map_or(0, |span| span.start);
+            (offset, format!("TOML syntax error: {}", error.message()))
+        })
+        .collect();
+    let mut config = Config::default();
+    if found.is_empty() {
+        let base_directory = Path::new(file_name).parent().unwrap_or(Path::new(""));
+        let mut checker = Checker {
+            base_directory,
+            problems: Vec::new(),
+        };
+        checker.read_document(document.get_ref(), &mut config);
+        found = checker.problems;
+    }
+    if found.is_empty() {
+        return Ok(config);
+    }
+    found.sort_by_key(|(offset, _)| *offset);
+    found.dedup();
+    Err(found
+        .into_iter()
+        .map(|(offset, message)| {
+            let (line, column) = line_and_column(text, offset);
+            ConfigProblem {
+                file: file_name.to_owned(),
+                line,
+                column,
+                message,
+            }
+        })
+        .collect())
+}
+
+/// Converts a byte offset into a 1-based line and column (in Unicode scalar
+/// values). Offsets past the end point just after the last character.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let before = &bytes[..offset.min(bytes.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let line = 1 + before.iter().filter(|&&byte| byte == b'\n').count();
+    // Count bytes that start a UTF-8 sequence: one per scalar value.
+    let column = 1 + before[line_start..]
+        .iter()
+        .filter(|&&byte| byte & 0xc0 != 0x80)
+        .count();
+    (line, column)
+}
+
+/// Where a checked value came from, for cross-field rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Not in the file: the default applies.
+    Default,
+    /// In the file and valid, at this byte offset.
+    Given(usize),
+    /// In the file but invalid: already reported.
+    Invalid,
+}
+
+impl Origin {
+    fn of<T>(result: &Option<T>, offset: usize) -> Origin {
+        if result.is_some() {
+            Origin::Given(offset)
+        } else {
+            Origin::Invalid
+        }
+    }
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Walks the spanned document and collects problems as (byte offset,
+/// message) pairs.
+struct Checker<'a> {
+    base_directory: &'a Path,
+    problems: Vec<(usize, String)>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, offset: usize, path: &str, message: impl fmt::Display) {
+        self.problems.push((offset, format!("{path}: {message}")));
+    }
+
+    fn report_unknown_key(
+        &mut self,
+        key: &Spanned<toml::de::DeString<'_>>,
+        path: &str,
+        known: &[&str],
+    ) {
+        let name: &str = key.get_ref();
+        let full_path = join_path(path, name);
+        let closest = known
+            .iter()
+            .map(|candidate| (edit_distance(name, candidate), *candidate))
+            .filter(|(distance, candidate)| {
+                *distance <= 2.max(candidate.len() / 4)
+                    || (name.len() >= 3 && candidate.starts_with(name))
+            })
+            .min_by_key(|(distance, _)| *distance);
+        let what = if path.is_empty() { "section" } else { "key" };
+        let message = match closest {
+            Some((_, candidate)) => format!("unknown {what}; did you mean \"{candidate}\"?"),
+            None => format!("unknown {what}; expected one of: {}", known.join(", ")),
+        };
+        self.report(key.span().start, &full_path, message);
+    }
+
+    fn report_type(&mut self, value: &Value<'_>, path: &str, expected: &str) {
+        let found = value.get_ref().type_str();
+        self.report(
+            value.span().start,
+            path,
+            format!("expected {expected}, found {} {found}", article(found)),
+        );
+    }
+
+    fn expect_table<'v, 'i>(
+        &mut self,
+        value: &'v Value<'i>,
+        path: &str,
+    ) -> Option<&'v DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(table) => Some(table),
+            _ => {
+                self.report_type(value, path, "a table");
+                None
+            }
+        }
+    }
+
+    fn expect_array<'v, 'i>(
+        &mut self,
+        value: &'v Value<'i>,
+        path: &str,
+    ) -> Option<&'v [Value<'i>]> {
+        match value.get_ref() {
+            DeValue::Array(array) => Some(array),
+            _ => {
+                self.report_type(value, path, "an array");
+                None
+            }
+        }
+    }
+
+    fn expect_string<'v>(&mut self, value: &'v Value<'_>, path: &str) -> Option<&'v str> {
+        match value.get_ref() {
+            DeValue::String(text) => Some(text),
+            _ => {
+                self.report_type(value, path, "a string");
+                None
+            }
+        }
+    }
+
+    fn read_boolean(&mut self, value: &Value<'_>, path: &str) -> Option<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(flag) => Some(*flag),
+            _ => {
+                self.report_type(value, path, "a boolean (true or false)");
+                None
+            }
+        }
+    }
+
+    /// An integer in `minimum..=maximum`.
+    fn read_integer<T>(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        minimum: T,
+        maximum: T,
+    ) -> Option<T>
+    where
+        T: TryFrom<i128> + PartialOrd + fmt::Display + Copy,
+    {
+        let DeValue::Integer(integer) = value.get_ref() else {
+            self.report_type(value, path, "an integer");
+            return None;
+        };
+        let number = i128::from_str_radix(integer.as_str(), integer.radix())
+            .ok()
+            .and_then(|number| T::try_from(number).ok())
+            .filter(|number| *number >= minimum && *number <= maximum);
+        if number.is_none() {
+            self.report(
+                value.span().start,
+                path,
+                format!("{integer} is out of range {minimum}..={maximum}"),
+            );
+        }
+        number
+    }
+
+    /// A string that is one of `choices`.
+    fn read_choice<T: Copy>(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let text = self.expect_string(value, path)?;
+        let choice = choices
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, choice)| *choice);
+        if choice.is_none() {
+            let names: Vec<String> = choices
+                .iter()
+                .map(|(name, _)| format!("\"{name}\""))
+                .collect();
+            self.report(
+                value.span().start,
+                path,
+                format!("{text:?} is not one of {}", names.join(", ")),
+            );
+        }
+        choice
+    }
+
+    /// A duration: a string such as `"500ms"` or an integer of seconds.
+    fn read_duration(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        minimum: Duration,
+        maximum: Duration,
+    ) -> Option<Duration> {
+        let duration = match value.get_ref() {
+            DeValue::Integer(integer) => {
+                let seconds = i128::from_str_radix(integer.as_str(), integer.radix())
+                    .ok()
+                    .and_then(|seconds| u64::try_from(seconds).ok());
+                match seconds {
+                    Some(seconds) => Duration::from_secs(seconds),
+                    None => {
+                        self.report(
+                            value.span().start,
+                            path,
+                            format!("{integer} is not a duration"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            DeValue::String(text) => match parse_duration(text) {
+                Some(duration) => duration,
+                None => {
+                    self.report(
+                        value.span().start,
+                        path,
+                        format!(
+                            "{text:?} is not a duration; write a whole number with ms, s, m or h, as in \"500ms\" or \"10s\""
+                        ),
+                    );
+                    return None;
+                }
+            },
+            _ => {
+                self.report_type(
+                    value,
+                    path,
+                    "a duration (a string such as \"10s\" or an integer of seconds)",
+                );
+                return None;
+            }
+        };
+        if duration < minimum || duration > maximum {
+            self.report(
+                value.span().start,
+                path,
+                format!(
+                    "{} is out of range {}..={}",
+                    describe_duration(duration),
+                    describe_duration(minimum),
+                    describe_duration(maximum)
+                ),
+            );
+            return None;
+        }
+        Some(duration)
+    }
+
+    /// A size in bytes: a string such as `"256MiB"` or an integer of bytes.
+    fn read_size(&mut self, value: &Value<'_>, path: &str, minimum: u64) -> Option<u64> {
+        let size = match value.get_ref() {
+            DeValue::Integer(integer) => {
+                let bytes = i128::from_str_radix(integer.as_str(), integer.radix())
+                    .ok()
+                    .and_then(|bytes| u64::try_from(bytes).ok());
+                match bytes {
+                    Some(bytes) => bytes,
+                    None => {
+                        self.report(value.span().start, path, format!("{integer} is not a size"));
+                        return None;
+                    }
+                }
+            }
+            DeValue::String(text) => match parse_size(text) {
+                Some(bytes) => bytes,
+                None => {
+                    self.report(
+                        value.span().start,
+                        path,
+                        format!(
+                            "{text:?} is not a size; write a whole number with an optional unit B, K, KiB, M, MiB, G, GiB, T or TiB, as in \"256MiB\""
+                        ),
+                    );
+                    return None;
+                }
+            },
+            _ => {
+                self.report_type(
+                    value,
+                    path,
+                    "a size (a string such as \"256MiB\" or an integer of bytes)",
+                );
+                return None;
+            }
+        };
+        if size < minimum {
+            self.report(
+                value.span().start,
+                path,
+                format!(
+                    "{} is less than the minimum {}",
+                    describe_size(size),
+                    describe_size(minimum)
+                ),
+            );
+            return None;
+        }
+        Some(size)
+    }
+
+    /// A list of socket addresses; a bare address gets port 53. Returns
+    /// `None` if any element is invalid. Each address comes with its offset.
+    fn read_socket_addresses(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+    ) -> Option<Vec<(SocketAddr, usize)>> {
+        let elements = self.expect_array(value, path)?;
+        let mut addresses = Vec::with_capacity(elements.len());
+        let mut valid = true;
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            let Some(text) = self.expect_string(element, &element_path) else {
+                valid = false;
+                continue;
+            };
+            match parse_socket_address(text) {
+                Ok(address) => addresses.push((address, element.span().start)),
+                Err(reason) => {
+                    self.report(
+                        element.span().start,
+                        &element_path,
+                        format!("{text:?} {reason}"),
+                    );
+                    valid = false;
+                }
+            }
+        }
+        valid.then_some(addresses)
+    }
+
+    fn read_document(&mut self, document: &DeTable<'_>, config: &mut Config) {
+        for (key, value) in document.iter() {
+            let name: &str = key.get_ref();
+            match name {
+                "server" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_server(table, &mut config.server);
+                    }
+                }
+                "resolver" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_resolver(table, &mut config.resolver);
+                    }
+                }
+                "cache" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_cache(table, &mut config.cache);
+                    }
+                }
+                "log" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_log(table, &mut config.log);
+                    }
+                }
+                _ => self.report_unknown_key(key, "", SECTION_KEYS),
+            }
+        }
+    }
+
+    fn read_server(&mut self, table: &DeTable<'_>, server: &mut ServerSection) {
+        let mut total_origin = Origin::Default;
+        let mut per_client_origin = Origin::Default;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("server", name);
+            let offset = value.span().start;
+            match name {
+                "listen" => {
+                    if let Some(addresses) = self.read_socket_addresses(value, &path) {
+                        self.check_listen(&addresses, value, &path);
+                        server.listen = addresses.into_iter().map(|(address, _)| address).collect();
+                    }
+                }
+                "allow_from" => {
+                    if let Some(networks) = self.read_networks(value, &path) {
+                        server.allow_from = networks;
+                    }
+                }
+                "threads" => {
+                    if let Some(threads) = self.read_integer(value, &path, 1, MAX_THREADS) {
+                        server.threads = threads;
+                    }
+                }
+                "tcp_idle_timeout" => {
+                    let minimum = Duration::from_millis(100);
+                    let maximum = Duration::from_secs(3600);
+                    if let Some(timeout) = self.read_duration(value, &path, minimum, maximum) {
+                        server.tcp_idle_timeout = timeout;
+                    }
+                }
+                "max_tcp_connections" => {
+                    let result = self.read_integer(value, &path, 1, 1_048_576);
+                    total_origin = Origin::of(&result, offset);
+                    if let Some(count) = result {
+                        server.max_tcp_connections = count;
+                    }
+                }
+                "max_tcp_connections_per_client" => {
+                    let result = self.read_integer(value, &path, 1, 1_048_576);
+                    per_client_origin = Origin::of(&result, offset);
+                    if let Some(count) = result {
+                        server.max_tcp_connections_per_client = count;
+                    }
+                }
+                _ => self.report_unknown_key(key, "server", SERVER_KEYS),
+            }
+        }
+        if server.max_tcp_connections_per_client > server.max_tcp_connections {
+            let offset = match (per_client_origin, total_origin) {
+                (Origin::Invalid, _) | (_, Origin::Invalid) => return,
+                (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => offset,
+                (Origin::Default, Origin::Default) => 0,
+            };
+            self.report(
+                offset,
+                "server.max_tcp_connections_per_client",
+                format!(
+                    "{} is greater than server.max_tcp_connections ({})",
+                    server.max_tcp_connections_per_client, server.max_tcp_connections
+                ),
+            );
+        }
+    }
+
+    fn check_listen(&mut self, addresses: &[(SocketAddr, usize)], value: &Value<'_>, path: &str) {
+        if addresses.is_empty() {
+            self.report(value.span().start, path, "needs at least one address");
+        }
+        for (index, (address, offset)) in addresses.iter().enumerate() {
+            if let Some(first) = addresses[..index]
+                .iter()
+                .position(|(other, _)| other == address)
+            {
+                self.report(
+                    *offset,
+                    &format!("{path}[{index}]"),
+                    format!("{address} is already listed at {path}[{first}]"),
+                );
+            }
+        }
+    }
+
+    fn read_networks(&mut self, value: &Value<'_>, path: &str) -> Option<Vec<IpNetwork>> {
+        let elements = self.expect_array(value, path)?;
+        let mut networks = Vec::with_capacity(elements.len());
+        let mut valid = true;
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            let Some(text) = self.expect_string(element, &element_path) else {
+                valid = false;
+                continue;
+            };
+            match IpNetwork::from_str(text) {
+                Ok(network) => networks.push(network),
+                Err(error) => {
+                    self.report(
+                        element.span().start,
+                        &element_path,
+                        format!("{text:?} is not a network such as \"10.0.0.0/8\": {error}"),
+                    );
+                    valid = false;
+                }
+            }
+        }
+        valid.then_some(networks)
+    }
+
+    fn read_resolver(&mut self, table: &DeTable<'_>, resolver: &mut ResolverSection) {
+        let mut mode_origin = Origin::Default;
+        let mut forwarders_origin = Origin::Default;
+        let mut zone_names: Vec<(Name, String)> = Vec::new();
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("resolver", name);
+            let offset = value.span().start;
+            match name {
+                "mode" => {
+                    let choices = [
+                        ("recursive", ResolverMode::Recursive),
+                        ("forward", ResolverMode::Forward),
+                    ];
+                    let result = self.read_choice(value, &path, &choices);
+                    mode_origin = Origin::of(&result, offset);
+                    if let Some(mode) = result {
+                        resolver.mode = mode;
+                    }
+                }
+                "root_hints" => {
+                    if let Some(hints) = self.read_root_hints(value, &path) {
+                        resolver.root_hints = Some(hints);
+                    }
+                }
+                "forwarders" => {
+                    let result = self.read_socket_addresses(value, &path);
+                    forwarders_origin = Origin::of(&result, offset);
+                    if let Some(addresses) = result {
+                        resolver.forwarders =
+                            addresses.into_iter().map(|(address, _)| address).collect();
+                    }
+                }
+                "query_private_upstreams" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        resolver.query_private_upstreams = flag;
+                    }
+                }
+                "qname_minimisation" => {
+                    let choices = [
+                        ("off", QnameMinimisation::Off),
+                        ("relaxed", QnameMinimisation::Relaxed),
+                        ("strict", QnameMinimisation::Strict),
+                    ];
+                    if let Some(minimisation) = self.read_choice(value, &path, &choices) {
+                        resolver.qname_minimisation = minimisation;
+                    }
+                }
+                "edns_buffer_size" => {
+                    if let Some(size) = self.read_integer(value, &path, 512, 4096) {
+                        resolver.edns_buffer_size = size;
+                    }
+                }
+                "forward_zone" => {
+                    resolver.forward_zones = self.read_zones(value, &path, &mut zone_names);
+                }
+                "stub_zone" => {
+                    resolver.stub_zones = self.read_zones(value, &path, &mut zone_names);
+                }
+                "limits" => {
+                    if let Some(limits) = self.expect_table(value, &path) {
+                        self.read_limits(limits, &mut resolver.limits);
+                    }
+                }
+                _ => self.report_unknown_key(key, "resolver", RESOLVER_KEYS),
+            }
+        }
+        if mode_origin == Origin::Invalid || forwarders_origin == Origin::Invalid {
+            return;
+        }
+        match (resolver.mode, resolver.forwarders.is_empty()) {
+            (ResolverMode::Forward, true) => {
+                let offset = match (forwarders_origin, mode_origin) {
+                    (Origin::Given(offset), _) | (_, Origin::Given(offset)) => offset,
+                    _ => 0,
+                };
+                self.report(
+                    offset,
+                    "resolver.forwarders",
+                    "needs at least one address when resolver.mode = \"forward\"",
+                );
+            }
+            (ResolverMode::Recursive, false) => {
+                let offset = match forwarders_origin {
+                    Origin::Given(offset) => offset,
+                    _ => 0,
+                };
+                self.report(
+                    offset,
+                    "resolver.forwarders",
+                    "only used when resolver.mode = \"forward\"; set the mode or remove the forwarders",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn read_root_hints(&mut self, value: &Value<'_>, path: &str) -> Option<PathBuf> {
+        let text = self.expect_string(value, path)?;
+        if text.is_empty() {
+            self.report(
+                value.span().start,
+                path,
+                "is empty; remove the key to use the built-in hints",
+            );
+            return None;
+        }
+        let hints = self.base_directory.join(text);
+        match std::fs::metadata(&hints) {
+            Ok(metadata) if metadata.is_file() => Some(hints),
+            Ok(_) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("{} is not a regular file", hints.display()),
+                );
+                None
+            }
+            Err(error) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("cannot use {}: {error}", hints.display()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An array of `{ name, servers }` tables. `zone_names` holds the names
+    /// seen so far, with the path of each, to find duplicates across both
+    /// zone lists.
+    fn read_zones(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        zone_names: &mut Vec<(Name, String)>,
+    ) -> Vec<ZoneServers> {
+        let array_of_tables = format!("an array of tables ([[{path}]] entries)");
+        let DeValue::Array(entries) = value.get_ref() else {
+            self.report_type(value, path, &array_of_tables);
+            return Vec::new();
+        };
+        let mut zones = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            let entry_path = format!("{path}[{index}]");
+            let Some(table) = self.expect_table(entry, &entry_path) else {
+                continue;
+            };
+            if let Some(zone) = self.read_zone(entry, table, &entry_path, zone_names) {
+                zones.push(zone);
+            }
+        }
+        zones
+    }
+
+    fn read_zone(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        zone_names: &mut Vec<(Name, String)>,
+    ) -> Option<ZoneServers> {
+        let mut zone_name: Option<Option<Name>> = None;
+        let mut servers: Option<Option<Vec<SocketAddr>>> = None;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let key_path = join_path(path, name);
+            match name {
+                "name" => {
+                    let parsed = self.read_zone_name(value, &key_path);
+                    if let Some(parsed) = &parsed {
+                        match zone_names.iter().find(|(seen, _)| seen == parsed) {
+                            Some((_, first_path)) => self.report(
+                                value.span().start,
+                                &key_path,
+                                format!("zone {parsed} is already configured at {first_path}"),
+                            ),
+                            None => zone_names.push((parsed.clone(), key_path.clone())),
+                        }
+                    }
+                    zone_name = Some(parsed);
+                }
+                "servers" => {
+                    let addresses = self.read_socket_addresses(value, &key_path);
+                    if let Some(addresses) = &addresses
+                        && addresses.is_empty()
+                    {
+                        self.report(value.span().start, &key_path, "needs at least one address");
+                    }
+                    servers = Some(
+                        addresses
+                            .map(|list| list.into_iter().map(|(address, _)| address).collect()),
+                    );
+                }
+                _ => self.report_unknown_key(key, path, ZONE_KEYS),
+            }
+        }
+        if zone_name.is_none() {
+            self.report(entry.span().start, path, "missing key \"name\"");
+        }
+        if servers.is_none() {
+            self.report(entry.span().start, path, "missing key \"servers\"");
+        }
+        let name = zone_name.flatten()?;
+        let servers = servers.flatten().filter(|list| !list.is_empty())?;
+        Some(ZoneServers { name, servers })
+    }
+
+    fn read_zone_name(&mut self, value: &Value<'_>, path: &str) -> Option<Name> {
+        let text = self.expect_string(value, path)?;
+        let result = if text.is_empty() {
+            Err("it is empty; write \".\" for the root".to_owned())
+        } else if text
+            .chars()
+            .any(|character| character.is_whitespace() || character.is_control())
+        {
+            Err("it contains white space or a control character".to_owned())
+        } else {
+            Name::from_ascii(text).map_err(|error| error.to_string())
+        };
+        match result {
+            Ok(name) => Some(name),
+            Err(reason) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("{text:?} is not a domain name: {reason}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn read_limits(&mut self, table: &DeTable<'_>, limits: &mut LimitsSection) {
+        let mut resolution_origin = Origin::Default;
+        let mut timeout_origin = Origin::Default;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("resolver.limits", name);
+            let offset = value.span().start;
+            match name {
+                "max_upstream_queries" => {
+                    if let Some(count) = self.read_integer(value, &path, 1, 1000) {
+                        limits.max_upstream_queries = count;
+                    }
+                }
+                "max_nameserver_names" => {
+                    if let Some(count) = self.read_integer(value, &path, 1, 64) {
+                        limits.max_nameserver_names = count;
+                    }
+                }
+                "max_cname_chain" => {
+                    if let Some(count) = self.read_integer(value, &path, 1, 64) {
+                        limits.max_cname_chain = count;
+                    }
+                }
+                "max_resolution_time" => {
+                    let minimum = Duration::from_millis(100);
+                    let maximum = Duration::from_secs(300);
+                    let result = self.read_duration(value, &path, minimum, maximum);
+                    resolution_origin = Origin::of(&result, offset);
+                    if let Some(time) = result {
+                        limits.max_resolution_time = time;
+                    }
+                }
+                "upstream_timeout" => {
+                    let minimum = Duration::from_millis(10);
+                    let maximum = Duration::from_secs(60);
+                    let result = self.read_duration(value, &path, minimum, maximum);
+                    timeout_origin = Origin::of(&result, offset);
+                    if let Some(timeout) = result {
+                        limits.upstream_timeout = timeout;
+                    }
+                }
+                "max_delegation_depth" => {
+                    if let Some(depth) = self.read_integer(value, &path, 1, 32) {
+                        limits.max_delegation_depth = depth;
+                    }
+                }
+                _ => self.report_unknown_key(key, "resolver.limits", LIMITS_KEYS),
+            }
+        }
+        if limits.upstream_timeout > limits.max_resolution_time {
+            let offset = match (timeout_origin, resolution_origin) {
+                (Origin::Invalid, _) | (_, Origin::Invalid) => return,
+                (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => offset,
+                (Origin::Default, Origin::Default) => 0,
+            };
+            self.report(
+                offset,
+                "resolver.limits.upstream_timeout",
+                format!(
+                    "{} is longer than resolver.limits.max_resolution_time ({})",
+                    describe_duration(limits.upstream_timeout),
+                    describe_duration(limits.max_resolution_time)
+                ),
+            );
+        }
+    }
+
+    fn read_cache(&mut self, table: &DeTable<'_>, cache: &mut CacheSection) {
+        let mut min_origin = Origin::Default;
+        let mut max_origin = Origin::Default;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("cache", name);
+            let offset = value.span().start;
+            match name {
+                "max_memory" => {
+                    if let Some(bytes) = self.read_size(value, &path, MEBIBYTE) {
+                        cache.max_memory = bytes;
+                    }
+                }
+                "min_ttl" => {
+                    let result = self.read_integer(value, &path, 0, MAX_TTL_VALUE);
+                    min_origin = Origin::of(&result, offset);
+                    if let Some(ttl) = result {
+                        cache.min_ttl = ttl;
+                    }
+                }
+                "max_ttl" => {
+                    let result = self.read_integer(value, &path, 1, MAX_TTL_VALUE);
+                    max_origin = Origin::of(&result, offset);
+                    if let Some(ttl) = result {
+                        cache.max_ttl = ttl;
+                    }
+                }
+                "negative_max_ttl" => {
+                    if let Some(ttl) = self.read_integer(value, &path, 0, MAX_TTL_VALUE) {
+                        cache.negative_max_ttl = ttl;
+                    }
+                }
+                "servfail_ttl" => {
+                    if let Some(ttl) = self.read_integer(value, &path, 0, MAX_SERVFAIL_TTL) {
+                        cache.servfail_ttl = ttl;
+                    }
+                }
+                _ => self.report_unknown_key(key, "cache", CACHE_KEYS),
+            }
+        }
+        if cache.min_ttl > cache.max_ttl {
+            let offset = match (min_origin, max_origin) {
+                (Origin::Invalid, _) | (_, Origin::Invalid) => return,
+                (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => offset,
+                (Origin::Default, Origin::Default) => 0,
+            };
+            self.report(
+                offset,
+                "cache.min_ttl",
+                format!(
+                    "{} is greater than cache.max_ttl ({})",
+                    cache.min_ttl, cache.max_ttl
+                ),
+            );
+        }
+    }
+
+    fn read_log(&mut self, table: &DeTable<'_>, log: &mut LogSection) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("log", name);
+            match name {
+                "level" => {
+                    let choices = LOG_LEVELS.map(|level| (level, level));
+                    if let Some(level) = self.read_choice(value, &path, &choices) {
+                        level.clone_into(&mut log.level);
+                    }
+                }
+                _ => self.report_unknown_key(key, "log", LOG_KEYS),
+            }
+        }
+    }
+}
+
+/// `parent.key`, quoting `key` when it is not a bare TOML key.
+fn join_path(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if parent.is_empty() {
+        key
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+fn article(type_name: &str) -> &'static str {
+    if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// Levenshtein distance in Unicode scalar values, for key suggestions.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let right: Vec<char> = right.chars().collect();
+    let mut previous: Vec<usize> = (0..=right.len()).collect();
+    let mut current = vec![0; right.len() + 1];
+    for (row, left_character) in left.chars().enumerate() {
+        current[0] = row + 1;
+        for (column, right_character) in right.iter().enumerate() {
+            let substitution = previous[column] + usize::from(left_character != *right_character);
+            current[column + 1] = substitution
+                .min(previous[column + 1] + 1)
+                .min(current[column] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[right.len()]
+}
+
+/// `ADDRESS:PORT` with IPv6 in brackets, or a bare address (port 53).
+/// The error is the rest of a sentence that starts with the quoted text.
+fn parse_socket_address(text: &str) -> Result<SocketAddr, String> {
+    let address = if let Ok(address) = SocketAddr::from_str(text) {
+        address
+    } else if let Ok(address) = IpAddr::from_str(text) {
+        SocketAddr::new(address, DNS_PORT)
+    } else if let Some(Ok(address)) = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .map(Ipv6Addr::from_str)
+    {
+        SocketAddr::new(IpAddr::V6(address), DNS_PORT)
+    } else {
+        let mut reason = "is not an address:port".to_owned();
+        if text.matches(':').count() > 1 && !text.starts_with('[') {
+            reason.push_str(
+                "; write an IPv6 address with a port in brackets, as in \"[2001:db8::1]:53\"",
+            );
+        }
+        return Err(reason);
+    };
+    if address.port() == 0 {
+        return Err("has port 0".to_owned());
+    }
+    Ok(address)
+}
+
+/// Splits `text` into its leading decimal digits and the rest; the number
+/// must not overflow.
+fn split_number(text: &str) -> Option<(u64, &str)> {
+    let digits_end = text
+        .bytes()
+        .position(|byte| !byte.is_ascii_digit())
+        .unwrap_or(text.len());
+    if digits_end == 0 {
+        return None;
+    }
+    let (digits, unit) = text.split_at(digits_end);
+    Some((u64::from_str(digits).ok()?, unit))
+}
+
+/// `"500ms"`, `"10s"`, `"2m"`, `"1h"`, or bare digits (seconds).
+fn parse_duration(text: &str) -> Option<Duration> {
+    let (number, unit) = split_number(text)?;
+    match unit {
+        "ms" => Some(Duration::from_millis(number)),
+        "" | "s" => Some(Duration::from_secs(number)),
+        "m" => number.checked_mul(60).map(Duration::from_secs),
+        "h" => number.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+/// `"1000000"`, `"512KiB"`, `"256M"`, ... with binary units.
+fn parse_size(text: &str) -> Option<u64> {
+    let (number, unit) = split_number(text)?;
+    let multiplier = match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => KIBIBYTE,
+        "M" | "MiB" => MEBIBYTE,
+        "G" | "GiB" => GIBIBYTE,
+        "T" | "TiB" => TEBIBYTE,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
+
+/// The shortest exact form in the largest whole unit: `1500ms`, `10s`, `2m`.
+fn describe_duration(duration: Duration) -> String {
+    let milliseconds = duration.as_millis();
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
+        return format!("{duration:?}");
+    }
+    if milliseconds == 0 {
+        "0s".to_owned()
+    } else if milliseconds.is_multiple_of(3_600_000) {
+        format!("{}h", milliseconds / 3_600_000)
+    } else if milliseconds.is_multiple_of(60_000) {
+        format!("{}m", milliseconds / 60_000)
+    } else if milliseconds.is_multiple_of(1000) {
+        format!("{}s", milliseconds / 1000)
+    } else {
+        format!("{milliseconds}ms")
+    }
+}
+
+/// The largest whole binary unit: `1MiB`, `1536KiB`, `100B`.
+fn describe_size(bytes: u64) -> String {
+    for (unit, multiplier) in [
+        ("TiB", TEBIBYTE),
+        ("GiB", GIBIBYTE),
+        ("MiB", MEBIBYTE),
+        ("KiB", KIBIBYTE),
+    ] {
+        if bytes >= multiplier && bytes.is_multiple_of(multiplier) {
+            return format!("{}{unit}", bytes / multiplier);
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<ConfigProblem> {
+        match parse("test.toml", text) {
+            Ok(config) => panic!("expected problems, got {config:?}"),
+            Err(problems) => problems,
+        }
+    }
+
+    /// The problems as `LINE:COLUMN: MESSAGE` strings.
+    fn positions(text: &str) -> Vec<String> {
+        problems(text)
+            .iter()
+            .map(|problem| format!("{}:{}: {}", problem.line, problem.column, problem.message))
+            .collect()
+    }
+
+    /// Asserts exactly one problem, at `line`:`column`, containing `fragment`.
+    fn assert_one_problem(text: &str, line: usize, column: usize, fragment: &str) {
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{text:?} gave {found:#?}");
+        let problem = &found[0];
+        assert_eq!((problem.line, problem.column), (line, column), "{problem}");
+        assert!(
+            problem.message.contains(fragment),
+            "{:?} does not contain {fragment:?}",
+            problem.message
+        );
+    }
+
+    fn parse_ok(text: &str) -> Config {
+        match parse("test.toml", text) {
+            Ok(config) => config,
+            Err(problems) => panic!("unexpected problems: {problems:#?}"),
+        }
+    }
+
+    fn address(text: &str) -> SocketAddr {
+        text.parse().expect("test address")
+    }
+
+    fn network(text: &str) -> IpNetwork {
+        text.parse().expect("test network")
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).expect("test name")
+    }
+
+    /// A file that exists for the duration of a test.
+    struct TemporaryFile(PathBuf);
+
+    impl TemporaryFile {
+        fn new(tag: &str) -> TemporaryFile {
+            let path = std::env::temp_dir().join(format!(
+                "hanse-config-test-{}-{tag}.root",
+                std::process::id()
+            ));
+            std::fs::write(&path, ". 3600000 NS a.root-servers.net.\n").expect("temporary file");
+            TemporaryFile(path)
+        }
+    }
+
+    impl Drop for TemporaryFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(parse_ok(""), Config::default());
+        assert_eq!(parse_ok("# only a comment\n\n"), Config::default());
+        assert_eq!(
+            parse_ok("[server]\n[resolver]\n[resolver.limits]\n[cache]\n[log]\n"),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let config = Config::default();
+        assert_eq!(
+            config.server.listen,
+            vec![address("127.0.0.1:53"), address("[::1]:53")]
+        );
+        let allow_from: Vec<String> = config
+            .server
+            .allow_from
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            allow_from,
+            [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+                "fe80::/10",
+                "100.64.0.0/10"
+            ]
+        );
+        assert!((1..=1024).contains(&config.server.threads));
+        assert_eq!(config.server.tcp_idle_timeout, Duration::from_secs(10));
+        assert_eq!(config.server.max_tcp_connections, 1024);
+        assert_eq!(config.server.max_tcp_connections_per_client, 64);
+        assert_eq!(config.resolver.mode, ResolverMode::Recursive);
+        assert_eq!(config.resolver.root_hints, None);
+        assert!(config.resolver.forwarders.is_empty());
+        assert!(!config.resolver.query_private_upstreams);
+        assert_eq!(
+            config.resolver.qname_minimisation,
+            QnameMinimisation::Relaxed
+        );
+        assert_eq!(config.resolver.edns_buffer_size, 1232);
+        assert!(config.resolver.forward_zones.is_empty());
+        assert!(config.resolver.stub_zones.is_empty());
+        let limits = config.resolver.limits;
+        assert_eq!(limits.max_upstream_queries, 64);
+        assert_eq!(limits.max_nameserver_names, 6);
+        assert_eq!(limits.max_cname_chain, 12);
+        assert_eq!(limits.max_resolution_time, Duration::from_secs(10));
+        assert_eq!(limits.upstream_timeout, Duration::from_millis(1500));
+        assert_eq!(limits.max_delegation_depth, 6);
+        assert_eq!(config.cache.max_memory, 256 * 1024 * 1024);
+        assert_eq!(config.cache.min_ttl, 0);
+        assert_eq!(config.cache.max_ttl, 86_400);
+        assert_eq!(config.cache.negative_max_ttl, 3600);
+        assert_eq!(config.cache.servfail_ttl, 5);
+        assert_eq!(config.log.level, "info");
+    }
+
+    #[test]
+    fn every_key_set_parses_to_the_expected_struct() {
+        let hints = TemporaryFile::new("full");
+        let text = format!(
+            r#"
+[server]
+listen = ["192.0.2.53:5353", "[2001:db8::53]", "198.51.100.1"]
+allow_from = ["0.0.0.0/0", "2001:db8::/32", "192.0.2.7", "10.1.2.3/8"]
+threads = 4
+tcp_idle_timeout = "2m"
+max_tcp_connections = 2000
+max_tcp_connections_per_client = 2000
+
+[resolver]
+mode = "forward"
+root_hints = {hints:?}
+forwarders = ["192.0.2.1", "[2001:db8::1]:5300"]
+query_private_upstreams = true
+qname_minimisation = "strict"
+edns_buffer_size = 4096
+
+[[resolver.forward_zone]]
+name = "corp.example."
+servers = ["10.1.1.1:53", "10.1.1.3"]
+
+[[resolver.forward_zone]]
+name = "lab.example"
+servers = ["10.9.9.9"]
+
+[[resolver.stub_zone]]
+name = "internal.example."
+servers = ["10.1.1.2"]
+
+[resolver.limits]
+max_upstream_queries = 100
+max_nameserver_names = 3
+max_cname_chain = 8
+max_resolution_time = 20
+upstream_timeout = "800ms"
+max_delegation_depth = 4
+
+[cache]
+max_memory = "1G"
+min_ttl = 30
+max_ttl = 3600
+negative_max_ttl = 900
+servfail_ttl = 0
+
+[log]
+level = "debug"
+"#,
+            hints = hints.0.display().to_string()
+        );
+        let expected = Config {
+            server: ServerSection {
+                listen: vec![
+                    address("192.0.2.53:5353"),
+                    address("[2001:db8::53]:53"),
+                    address("198.51.100.1:53"),
+                ],
+                allow_from: vec![
+                    network("0.0.0.0/0"),
+                    network("2001:db8::/32"),
+                    network("192.0.2.7/32"),
+                    network("10.0.0.0/8"),
+                ],
+                threads: 4,
+                tcp_idle_timeout: Duration::from_secs(120),
+                max_tcp_connections: 2000,
+                max_tcp_connections_per_client: 2000,
+            },
+            resolver: ResolverSection {
+                mode: ResolverMode::Forward,
+                root_hints: Some(hints.0.clone()),
+                forwarders: vec![address("192.0.2.1:53"), address("[2001:db8::1]:5300")],
+                query_private_upstreams: true,
+                qname_minimisation: QnameMinimisation::Strict,
+                edns_buffer_size: 4096,
+                forward_zones: vec![
+                    ZoneServers {
+                        name: name("corp.example."),
+                        servers: vec![address("10.1.1.1:53"), address("10.1.1.3:53")],
+                    },
+                    ZoneServers {
+                        name: name("lab.example."),
+                        servers: vec![address("10.9.9.9:53")],
+                    },
+                ],
+                stub_zones: vec![ZoneServers {
+                    name: name("internal.example."),
+                    servers: vec![address("10.1.1.2:53")],
+                }],
+                limits: LimitsSection {
+                    max_upstream_queries: 100,
+                    max_nameserver_names: 3,
+                    max_cname_chain: 8,
+                    max_resolution_time: Duration::from_secs(20),
+                    upstream_timeout: Duration::from_millis(800),
+                    max_delegation_depth: 4,
+                },
+            },
+            cache: CacheSection {
+                max_memory: 1 << 30,
+                min_ttl: 30,
+                max_ttl: 3600,
+                negative_max_ttl: 900,
+                servfail_ttl: 0,
+            },
+            log: LogSection {
+                level: "debug".to_owned(),
+            },
+        };
+        assert_eq!(parse_ok(&text), expected);
+    }
+
+    #[test]
+    fn full_example_parses_to_the_expected_struct() {
+        let config = parse_ok(include_str!("../../../examples/hanse.toml"));
+        let mut expected = Config::default();
+        expected.resolver.forward_zones = vec![ZoneServers {
+            name: name("corp.example."),
+            servers: vec![address("10.1.1.1:53"), address("10.1.1.3:53")],
+        }];
+        expected.resolver.stub_zones = vec![ZoneServers {
+            name: name("internal.example."),
+            servers: vec![address("10.1.1.2:53")],
+        }];
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn minimal_example_parses() {
+        let config = parse_ok(include_str!("../../../examples/minimal.toml"));
+        let mut expected = Config::default();
+        expected.server.listen = vec![address("127.0.0.1:5300")];
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn several_problems_are_all_reported_in_file_order() {
+        let text = "\
+[server]
+threads = 0
+listen = [\"127.0.0.1:53\", \"10.0.0.1:99999\"]
+colour = \"blue\"
+
+[cache]
+max_ttl = \"a day\"
+min_ttl = -1
+
+[bogus]
+key = 1
+
+[log]
+level = \"loud\"
+";
+        assert_eq!(
+            positions(text),
+            [
+                "2:11: server.threads: 0 is out of range 1..=1024",
+                "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client",
+                "7:11: cache.max_ttl: expected an integer, found a string",
+                "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log",
+                "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
+            ]
+        );
+        let first = &problems(text)[0];
+        assert_eq!(first.file, "test.toml");
+        assert_eq!(
+            first.to_string(),
+            "test.toml:2:11: server.threads: 0 is out of range 1..=1024"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_everywhere() {
+        assert_one_problem("lisen = 1\n", 1, 1, "lisen: unknown section");
+        assert_one_problem(
+            "[server]\nlisten = []\n",
+            2,
+            10,
+            "needs at least one address",
+        );
+        assert_one_problem(
+            "[server]\nlistn = [\"::1\"]\n",
+            2,
+            1,
+            "server.listn: unknown key; did you mean \"listen\"?",
+        );
+        assert_one_problem(
+            "[resolver]\nforwarder = []\n",
+            2,
+            1,
+            "did you mean \"forwarders\"?",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_cname = 3\n",
+            2,
+            1,
+            "resolver.limits.max_cname: unknown key",
+        );
+        assert_one_problem(
+            "[resolver.lim]\n",
+            1,
+            11,
+            "resolver.lim: unknown key; did you mean \"limits\"?",
+        );
+        assert_one_problem("[cache]\nsize = \"1G\"\n", 2, 1, "cache.size: unknown key");
+        assert_one_problem("[log]\nfile = \"x\"\n", 2, 1, "log.file: unknown key");
+        assert_one_problem(
+            "[[resolver.forward_zone]]\nname = \"a.\"\nservers = [\"192.0.2.1\"]\nport = 53\n",
+            4,
+            1,
+            "resolver.forward_zone[0].port: unknown key",
+        );
+        assert_eq!(
+            positions(
+                "[[resolver.stub_zone]]\nname = \"a.\"\nservers = [\"192.0.2.1\"]\n[[resolver.stub_zone]]\nname = \"b.\"\nserver = [\"192.0.2.1\"]\n"
+            ),
+            [
+                "4:1: resolver.stub_zone[1]: missing key \"servers\"",
+                "6:1: resolver.stub_zone[1].server: unknown key; did you mean \"servers\"?",
+            ]
+        );
+        assert_one_problem(
+            "server = { listen = [\"::1\"], extra = true }\n",
+            1,
+            30,
+            "server.extra: unknown key",
+        );
+        assert_one_problem(
+            "[server]\n\"odd key\" = 1\n",
+            2,
+            1,
+            "server.\"odd key\": unknown key",
+        );
+        assert_one_problem(
+            "server.threads = 2\nserver.thread = 2\n",
+            2,
+            8,
+            "server.thread: unknown key; did you mean \"threads\"?",
+        );
+    }
+
+    #[test]
+    fn type_mismatches_are_reported() {
+        assert_one_problem(
+            "server = 1\n",
+            1,
+            10,
+            "server: expected a table, found an integer",
+        );
+        assert_one_problem(
+            "[server]\nthreads = \"4\"\n",
+            2,
+            11,
+            "expected an integer, found a string",
+        );
+        assert_one_problem(
+            "[server]\nthreads = 4.0\n",
+            2,
+            11,
+            "expected an integer, found a float",
+        );
+        assert_one_problem(
+            "[server]\nlisten = \"::1\"\n",
+            2,
+            10,
+            "server.listen: expected an array, found a string",
+        );
+        assert_one_problem(
+            "[server]\nlisten = [53]\n",
+            2,
+            11,
+            "server.listen[0]: expected a string, found an integer",
+        );
+        assert_one_problem(
+            "[server]\nallow_from = [true]\n",
+            2,
+            15,
+            "server.allow_from[0]: expected a string, found a boolean",
+        );
+        assert_one_problem(
+            "[resolver]\nquery_private_upstreams = \"yes\"\n",
+            2,
+            27,
+            "expected a boolean",
+        );
+        assert_one_problem(
+            "[resolver]\nmode = 1\n",
+            2,
+            8,
+            "resolver.mode: expected a string",
+        );
+        assert_one_problem(
+            "[resolver]\nlimits = 1\n",
+            2,
+            10,
+            "resolver.limits: expected a table",
+        );
+        assert_one_problem(
+            "[resolver.forward_zone]\nname = \"a.\"\n",
+            1,
+            1,
+            "expected an array of tables ([[resolver.forward_zone]] entries), found a table",
+        );
+        assert_one_problem(
+            "[resolver]\nstub_zone = [1]\n",
+            2,
+            14,
+            "resolver.stub_zone[0]: expected a table, found an integer",
+        );
+        assert_one_problem("[cache]\nmax_memory = true\n", 2, 14, "expected a size");
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = 1979-05-27\n",
+            2,
+            20,
+            "expected a duration",
+        );
+        assert_one_problem(
+            "[log]\nlevel = [\"info\"]\n",
+            2,
+            9,
+            "log.level: expected a string, found an array",
+        );
+    }
+
+    #[test]
+    fn integer_ranges_are_checked() {
+        assert_one_problem(
+            "[server]\nthreads = 1025\n",
+            2,
+            11,
+            "1025 is out of range 1..=1024",
+        );
+        assert_eq!(parse_ok("[server]\nthreads = 1024\n").server.threads, 1024);
+        assert_eq!(parse_ok("[server]\nthreads = 0x10\n").server.threads, 16);
+        assert_one_problem("[server]\nmax_tcp_connections = 0\n", 2, 23, "out of range");
+        assert_one_problem(
+            "[resolver]\nedns_buffer_size = 511\n",
+            2,
+            20,
+            "511 is out of range 512..=4096",
+        );
+        assert_one_problem(
+            "[resolver]\nedns_buffer_size = 4097\n",
+            2,
+            20,
+            "out of range",
+        );
+        assert_eq!(
+            parse_ok("[resolver]\nedns_buffer_size = 512\n")
+                .resolver
+                .edns_buffer_size,
+            512
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_upstream_queries = 0\n",
+            2,
+            24,
+            "out of range",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_nameserver_names = 65\n",
+            2,
+            24,
+            "out of range",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_cname_chain = 0\n",
+            2,
+            19,
+            "out of range",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_delegation_depth = 33\n",
+            2,
+            24,
+            "out of range",
+        );
+        assert_one_problem("[cache]\nmax_ttl = 0\n", 2, 11, "out of range");
+        assert_one_problem("[cache]\nmax_ttl = 2147483648\n", 2, 11, "out of range");
+        assert_one_problem("[cache]\nnegative_max_ttl = -5\n", 2, 20, "out of range");
+        assert_one_problem(
+            "[cache]\nservfail_ttl = 301\n",
+            2,
+            16,
+            "301 is out of range 0..=300",
+        );
+        assert_one_problem(
+            "[cache]\nmin_ttl = 9223372036854775807\n",
+            2,
+            11,
+            "out of range",
+        );
+    }
+
+    #[test]
+    fn durations_are_parsed_and_checked() {
+        let timeout = |text: &str| {
+            parse_ok(&format!("[server]\ntcp_idle_timeout = {text}\n"))
+                .server
+                .tcp_idle_timeout
+        };
+        assert_eq!(timeout("\"500ms\""), Duration::from_millis(500));
+        assert_eq!(timeout("\"10s\""), Duration::from_secs(10));
+        assert_eq!(timeout("\"2m\""), Duration::from_secs(120));
+        assert_eq!(timeout("\"1h\""), Duration::from_secs(3600));
+        assert_eq!(timeout("30"), Duration::from_secs(30));
+        assert_eq!(timeout("\"30\""), Duration::from_secs(30));
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = \"10 s\"\n",
+            2,
+            20,
+            "\"10 s\" is not a duration",
+        );
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = \"1.5s\"\n",
+            2,
+            20,
+            "is not a duration",
+        );
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = \"s\"\n",
+            2,
+            20,
+            "is not a duration",
+        );
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = \"99999999999999999999h\"\n",
+            2,
+            20,
+            "is not a duration",
+        );
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = -1\n",
+            2,
+            20,
+            "-1 is not a duration",
+        );
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = \"2h\"\n",
+            2,
+            20,
+            "2h is out of range 100ms..=1h",
+        );
+        assert_one_problem(
+            "[server]\ntcp_idle_timeout = 0\n",
+            2,
+            20,
+            "0s is out of range",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nupstream_timeout = \"5ms\"\n",
+            2,
+            20,
+            "5ms is out of range 10ms..=1m",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_resolution_time = \"6m\"\n",
+            2,
+            23,
+            "6m is out of range 100ms..=5m",
+        );
+    }
+
+    #[test]
+    fn sizes_are_parsed_and_checked() {
+        let memory = |text: &str| {
+            parse_ok(&format!("[cache]\nmax_memory = {text}\n"))
+                .cache
+                .max_memory
+        };
+        assert_eq!(memory("\"1024KiB\""), 1 << 20);
+        assert_eq!(memory("\"256MiB\""), 256 << 20);
+        assert_eq!(memory("\"256M\""), 256 << 20);
+        assert_eq!(memory("\"1GiB\""), 1 << 30);
+        assert_eq!(memory("\"1G\""), 1 << 30);
+        assert_eq!(memory("\"1T\""), 1 << 40);
+        assert_eq!(memory("\"2000000\""), 2_000_000);
+        assert_eq!(memory("\"2000000B\""), 2_000_000);
+        assert_eq!(memory("2000000"), 2_000_000);
+        assert_one_problem(
+            "[cache]\nmax_memory = \"512KiB\"\n",
+            2,
+            14,
+            "512KiB is less than the minimum 1MiB",
+        );
+        assert_one_problem(
+            "[cache]\nmax_memory = 1000\n",
+            2,
+            14,
+            "1000B is less than the minimum 1MiB",
+        );
+        assert_one_problem(
+            "[cache]\nmax_memory = \"256MB\"\n",
+            2,
+            14,
+            "\"256MB\" is not a size",
+        );
+        assert_one_problem("[cache]\nmax_memory = \"lots\"\n", 2, 14, "is not a size");
+        assert_one_problem(
+            "[cache]\nmax_memory = \"99999999999TiB\"\n",
+            2,
+            14,
+            "is not a size",
+        );
+        assert_one_problem("[cache]\nmax_memory = -1\n", 2, 14, "-1 is not a size");
+    }
+
+    #[test]
+    fn addresses_are_parsed_and_checked() {
+        let listen = |text: &str| {
+            parse_ok(&format!("[server]\nlisten = [{text}]\n"))
+                .server
+                .listen
+        };
+        assert_eq!(listen("\"127.0.0.1\""), vec![address("127.0.0.1:53")]);
+        assert_eq!(listen("\"::1\""), vec![address("[::1]:53")]);
+        assert_eq!(listen("\"[::1]\""), vec![address("[::1]:53")]);
+        assert_eq!(listen("\"[::1]:5300\""), vec![address("[::1]:5300")]);
+        assert_eq!(
+            listen("\"0.0.0.0:53\", \"[::]:53\""),
+            vec![address("0.0.0.0:53"), address("[::]:53")]
+        );
+        assert_one_problem(
+            "[server]\nlisten = [\"localhost:53\"]\n",
+            2,
+            11,
+            "\"localhost:53\" is not an address:port",
+        );
+        assert_one_problem(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n",
+            2,
+            11,
+            "has port 0",
+        );
+        assert_one_problem(
+            "[server]\nlisten = [\"2001:db8::1:99999\"]\n",
+            2,
+            11,
+            "in brackets",
+        );
+        assert_one_problem(
+            "[server]\nlisten = [\"1.2.3.4\", \"1.2.3.4:53\"]\n",
+            2,
+            22,
+            "server.listen[1]: 1.2.3.4:53 is already listed at server.listen[0]",
+        );
+        assert_one_problem(
+            "[resolver]\nmode = \"forward\"\nforwarders = [\"192.0.2.1:x\"]\n",
+            3,
+            15,
+            "resolver.forwarders[0]",
+        );
+    }
+
+    #[test]
+    fn networks_are_parsed_and_checked() {
+        assert_one_problem(
+            "[server]\nallow_from = [\"10.0.0.0/33\"]\n",
+            2,
+            15,
+            "\"10.0.0.0/33\" is not a network such as \"10.0.0.0/8\": the prefix length is longer than 32",
+        );
+        assert_one_problem(
+            "[server]\nallow_from = [\"10.0.0.0/\"]\n",
+            2,
+            15,
+            "the prefix length is not a number",
+        );
+        assert_one_problem(
+            "[server]\nallow_from = [\"example.com/8\"]\n",
+            2,
+            15,
+            "not an IP address",
+        );
+        assert_eq!(
+            parse_ok("[server]\nallow_from = []\n").server.allow_from,
+            Vec::new()
+        );
+    }
+
+    #[test]
+    fn ip_network_parsing_masks_host_bits() {
+        assert_eq!(network("10.1.2.3/8").to_string(), "10.0.0.0/8");
+        assert_eq!(network("2001:db8::1/32").to_string(), "2001:db8::/32");
+        assert_eq!(network("192.0.2.1").to_string(), "192.0.2.1/32");
+        assert_eq!(network("::1").to_string(), "::1/128");
+        assert_eq!(network("1.2.3.4/0").to_string(), "0.0.0.0/0");
+        assert_eq!(network("1.2.3.4/32").to_string(), "1.2.3.4/32");
+        assert_eq!(
+            "1.2.3.4/+8".parse::<IpNetwork>(),
+            Err(IpNetworkError::PrefixLength)
+        );
+        assert_eq!(
+            "1.2.3.4/1000".parse::<IpNetwork>(),
+            Err(IpNetworkError::PrefixLength)
+        );
+        assert_eq!(
+            "1.2.3.4/300".parse::<IpNetwork>(),
+            Err(IpNetworkError::PrefixTooLong {
+                prefix_length: 255,
+                maximum: 32
+            })
+        );
+        assert_eq!(
+            "::/129".parse::<IpNetwork>(),
+            Err(IpNetworkError::PrefixTooLong {
+                prefix_length: 129,
+                maximum: 128
+            })
+        );
+        assert_eq!(
+            "fe80::1%eth0/64".parse::<IpNetwork>(),
+            Err(IpNetworkError::Address)
+        );
+        assert_eq!("".parse::<IpNetwork>(), Err(IpNetworkError::Address));
+    }
+
+    #[test]
+    fn ip_network_contains() {
+        let ip = |text: &str| IpAddr::from_str(text).expect("test address");
+        let private = network("10.0.0.0/8");
+        assert!(private.contains(ip("10.255.0.1")));
+        assert!(!private.contains(ip("11.0.0.1")));
+        assert!(private.contains(ip("::ffff:10.1.2.3")));
+        assert!(!private.contains(ip("::ffff:11.1.2.3")));
+        assert!(!private.contains(ip("::10.1.2.3")));
+        assert!(!private.contains(ip("2001:db8::1")));
+        let everything = network("0.0.0.0/0");
+        assert!(everything.contains(ip("203.0.113.9")));
+        assert!(!everything.contains(ip("2001:db8::1")));
+        let documentation = network("2001:db8::/32");
+        assert!(documentation.contains(ip("2001:db8:ffff::1")));
+        assert!(!documentation.contains(ip("2001:db9::1")));
+        assert!(!documentation.contains(ip("192.0.2.1")));
+        let mapped = network("::ffff:0:0/96");
+        assert!(mapped.contains(ip("192.0.2.1")));
+        let host = network("::1");
+        assert!(host.contains(ip("::1")));
+        assert!(!host.contains(ip("::2")));
+        // Fields are public: unmasked or oversized values still behave.
+        let raw = IpNetwork {
+            address: ip("10.9.9.9"),
+            prefix_length: 200,
+        };
+        assert!(raw.contains(ip("10.9.9.9")));
+        assert!(!raw.contains(ip("10.9.9.8")));
+        let unmasked = IpNetwork {
+            address: ip("10.9.9.9"),
+            prefix_length: 8,
+        };
+        assert!(unmasked.contains(ip("10.0.0.1")));
+        assert_eq!(IpNetwork::new(ip("10.9.9.9"), 8), Ok(network("10.0.0.0/8")));
+    }
+
+    #[test]
+    fn forward_mode_needs_forwarders() {
+        assert_one_problem(
+            "[resolver]\nmode = \"forward\"\n",
+            2,
+            8,
+            "resolver.forwarders: needs at least one address when resolver.mode = \"forward\"",
+        );
+        assert_one_problem(
+            "[resolver]\nmode = \"forward\"\nforwarders = []\n",
+            3,
+            14,
+            "needs at least one address",
+        );
+        assert_one_problem(
+            "[resolver]\nforwarders = [\"192.0.2.1\"]\n",
+            2,
+            14,
+            "only used when resolver.mode = \"forward\"",
+        );
+        assert_one_problem(
+            "[resolver]\nmode = \"recursive\"\nforwarders = [\"192.0.2.1\"]\n",
+            3,
+            14,
+            "only used when",
+        );
+        // Invalid parts are reported once, without follow-on problems.
+        assert_one_problem(
+            "[resolver]\nmode = \"forwarding\"\nforwarders = [\"192.0.2.1\"]\n",
+            2,
+            8,
+            "\"forwarding\" is not one of \"recursive\", \"forward\"",
+        );
+        assert_one_problem(
+            "[resolver]\nmode = \"forward\"\nforwarders = [\"x\"]\n",
+            3,
+            15,
+            "\"x\" is not an address:port",
+        );
+        let config = parse_ok("[resolver]\nmode = \"forward\"\nforwarders = [\"192.0.2.1\"]\n");
+        assert_eq!(config.resolver.forwarders, vec![address("192.0.2.1:53")]);
+    }
+
+    #[test]
+    fn cross_field_rules_point_at_the_given_value() {
+        assert_one_problem(
+            "[cache]\nmin_ttl = 600\nmax_ttl = 300\n",
+            2,
+            11,
+            "cache.min_ttl: 600 is greater than cache.max_ttl (300)",
+        );
+        assert_one_problem(
+            "[cache]\nmin_ttl = 100000\n",
+            2,
+            11,
+            "greater than cache.max_ttl (86400)",
+        );
+        assert_one_problem(
+            "[cache]\nmax_ttl = 10\nmin_ttl = 20\n",
+            3,
+            11,
+            "20 is greater",
+        );
+        assert_one_problem(
+            "[cache]\nmax_ttl = 10\n\nmin_ttl = \"x\"\n",
+            4,
+            11,
+            "expected an integer",
+        );
+        assert_eq!(
+            parse_ok("[cache]\nmin_ttl = 300\nmax_ttl = 300\n")
+                .cache
+                .min_ttl,
+            300
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_resolution_time = \"1s\"\n",
+            2,
+            23,
+            "resolver.limits.upstream_timeout: 1500ms is longer than resolver.limits.max_resolution_time (1s)",
+        );
+        assert_one_problem(
+            "[resolver.limits]\nupstream_timeout = \"11s\"\n",
+            2,
+            20,
+            "11s is longer than",
+        );
+        assert_one_problem(
+            "[server]\nmax_tcp_connections_per_client = 2000\n",
+            2,
+            34,
+            "server.max_tcp_connections_per_client: 2000 is greater than server.max_tcp_connections (1024)",
+        );
+        assert_one_problem(
+            "[server]\nmax_tcp_connections = 10\n",
+            2,
+            23,
+            "64 is greater",
+        );
+    }
+
+    #[test]
+    fn zones_are_checked() {
+        let text = "\
+[[resolver.forward_zone]]
+name = \"corp.example.\"
+servers = [\"10.1.1.1\"]
+
+[[resolver.forward_zone]]
+name = \"CORP.example\"
+servers = [\"10.1.1.9\"]
+
+[[resolver.stub_zone]]
+name = \"corp.example\"
+servers = [\"10.1.1.2\"]
+";
+        assert_eq!(
+            positions(text),
+            [
+                "6:8: resolver.forward_zone[1].name: zone CORP.example. is already configured at resolver.forward_zone[0].name",
+                "10:8: resolver.stub_zone[0].name: zone corp.example. is already configured at resolver.forward_zone[0].name",
+            ]
+        );
+        assert_one_problem(
+            "[[resolver.stub_zone]]\nname = \"a..b\"\nservers = [\"192.0.2.1\"]\n",
+            2,
+            8,
+            "\"a..b\" is not a domain name: empty label",
+        );
+        assert_one_problem(
+            "[[resolver.stub_zone]]\nname = \"\"\nservers = [\"192.0.2.1\"]\n",
+            2,
+            8,
+            "write \".\" for the root",
+        );
+        assert_one_problem(
+            "[[resolver.stub_zone]]\nname = \"a b.\"\nservers = [\"192.0.2.1\"]\n",
+            2,
+            8,
+            "white space",
+        );
+        let long_label = "a".repeat(64);
+        assert_one_problem(
+            &format!(
+                "[[resolver.stub_zone]]\nname = \"{long_label}\"\nservers = [\"192.0.2.1\"]\n"
+            ),
+            2,
+            8,
+            "label longer than 63",
+        );
+        assert_one_problem(
+            "[[resolver.stub_zone]]\nname = \"a.\"\nservers = []\n",
+            3,
+            11,
+            "resolver.stub_zone[0].servers: needs at least one address",
+        );
+        assert_one_problem(
+            "[[resolver.stub_zone]]\nservers = [\"192.0.2.1\"]\n",
+            1,
+            1,
+            "resolver.stub_zone[0]: missing key \"name\"",
+        );
+        assert_one_problem(
+            "[resolver]\nforward_zone = [{ name = \"a.\" }]\n",
+            2,
+            17,
+            "resolver.forward_zone[0]: missing key \"servers\"",
+        );
+        let root = parse_ok(
+            "[resolver]\nforward_zone = [{ name = \".\", servers = [\"192.0.2.1:853\"] }]\n",
+        );
+        assert_eq!(
+            root.resolver.forward_zones,
+            vec![ZoneServers {
+                name: Name::root(),
+                servers: vec![address("192.0.2.1:853")]
+            }]
+        );
+    }
+
+    #[test]
+    fn root_hints_must_exist() {
+        let hints = TemporaryFile::new("exists");
+        let text = format!(
+            "[resolver]\nroot_hints = {:?}\n",
+            hints.0.display().to_string()
+        );
+        assert_eq!(parse_ok(&text).resolver.root_hints, Some(hints.0.clone()));
+        assert_one_problem(
+            "[resolver]\nroot_hints = \"/nonexistent/hanse/named.root\"\n",
+            2,
+            14,
+            "cannot use /nonexistent/hanse/named.root",
+        );
+        assert_one_problem("[resolver]\nroot_hints = \"\"\n", 2, 14, "is empty");
+        let directory = std::env::temp_dir();
+        let text = format!(
+            "[resolver]\nroot_hints = {:?}\n",
+            directory.display().to_string()
+        );
+        assert_one_problem(&text, 2, 14, "is not a regular file");
+    }
+
+    #[test]
+    fn relative_root_hints_resolve_against_the_config_directory() {
+        let hints = TemporaryFile::new("relative");
+        let (Some(directory), Some(file_name)) = (hints.0.parent(), hints.0.file_name()) else {
+            panic!("temporary file has no parent");
+        };
+        let config_path = directory.join("hanse.toml");
+        let text = format!(
+            "[resolver]\nroot_hints = {:?}\n",
+            file_name.to_string_lossy()
+        );
+        let config = parse(&config_path.display().to_string(), &text).expect("relative hints");
+        assert_eq!(config.resolver.root_hints, Some(hints.0.clone()));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        assert_one_problem("[server]\nthreads = \n", 2, 11, "TOML syntax error");
+        assert_one_problem(
+            "[server]\nthreads = 4\nthreads = 5\n",
+            3,
+            1,
+            "TOML syntax error: duplicate key",
+        );
+        assert_one_problem("[server]\n[server]\n", 2, 2, "duplicate key");
+        assert_one_problem("[server\n", 1, 8, "TOML syntax error");
+        let found = problems("a = 1 2\n[server]\nthreads = 0\nb = 'x\n");
+        assert!(
+            found
+                .iter()
+                .all(|problem| problem.message.starts_with("TOML syntax error")),
+            "{found:#?}"
+        );
+        assert_eq!((found[0].line, found[0].column), (1, 5));
+        assert!(
+            found
+                .windows(2)
+                .all(|pair| (pair[0].line, pair[0].column) <= (pair[1].line, pair[1].column))
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_and_lines_survive_carriage_returns() {
+        assert_one_problem(
+            "# Grüße aus Lübeck\r\n[log]\r\nlevel = \"übel\"\r\n",
+            3,
+            9,
+            "\"übel\" is not one of",
+        );
+        assert_one_problem("[log] # ÄÖÜ\nfile = 1\n", 2, 1, "log.file");
+        assert_one_problem(
+            "log = { level = \"info\", \"ä\" = 1 }\n",
+            1,
+            25,
+            "log.\"ä\": unknown key",
+        );
+        assert_eq!(line_and_column("ab\ncd", 100), (2, 3));
+        assert_eq!(line_and_column("", 0), (1, 1));
+        assert_eq!(line_and_column("é", 1), (1, 2));
+    }
+
+    #[test]
+    fn load_reports_unreadable_files() {
+        let missing = Path::new("/nonexistent/hanse/hanse.toml");
+        let Err(found) = load(missing) else {
+            panic!("loading a missing file succeeded");
+        };
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].line, found[0].column), (1, 1));
+        assert_eq!(found[0].file, "/nonexistent/hanse/hanse.toml");
+        assert!(
+            found[0]
+                .message
+                .starts_with("cannot read the configuration file")
+        );
+    }
+
+    #[test]
+    fn load_reads_a_file() {
+        let path =
+            std::env::temp_dir().join(format!("hanse-config-test-{}.toml", std::process::id()));
+        std::fs::write(&path, "[server]\nthreads = 0\n").expect("write test config");
+        let result = load(&path);
+        let _ = std::fs::remove_file(&path);
+        let Err(found) = result else {
+            panic!("threads = 0 was accepted");
+        };
+        assert_eq!(
+            found[0].to_string(),
+            format!(
+                "{}:2:11: server.threads: 0 is out of range 1..=1024",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn helpers_describe_values_exactly() {
+        assert_eq!(describe_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(describe_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(describe_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(describe_duration(Duration::from_nanos(1)), "1ns");
+        assert_eq!(describe_size(1536 * 1024), "1536KiB");
+        assert_eq!(describe_size(3), "3B");
+        assert_eq!(edit_distance("listn", "listen"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(join_path("", "server"), "server");
+        assert_eq!(join_path("server", "a.b"), "server.\"a.b\"");
+    }
+}
