@@ -177,6 +177,10 @@ impl IpNetwork {
     /// Whether `address` lies in this network. An IPv4-mapped IPv6 address
     /// (`::ffff:192.0.2.1`, RFC 4291 §2.5.5.2) matches IPv4 networks, and an
     /// IPv4 address matches IPv6 networks through its mapped form.
+    #[allow(
+        dead_code,
+        reason = "API for callers that filter clients; main.rs passes the raw networks on"
+    )]
     pub fn contains(&self, address: IpAddr) -> bool {
         let prefix_length = self.prefix_length.min(address_width(self.address));
         let candidate = match (self.address, address) {
@@ -754,7 +758,8 @@ impl Checker<'_> {
                         value.span().start,
                         path,
                         format!(
-                            "{text:?} is not a duration; write a whole number with ms, s, m or h, as in \"500ms\" or \"10s\""
+                            "{text:?} is not a duration; write a whole number with ms, s, m or h, \
+                            as in \"500ms\" or \"10s\""
                         ),
                     );
                     return None;
@@ -807,7 +812,8 @@ impl Checker<'_> {
                         value.span().start,
                         path,
                         format!(
-                            "{text:?} is not a size; write a whole number with an optional unit B, K, KiB, M, MiB, G, GiB, T or TiB, as in \"256MiB\""
+                            "{text:?} is not a size; write a whole number with an optional unit \
+                            B, K, KiB, M, MiB, G, GiB, T or TiB, as in \"256MiB\""
                         ),
                     );
                     return None;
@@ -1095,7 +1101,8 @@ impl Checker<'_> {
                 self.report(
                     offset,
                     "resolver.forwarders",
-                    "only used when resolver.mode = \"forward\"; set the mode or remove the forwarders",
+                    "only used when resolver.mode = \"forward\"; \
+                     set the mode or remove the forwarders",
                 );
             }
             _ => {}

@@ -27,7 +27,11 @@ use std::time::Duration;
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
-#[command(name = "hanse", about = "Hanse: a filtering recursive DNS resolver", version)]
+#[command(
+    name = "hanse",
+    about = "Hanse: a filtering recursive DNS resolver",
+    version
+)]
 struct Command {
     #[command(subcommand)]
     action: Action,
@@ -100,7 +104,13 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read root hints {}", path.display()))?;
             hanse_zone::parse_root_hints(&text).map_err(|error| {
-                anyhow::anyhow!("{}:{}:{}: {}", path.display(), error.line, error.column, error.message)
+                anyhow::anyhow!(
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    error.line,
+                    error.column,
+                    error.message
+                )
             })?
         }
         None => hanse_zone::builtin_root_hints(),
@@ -112,7 +122,10 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     let zones = |zones: &[config::ZoneServers]| -> Vec<ZoneServers> {
         zones
             .iter()
-            .map(|zone| ZoneServers { name: zone.name.clone(), servers: zone.servers.clone() })
+            .map(|zone| ZoneServers {
+                name: zone.name.clone(),
+                servers: zone.servers.clone(),
+            })
             .collect()
     };
     let limits = &section.limits;
@@ -161,14 +174,21 @@ fn settings(config: &Config) -> Settings {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     let (mut config, resolver_settings) = match path {
         Some(path) => match load_everything(path) {
             Ok(loaded) => loaded,
-            Err(problems) => bail!("{} problem(s) in the configuration:\n{}", problems.len(), problems.join("\n")),
+            Err(problems) => bail!(
+                "{} problem(s) in the configuration:\n{}",
+                problems.len(),
+                problems.join("\n")
+            ),
         },
         None => {
             let config = Config::default();
@@ -206,7 +226,12 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         max_tcp_connections: config.server.max_tcp_connections,
         max_tcp_connections_per_client: config.server.max_tcp_connections_per_client,
     };
-    let server = Server::start(&server_config, settings(&config), Arc::clone(&resolver), answers)?;
+    let server = Server::start(
+        &server_config,
+        settings(&config),
+        Arc::clone(&resolver),
+        answers,
+    )?;
     for address in server.local_addresses() {
         tracing::info!("serving DNS on {address} (UDP and TCP)");
     }

@@ -19,7 +19,9 @@ pub struct MonotonicClock {
 impl MonotonicClock {
     /// Starts the clock at zero... plus one, so that 0 never means "now".
     pub fn new() -> MonotonicClock {
-        MonotonicClock { start: Instant::now() }
+        MonotonicClock {
+            start: Instant::now(),
+        }
     }
 }
 

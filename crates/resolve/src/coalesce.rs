@@ -67,9 +67,15 @@ impl InFlight {
                 .await
                 .unwrap_or_else(|_| Resolution::failure(ExtendedError::NETWORK_ERROR));
         }
-        let mut leader = Leader { table: &self.table, key: Some(key) };
+        let mut leader = Leader {
+            table: &self.table,
+            key: Some(key),
+        };
         let resolution = work.await;
-        let waiters = leader.key.take().and_then(|key| self.table.lock().remove(&key));
+        let waiters = leader
+            .key
+            .take()
+            .and_then(|key| self.table.lock().remove(&key));
         for waiter in waiters.into_iter().flatten() {
             let _ = waiter.send(resolution.clone());
         }

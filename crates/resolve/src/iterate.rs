@@ -65,9 +65,16 @@ enum Classified {
     /// The chain from the query name to the final RRset (RRsets in order).
     Answer(Vec<Vec<Record>>),
     /// The chain ends at `target` without data for it.
-    Alias { rrsets: Vec<Vec<Record>>, target: Name },
+    Alias {
+        rrsets: Vec<Vec<Record>>,
+        target: Name,
+    },
     /// A delegation to a zone below the one asked.
-    Referral { zone: Name, nameservers: Vec<Record>, glue: Vec<Vec<Record>> },
+    Referral {
+        zone: Name,
+        nameservers: Vec<Record>,
+        glue: Vec<Vec<Record>>,
+    },
     /// NXDOMAIN, with the SOA if the server gave one.
     NxDomain(Option<Record>),
     /// NODATA, with the SOA if the server gave one.
@@ -222,7 +229,7 @@ impl<T: Transport> Task<'_, T> {
 
     /// Resolves one name without following aliases: cache first, then the network.
     async fn step(&mut self, name: &Name, rtype: RType) -> Step {
-        if let Some(step) = self.from_cache(name, rtype) {
+        if let Some(step) = self.answer_from_cache(name, rtype) {
             return step;
         }
         if let Some(servers) = self.forwarders_for(name) {
@@ -232,30 +239,37 @@ impl<T: Transport> Task<'_, T> {
     }
 
     /// Answers from the RRset cache if it can.
-    fn from_cache(&self, name: &Name, rtype: RType) -> Option<Step> {
+    fn answer_from_cache(&self, name: &Name, rtype: RType) -> Option<Step> {
         let now = self.now();
         let cache = self.cache();
         // Glue and referral NS RRsets guide iteration but are never answers
         // (RFC 2181 §5.4.1).
         let answerable = |trust: Trust| trust >= Trust::AnswerNonAuthoritative;
-        if let Some(cached) = cache.get(name, rtype, now).filter(|cached| answerable(cached.trust)) {
+        if let Some(cached) = cache
+            .get(name, rtype, now)
+            .filter(|cached| answerable(cached.trust))
+        {
             return Some(Step::Answer(with_ttl(&cached.records, cached.ttl)));
         }
-        if rtype != RType::CNAME {
-            if let Some(cached) =
-                cache.get(name, RType::CNAME, now).filter(|cached| answerable(cached.trust))
-            {
-                let records = with_ttl(&cached.records, cached.ttl);
-                let target = records.first()?.target_name()?;
-                return Some(Step::Alias { records, target });
-            }
+        if rtype != RType::CNAME
+            && let Some(cached) = cache
+                .get(name, RType::CNAME, now)
+                .filter(|cached| answerable(cached.trust))
+        {
+            let records = with_ttl(&cached.records, cached.ttl);
+            let target = records.first()?.target_name()?;
+            return Some(Step::Alias { records, target });
         }
         if let Some(negative) = cache.get_negative(name, rtype, now) {
             let soa = negative.soa.map(|mut soa| {
                 soa.ttl = negative.ttl;
                 soa
             });
-            return Some(if negative.nxdomain { Step::NxDomain(soa) } else { Step::NoData(soa) });
+            return Some(if negative.nxdomain {
+                Step::NxDomain(soa)
+            } else {
+                Step::NoData(soa)
+            });
         }
         if cache.get_failure(name, rtype, now) {
             return Some(Step::Failure(ExtendedError::CACHED_FAILURE));
@@ -272,16 +286,19 @@ impl<T: Transport> Task<'_, T> {
                     return Some(Step::Failure(ExtendedError::INVALID_DATA));
                 };
                 let synthesised = synthesise_cname(name, &target, dname.ttl);
-                return Some(Step::Alias { records: vec![dname.clone(), synthesised], target });
+                return Some(Step::Alias {
+                    records: vec![dname.clone(), synthesised],
+                    target,
+                });
             }
-            if let Some(negative) = cache.get_negative(&owner, rtype, now) {
-                if negative.nxdomain {
-                    let soa = negative.soa.map(|mut soa| {
-                        soa.ttl = negative.ttl;
-                        soa
-                    });
-                    return Some(Step::NxDomain(soa));
-                }
+            if let Some(negative) = cache.get_negative(&owner, rtype, now)
+                && negative.nxdomain
+            {
+                let soa = negative.soa.map(|mut soa| {
+                    soa.ttl = negative.ttl;
+                    soa
+                });
+                return Some(Step::NxDomain(soa));
             }
             ancestor = owner.parent();
         }
@@ -319,11 +336,13 @@ impl<T: Transport> Task<'_, T> {
     /// restriction: they are trusted recursive resolvers.
     async fn forward(&mut self, name: &Name, rtype: RType, servers: Vec<SocketAddr>) -> Step {
         let root = Name::root();
-        let response =
-            match self.query_servers(&root, ServerSource::Fixed(servers), name, rtype, true).await {
-                Ok(response) => response,
-                Err(error) => return Step::Failure(error),
-            };
+        let response = match self
+            .query_servers(&root, ServerSource::Fixed(servers), name, rtype, true)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => return Step::Failure(error),
+        };
         match classify(&response, &root, name, rtype) {
             Classified::Referral { .. } => Step::Failure(ExtendedError::INVALID_DATA),
             classified => self.conclude(classified, name, rtype, Trust::AnswerNonAuthoritative),
@@ -334,12 +353,11 @@ impl<T: Transport> Task<'_, T> {
     fn conclude(&self, classified: Classified, name: &Name, rtype: RType, trust: Trust) -> Step {
         match classified {
             Classified::Answer(rrsets) => Step::Answer(self.store_all(rrsets, trust)),
-            Classified::Alias { rrsets, target } => {
-                Step::Alias { records: self.store_all(rrsets, trust), target }
-            }
-            Classified::NxDomain(soa) => {
-                Step::NxDomain(self.store_negative(name, None, soa, true))
-            }
+            Classified::Alias { rrsets, target } => Step::Alias {
+                records: self.store_all(rrsets, trust),
+                target,
+            },
+            Classified::NxDomain(soa) => Step::NxDomain(self.store_negative(name, None, soa, true)),
             Classified::NoData(soa) => {
                 Step::NoData(self.store_negative(name, Some(rtype), soa, false))
             }
@@ -384,7 +402,8 @@ impl<T: Transport> Task<'_, T> {
         nxdomain: bool,
     ) -> Option<Record> {
         let now = self.now();
-        self.cache().insert_negative(name, rtype, soa.clone(), nxdomain, now);
+        self.cache()
+            .insert_negative(name, rtype, soa.clone(), nxdomain, now);
         let lookup_type = rtype.unwrap_or(RType::A);
         match self.cache().get_negative(name, lookup_type, now) {
             Some(negative) => negative.soa.map(|mut soa| {
@@ -419,17 +438,17 @@ impl<T: Transport> Task<'_, T> {
             if Instant::now() >= self.deadline {
                 return Step::Failure(ExtendedError::TIMEOUT);
             }
-            let minimised = minimise
-                && known_labels < target_labels
-                && minimised_queries < MAX_MINIMISE_COUNT;
+            let minimised =
+                minimise && known_labels < target_labels && minimised_queries < MAX_MINIMISE_COUNT;
             let (query_name, query_type) = if minimised {
                 minimised_queries += 1;
                 (name.suffix(known_labels + 1), RType::A)
             } else {
                 (name.clone(), rtype)
             };
-            let result =
-                self.query_servers(&zone, source.clone(), &query_name, query_type, false).await;
+            let result = self
+                .query_servers(&zone, source.clone(), &query_name, query_type, false)
+                .await;
             let response = match result {
                 Ok(response) => response,
                 Err(error) => {
@@ -447,9 +466,14 @@ impl<T: Transport> Task<'_, T> {
                 Trust::AnswerNonAuthoritative
             };
             match classified {
-                Classified::Referral { zone: child, nameservers, glue } => {
+                Classified::Referral {
+                    zone: child,
+                    nameservers,
+                    glue,
+                } => {
                     let now = self.now();
-                    self.cache().insert(&nameservers, Trust::AuthorityReferral, now);
+                    self.cache()
+                        .insert(&nameservers, Trust::AuthorityReferral, now);
                     for rrset in &glue {
                         self.cache().insert(rrset, Trust::Additional, now);
                     }
@@ -502,7 +526,11 @@ impl<T: Transport> Task<'_, T> {
                 break;
             }
             if let Some(cached) = self.cache().get(&zone, RType::NS, now) {
-                let names: Vec<Name> = cached.records.iter().filter_map(Record::target_name).collect();
+                let names: Vec<Name> = cached
+                    .records
+                    .iter()
+                    .filter_map(Record::target_name)
+                    .collect();
                 if !names.is_empty() {
                     return Ok((zone, ServerSource::Names(names)));
                 }
@@ -516,12 +544,16 @@ impl<T: Transport> Task<'_, T> {
     async fn root_servers(&mut self) -> ServerSource {
         let root = Name::root();
         let now = self.now();
-        if let Some(cached) = self.cache().get(&root, RType::NS, now) {
-            if cached.trust >= Trust::AnswerNonAuthoritative {
-                return ServerSource::Names(
-                    cached.records.iter().filter_map(Record::target_name).collect(),
-                );
-            }
+        if let Some(cached) = self.cache().get(&root, RType::NS, now)
+            && cached.trust >= Trust::AnswerNonAuthoritative
+        {
+            return ServerSource::Names(
+                cached
+                    .records
+                    .iter()
+                    .filter_map(Record::target_name)
+                    .collect(),
+            );
         }
         // Put the hints in the cache with the lowest trust, then prime (RFC 8109).
         let hints = self.config.root_hints.clone();
@@ -550,10 +582,12 @@ impl<T: Transport> Task<'_, T> {
         self.cache().insert(&nameservers, Trust::Additional, now);
         let names: Vec<Name> = hints.iter().map(|(server, _)| server.clone()).collect();
         let source = ServerSource::Names(names);
-        if let Ok(response) =
-            self.query_servers(&root, source.clone(), &root, RType::NS, false).await
+        if let Ok(response) = self
+            .query_servers(&root, source.clone(), &root, RType::NS, false)
+            .await
+            && let Classified::Answer(rrsets) = classify(&response, &root, &root, RType::NS)
         {
-            if let Classified::Answer(rrsets) = classify(&response, &root, &root, RType::NS) {
+            {
                 let now = self.now();
                 let mut primed = Vec::new();
                 for rrset in rrsets {
@@ -614,8 +648,11 @@ impl<T: Transport> Task<'_, T> {
         self.depth += 1;
         self.resolving.push(nameserver.clone());
         let mut addresses = Vec::new();
-        let families: &[RType] =
-            if self.resolver.ipv6_usable { &[RType::A, RType::AAAA] } else { &[RType::A] };
+        let families: &[RType] = if self.resolver.ipv6_usable {
+            &[RType::A, RType::AAAA]
+        } else {
+            &[RType::A]
+        };
         for &rtype in families {
             let resolution = Box::pin(self.lookup(nameserver, rtype)).await;
             addresses.extend(
@@ -672,8 +709,11 @@ impl<T: Transport> Task<'_, T> {
         let mut timed_out: Vec<SocketAddr> = Vec::new();
         let mut last_error = ExtendedError::NO_REACHABLE_AUTHORITY;
         loop {
-            let mut untried: Vec<SocketAddr> =
-                candidates.iter().copied().filter(|server| !tried.contains(server)).collect();
+            let mut untried: Vec<SocketAddr> = candidates
+                .iter()
+                .copied()
+                .filter(|server| !tried.contains(server))
+                .collect();
             if untried.is_empty() {
                 match unresolved.pop() {
                     Some(nameserver) => {
@@ -689,7 +729,10 @@ impl<T: Transport> Task<'_, T> {
             self.resolver.selection.order(&mut untried);
             let server = untried[0];
             tried.insert(server);
-            match self.exchange(server, name, rtype, recursion_desired, None).await {
+            match self
+                .exchange(server, name, rtype, recursion_desired, None)
+                .await
+            {
                 Ok(response) => {
                     if usable(&response, zone, name, recursion_desired) {
                         return Ok(response);
@@ -709,7 +752,10 @@ impl<T: Transport> Task<'_, T> {
             {
                 continue;
             }
-            match self.exchange(server, name, rtype, recursion_desired, Some(false)).await {
+            match self
+                .exchange(server, name, rtype, recursion_desired, Some(false))
+                .await
+            {
                 Ok(response) => {
                     if usable(&response, zone, name, recursion_desired) {
                         self.resolver.selection.disable_edns(server);
@@ -747,25 +793,38 @@ impl<T: Transport> Task<'_, T> {
             }
             self.queries_sent += 1;
             let id = rand::random::<u16>();
-            let edns_record = use_edns
-                .then(|| Edns { udp_size: self.config.edns_buffer_size, ..Edns::default() });
+            let edns_record = use_edns.then(|| Edns {
+                udp_size: self.config.edns_buffer_size,
+                ..Edns::default()
+            });
             let message = compose_query(id, name, rtype, recursion_desired, edns_record);
             let ceiling = self.config.limits.upstream_timeout.min(self.deadline - now);
             let timeout = match protocol {
                 Protocol::Udp => self.resolver.selection.timeout_for(server, ceiling),
                 Protocol::Tcp => ceiling,
             };
-            let query =
-                UpstreamQuery { server, message: &message, id, name, rtype, protocol, timeout };
+            let query = UpstreamQuery {
+                server,
+                message: &message,
+                id,
+                name,
+                rtype,
+                protocol,
+                timeout,
+            };
             let started = Instant::now();
             let bytes = match self.resolver.transport.exchange(query).await {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    self.resolver.selection.record_timeout(server, started.elapsed());
+                    self.resolver
+                        .selection
+                        .record_timeout(server, started.elapsed());
                     return Err(Ok(error));
                 }
             };
-            self.resolver.selection.record_response(server, started.elapsed(), use_edns);
+            self.resolver
+                .selection
+                .record_response(server, started.elapsed(), use_edns);
             let Ok(response) = Message::parse(&bytes) else {
                 return Err(Ok(TransportError::Malformed));
             };
@@ -852,7 +911,9 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
                     && current != record.name
             });
             if let Some(dname) = dname {
-                let Some(replacement) = dname.target_name() else { break };
+                let Some(replacement) = dname.target_name() else {
+                    break;
+                };
                 let Some(Ok(target)) = current.replace_suffix(&dname.name, &replacement) else {
                     break;
                 };
@@ -868,7 +929,10 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
         return Classified::Answer(rrsets);
     }
     if !rrsets.is_empty() {
-        return Classified::Alias { rrsets, target: current };
+        return Classified::Alias {
+            rrsets,
+            target: current,
+        };
     }
     let soa = response
         .authorities
@@ -905,7 +969,11 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
             .filter(|record| names.contains(&record.name) && record.name.is_subdomain_of(zone))
             .cloned()
             .collect();
-        return Classified::Referral { zone: child, nameservers, glue: group_rrsets(&glue_records) };
+        return Classified::Referral {
+            zone: child,
+            nameservers,
+            glue: group_rrsets(&glue_records),
+        };
     }
     Classified::NoData(soa)
 }
@@ -926,7 +994,13 @@ fn group_rrsets(records: &[Record]) -> Vec<Vec<Record>> {
 }
 
 fn with_ttl(records: &[Record], ttl: u32) -> Vec<Record> {
-    records.iter().map(|record| Record { ttl, ..record.clone() }).collect()
+    records
+        .iter()
+        .map(|record| Record {
+            ttl,
+            ..record.clone()
+        })
+        .collect()
 }
 
 fn synthesise_cname(owner: &Name, target: &Name, ttl: u32) -> Record {
@@ -944,7 +1018,13 @@ fn address_record(owner: &Name, address: IpAddr) -> Record {
         IpAddr::V4(v4) => (RType::A, v4.octets().into()),
         IpAddr::V6(v6) => (RType::AAAA, v6.octets().into()),
     };
-    Record { name: owner.clone(), rtype, class: hanse_wire::Class::IN, ttl: HINTS_TTL, data }
+    Record {
+        name: owner.clone(),
+        rtype,
+        class: hanse_wire::Class::IN,
+        ttl: HINTS_TTL,
+        data,
+    }
 }
 
 /// Whether `address` is a global unicast address that a recursive resolver
@@ -986,7 +1066,18 @@ mod tests {
 
     #[test]
     fn private_addresses_are_not_public() {
-        for text in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "169.254.1.1", "::1", "fe80::1", "fd00::1", "100.64.0.1", "192.0.2.1"] {
+        for text in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "100.64.0.1",
+            "192.0.2.1",
+        ] {
             assert!(!is_public(text.parse().unwrap()), "{text}");
         }
         for text in ["198.41.0.4", "2001:503:ba3e::2:30", "8.8.8.8"] {

@@ -13,23 +13,40 @@ pub struct ExtendedError {
 
 impl ExtendedError {
     /// 22: No Reachable Authority.
-    pub const NO_REACHABLE_AUTHORITY: ExtendedError =
-        ExtendedError { code: 22, text: "no reachable authority" };
+    pub const NO_REACHABLE_AUTHORITY: ExtendedError = ExtendedError {
+        code: 22,
+        text: "no reachable authority",
+    };
     /// 23: Network Error.
-    pub const NETWORK_ERROR: ExtendedError = ExtendedError { code: 23, text: "network error" };
+    pub const NETWORK_ERROR: ExtendedError = ExtendedError {
+        code: 23,
+        text: "network error",
+    };
     /// 0: Other, a resolution limit was reached.
-    pub const LIMIT_REACHED: ExtendedError =
-        ExtendedError { code: 0, text: "resolution limit reached" };
+    pub const LIMIT_REACHED: ExtendedError = ExtendedError {
+        code: 0,
+        text: "resolution limit reached",
+    };
     /// 0: Other, a CNAME or delegation loop.
-    pub const LOOP: ExtendedError = ExtendedError { code: 0, text: "CNAME or delegation loop" };
+    pub const LOOP: ExtendedError = ExtendedError {
+        code: 0,
+        text: "CNAME or delegation loop",
+    };
     /// 0: Other, the total time for the query ran out.
-    pub const TIMEOUT: ExtendedError = ExtendedError { code: 0, text: "resolution timed out" };
+    pub const TIMEOUT: ExtendedError = ExtendedError {
+        code: 0,
+        text: "resolution timed out",
+    };
     /// 3: Stale Answer is not used yet; 0 with text for an invalid response.
-    pub const INVALID_DATA: ExtendedError =
-        ExtendedError { code: 0, text: "upstream answer unusable" };
+    pub const INVALID_DATA: ExtendedError = ExtendedError {
+        code: 0,
+        text: "upstream answer unusable",
+    };
     /// 0: Other, recently failed; answered from the SERVFAIL cache.
-    pub const CACHED_FAILURE: ExtendedError =
-        ExtendedError { code: 0, text: "recent failure cached" };
+    pub const CACHED_FAILURE: ExtendedError = ExtendedError {
+        code: 0,
+        text: "recent failure cached",
+    };
 }
 
 /// The result of resolving one question.
@@ -59,6 +76,11 @@ impl Resolution {
     /// The number of seconds this resolution may be cached as a whole: the
     /// smallest TTL in it (the negative TTL for NXDOMAIN and NODATA).
     pub fn ttl(&self) -> u32 {
-        self.answers.iter().chain(&self.authorities).map(|record| record.ttl).min().unwrap_or(0)
+        self.answers
+            .iter()
+            .chain(&self.authorities)
+            .map(|record| record.ttl)
+            .min()
+            .unwrap_or(0)
     }
 }

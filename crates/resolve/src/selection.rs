@@ -20,6 +20,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone)]
 struct ServerStats {
     smoothed_rtt: Duration,
+    /// Responses measured; zero means the RTT is only a guess.
+    samples: u32,
     consecutive_timeouts: u32,
     backoff_until: Option<Instant>,
     edns_disabled: bool,
@@ -40,6 +42,7 @@ impl ServerSelection {
         }
         let entry = stats.entry(server).or_insert_with(|| ServerStats {
             smoothed_rtt: Duration::from_micros(rand::random_range(0..5_000)),
+            samples: 0,
             consecutive_timeouts: 0,
             backoff_until: None,
             edns_disabled: false,
@@ -66,7 +69,12 @@ impl ServerSelection {
     /// Records a response after `rtt`.
     pub(crate) fn record_response(&self, server: SocketAddr, rtt: Duration, with_edns: bool) {
         self.with(server, |stats| {
-            stats.smoothed_rtt = (stats.smoothed_rtt * 7 + rtt) / 8;
+            stats.smoothed_rtt = if stats.samples == 0 {
+                rtt
+            } else {
+                (stats.smoothed_rtt * 7 + rtt) / 8
+            };
+            stats.samples = stats.samples.saturating_add(1);
             stats.consecutive_timeouts = 0;
             stats.backoff_until = None;
             if with_edns {
@@ -89,10 +97,22 @@ impl ServerSelection {
 
     /// How long to wait for `server`, at most `ceiling`.
     pub(crate) fn timeout_for(&self, server: SocketAddr, ceiling: Duration) -> Duration {
-        let (rtt, known) =
-            self.with(server, |stats| (stats.smoothed_rtt, stats.consecutive_timeouts == 0));
-        let estimate = if known { rtt * 4 + Duration::from_millis(100) } else { ceiling / 2 };
-        estimate.clamp(Duration::from_millis(250), ceiling.max(Duration::from_millis(250)))
+        let (rtt, known) = self.with(server, |stats| {
+            (
+                stats.smoothed_rtt,
+                stats.samples > 0 && stats.consecutive_timeouts == 0,
+            )
+        });
+        // Without a measurement, or after a timeout, wait half the ceiling.
+        let estimate = if known {
+            rtt * 4 + Duration::from_millis(200)
+        } else {
+            ceiling / 2
+        };
+        estimate.clamp(
+            Duration::from_millis(250),
+            ceiling.max(Duration::from_millis(250)),
+        )
     }
 
     /// Whether queries to `server` go without EDNS.

@@ -123,9 +123,17 @@ async fn bind_random_port(server: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
-    let socket = bind_random_port(query.server).await.map_err(|_| TransportError::Network)?;
-    socket.connect(query.server).await.map_err(|_| TransportError::Network)?;
-    socket.send(query.message).await.map_err(|_| TransportError::Network)?;
+    let socket = bind_random_port(query.server)
+        .await
+        .map_err(|_| TransportError::Network)?;
+    socket
+        .connect(query.server)
+        .await
+        .map_err(|_| TransportError::Network)?;
+    socket
+        .send(query.message)
+        .await
+        .map_err(|_| TransportError::Network)?;
     let deadline = tokio::time::Instant::now() + query.timeout;
     let mut buffer = vec![0u8; 65535];
     loop {
@@ -148,25 +156,38 @@ async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportErro
 
 async fn exchange_tcp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
     let work = async {
-        let mut stream = TcpStream::connect(query.server).await.map_err(|_| TransportError::Network)?;
+        let mut stream = TcpStream::connect(query.server)
+            .await
+            .map_err(|_| TransportError::Network)?;
         let _ = stream.set_nodelay(true);
         let length = u16::try_from(query.message.len()).map_err(|_| TransportError::Malformed)?;
         let mut framed = Vec::with_capacity(query.message.len() + 2);
         framed.extend_from_slice(&length.to_be_bytes());
         framed.extend_from_slice(query.message);
-        stream.write_all(&framed).await.map_err(|_| TransportError::Network)?;
+        stream
+            .write_all(&framed)
+            .await
+            .map_err(|_| TransportError::Network)?;
         loop {
             let mut prefix = [0u8; 2];
-            stream.read_exact(&mut prefix).await.map_err(|_| TransportError::Network)?;
+            stream
+                .read_exact(&mut prefix)
+                .await
+                .map_err(|_| TransportError::Network)?;
             let length = usize::from(u16::from_be_bytes(prefix));
             let mut response = vec![0u8; length];
-            stream.read_exact(&mut response).await.map_err(|_| TransportError::Network)?;
+            stream
+                .read_exact(&mut response)
+                .await
+                .map_err(|_| TransportError::Network)?;
             if response_matches(&response, query.id, query.name, query.rtype) {
                 return Ok(response);
             }
         }
     };
-    tokio::time::timeout(query.timeout, work).await.unwrap_or(Err(TransportError::Timeout))
+    tokio::time::timeout(query.timeout, work)
+        .await
+        .unwrap_or(Err(TransportError::Timeout))
 }
 
 impl Transport for NetworkTransport {
@@ -185,7 +206,9 @@ pub(crate) fn family_usable(probe: SocketAddr) -> bool {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    std::net::UdpSocket::bind(any).and_then(|socket| socket.connect(probe)).is_ok()
+    std::net::UdpSocket::bind(any)
+        .and_then(|socket| socket.connect(probe))
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -196,7 +219,13 @@ mod tests {
     #[test]
     fn matching_checks_id_and_question_case_insensitively() {
         let name = Name::from_ascii("www.example.com.").unwrap();
-        let mut response = compose_query(7, &Name::from_ascii("WWW.example.COM.").unwrap(), RType::A, false, None);
+        let mut response = compose_query(
+            7,
+            &Name::from_ascii("WWW.example.COM.").unwrap(),
+            RType::A,
+            false,
+            None,
+        );
         response[2] |= 0x80;
         assert!(response_matches(&response, 7, &name, RType::A));
         assert!(!response_matches(&response, 8, &name, RType::A));
@@ -206,7 +235,16 @@ mod tests {
         // A query (QR clear) is never a response.
         let query = compose_query(7, &name, RType::A, false, None);
         assert!(!response_matches(&query, 7, &name, RType::A));
-        let empty = MessageBuilder::new(Header { id: 7, response: true, rcode: 1, ..Header::default() }, 512).finish();
+        let empty = MessageBuilder::new(
+            Header {
+                id: 7,
+                response: true,
+                rcode: 1,
+                ..Header::default()
+            },
+            512,
+        )
+        .finish();
         assert!(response_matches(&empty, 7, &name, RType::A));
     }
 }

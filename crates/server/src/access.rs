@@ -21,7 +21,9 @@ impl AccessList {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
             v4 => v4,
         };
-        self.networks.iter().any(|&(network, prefix)| contains(network, prefix, client))
+        self.networks
+            .iter()
+            .any(|&(network, prefix)| contains(network, prefix, client))
     }
 }
 
@@ -29,12 +31,20 @@ fn contains(network: IpAddr, prefix: u8, address: IpAddr) -> bool {
     match (network, address) {
         (IpAddr::V4(network), IpAddr::V4(address)) => {
             let prefix = u32::from(prefix.min(32));
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
             u32::from(network) & mask == u32::from(address) & mask
         }
         (IpAddr::V6(network), IpAddr::V6(address)) => {
             let prefix = u32::from(prefix.min(128));
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             u128::from(network) & mask == u128::from(address) & mask
         }
         _ => false,
@@ -57,6 +67,9 @@ mod tests {
         assert!(list.allows("::1".parse().unwrap()));
         assert!(!list.allows("192.0.2.1".parse().unwrap()));
         assert!(!list.allows("::2".parse().unwrap()));
-        assert!(AccessList::new(vec![("0.0.0.0".parse().unwrap(), 0)]).allows("8.8.8.8".parse().unwrap()));
+        assert!(
+            AccessList::new(vec![("0.0.0.0".parse().unwrap(), 0)])
+                .allows("8.8.8.8".parse().unwrap())
+        );
     }
 }

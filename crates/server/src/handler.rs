@@ -102,7 +102,12 @@ impl Handler {
         settings: Settings,
         statistics: Arc<ServiceStatistics>,
     ) -> Handler {
-        Handler { resolver, answers, settings: arc_swap::ArcSwap::from_pointee(settings), statistics }
+        Handler {
+            resolver,
+            answers,
+            settings: arc_swap::ArcSwap::from_pointee(settings),
+            statistics,
+        }
     }
 
     pub(crate) fn reload(&self, settings: Settings) {
@@ -135,27 +140,38 @@ impl Handler {
             self.statistics.refused.fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::REFUSED, &settings));
         }
-        if let Some(view) = QueryView::parse(packet) {
-            if header.opcode == 0 && view.class == Class::IN && view.edns_version == 0 {
-                let key = view.cache_key();
-                if let Some(stored) = self.answers.get(key.as_bytes(), self.resolver.now()) {
-                    let limit = match transport {
-                        Transport::Udp => udp_limit(view.edns_udp_size, &settings),
-                        Transport::Tcp => usize::MAX,
-                    };
-                    if stored.wire.len() <= limit {
-                        let now = self.resolver.now();
-                        if let Some(reply) =
-                            stored.write_to(buffer, header.id, view.name_wire(), now)
-                        {
-                            self.statistics.cache_hits.fetch_add(1, Ordering::Relaxed);
-                            return Action::Reply(reply);
-                        }
-                    }
-                }
-            }
+        if let Some(reply) = self.answer_from_cache(packet, &header, transport, &settings, buffer) {
+            return Action::Reply(reply);
         }
         self.slow_path(packet, &settings)
+    }
+
+    /// The hot path: a query of the common shape whose answer is cached and
+    /// fits the client. Allocates nothing.
+    fn answer_from_cache<'b>(
+        &self,
+        packet: &[u8],
+        header: &Header,
+        transport: Transport,
+        settings: &Settings,
+        buffer: &'b mut [u8],
+    ) -> Option<&'b [u8]> {
+        let view = QueryView::parse(packet)?;
+        if header.opcode != 0 || view.class != Class::IN || view.edns_version != 0 {
+            return None;
+        }
+        let now = self.resolver.now();
+        let stored = self.answers.get(view.cache_key().as_bytes(), now)?;
+        let limit = match transport {
+            Transport::Udp => udp_limit(view.edns_udp_size, settings),
+            Transport::Tcp => usize::MAX,
+        };
+        if stored.wire.len() > limit {
+            return None;
+        }
+        let reply = stored.write_to(buffer, header.id, view.name_wire(), now)?;
+        self.statistics.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(reply)
     }
 
     /// Full parsing, checks, and either an error response or a resolution.
@@ -176,10 +192,8 @@ impl Handler {
             self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
         }
-        if let Some(edns) = &message.edns {
-            if edns.version != 0 {
-                return Action::Owned(error_response(packet, Rcode::BADVERS, settings));
-            }
+        if message.edns.as_ref().is_some_and(|edns| edns.version != 0) {
+            return Action::Owned(error_response(packet, Rcode::BADVERS, settings));
         }
         let question = message.questions[0].clone();
         if question.class != Class::IN {
@@ -197,25 +211,32 @@ impl Handler {
             }
             _ => {}
         }
-        let edns = message
-            .edns
-            .as_ref()
-            .map(|edns| ClientEdns { udp_size: edns.udp_size, dnssec_ok: edns.dnssec_ok });
+        let edns = message.edns.as_ref().map(|edns| ClientEdns {
+            udp_size: edns.udp_size,
+            dnssec_ok: edns.dnssec_ok,
+        });
         let flags = KeyFlags::new(
             edns.is_some(),
             edns.is_some_and(|edns| edns.dnssec_ok),
             header.checking_disabled,
             header.recursion_desired,
         );
-        let Some(key) = CacheKey::new(question.name.as_wire(), question.rtype, question.class, flags)
-        else {
+        let Some(key) = CacheKey::new(
+            question.name.as_wire(),
+            question.rtype,
+            question.class,
+            flags,
+        ) else {
             return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
         };
         self.statistics.cache_misses.fetch_add(1, Ordering::Relaxed);
         Action::Resolve(Box::new(Pending {
             id: header.id,
             client_name: question.name.as_wire().into(),
-            question: Question { name: question.name.to_lowercase(), ..question },
+            question: Question {
+                name: question.name.to_lowercase(),
+                ..question
+            },
             recursion_desired: header.recursion_desired,
             checking_disabled: header.checking_disabled,
             edns,
@@ -229,7 +250,9 @@ impl Handler {
         let resolution = if pending.question.rtype == RType::ANY {
             any_answer(&pending.question.name)
         } else {
-            self.resolver.resolve(&pending.question.name, pending.question.rtype).await
+            self.resolver
+                .resolve(&pending.question.name, pending.question.rtype)
+                .await
         };
         let settings = self.settings.load();
         let now = self.resolver.now();
@@ -299,7 +322,10 @@ fn compose(pending: &Pending, resolution: &Resolution, settings: &Settings) -> (
         if let Some(error) = &resolution.extended_error {
             let mut data = error.code.to_be_bytes().to_vec();
             data.extend_from_slice(error.text.as_bytes());
-            edns.options.push(EdnsOption { code: EXTENDED_ERROR_OPTION, data: data.into() });
+            edns.options.push(EdnsOption {
+                code: EXTENDED_ERROR_OPTION,
+                data: data.into(),
+            });
         }
         builder.set_edns(edns);
     }
@@ -326,7 +352,11 @@ fn truncated(pending: &Pending, settings: &Settings) -> Vec<u8> {
     if let Some(edns) = response_edns(pending, Rcode::NOERROR, settings) {
         builder.set_edns(edns);
     }
-    let question = Question { name: Name::from_wire(&pending.client_name).unwrap_or_else(|_| pending.question.name.clone()), ..pending.question.clone() };
+    let question = Question {
+        name: Name::from_wire(&pending.client_name)
+            .unwrap_or_else(|_| pending.question.name.clone()),
+        ..pending.question.clone()
+    };
     let _ = builder.push_question(&question);
     builder.finish()
 }
@@ -369,7 +399,9 @@ fn error_response(packet: &[u8], rcode: Rcode, settings: &Settings) -> Vec<u8> {
     };
     let mut builder = MessageBuilder::new(header, 512);
     let parsed = Message::parse(packet).ok();
-    let has_edns = parsed.as_ref().is_some_and(|message| message.edns.is_some());
+    let has_edns = parsed
+        .as_ref()
+        .is_some_and(|message| message.edns.is_some());
     if has_edns || rcode.extended_bits() != 0 {
         builder.set_edns(Edns {
             udp_size: settings.edns_buffer_size,
@@ -377,10 +409,10 @@ fn error_response(packet: &[u8], rcode: Rcode, settings: &Settings) -> Vec<u8> {
             ..Edns::default()
         });
     }
-    if let Some(question) = parsed.as_ref().and_then(|message| message.questions.first()) {
-        if parsed.as_ref().is_some_and(|message| message.questions.len() == 1) {
-            let _ = builder.push_question(question);
-        }
+    if let Some(message) = &parsed
+        && let [question] = message.questions.as_slice()
+    {
+        let _ = builder.push_question(question);
     }
     builder.finish()
 }

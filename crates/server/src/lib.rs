@@ -27,5 +27,5 @@ mod tcp;
 mod udp;
 
 pub use access::AccessList;
-pub use handler::{Settings, ServiceStatistics};
+pub use handler::{ServiceStatistics, Settings};
 pub use listener::{Server, ServerConfig, ServerError};

@@ -58,7 +58,11 @@ pub struct Server {
 }
 
 fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -72,7 +76,11 @@ fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 }
 
 fn bind_tcp(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -179,7 +187,13 @@ impl Server {
                 .map_err(ServerError::Worker)?;
             workers.push(worker);
         }
-        Ok(Server { workers, shutdown, handler, in_flight, bound })
+        Ok(Server {
+            workers,
+            shutdown,
+            handler,
+            in_flight,
+            bound,
+        })
     }
 
     /// The addresses actually bound (with the ports the kernel chose for port 0).

@@ -106,7 +106,9 @@ async fn serve_connection(
     let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(MAX_QUERIES_PER_CONNECTION);
     let writer_task = tokio::task::spawn_local(async move {
         while let Some(response) = receiver.recv().await {
-            let Ok(length) = u16::try_from(response.len()) else { continue };
+            let Ok(length) = u16::try_from(response.len()) else {
+                continue;
+            };
             let mut framed = Vec::with_capacity(response.len() + 2);
             framed.extend_from_slice(&length.to_be_bytes());
             framed.extend_from_slice(&response);
@@ -134,7 +136,9 @@ async fn serve_connection(
             reader.read_exact(&mut buffer[..length]).await?;
             Ok::<usize, std::io::Error>(length)
         };
-        let Ok(Ok(length)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else { break };
+        let Ok(Ok(length)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else {
+            break;
+        };
         let packet = &buffer[..length];
         match handler.handle(packet, client, Transport::Tcp, &mut send_buffer) {
             Action::Reply(reply) => {
@@ -149,7 +153,9 @@ async fn serve_connection(
             }
             Action::Drop => {}
             Action::Resolve(query) => {
-                let Ok(permit) = Arc::clone(&outstanding).acquire_owned().await else { break };
+                let Ok(permit) = Arc::clone(&outstanding).acquire_owned().await else {
+                    break;
+                };
                 let handler = Arc::clone(&handler);
                 let sender = sender.clone();
                 let in_flight = Arc::clone(&in_flight);

@@ -5,7 +5,13 @@
 /// Patches `response`, a copy of a stored answer, for a query with `id` whose
 /// question name is `question_name` (same length as the stored one, any case).
 /// `ttl_offsets` are the TTL fields to decrease by `elapsed` seconds.
-pub fn patch(response: &mut [u8], id: u16, question_name: &[u8], ttl_offsets: &[u16], elapsed: u32) {
+pub fn patch(
+    response: &mut [u8],
+    id: u16,
+    question_name: &[u8],
+    ttl_offsets: &[u16],
+    elapsed: u32,
+) {
     response[0..2].copy_from_slice(&id.to_be_bytes());
     let name_end = 12 + question_name.len();
     if response.len() >= name_end {
@@ -36,10 +42,28 @@ mod tests {
     #[test]
     fn patch_ages_ttls_and_copies_id_and_case() {
         let name = Name::from_ascii("www.example.com.").unwrap();
-        let mut builder = MessageBuilder::new(Header { response: true, ..Header::default() }, 512);
-        builder.push_question(&Question { name: name.clone(), rtype: RType::A, class: Class::IN }).unwrap();
+        let mut builder = MessageBuilder::new(
+            Header {
+                response: true,
+                ..Header::default()
+            },
+            512,
+        );
         builder
-            .push_answer(&Record { name: name.clone(), rtype: RType::A, class: Class::IN, ttl: 300, data: vec![1, 2, 3, 4].into() })
+            .push_question(&Question {
+                name: name.clone(),
+                rtype: RType::A,
+                class: Class::IN,
+            })
+            .unwrap();
+        builder
+            .push_answer(&Record {
+                name,
+                rtype: RType::A,
+                class: Class::IN,
+                ttl: 300,
+                data: vec![1, 2, 3, 4].into(),
+            })
             .unwrap();
         let offsets = builder.ttl_offsets().to_vec();
         let mut bytes = builder.finish();

@@ -58,8 +58,13 @@ impl MessageBuilder {
     pub fn new(header: Header, limit: usize) -> MessageBuilder {
         let mut buffer = Vec::with_capacity(512.min(limit.max(HEADER_LENGTH)));
         buffer.extend_from_slice(&[0; HEADER_LENGTH]);
-        let header =
-            Header { question_count: 0, answer_count: 0, authority_count: 0, additional_count: 0, ..header };
+        let header = Header {
+            question_count: 0,
+            answer_count: 0,
+            authority_count: 0,
+            additional_count: 0,
+            ..header
+        };
         MessageBuilder {
             buffer,
             header,
@@ -74,7 +79,12 @@ impl MessageBuilder {
 
     /// Adds an OPT record at the end, reserving its space now.
     pub fn set_edns(&mut self, edns: Edns) {
-        self.reserved = 11 + edns.options.iter().map(|option| 4 + option.data.len()).sum::<usize>();
+        self.reserved = 11
+            + edns
+                .options
+                .iter()
+                .map(|option| 4 + option.data.len())
+                .sum::<usize>();
         self.edns = Some(edns);
     }
 
@@ -88,8 +98,10 @@ impl MessageBuilder {
         let mark = self.buffer.len();
         let compression_size = self.compression.len();
         self.write_name(&question.name, true);
-        self.buffer.extend_from_slice(&question.rtype.0.to_be_bytes());
-        self.buffer.extend_from_slice(&question.class.0.to_be_bytes());
+        self.buffer
+            .extend_from_slice(&question.rtype.0.to_be_bytes());
+        self.buffer
+            .extend_from_slice(&question.class.0.to_be_bytes());
         if let Err(error) = self.check_fits(mark) {
             self.rollback(mark, compression_size);
             return Err(error);
@@ -150,7 +162,8 @@ impl MessageBuilder {
     fn rollback(&mut self, mark: usize, compression_size: usize) {
         self.buffer.truncate(mark);
         if self.compression.len() != compression_size {
-            self.compression.retain(|_, offset| usize::from(*offset) < mark);
+            self.compression
+                .retain(|_, offset| usize::from(*offset) < mark);
         }
     }
 
@@ -171,7 +184,8 @@ impl MessageBuilder {
         for part in parts {
             match part {
                 Part::Name => {
-                    let Ok(length) = crate::name::check_uncompressed(&record.data[position..]) else {
+                    let Ok(length) = crate::name::check_uncompressed(&record.data[position..])
+                    else {
                         // Malformed data is written as it is.
                         self.buffer.extend_from_slice(&record.data[position..]);
                         return;
@@ -201,7 +215,8 @@ impl MessageBuilder {
             if compress {
                 let key = suffix.to_ascii_lowercase();
                 if let Some(&offset) = self.compression.get(key.as_slice()) {
-                    self.buffer.extend_from_slice(&(0xc000 | offset).to_be_bytes());
+                    self.buffer
+                        .extend_from_slice(&(0xc000 | offset).to_be_bytes());
                     return;
                 }
                 let here = self.buffer.len();
@@ -210,7 +225,8 @@ impl MessageBuilder {
                 }
             }
             let length = usize::from(wire[position]);
-            self.buffer.extend_from_slice(&wire[position..position + length + 1]);
+            self.buffer
+                .extend_from_slice(&wire[position..position + length + 1]);
             position += length + 1;
         }
         self.buffer.push(0);
@@ -241,11 +257,17 @@ impl MessageBuilder {
                 | (u32::from(edns.version) << 16)
                 | if edns.dnssec_ok { 0x8000 } else { 0 };
             self.buffer.extend_from_slice(&ttl.to_be_bytes());
-            let length: usize = edns.options.iter().map(|option| 4 + option.data.len()).sum();
-            self.buffer.extend_from_slice(&(length as u16).to_be_bytes());
+            let length: usize = edns
+                .options
+                .iter()
+                .map(|option| 4 + option.data.len())
+                .sum();
+            self.buffer
+                .extend_from_slice(&(length as u16).to_be_bytes());
             for option in &edns.options {
                 self.buffer.extend_from_slice(&option.code.to_be_bytes());
-                self.buffer.extend_from_slice(&(option.data.len() as u16).to_be_bytes());
+                self.buffer
+                    .extend_from_slice(&(option.data.len() as u16).to_be_bytes());
                 self.buffer.extend_from_slice(&option.data);
             }
             self.header.additional_count += 1;
@@ -263,13 +285,21 @@ pub fn compose_query(
     recursion_desired: bool,
     edns: Option<Edns>,
 ) -> Vec<u8> {
-    let header = Header { id, recursion_desired, ..Header::default() };
+    let header = Header {
+        id,
+        recursion_desired,
+        ..Header::default()
+    };
     let mut builder = MessageBuilder::new(header, 65535);
     if let Some(edns) = edns {
         builder.set_edns(edns);
     }
     builder
-        .push_question(&Question { name: name.clone(), rtype, class: Class::IN })
+        .push_question(&Question {
+            name: name.clone(),
+            rtype,
+            class: Class::IN,
+        })
         .expect("a single question always fits");
     builder.finish()
 }
@@ -280,15 +310,31 @@ mod tests {
     use crate::message::{EdnsOption, Message};
 
     fn record(name: &str, rtype: RType, data: &[u8]) -> Record {
-        Record { name: Name::from_ascii(name).unwrap(), rtype, class: Class::IN, ttl: 300, data: data.into() }
+        Record {
+            name: Name::from_ascii(name).unwrap(),
+            rtype,
+            class: Class::IN,
+            ttl: 300,
+            data: data.into(),
+        }
     }
 
     #[test]
     fn compresses_and_parses_back() {
         let target = Name::from_ascii("ns1.example.com.").unwrap();
-        let mut builder = MessageBuilder::new(Header { id: 7, response: true, ..Header::default() }, 512);
+        let mut builder = MessageBuilder::new(
+            Header {
+                id: 7,
+                response: true,
+                ..Header::default()
+            },
+            512,
+        );
         builder.set_edns(Edns {
-            options: vec![EdnsOption { code: 10, data: vec![1; 8].into() }],
+            options: vec![EdnsOption {
+                code: 10,
+                data: vec![1; 8].into(),
+            }],
             ..Edns::default()
         });
         let question = Question {
@@ -299,7 +345,9 @@ mod tests {
         builder.push_question(&question).unwrap();
         let ns = record("www.example.com.", RType::NS, target.as_wire());
         builder.push_answer(&ns).unwrap();
-        builder.push_additional(&record("ns1.example.com.", RType::A, &[192, 0, 2, 1])).unwrap();
+        builder
+            .push_additional(&record("ns1.example.com.", RType::A, &[192, 0, 2, 1]))
+            .unwrap();
         let bytes = builder.finish();
         // The owner of the answer is a pointer to the question.
         assert_eq!(&bytes[12 + 17 + 4..12 + 17 + 6], &[0xc0, 12]);

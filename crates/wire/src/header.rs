@@ -56,8 +56,10 @@ pub struct Header {
 impl Header {
     /// Decodes the header at the start of `packet`.
     pub fn parse(packet: &[u8]) -> Result<Header, WireError> {
-        let bytes: &[u8; HEADER_LENGTH] =
-            packet.get(..HEADER_LENGTH).and_then(|b| b.try_into().ok()).ok_or(WireError::ShortInput)?;
+        let bytes: &[u8; HEADER_LENGTH] = packet
+            .get(..HEADER_LENGTH)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(WireError::ShortInput)?;
         let flags_high = bytes[2];
         let flags_low = bytes[3];
         Ok(Header {

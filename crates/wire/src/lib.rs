@@ -28,6 +28,6 @@ pub use builder::{MessageBuilder, compose_query};
 pub use error::WireError;
 pub use header::{Header, Opcode};
 pub use message::{Edns, EdnsOption, Message, Question, Record};
-pub use name::{Name, NameError, MAX_NAME_LENGTH};
+pub use name::{MAX_NAME_LENGTH, Name, NameError};
 pub use types::{Class, RType, Rcode};
 pub use view::{CacheKey, KeyFlags, MAX_KEY_LENGTH, QueryView};

@@ -43,8 +43,15 @@ impl Record {
     /// single-name types), or `None` for other types or bad data.
     pub fn target_name(&self) -> Option<Name> {
         match self.rtype {
-            RType::NS | RType::CNAME | RType::DNAME | RType::PTR | RType::MD | RType::MF
-            | RType::MB | RType::MG | RType::MR => Name::from_wire(&self.data).ok(),
+            RType::NS
+            | RType::CNAME
+            | RType::DNAME
+            | RType::PTR
+            | RType::MD
+            | RType::MF
+            | RType::MB
+            | RType::MG
+            | RType::MR => Name::from_wire(&self.data).ok(),
             RType::MX | RType::KX | RType::AFSDB | RType::RT => {
                 Name::from_wire(self.data.get(2..)?).ok()
             }
@@ -56,10 +63,12 @@ impl Record {
     /// The address in the data of an A or AAAA record.
     pub fn address(&self) -> Option<IpAddr> {
         match self.rtype {
-            RType::A => <[u8; 4]>::try_from(&*self.data).ok().map(|b| Ipv4Addr::from(b).into()),
-            RType::AAAA => {
-                <[u8; 16]>::try_from(&*self.data).ok().map(|b| Ipv6Addr::from(b).into())
-            }
+            RType::A => <[u8; 4]>::try_from(&*self.data)
+                .ok()
+                .map(|b| Ipv4Addr::from(b).into()),
+            RType::AAAA => <[u8; 16]>::try_from(&*self.data)
+                .ok()
+                .map(|b| Ipv6Addr::from(b).into()),
             _ => None,
         }
     }
@@ -79,7 +88,9 @@ impl Record {
             return None;
         }
         let tail = self.data.len().checked_sub(20)?;
-        Some(u32::from_be_bytes(self.data[tail..tail + 4].try_into().ok()?))
+        Some(u32::from_be_bytes(
+            self.data[tail..tail + 4].try_into().ok()?,
+        ))
     }
 }
 
@@ -109,7 +120,13 @@ pub struct Edns {
 
 impl Default for Edns {
     fn default() -> Edns {
-        Edns { udp_size: 1232, extended_rcode: 0, version: 0, dnssec_ok: false, options: Vec::new() }
+        Edns {
+            udp_size: 1232,
+            extended_rcode: 0,
+            version: 0,
+            dnssec_ok: false,
+            options: Vec::new(),
+        }
     }
 }
 
@@ -134,8 +151,14 @@ impl Message {
     /// Parses a whole message. Bytes after the last record are ignored.
     pub fn parse(packet: &[u8]) -> Result<Message, WireError> {
         let header = Header::parse(packet)?;
-        let mut reader = Reader { packet, position: HEADER_LENGTH };
-        let mut message = Message { header, ..Message::default() };
+        let mut reader = Reader {
+            packet,
+            position: HEADER_LENGTH,
+        };
+        let mut message = Message {
+            header,
+            ..Message::default()
+        };
         // Counts come from the sender: never pre-allocate from them.
         for _ in 0..header.question_count {
             let name = reader.name()?;
@@ -173,7 +196,10 @@ impl Message {
 
     /// The full response code, with the EDNS extension if present.
     pub fn rcode(&self) -> Rcode {
-        let high = self.edns.as_ref().map_or(0, |edns| u16::from(edns.extended_rcode));
+        let high = self
+            .edns
+            .as_ref()
+            .map_or(0, |edns| u16::from(edns.extended_rcode));
         Rcode((high << 4) | u16::from(self.header.rcode))
     }
 
@@ -193,7 +219,10 @@ fn parse_opt(record: &Record) -> Result<Edns, WireError> {
         let code = u16::from_be_bytes([data[0], data[1]]);
         let length = usize::from(u16::from_be_bytes([data[2], data[3]]));
         let value = data.get(4..4 + length).ok_or(WireError::BadOpt)?;
-        options.push(EdnsOption { code, data: value.into() });
+        options.push(EdnsOption {
+            code,
+            data: value.into(),
+        });
         data = &data[4 + length..];
     }
     Ok(Edns {
@@ -213,13 +242,19 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u16(&mut self) -> Result<u16, WireError> {
-        let bytes = self.packet.get(self.position..self.position + 2).ok_or(WireError::ShortInput)?;
+        let bytes = self
+            .packet
+            .get(self.position..self.position + 2)
+            .ok_or(WireError::ShortInput)?;
         self.position += 2;
         Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
     }
 
     fn u32(&mut self) -> Result<u32, WireError> {
-        let bytes = self.packet.get(self.position..self.position + 4).ok_or(WireError::ShortInput)?;
+        let bytes = self
+            .packet
+            .get(self.position..self.position + 4)
+            .ok_or(WireError::ShortInput)?;
         self.position += 4;
         Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
@@ -242,7 +277,13 @@ impl Reader<'_> {
         }
         let data = decompress_data(self.packet, self.position, end, rtype)?;
         self.position = end;
-        Ok(Record { name, rtype, class, ttl, data })
+        Ok(Record {
+            name,
+            rtype,
+            class,
+            ttl,
+            data,
+        })
     }
 }
 
@@ -257,16 +298,27 @@ enum Field {
 fn layout(rtype: RType) -> Option<&'static [Field]> {
     use Field::*;
     Some(match rtype {
-        RType::NS | RType::MD | RType::MF | RType::CNAME | RType::MB | RType::MG | RType::MR
-        | RType::PTR | RType::DNAME => &[Name],
+        RType::NS
+        | RType::MD
+        | RType::MF
+        | RType::CNAME
+        | RType::MB
+        | RType::MG
+        | RType::MR
+        | RType::PTR
+        | RType::DNAME => &[Name],
         RType::SOA => &[Name, Name, Fixed(20)],
         RType::MINFO | RType::RP => &[Name, Name],
         RType::MX | RType::AFSDB | RType::RT | RType::KX => &[Fixed(2), Name],
         RType::PX => &[Fixed(2), Name, Name],
         RType::SRV => &[Fixed(6), Name],
-        RType::NAPTR => {
-            &[Fixed(4), CharacterString, CharacterString, CharacterString, Name]
-        }
+        RType::NAPTR => &[
+            Fixed(4),
+            CharacterString,
+            CharacterString,
+            CharacterString,
+            Name,
+        ],
         _ => return None,
     })
 }
@@ -300,14 +352,17 @@ fn decompress_data(
                 position = next;
             }
             Field::Fixed(size) => {
-                let bytes = bounded.get(position..position + size).ok_or(WireError::BadRecordData)?;
+                let bytes = bounded
+                    .get(position..position + size)
+                    .ok_or(WireError::BadRecordData)?;
                 data.extend_from_slice(bytes);
                 position += size;
             }
             Field::CharacterString => {
                 let length = usize::from(*bounded.get(position).ok_or(WireError::BadRecordData)?);
-                let bytes =
-                    bounded.get(position..position + 1 + length).ok_or(WireError::BadRecordData)?;
+                let bytes = bounded
+                    .get(position..position + 1 + length)
+                    .ok_or(WireError::BadRecordData)?;
                 data.extend_from_slice(bytes);
                 position += 1 + length;
             }

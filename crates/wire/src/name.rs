@@ -62,7 +62,9 @@ pub struct Name {
 impl Name {
     /// The root name `.`.
     pub fn root() -> Name {
-        Name { wire: Box::new([0]) }
+        Name {
+            wire: Box::new([0]),
+        }
     }
 
     /// Takes an uncompressed wire-form name that fills `wire` exactly.
@@ -79,7 +81,12 @@ impl Name {
     pub fn parse_compressed(packet: &[u8], offset: usize) -> Result<(Name, usize), NameError> {
         let mut buffer = [0u8; MAX_NAME_LENGTH];
         let (length, next) = decompress_into(packet, offset, &mut buffer)?;
-        Ok((Name { wire: buffer[..length].into() }, next))
+        Ok((
+            Name {
+                wire: buffer[..length].into(),
+            },
+            next,
+        ))
     }
 
     /// Parses presentation format (`www.example.com.`, `\.` and `\DDD`
@@ -110,7 +117,9 @@ impl Name {
                 b'\\' => {
                     let next = *bytes.get(index + 1).ok_or(NameError::BadEscape)?;
                     if next.is_ascii_digit() {
-                        let digits = bytes.get(index + 1..index + 4).ok_or(NameError::BadEscape)?;
+                        let digits = bytes
+                            .get(index + 1..index + 4)
+                            .ok_or(NameError::BadEscape)?;
                         if !digits.iter().all(u8::is_ascii_digit) {
                             return Err(NameError::BadEscape);
                         }
@@ -159,7 +168,10 @@ impl Name {
 
     /// The labels from left to right, without the root label.
     pub fn labels(&self) -> Labels<'_> {
-        Labels { wire: &self.wire, position: 0 }
+        Labels {
+            wire: &self.wire,
+            position: 0,
+        }
     }
 
     /// The number of labels, not counting the root label.
@@ -183,7 +195,9 @@ impl Name {
             return None;
         }
         let skip = usize::from(self.wire[0]) + 1;
-        Some(Name { wire: self.wire[skip..].into() })
+        Some(Name {
+            wire: self.wire[skip..].into(),
+        })
     }
 
     /// The rightmost `count` labels of this name (`count` 0 is the root).
@@ -193,7 +207,9 @@ impl Name {
         for _ in 0..total.saturating_sub(count) {
             position += usize::from(self.wire[position]) + 1;
         }
-        Name { wire: self.wire[position..].into() }
+        Name {
+            wire: self.wire[position..].into(),
+        }
     }
 
     /// Whether this name equals `ancestor` or lies below it (case-insensitive).
@@ -246,7 +262,9 @@ impl Name {
 
     /// The same name with ASCII letters in lower case (the canonical form).
     pub fn to_lowercase(&self) -> Name {
-        Name { wire: self.wire.to_ascii_lowercase().into() }
+        Name {
+            wire: self.wire.to_ascii_lowercase().into(),
+        }
     }
 }
 
@@ -439,7 +457,10 @@ mod tests {
     #[test]
     fn rejects_bad_presentation() {
         assert_eq!(Name::from_ascii("a..b"), Err(NameError::EmptyLabel));
-        assert_eq!(Name::from_ascii(&"a".repeat(64)), Err(NameError::LabelTooLong));
+        assert_eq!(
+            Name::from_ascii(&"a".repeat(64)),
+            Err(NameError::LabelTooLong)
+        );
         let long = vec!["abcdefghi"; 26].join(".");
         assert_eq!(Name::from_ascii(&long), Err(NameError::TooLong));
         assert_eq!(Name::from_ascii("a\\9"), Err(NameError::BadEscape));
@@ -457,7 +478,9 @@ mod tests {
         assert_eq!(www.suffix(0), Name::root());
         assert_eq!(www.parent(), Some(name("example.com.")));
         assert_eq!(
-            www.replace_suffix(&name("example.com."), &name("example.net.")).unwrap().unwrap(),
+            www.replace_suffix(&name("example.com."), &name("example.net."))
+                .unwrap()
+                .unwrap(),
             name("www.example.net.")
         );
     }
@@ -466,8 +489,14 @@ mod tests {
     fn canonical_order() {
         // The example of RFC 4034 §6.1, already in order.
         let ordered = [
-            "example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.",
-            "zABC.a.EXAMPLE.", "z.example.", "\\001.z.example.", "*.z.example.",
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            "\\001.z.example.",
+            "*.z.example.",
             "\\200.z.example.",
         ];
         for pair in ordered.windows(2) {
@@ -478,9 +507,15 @@ mod tests {
     #[test]
     fn decompression_rejects_loops_and_forward_pointers() {
         // A pointer to itself.
-        assert_eq!(Name::parse_compressed(&[0xc0, 0x00], 0), Err(NameError::BadPointer));
+        assert_eq!(
+            Name::parse_compressed(&[0xc0, 0x00], 0),
+            Err(NameError::BadPointer)
+        );
         // A forward pointer.
-        assert_eq!(Name::parse_compressed(&[0xc0, 0x02, 0x00], 0), Err(NameError::BadPointer));
+        assert_eq!(
+            Name::parse_compressed(&[0xc0, 0x02, 0x00], 0),
+            Err(NameError::BadPointer)
+        );
         // Two labels that point at each other.
         let packet = [1, b'a', 0xc0, 4, 1, b'b', 0xc0, 0];
         assert!(Name::parse_compressed(&packet, 4).is_err());

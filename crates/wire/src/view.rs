@@ -23,12 +23,7 @@ pub struct CacheKey {
 
 impl CacheKey {
     /// Builds a key from its parts.
-    pub fn new(
-        wire_name: &[u8],
-        rtype: RType,
-        class: Class,
-        flags: KeyFlags,
-    ) -> Option<CacheKey> {
+    pub fn new(wire_name: &[u8], rtype: RType, class: Class, flags: KeyFlags) -> Option<CacheKey> {
         if wire_name.len() > MAX_NAME_LENGTH {
             return None;
         }
@@ -40,7 +35,10 @@ impl CacheKey {
         bytes[name_length..name_length + 2].copy_from_slice(&rtype.0.to_be_bytes());
         bytes[name_length + 2..name_length + 4].copy_from_slice(&class.0.to_be_bytes());
         bytes[name_length + 4] = flags.0;
-        Some(CacheKey { bytes, length: (name_length + 5) as u16 })
+        Some(CacheKey {
+            bytes,
+            length: (name_length + 5) as u16,
+        })
     }
 
     /// The key's bytes.
@@ -61,7 +59,12 @@ pub struct KeyFlags(pub u8);
 
 impl KeyFlags {
     /// Builds the flags byte.
-    pub fn new(edns: bool, dnssec_ok: bool, checking_disabled: bool, recursion_desired: bool) -> KeyFlags {
+    pub fn new(
+        edns: bool,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+        recursion_desired: bool,
+    ) -> KeyFlags {
         KeyFlags(
             u8::from(edns)
                 | (u8::from(dnssec_ok) << 1)
@@ -176,17 +179,27 @@ mod tests {
     #[test]
     fn view_reads_simple_queries_and_ignores_case_in_the_key() {
         let name = Name::from_ascii("WWW.Example.com.").unwrap();
-        let edns = Edns { dnssec_ok: true, udp_size: 4096, ..Edns::default() };
+        let edns = Edns {
+            dnssec_ok: true,
+            udp_size: 4096,
+            ..Edns::default()
+        };
         let packet = compose_query(1, &name, RType::AAAA, true, Some(edns));
         let view = QueryView::parse(&packet).unwrap();
         assert_eq!(view.rtype, RType::AAAA);
         assert_eq!(view.edns_udp_size, Some(4096));
         assert!(view.dnssec_ok);
         assert_eq!(view.name_wire(), name.as_wire());
-        let lower = compose_query(2, &name.to_lowercase(), RType::AAAA, true, Some(Edns {
-            dnssec_ok: true,
-            ..Edns::default()
-        }));
+        let lower = compose_query(
+            2,
+            &name.to_lowercase(),
+            RType::AAAA,
+            true,
+            Some(Edns {
+                dnssec_ok: true,
+                ..Edns::default()
+            }),
+        );
         assert_eq!(
             QueryView::parse(&lower).unwrap().cache_key().as_bytes(),
             view.cache_key().as_bytes()
