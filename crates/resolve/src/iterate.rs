@@ -438,8 +438,10 @@ impl<T: Transport> Task<'_, T> {
             if Instant::now() >= self.deadline {
                 return Step::Failure(ExtendedError::TIMEOUT);
             }
-            let minimised =
-                minimise && known_labels < target_labels && minimised_queries < MAX_MINIMISE_COUNT;
+            // The last label is never minimised: that query asks the real type.
+            let minimised = minimise
+                && known_labels + 1 < target_labels
+                && minimised_queries < MAX_MINIMISE_COUNT;
             let (query_name, query_type) = if minimised {
                 minimised_queries += 1;
                 (name.suffix(known_labels + 1), RType::A)
@@ -896,14 +898,8 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
             found = true;
             break;
         }
-        if rtype != RType::CNAME {
-            let cname = of_type(RType::CNAME, &current);
-            if let Some(target) = cname.first().and_then(Record::target_name) {
-                rrsets.push(vec![cname[0].clone()]);
-                current = target;
-                continue;
-            }
-        }
+        // A DNAME above the name wins over any CNAME the server synthesised
+        // (RFC 6672 §3.4): the resolver synthesises its own.
         if rtype != RType::DNAME {
             let dname = answers.iter().find(|record| {
                 record.rtype == RType::DNAME
@@ -919,6 +915,14 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
                 };
                 rrsets.push(vec![(*dname).clone()]);
                 rrsets.push(vec![synthesise_cname(&current, &target, u32::MAX)]);
+                current = target;
+                continue;
+            }
+        }
+        if rtype != RType::CNAME {
+            let cname = of_type(RType::CNAME, &current);
+            if let Some(target) = cname.first().and_then(Record::target_name) {
+                rrsets.push(vec![cname[0].clone()]);
                 current = target;
                 continue;
             }

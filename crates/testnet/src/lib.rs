@@ -1,1 +1,33 @@
-//! A simulated DNS hierarchy for tests (to be implemented).
+//! A simulated DNS hierarchy of in-process authoritative servers on
+//! 127.0.0.0/8, for end-to-end tests of the resolver.
+//!
+//! - [`Zone`]: a zone loaded from master-file text (RFC 1035 §5).
+//! - [`answer`]: the authoritative answer logic (RFC 1034 §4.3.2, RFC 2308,
+//!   RFC 4592 wildcards, RFC 6672 DNAME), transport-free.
+//! - [`AuthServer`]: one server on one address over UDP and TCP, with a
+//!   [`Behaviour`] that simulates dead, lame, EDNS-intolerant, truncating,
+//!   slow, spoofing or garbage-spewing servers; it records every query.
+//! - [`TestNet`]: several servers at once, and root hints pointing at them.
+//! - [`client`]: a stub client to query the resolver under test.
+//!
+//! Plain threads and blocking sockets with short read timeouts: a dropped
+//! server stops within about 100 ms. Only use 127.0.0.0/8 addresses.
+//!
+//! # Limitations
+//! - No DNSSEC, no zone transfers, no dynamic updates, class IN only.
+//! - Port 53 by default, which needs root (or CAP_NET_BIND_SERVICE); use
+//!   another port in [`ServerSpec::address`] otherwise.
+
+pub mod answer;
+pub mod client;
+mod net;
+mod server;
+mod zone;
+
+pub use answer::{Answer, answer_question};
+pub use net::TestNet;
+pub use server::{
+    AuthServer, Behaviour, DEFAULT_PORT, ReceivedQuery, SERVER_UDP_SIZE, SPOOFED_ADDRESS,
+    ServerSpec, Transport, compose_answer, socket_address,
+};
+pub use zone::{DEFAULT_TTL, Zone, ZoneLoadError};

@@ -1,0 +1,103 @@
+//! A minimal stub client for tests: sends one query to a server over UDP
+//! or TCP (RFC 1035 §4.2) and waits, bounded in time, for the answer.
+//!
+//! # Limitations
+//! - No retries and no fallback from UDP to TCP: the caller picks the
+//!   transport and sees a truncated answer as it is.
+
+use crate::server::Transport;
+use hanse_wire::{Edns, Header, Message, Name, RType, compose_query};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// The UDP payload size the client advertises.
+pub const CLIENT_UDP_SIZE: u16 = 4096;
+
+/// Sends `query` to `server` and returns the first response with the same
+/// ID from that server, within `timeout`.
+pub fn exchange(
+    server: SocketAddr,
+    query: &[u8],
+    transport: Transport,
+    timeout: Duration,
+) -> io::Result<Vec<u8>> {
+    let id = Header::parse(query)
+        .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error))?
+        .id;
+    let deadline = Instant::now() + timeout;
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| io::Error::new(ErrorKind::TimedOut, "no answer in time"))
+    };
+    match transport {
+        Transport::Udp => {
+            let local: SocketAddr = if server.is_ipv4() {
+                "127.0.0.1:0".parse()
+            } else {
+                "[::1]:0".parse()
+            }
+            .map_err(|_| io::Error::other("bad local address"))?;
+            let socket = UdpSocket::bind(local)?;
+            socket.connect(server)?;
+            socket.send(query)?;
+            let mut buffer = [0u8; 65535];
+            loop {
+                socket.set_read_timeout(Some(remaining()?))?;
+                let length = match socket.recv(&mut buffer) {
+                    Ok(length) => length,
+                    Err(error)
+                        if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                    {
+                        return Err(io::Error::new(ErrorKind::TimedOut, "no answer in time"));
+                    }
+                    Err(error) => return Err(error),
+                };
+                if length >= 2 && u16::from_be_bytes([buffer[0], buffer[1]]) == id {
+                    return Ok(buffer[..length].to_vec());
+                }
+            }
+        }
+        Transport::Tcp => {
+            let mut stream = TcpStream::connect_timeout(&server, remaining()?)?;
+            stream.set_write_timeout(Some(remaining()?))?;
+            let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(query);
+            stream.write_all(&framed)?;
+            stream.set_read_timeout(Some(remaining()?))?;
+            let mut length = [0u8; 2];
+            stream.read_exact(&mut length)?;
+            let mut response = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            stream.set_read_timeout(Some(remaining()?))?;
+            stream.read_exact(&mut response)?;
+            Ok(response)
+        }
+    }
+}
+
+/// Asks `server` for `name`/`rtype` with RD set and EDNS, and parses the answer.
+pub fn query(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RType,
+    transport: Transport,
+    timeout: Duration,
+) -> io::Result<Message> {
+    let id = next_id();
+    let edns = Edns {
+        udp_size: CLIENT_UDP_SIZE,
+        ..Edns::default()
+    };
+    let packet = compose_query(id, name, rtype, true, Some(edns));
+    let response = exchange(server, &packet, transport, timeout)?;
+    Message::parse(&response).map_err(|error| io::Error::new(ErrorKind::InvalidData, error))
+}
+
+/// A query ID that differs from the previous one.
+fn next_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0x1234);
+    NEXT.fetch_add(0x2f1b, Ordering::Relaxed)
+}
