@@ -747,20 +747,24 @@ impl<T: Transport> Task<'_, T> {
                 Err(Err(Abort::Timeout)) => return Err(ExtendedError::TIMEOUT),
             }
         }
-        // Servers that stayed silent may be dropping EDNS queries: try once without.
+        // A second round for the servers that stayed silent: a server known to
+        // speak EDNS is asked again as before (the datagram may have been
+        // lost); any other may be dropping EDNS queries and is asked without.
         for server in timed_out {
-            if self.resolver.selection.edns_confirmed(server)
-                || self.resolver.selection.edns_disabled(server)
-            {
+            let selection = &self.resolver.selection;
+            if selection.edns_disabled(server) {
                 continue;
             }
+            let edns = selection.edns_confirmed(server);
             match self
-                .exchange(server, name, rtype, recursion_desired, Some(false))
+                .exchange(server, name, rtype, recursion_desired, Some(edns))
                 .await
             {
                 Ok(response) => {
                     if usable(&response, zone, name, recursion_desired) {
-                        self.resolver.selection.disable_edns(server);
+                        if !edns {
+                            self.resolver.selection.disable_edns(server);
+                        }
                         return Ok(response);
                     }
                 }

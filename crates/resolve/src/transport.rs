@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
+/// The largest UDP response read from an upstream: above any EDNS size we advertise.
+const MAX_UDP_RESPONSE: usize = 4096;
+
 /// UDP or TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -135,17 +138,19 @@ async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportErro
         .await
         .map_err(|_| TransportError::Network)?;
     let deadline = tokio::time::Instant::now() + query.timeout;
-    let mut buffer = vec![0u8; 65535];
+    // Uninitialised capacity: a response larger than this is cut short and
+    // then fails to parse, which is what a response larger than the size we
+    // advertised deserves.
+    let mut buffer = Vec::with_capacity(MAX_UDP_RESPONSE);
     loop {
-        let received = tokio::time::timeout_at(deadline, socket.recv(&mut buffer)).await;
+        buffer.clear();
+        let received = tokio::time::timeout_at(deadline, socket.recv_buf(&mut buffer)).await;
         match received {
             Err(_) => return Err(TransportError::Timeout),
             // ICMP port unreachable shows up as a receive error on a connected socket.
             Ok(Err(_)) => return Err(TransportError::Network),
-            Ok(Ok(length)) => {
-                let response = &buffer[..length];
-                if response_matches(response, query.id, query.name, query.rtype) {
-                    buffer.truncate(length);
+            Ok(Ok(_)) => {
+                if response_matches(&buffer, query.id, query.name, query.rtype) {
                     return Ok(buffer);
                 }
                 // A forged or stale datagram: keep waiting for the real one.

@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, watch};
 
 /// Queries one connection may have in resolution at once.
 const MAX_QUERIES_PER_CONNECTION: usize = 128;
+/// The buffer a connection's cached answers are patched in.
+const TCP_SEND_BUFFER: usize = 16 * 1024;
 /// Time allowed to receive one message once its first byte has arrived.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -119,8 +121,9 @@ async fn serve_connection(
         let _ = writer.shutdown().await;
     });
     let outstanding = Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES_PER_CONNECTION));
-    let mut buffer = vec![0u8; 65535];
-    let mut send_buffer = vec![0u8; 65535];
+    // Sized for common answers: a cached answer larger than this is composed
+    // again from the RRset cache instead. Keeps idle connections cheap.
+    let mut send_buffer = vec![0u8; TCP_SEND_BUFFER];
     loop {
         let mut prefix = [0u8; 2];
         let first = tokio::select! {
@@ -132,14 +135,14 @@ async fn serve_connection(
         prefix[0] = first;
         let body = async {
             prefix[1] = reader.read_u8().await?;
-            let length = usize::from(u16::from_be_bytes(prefix));
-            reader.read_exact(&mut buffer[..length]).await?;
-            Ok::<usize, std::io::Error>(length)
+            let mut packet = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+            reader.read_exact(&mut packet).await?;
+            Ok::<Vec<u8>, std::io::Error>(packet)
         };
-        let Ok(Ok(length)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else {
+        let Ok(Ok(packet)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else {
             break;
         };
-        let packet = &buffer[..length];
+        let packet = packet.as_slice();
         match handler.handle(packet, client, Transport::Tcp, &mut send_buffer) {
             Action::Reply(reply) => {
                 if sender.send(reply.to_vec()).await.is_err() {
