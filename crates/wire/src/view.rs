@@ -132,6 +132,12 @@ impl<'a> QueryView<'a> {
             if packet.len() != question_end + 11 + options_length {
                 return None;
             }
+            // The options must tile the data exactly, as Message::parse requires.
+            let mut options = &packet[question_end + 11..];
+            while !options.is_empty() {
+                let length = usize::from(u16::from_be_bytes([*options.get(2)?, *options.get(3)?]));
+                options = options.get(4 + length..)?;
+            }
             view.edns_udp_size = Some(u16::from_be_bytes([opt[3], opt[4]]));
             view.edns_version = opt[6];
             view.dnssec_ok = opt[7] & 0x80 != 0;
@@ -217,6 +223,12 @@ mod tests {
         let mut packet = compose_query(1, &name, RType::A, true, None);
         packet.push(0);
         assert!(QueryView::parse(&packet).is_none());
+        // An OPT record whose option overruns its data.
+        let mut bad_opt = compose_query(1, &name, RType::A, true, Some(Edns::default()));
+        bad_opt.truncate(bad_opt.len() - 2);
+        bad_opt.extend_from_slice(&[0, 7, 0, 10, 0, 8, 1, 2, 3]);
+        assert!(QueryView::parse(&bad_opt).is_none());
+        assert!(crate::Message::parse(&bad_opt).is_err());
         assert!(QueryView::parse(&packet[..14]).is_none());
     }
 }
