@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# scripts/test.sh - every check CI runs, in order; stops at the first failure.
+#
+#   bash scripts/test.sh
+#
+# 1. installs what the tests need if it is missing: the Debian packages in PKGS (needs
+#    root; `apt-get update` only when something is missing) and cargo-deny
+# 2. cargo fmt --check, clippy with -D warnings, release build, the test suite
+#    (cargo-nextest if installed, else cargo test), cargo deny (licences, bans, sources)
+# 3. the correctness comparison against Unbound (bench/compare/run.sh, 2000 questions)
+#
+# Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
+# SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1 skips step 3.
+# Network: only apt-get, cargo install and cargo fetching crates; the tests' DNS traffic
+# stays on 127.0.0.0/8.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+COMPARE_NAMES=${COMPARE_NAMES:-2000}
+# python3 (the comparison's generator and client) and iproute2 (ss, for free-port
+# checks) are not in every minimal Debian image, so they are listed too.
+PKGS=(nsd unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
+T_START=$(date +%s)
+STEP_START=$T_START
+CURRENT=""
+
+step() {
+  local now
+  now=$(date +%s)
+  [ -n "$CURRENT" ] && printf '=== done: %s (%d s)\n' "$CURRENT" $((now - STEP_START))
+  CURRENT=$1
+  STEP_START=$now
+  printf '\n=== [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1"
+}
+on_exit() {
+  local rc=$?
+  if [ "$rc" = 0 ]; then
+    printf '=== done: %s (%d s)\n' "$CURRENT" $(($(date +%s) - STEP_START))
+    printf '\n=== [%s] all checks passed (%d s)\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+      $(($(date +%s) - T_START))
+  else
+    printf '\n=== [%s] FAILED in step: %s (exit %d, after %d s)\n' \
+      "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${CURRENT:-?}" "$rc" $(($(date +%s) - T_START)) >&2
+  fi
+}
+trap on_exit EXIT
+
+# ------------------------------------------------------------------ installs
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  step "install test dependencies (if missing)"
+  missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update
+    # The nsd and unbound packages would start their own services on port 53, which
+    # the comparison's NSD instances need: a temporary policy-rc.d (the Debian
+    # mechanism for this) keeps maintainer scripts from starting any service.
+    POLICY=/usr/sbin/policy-rc.d
+    ADDED_POLICY=0
+    if [ ! -e "$POLICY" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+      $SUDO chmod 755 "$POLICY"
+      ADDED_POLICY=1
+    fi
+    set +e
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+    rc=$?
+    set -e
+    [ "$ADDED_POLICY" = 1 ] && $SUDO rm -f "$POLICY"
+    [ "$rc" = 0 ] || exit "$rc"
+  else
+    echo "Debian packages present: ${PKGS[*]}"
+  fi
+  if ! cargo deny --version >/dev/null 2>&1; then
+    echo "installing cargo-deny"
+    cargo install --locked cargo-deny
+  fi
+  cargo deny --version
+fi
+
+# ------------------------------------------------------------------ checks
+step "toolchain"
+rustc --version
+cargo --version
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --release"
+cargo build --release
+
+if cargo nextest --version >/dev/null 2>&1; then
+  step "cargo nextest run --workspace"
+  cargo nextest run --workspace
+else
+  step "cargo test --workspace (cargo-nextest not installed)"
+  cargo test --workspace
+fi
+
+step "cargo deny check licenses bans sources"
+cargo deny check licenses bans sources
+
+if [ "${SKIP_COMPARE:-0}" != 1 ]; then
+  step "correctness comparison against Unbound (bench/compare/run.sh --names $COMPARE_NAMES)"
+  bash bench/compare/run.sh --names "$COMPARE_NAMES"
+fi
