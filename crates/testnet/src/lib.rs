@@ -9,6 +9,8 @@
 //!   slow, spoofing or garbage-spewing servers; it records every query.
 //! - [`TestNet`]: several servers at once, and root hints pointing at them.
 //! - [`client`]: a stub client to query the resolver under test.
+//! - [`replay`]: resolver test scenarios in the `.rpl` format and a
+//!   simulated transport that answers the resolver from them, without sockets.
 //!
 //! Plain threads and blocking sockets with short read timeouts: a dropped
 //! server stops within about 100 ms. Only use 127.0.0.0/8 addresses.
@@ -21,6 +23,7 @@
 pub mod answer;
 pub mod client;
 mod net;
+pub mod replay;
 mod server;
 mod zone;
 
