@@ -32,6 +32,9 @@ const MAX_MINIMISE_COUNT: u32 = 10;
 /// TTL given to root hints placed in the cache before priming.
 const HINTS_TTL: u32 = 3_600_000;
 
+/// YXDOMAIN (RFC 2136 §2.2), the answer to a DNAME substitution that would be too long.
+const YXDOMAIN: Rcode = Rcode(6);
+
 /// A recursive resolver: shared by all workers.
 pub struct Resolver<T: Transport> {
     config: ArcSwap<ResolverConfig>,
@@ -55,6 +58,8 @@ enum Step {
     NxDomain(Option<Record>),
     /// The name exists but has no data of the type.
     NoData(Option<Record>),
+    /// A DNAME applies but the substituted name would be too long.
+    YxDomain(Vec<Record>),
     /// No answer could be had.
     Failure(ExtendedError),
 }
@@ -79,6 +84,8 @@ enum Classified {
     NxDomain(Option<Record>),
     /// NODATA, with the SOA if the server gave one.
     NoData(Option<Record>),
+    /// YXDOMAIN: the DNAME (and chain) whose substitution is too long.
+    YxDomain(Vec<Vec<Record>>),
 }
 
 /// Where a zone's servers come from.
@@ -183,7 +190,7 @@ impl<T: Transport> Task<'_, T> {
             let step = self.step(&current, rtype).await;
             match step {
                 Step::Answer(records) => {
-                    chain.extend(records);
+                    extend_unique(&mut chain, records);
                     return Resolution {
                         rcode: Rcode::NOERROR,
                         answers: chain,
@@ -192,7 +199,7 @@ impl<T: Transport> Task<'_, T> {
                     };
                 }
                 Step::Alias { records, target } => {
-                    chain.extend(records);
+                    extend_unique(&mut chain, records);
                     if !seen.insert(target.clone()) {
                         return self.fail(name, rtype, ExtendedError::LOOP);
                     }
@@ -211,6 +218,15 @@ impl<T: Transport> Task<'_, T> {
                         rcode: Rcode::NOERROR,
                         answers: chain,
                         authorities: soa.into_iter().collect(),
+                        extended_error: None,
+                    };
+                }
+                Step::YxDomain(records) => {
+                    extend_unique(&mut chain, records);
+                    return Resolution {
+                        rcode: YXDOMAIN,
+                        answers: chain,
+                        authorities: Vec::new(),
                         extended_error: None,
                     };
                 }
@@ -282,8 +298,10 @@ impl<T: Transport> Task<'_, T> {
                 let records = with_ttl(&cached.records, cached.ttl);
                 let dname = records.first()?;
                 let replacement = dname.target_name()?;
-                let Some(Ok(target)) = name.replace_suffix(&owner, &replacement) else {
-                    return Some(Step::Failure(ExtendedError::INVALID_DATA));
+                let target = match name.replace_suffix(&owner, &replacement) {
+                    Some(Ok(target)) => target,
+                    Some(Err(_)) => return Some(Step::YxDomain(vec![dname.clone()])),
+                    None => return Some(Step::Failure(ExtendedError::INVALID_DATA)),
                 };
                 let synthesised = synthesise_cname(name, &target, dname.ttl);
                 return Some(Step::Alias {
@@ -361,6 +379,7 @@ impl<T: Transport> Task<'_, T> {
             Classified::NoData(soa) => {
                 Step::NoData(self.store_negative(name, Some(rtype), soa, false))
             }
+            Classified::YxDomain(rrsets) => Step::YxDomain(self.store_all(rrsets, trust)),
             Classified::Referral { .. } => Step::Failure(ExtendedError::INVALID_DATA),
         }
     }
@@ -402,18 +421,23 @@ impl<T: Transport> Task<'_, T> {
         nxdomain: bool,
     ) -> Option<Record> {
         let now = self.now();
+        // Without an SOA there is no negative TTL: not cached (RFC 2308 §5).
+        let Some(soa) = soa else {
+            return None;
+        };
         self.cache()
-            .insert_negative(name, rtype, soa.clone(), nxdomain, now);
+            .insert_negative(name, rtype, Some(soa.clone()), nxdomain, now);
         let lookup_type = rtype.unwrap_or(RType::A);
         match self.cache().get_negative(name, lookup_type, now) {
             Some(negative) => negative.soa.map(|mut soa| {
                 soa.ttl = negative.ttl;
                 soa
             }),
-            None => soa.map(|mut soa| {
+            None => {
+                let mut soa = soa;
                 soa.ttl = soa.ttl.min(soa.soa_minimum().unwrap_or(soa.ttl));
-                soa
-            }),
+                Some(soa)
+            }
         }
     }
 
@@ -498,7 +522,7 @@ impl<T: Transport> Task<'_, T> {
                     self.store_negative(&query_name, None, soa.clone(), true);
                     return Step::NxDomain(self.store_negative(name, None, soa, true));
                 }
-                Classified::Alias { .. } if minimised => {
+                Classified::Alias { .. } | Classified::YxDomain(_) if minimised => {
                     // An alias above the query name: ask the full name.
                     minimise = false;
                 }
@@ -533,7 +557,14 @@ impl<T: Transport> Task<'_, T> {
                     .iter()
                     .filter_map(Record::target_name)
                     .collect();
-                if !names.is_empty() {
+                // A cut whose nameservers all live inside the zone and whose
+                // glue has expired cannot be reached from here: go up, and the
+                // parent's referral brings the glue again.
+                let reachable = names.iter().any(|nameserver| {
+                    !nameserver.is_subdomain_of(&zone)
+                        || !self.cached_addresses(nameserver).is_empty()
+                });
+                if reachable {
                     return Ok((zone, ServerSource::Names(names)));
                 }
             }
@@ -857,6 +888,13 @@ impl<T: Transport> Task<'_, T> {
 /// Whether a response is one to work with, rather than a lame or broken server's.
 fn usable(response: &Message, zone: &Name, name: &Name, recursion_desired: bool) -> bool {
     let rcode = response.rcode();
+    if rcode == YXDOMAIN {
+        // A DNAME substitution that would be too long (RFC 6672 §2.2).
+        return response
+            .answers
+            .iter()
+            .any(|record| record.rtype == RType::DNAME);
+    }
     if rcode != Rcode::NOERROR && rcode != Rcode::NXDOMAIN {
         return false;
     }
@@ -865,6 +903,18 @@ fn usable(response: &Message, zone: &Name, name: &Name, recursion_desired: bool)
     }
     if recursion_desired || rcode == Rcode::NXDOMAIN || !response.answers.is_empty() {
         return true;
+    }
+    // NS records for a zone at or above the one asked, with no answer: an
+    // upward referral from a lame server, whatever its AA flag says.
+    let upward_referral = response.authorities.iter().any(|record| {
+        record.rtype == RType::NS && !(record.name.is_subdomain_of(zone) && record.name != *zone)
+    });
+    let has_soa_at_all = response
+        .authorities
+        .iter()
+        .any(|record| record.rtype == RType::SOA);
+    if upward_referral && !has_soa_at_all {
+        return false;
     }
     // An empty NOERROR: a referral must lead below the zone towards the name,
     // a NODATA must be authoritative or carry the zone's SOA.
@@ -888,6 +938,7 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
     let mut rrsets: Vec<Vec<Record>> = Vec::new();
     let mut current = name.clone();
     let mut found = false;
+    let mut too_long = false;
     for _ in 0..=16 {
         let of_type = |wanted: RType, owner: &Name| -> Vec<Record> {
             answers
@@ -914,13 +965,22 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
                 let Some(replacement) = dname.target_name() else {
                     break;
                 };
-                let Some(Ok(target)) = current.replace_suffix(&dname.name, &replacement) else {
-                    break;
-                };
-                rrsets.push(vec![(*dname).clone()]);
-                rrsets.push(vec![synthesise_cname(&current, &target, u32::MAX)]);
-                current = target;
-                continue;
+                let dname_rrset = vec![(*dname).clone()];
+                if !rrsets.contains(&dname_rrset) {
+                    rrsets.push(dname_rrset);
+                }
+                match current.replace_suffix(&dname.name, &replacement) {
+                    Some(Ok(target)) => {
+                        rrsets.push(vec![synthesise_cname(&current, &target, u32::MAX)]);
+                        current = target;
+                        continue;
+                    }
+                    Some(Err(_)) => {
+                        too_long = true;
+                        break;
+                    }
+                    None => break,
+                }
             }
         }
         if rtype != RType::CNAME {
@@ -932,6 +992,9 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
             }
         }
         break;
+    }
+    if too_long {
+        return Classified::YxDomain(rrsets);
     }
     if found {
         return Classified::Answer(rrsets);
@@ -984,6 +1047,21 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
         };
     }
     Classified::NoData(soa)
+}
+
+/// Appends `records` to an answer chain, leaving out records already in it
+/// (a DNAME applied twice appears once).
+fn extend_unique(chain: &mut Vec<Record>, records: Vec<Record>) {
+    for record in records {
+        let present = chain.iter().any(|existing| {
+            existing.name == record.name
+                && existing.rtype == record.rtype
+                && existing.data == record.data
+        });
+        if !present {
+            chain.push(record);
+        }
+    }
 }
 
 /// Groups records into RRsets by owner and type, keeping first-seen order.
