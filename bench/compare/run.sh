@@ -110,7 +110,7 @@ wait_ready() {  # NAME PID ADDR PORT SECONDS LOG
 T0=$SECONDS
 rm -rf "$RUN"; mkdir -p "$RUN"
 log "generating the hierarchy and $NAMES questions (zones: $ZONES)"
-python3 "$HERE/gen.py" --out "$WORK" --names "$NAMES" --zones "$ZONES" --net "$NET"
+python3 "$HERE/gen.py" --out "$WORK" --names "$NAMES" --zones "$ZONES" --net "$NET" --seed "${COMPARE_SEED:-20261122}"
 HINTS=$WORK/root.hints
 
 # ------------------------------------------------------------------ NSD
