@@ -10,7 +10,8 @@
 # 3. the correctness comparison against Unbound (bench/compare/run.sh, 2000 questions)
 #
 # Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
-# SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1 skips step 3.
+# SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1 skips step 3; FUZZ_SECONDS (default 20)
+# sets the fuzz smoke run per target (fuzz/smoke.sh), SKIP_FUZZ=1 skips it.
 # Network: only apt-get, cargo install and cargo fetching crates; the tests' DNS traffic
 # stays on 127.0.0.0/8.
 set -euo pipefail
@@ -18,6 +19,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 COMPARE_NAMES=${COMPARE_NAMES:-2000}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
 PKGS=(nsd unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
@@ -82,6 +84,10 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     cargo install --locked cargo-deny
   fi
   cargo deny --version
+  if [ "${SKIP_FUZZ:-0}" != 1 ] && ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "installing cargo-fuzz"
+    cargo install --locked cargo-fuzz
+  fi
 fi
 
 # ------------------------------------------------------------------ checks
@@ -108,6 +114,11 @@ fi
 
 step "cargo deny check licenses bans sources"
 cargo deny check licenses bans sources
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  step "fuzz smoke run (fuzz/smoke.sh $FUZZ_SECONDS s per target)"
+  bash fuzz/smoke.sh "$FUZZ_SECONDS"
+fi
 
 if [ "${SKIP_COMPARE:-0}" != 1 ]; then
   step "correctness comparison against Unbound (bench/compare/run.sh --names $COMPARE_NAMES)"
