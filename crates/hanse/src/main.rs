@@ -52,6 +52,16 @@ enum Action {
     },
     /// Print the version.
     Version,
+    /// Benchmark floor: answer every UDP query with one canned A record.
+    #[command(hide = true)]
+    Floor {
+        /// The address to serve on.
+        #[arg(long, default_value = "127.0.0.1:5399")]
+        listen: std::net::SocketAddr,
+        /// Worker threads, each with its own socket.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +72,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::CheckConfig { file } => check_config(&file),
+        Action::Floor { listen, threads } => match hanse_server::serve_floor(listen, threads) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("hanse floor: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Action::Serve { config } => match serve(config.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -21,11 +21,13 @@
 #![warn(missing_docs)]
 
 mod access;
+mod floor;
 mod handler;
 mod listener;
 mod tcp;
 mod udp;
 
 pub use access::AccessList;
+pub use floor::{canned_answer, serve_floor};
 pub use handler::{ServiceStatistics, Settings};
 pub use listener::{Server, ServerConfig, ServerError};

@@ -57,7 +57,7 @@ pub struct Server {
     bound: Vec<SocketAddr>,
 }
 
-fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+pub(crate) fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let socket = Socket::new(
         Domain::for_address(address),
         Type::DGRAM,
