@@ -10,18 +10,39 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> u32;
 }
 
-/// The process's monotonic clock, in seconds since the clock was made.
+/// The process's monotonic clock in whole seconds, read with one atomic load.
+///
+/// A background thread advances the count ten times a second, so reading the
+/// clock on the hot path costs no system call; the count is at most 100 ms
+/// behind. The thread stops when the last handle to the clock is dropped.
 #[derive(Debug, Clone)]
 pub struct MonotonicClock {
-    start: Instant,
+    seconds: Arc<AtomicU32>,
 }
 
+/// How often the background thread updates the count.
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl MonotonicClock {
-    /// Starts the clock at zero... plus one, so that 0 never means "now".
+    /// Starts the clock at one, so that zero never means "now".
     pub fn new() -> MonotonicClock {
-        MonotonicClock {
-            start: Instant::now(),
-        }
+        let start = Instant::now();
+        let seconds = Arc::new(AtomicU32::new(1));
+        let weak = Arc::downgrade(&seconds);
+        let spawned = std::thread::Builder::new()
+            .name("hanse-clock".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TICK);
+                    let Some(seconds) = weak.upgrade() else { break };
+                    let elapsed = u32::try_from(start.elapsed().as_secs()).unwrap_or(u32::MAX - 1);
+                    seconds.store(elapsed + 1, Ordering::Relaxed);
+                }
+            });
+        // Without the thread the clock would stand still: a resource failure at
+        // start-up that the caller cannot work around either.
+        spawned.expect("the clock thread starts");
+        MonotonicClock { seconds }
     }
 }
 
@@ -33,7 +54,7 @@ impl Default for MonotonicClock {
 
 impl Clock for MonotonicClock {
     fn now(&self) -> u32 {
-        self.start.elapsed().as_secs() as u32 + 1
+        self.seconds.load(Ordering::Relaxed)
     }
 }
 

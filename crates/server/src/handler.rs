@@ -31,9 +31,11 @@ pub struct Settings {
     pub servfail_ttl: u32,
 }
 
-/// Counters of the service, readable at any time.
+/// Counters of one worker thread, on a cache line of their own so that
+/// workers never write to a shared line on the query path.
 #[derive(Debug, Default)]
-pub struct ServiceStatistics {
+#[repr(align(128))]
+pub struct WorkerCounters {
     /// Queries received over UDP.
     pub udp_queries: AtomicU64,
     /// Queries received over TCP.
@@ -48,6 +50,78 @@ pub struct ServiceStatistics {
     pub dropped: AtomicU64,
     /// Error responses for malformed or unsupported queries.
     pub malformed: AtomicU64,
+}
+
+/// Counters of the service: one [`WorkerCounters`] per worker thread,
+/// summed when read.
+#[derive(Debug)]
+pub struct ServiceStatistics {
+    workers: Box<[WorkerCounters]>,
+}
+
+thread_local! {
+    /// The index of the worker running on this thread.
+    static WORKER_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl ServiceStatistics {
+    /// Counters for `workers` worker threads.
+    pub fn new(workers: usize) -> ServiceStatistics {
+        ServiceStatistics {
+            workers: (0..workers.max(1))
+                .map(|_| WorkerCounters::default())
+                .collect(),
+        }
+    }
+
+    /// Marks the calling thread as worker `index`.
+    pub(crate) fn enter_worker(index: usize) {
+        WORKER_INDEX.with(|cell| cell.set(index));
+    }
+
+    /// The counters of the calling worker thread.
+    pub(crate) fn current(&self) -> &WorkerCounters {
+        let index = WORKER_INDEX.with(std::cell::Cell::get);
+        &self.workers[index % self.workers.len()]
+    }
+
+    /// The sum over all workers.
+    pub fn total(&self) -> CounterTotals {
+        let sum = |field: fn(&WorkerCounters) -> &AtomicU64| {
+            self.workers
+                .iter()
+                .map(|worker| field(worker).load(Ordering::Relaxed))
+                .sum()
+        };
+        CounterTotals {
+            udp_queries: sum(|worker| &worker.udp_queries),
+            tcp_queries: sum(|worker| &worker.tcp_queries),
+            cache_hits: sum(|worker| &worker.cache_hits),
+            cache_misses: sum(|worker| &worker.cache_misses),
+            refused: sum(|worker| &worker.refused),
+            dropped: sum(|worker| &worker.dropped),
+            malformed: sum(|worker| &worker.malformed),
+        }
+    }
+}
+
+/// The counters of all workers added up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterTotals {
+    /// Queries received over UDP.
+    pub udp_queries: u64,
+    /// Queries received over TCP.
+    pub tcp_queries: u64,
+    /// Answers served from the answer cache.
+    pub cache_hits: u64,
+    /// Queries that needed a resolution.
+    pub cache_misses: u64,
+    /// Queries refused by the access list.
+    pub refused: u64,
+    /// Packets dropped without an answer.
+    pub dropped: u64,
+    /// Error responses for malformed or unsupported queries.
+    pub malformed: u64,
 }
 
 /// Where a query came in.
@@ -122,22 +196,32 @@ impl Handler {
         transport: Transport,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
+        let counters = self.statistics.current();
         let counter = match transport {
-            Transport::Udp => &self.statistics.udp_queries,
-            Transport::Tcp => &self.statistics.tcp_queries,
+            Transport::Udp => &counters.udp_queries,
+            Transport::Tcp => &counters.tcp_queries,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let Ok(header) = Header::parse(packet) else {
-            self.statistics.dropped.fetch_add(1, Ordering::Relaxed);
+            self.statistics
+                .current()
+                .dropped
+                .fetch_add(1, Ordering::Relaxed);
             return Action::Drop;
         };
         if header.response {
-            self.statistics.dropped.fetch_add(1, Ordering::Relaxed);
+            self.statistics
+                .current()
+                .dropped
+                .fetch_add(1, Ordering::Relaxed);
             return Action::Drop;
         }
         let settings = self.settings.load();
         if !settings.access.allows(client) {
-            self.statistics.refused.fetch_add(1, Ordering::Relaxed);
+            self.statistics
+                .current()
+                .refused
+                .fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::REFUSED, &settings));
         }
         if let Some(reply) = self.answer_from_cache(packet, &header, transport, &settings, buffer) {
@@ -170,26 +254,38 @@ impl Handler {
             return None;
         }
         let reply = stored.write_to(buffer, header.id, view.name_wire(), now)?;
-        self.statistics.cache_hits.fetch_add(1, Ordering::Relaxed);
+        self.statistics
+            .current()
+            .cache_hits
+            .fetch_add(1, Ordering::Relaxed);
         Some(reply)
     }
 
     /// Full parsing, checks, and either an error response or a resolution.
     fn slow_path<'b>(&self, packet: &[u8], settings: &Settings) -> Action<'b> {
         let Ok(message) = Message::parse(packet) else {
-            self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
+            self.statistics
+                .current()
+                .malformed
+                .fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
         };
         let header = message.header;
         if header.opcode != 0 {
-            self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
+            self.statistics
+                .current()
+                .malformed
+                .fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::NOTIMP, settings));
         }
         if message.questions.len() != 1
             || !message.answers.is_empty()
             || !message.authorities.is_empty()
         {
-            self.statistics.malformed.fetch_add(1, Ordering::Relaxed);
+            self.statistics
+                .current()
+                .malformed
+                .fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
         }
         if message.edns.as_ref().is_some_and(|edns| edns.version != 0) {
@@ -229,7 +325,10 @@ impl Handler {
         ) else {
             return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
         };
-        self.statistics.cache_misses.fetch_add(1, Ordering::Relaxed);
+        self.statistics
+            .current()
+            .cache_misses
+            .fetch_add(1, Ordering::Relaxed);
         Action::Resolve(Box::new(Pending {
             id: header.id,
             client_name: question.name.as_wire().into(),

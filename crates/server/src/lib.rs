@@ -29,5 +29,5 @@ mod udp;
 
 pub use access::AccessList;
 pub use floor::{canned_answer, serve_floor};
-pub use handler::{ServiceStatistics, Settings};
+pub use handler::{CounterTotals, ServiceStatistics, Settings, WorkerCounters};
 pub use listener::{Server, ServerConfig, ServerError};

@@ -125,7 +125,7 @@ impl Server {
             }
             bound.push(address);
         }
-        let statistics = Arc::new(ServiceStatistics::default());
+        let statistics = Arc::new(ServiceStatistics::new(threads));
         let handler = Arc::new(Handler::new(resolver, answers, settings, statistics));
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -148,6 +148,7 @@ impl Server {
             let worker = std::thread::Builder::new()
                 .name(format!("hanse-worker-{index}"))
                 .spawn(move || {
+                    ServiceStatistics::enter_worker(index);
                     let local = tokio::task::LocalSet::new();
                     local.block_on(&runtime, async move {
                         let mut loops = Vec::new();
