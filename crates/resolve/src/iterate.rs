@@ -422,9 +422,7 @@ impl<T: Transport> Task<'_, T> {
     ) -> Option<Record> {
         let now = self.now();
         // Without an SOA there is no negative TTL: not cached (RFC 2308 §5).
-        let Some(soa) = soa else {
-            return None;
-        };
+        let soa = soa?;
         self.cache()
             .insert_negative(name, rtype, Some(soa.clone()), nxdomain, now);
         let lookup_type = rtype.unwrap_or(RType::A);
