@@ -71,15 +71,7 @@ fn main() {
             KeyFlags::new(false, false, false, true),
         )
         .expect("a key");
-        answers.insert(
-            key.as_bytes(),
-            StoredAnswer {
-                wire: wire.into(),
-                ttl_offsets: offsets.into(),
-                stored_at: 1,
-                expires_at: 86_401,
-            },
-        );
+        answers.insert(key.as_bytes(), StoredAnswer::new(wire, offsets, 1, 86_401));
     }
     let after = resident_bytes();
     let grown = after.saturating_sub(before);

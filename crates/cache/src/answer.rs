@@ -2,52 +2,202 @@
 //! by the bytes of a [`hanse_wire::CacheKey`] (lower-cased question name,
 //! type, class and the query flags that change the answer).
 //!
-//! This is the hot path. [`AnswerCache::get`] looks entries up by the
-//! borrowed key bytes and hands out an `Arc`, and
-//! [`StoredAnswer::write_to`] copies the answer into the caller's buffer
-//! and patches it in place with [`hanse_wire::answer::patch`] (ID, question
-//! case per RFC 4343, TTLs aged by the time spent in the cache, RFC 1035
-//! §7.4), so serving a cached answer allocates nothing.
+//! This is the hot path. [`AnswerCache::get`] hashes the borrowed key bytes,
+//! checks the stored key and hands out a [`StoredAnswer`], a reference-counted
+//! handle; [`StoredAnswer::write_to`] copies the answer into the caller's
+//! buffer and patches it in place with [`hanse_wire::answer::patch`] (ID,
+//! question case per RFC 4343) and ages its TTLs by the time spent in the
+//! cache (RFC 1035 §7.4), so serving a cached answer allocates nothing.
+//!
+//! Memory: the map is keyed by a 64-bit hash of the key bytes (see
+//! [`crate::key`]); each answer is one heap block holding its times, TTL
+//! offsets, key and wire form. When the key is the answer's own question
+//! (lower-cased) and a flags byte, as a [`hanse_wire::CacheKey`] is, only the
+//! flags byte is stored and the rest is compared against the question.
 //!
 //! # Limitations
 //! - One answer per key: the answer does not vary with the client's address
 //!   (no EDNS Client Subnet, RFC 7871) or its UDP payload size; the caller
 //!   checks the stored answer fits the client's limit.
 //! - Aging relies on the caller's list of TTL offsets; TTLs not listed stay
-//!   as stored.
+//!   as stored. At most 65535 offsets are kept.
+//! - Keys longer than 32767 bytes are not stored.
 
-use crate::memory::{ARC_HEADER, bounded_map, heap_block, table_slot, weight_of};
+use crate::key::KeyHasher;
+use crate::memory::{ARC_HEADER, PrehashedKeys, bounded_map, heap_block, table_slot, weight_of};
 use hanse_wire::answer::patch;
 use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 use std::sync::Arc;
 
 /// The length of a DNS message header (RFC 1035 §4.1.1).
 const HEADER_LENGTH: usize = 12;
-/// A guess at the average entry, to size the map's table.
-const TYPICAL_ENTRY_BYTES: usize = 512;
+/// A guess at the average entry's weight, to size the number of ghost keys.
+const TYPICAL_ENTRY_BYTES: usize = 192;
+/// The length of the fixed part of a [`StoredAnswer`]'s block.
+const FIXED_LENGTH: usize = 12;
+/// The bit of the key field set when the key is derived from the question.
+const KEY_FROM_QUESTION: u16 = 0x8000;
+/// The longest key stored.
+const MAX_KEY_LENGTH: usize = 0x7fff;
+/// The bytes of a key after the question name: type, class and flags.
+const KEY_TAIL_LENGTH: usize = 5;
 
-/// A complete response in wire form, as stored in the [`AnswerCache`].
+/// A complete response in wire form, as stored in the [`AnswerCache`]: a
+/// cheap handle (cloning it clones an `Arc`) on one block of memory.
 ///
-/// Invariants expected from the producer: `wire` is a whole DNS message
-/// whose question starts at byte 12 in uncompressed form; `ttl_offsets` are
-/// the offsets of the 4-byte TTL fields to age; `stored_at < expires_at`
-/// (otherwise the cache does not keep the answer), both in the caller's
-/// seconds, and `expires_at - stored_at` is at most the smallest TTL in the
-/// answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The block holds, in order: `stored_at` and `expires_at` (little-endian
+/// `u32`), the number of TTL offsets and the key field (`u16` each), the TTL
+/// offsets, the key (its bytes, or one flags byte when the key field has
+/// `KEY_FROM_QUESTION`: the key is then the lower-cased question of the
+/// wire form, its type and class, and that byte), and the wire form.
+///
+/// Invariants expected from the producer: the wire form is a whole DNS
+/// message whose question starts at byte 12 in uncompressed form; the TTL
+/// offsets are those of the 4-byte TTL fields to age; `stored_at <
+/// expires_at` (otherwise the cache does not keep the answer), both in the
+/// caller's seconds, and `expires_at - stored_at` is at most the smallest
+/// TTL in the answer.
+#[derive(Clone)]
 pub struct StoredAnswer {
-    /// The response as sent for the first query.
-    pub wire: Box<[u8]>,
-    /// Offsets in `wire` of the TTL fields to decrease with age.
-    pub ttl_offsets: Box<[u16]>,
-    /// When the answer was stored.
-    pub stored_at: u32,
-    /// When the answer stops being served.
-    pub expires_at: u32,
+    block: Arc<[u8]>,
 }
 
 impl StoredAnswer {
+    /// An answer of `wire`, aging the TTL fields at `ttl_offsets`, stored at
+    /// `stored_at` and served until `expires_at`. Offsets beyond the first
+    /// 65535 are dropped.
+    pub fn new(
+        wire: impl AsRef<[u8]>,
+        ttl_offsets: impl AsRef<[u16]>,
+        stored_at: u32,
+        expires_at: u32,
+    ) -> StoredAnswer {
+        let offsets = ttl_offsets.as_ref();
+        let offsets = &offsets[..offsets.len().min(usize::from(u16::MAX))];
+        StoredAnswer::encode(wire.as_ref(), offsets, stored_at, expires_at, 0, &[])
+    }
+
+    /// Builds the block; `key_field` and `key_section` as described on the type.
+    fn encode(
+        wire: &[u8],
+        offsets: &[u16],
+        stored_at: u32,
+        expires_at: u32,
+        key_field: u16,
+        key_section: &[u8],
+    ) -> StoredAnswer {
+        let count = u16::try_from(offsets.len()).unwrap_or(u16::MAX);
+        let mut block =
+            Vec::with_capacity(FIXED_LENGTH + 2 * offsets.len() + key_section.len() + wire.len());
+        block.extend_from_slice(&stored_at.to_le_bytes());
+        block.extend_from_slice(&expires_at.to_le_bytes());
+        block.extend_from_slice(&count.to_le_bytes());
+        block.extend_from_slice(&key_field.to_le_bytes());
+        for offset in offsets.iter().take(usize::from(count)) {
+            block.extend_from_slice(&offset.to_le_bytes());
+        }
+        block.extend_from_slice(key_section);
+        block.extend_from_slice(wire);
+        StoredAnswer {
+            block: block.into(),
+        }
+    }
+
+    /// A little-endian `u16` of the fixed part, 0 if the block is too short.
+    fn field_u16(&self, offset: usize) -> u16 {
+        match self.block.get(offset..offset + 2) {
+            Some(field) => u16::from_le_bytes([field[0], field[1]]),
+            None => 0,
+        }
+    }
+
+    /// A little-endian `u32` of the fixed part, 0 if the block is too short.
+    fn field_u32(&self, offset: usize) -> u32 {
+        match self.block.get(offset..offset + 4) {
+            Some(field) => u32::from_le_bytes([field[0], field[1], field[2], field[3]]),
+            None => 0,
+        }
+    }
+
+    /// When the answer was stored.
+    pub fn stored_at(&self) -> u32 {
+        self.field_u32(0)
+    }
+
+    /// When the answer stops being served.
+    pub fn expires_at(&self) -> u32 {
+        self.field_u32(4)
+    }
+
+    /// The offsets' bytes, the key section and the wire form.
+    fn sections(&self) -> (&[u8], &[u8], &[u8]) {
+        let count = usize::from(self.field_u16(8));
+        let key_field = self.field_u16(10);
+        let key_length = if key_field & KEY_FROM_QUESTION != 0 {
+            1
+        } else {
+            usize::from(key_field)
+        };
+        let rest = self.block.get(FIXED_LENGTH..).unwrap_or_default();
+        let (offsets, rest) = rest.split_at(rest.len().min(2 * count));
+        let (key, wire) = rest.split_at(rest.len().min(key_length));
+        (offsets, key, wire)
+    }
+
+    /// The response as sent for the first query.
+    pub fn wire(&self) -> &[u8] {
+        self.sections().2
+    }
+
+    /// The offsets in [`StoredAnswer::wire`] of the TTL fields to decrease with age.
+    pub fn ttl_offsets(&self) -> impl Iterator<Item = u16> + '_ {
+        self.sections()
+            .0
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+    }
+
+    /// The same answer, stored under `key`. `None` if the key is too long.
+    fn with_key(&self, key: &[u8]) -> Option<StoredAnswer> {
+        if key.len() > MAX_KEY_LENGTH {
+            return None;
+        }
+        let wire = self.wire();
+        let offsets: Vec<u16> = self.ttl_offsets().collect();
+        let length = u16::try_from(key.len()).ok()?;
+        let answer = match key_from_question(key, wire) {
+            Some(flags) => StoredAnswer::encode(
+                wire,
+                &offsets,
+                self.stored_at(),
+                self.expires_at(),
+                length | KEY_FROM_QUESTION,
+                &[flags],
+            ),
+            None => StoredAnswer::encode(
+                wire,
+                &offsets,
+                self.stored_at(),
+                self.expires_at(),
+                length,
+                key,
+            ),
+        };
+        Some(answer)
+    }
+
+    /// Whether the answer was stored under exactly `key`.
+    fn has_key(&self, key: &[u8]) -> bool {
+        let key_field = self.field_u16(10);
+        let (_, stored, wire) = self.sections();
+        if key_field & KEY_FROM_QUESTION == 0 {
+            return stored == key;
+        }
+        usize::from(key_field & !KEY_FROM_QUESTION) == key.len()
+            && key_from_question(key, wire).is_some_and(|flags| stored == [flags])
+    }
+
     /// Copies the answer into `buffer` and patches it for a query with `id`
     /// and the question name `question_name` as the client spelled it,
     /// decreasing TTLs by the seconds since `stored_at`.
@@ -62,31 +212,73 @@ impl StoredAnswer {
         question_name: &[u8],
         now: u32,
     ) -> Option<&'b [u8]> {
-        let length = self.wire.len();
+        let (offsets, _, wire) = self.sections();
+        let length = wire.len();
         if length < HEADER_LENGTH {
             return None;
         }
-        let stored_name = self
-            .wire
-            .get(HEADER_LENGTH..HEADER_LENGTH + question_name.len())?;
+        let stored_name = wire.get(HEADER_LENGTH..HEADER_LENGTH + question_name.len())?;
         if !stored_name.eq_ignore_ascii_case(question_name) {
             return None;
         }
         let response = buffer.get_mut(..length)?;
-        response.copy_from_slice(&self.wire);
-        let elapsed = now.saturating_sub(self.stored_at);
-        patch(response, id, question_name, &self.ttl_offsets, elapsed);
+        response.copy_from_slice(wire);
+        patch(response, id, question_name, &[], 0);
+        let elapsed = now.saturating_sub(self.stored_at());
+        if elapsed > 0 {
+            for pair in offsets.chunks_exact(2) {
+                let offset = usize::from(u16::from_le_bytes([pair[0], pair[1]]));
+                let Some(field) = response.get_mut(offset..offset + 4) else {
+                    continue;
+                };
+                let ttl = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+                field.copy_from_slice(&ttl.saturating_sub(elapsed).to_be_bytes());
+            }
+        }
         Some(response)
     }
 
-    /// The estimated bytes this answer holds under `key`.
-    fn weight(&self, key: &[u8]) -> u64 {
-        let bytes = table_slot::<Box<[u8]>, Arc<StoredAnswer>>()
-            + heap_block(key.len())
-            + heap_block(ARC_HEADER + size_of::<StoredAnswer>())
-            + heap_block(self.wire.len())
-            + heap_block(size_of_val::<[u16]>(&self.ttl_offsets));
-        weight_of(bytes)
+    /// The estimated bytes this answer holds in the map.
+    fn weight(&self) -> u64 {
+        weight_of(table_slot::<u64, StoredAnswer>() + heap_block(ARC_HEADER + self.block.len()))
+    }
+}
+
+/// If `key` is the lower-cased question name of `wire`, its type and class
+/// and one more byte, that byte.
+fn key_from_question(key: &[u8], wire: &[u8]) -> Option<u8> {
+    let name_length = key.len().checked_sub(KEY_TAIL_LENGTH)?;
+    let question = wire.get(HEADER_LENGTH..HEADER_LENGTH + name_length + 4)?;
+    let (name, type_and_class) = question.split_at(name_length);
+    let same_name = name
+        .iter()
+        .zip(&key[..name_length])
+        .all(|(stored, given)| stored.to_ascii_lowercase() == *given);
+    (same_name && type_and_class == &key[name_length..name_length + 4])
+        .then_some(key[name_length + 4])
+}
+
+impl PartialEq for StoredAnswer {
+    /// Answers are equal when their wire forms, TTL offsets and times are;
+    /// the key they are stored under does not count.
+    fn eq(&self, other: &StoredAnswer) -> bool {
+        self.stored_at() == other.stored_at()
+            && self.expires_at() == other.expires_at()
+            && self.sections().0 == other.sections().0
+            && self.wire() == other.wire()
+    }
+}
+
+impl Eq for StoredAnswer {}
+
+impl std::fmt::Debug for StoredAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredAnswer")
+            .field("wire", &self.wire())
+            .field("ttl_offsets", &self.ttl_offsets().collect::<Vec<_>>())
+            .field("stored_at", &self.stored_at())
+            .field("expires_at", &self.expires_at())
+            .finish()
     }
 }
 
@@ -94,19 +286,27 @@ impl StoredAnswer {
 #[derive(Clone)]
 struct AnswerWeighter;
 
-impl Weighter<Box<[u8]>, Arc<StoredAnswer>> for AnswerWeighter {
-    fn weight(&self, key: &Box<[u8]>, answer: &Arc<StoredAnswer>) -> u64 {
-        answer.weight(key)
+impl Weighter<u64, StoredAnswer> for AnswerWeighter {
+    fn weight(&self, _key: &u64, answer: &StoredAnswer) -> u64 {
+        answer.weight()
     }
 }
 
 /// The cache of ready wire answers. `Send + Sync`, used through `&self`.
 ///
-/// Invariants: an answer is never returned at or after its `expires_at`;
-/// the total estimated weight stays at or below the `max_bytes` given to
-/// [`AnswerCache::new`]; lookups allocate nothing.
+/// Invariants: an answer is never returned at or after its `expires_at`, nor
+/// under another key than it was stored under; the total estimated weight
+/// stays at or below the `max_bytes` given to [`AnswerCache::new`]; lookups
+/// allocate nothing.
 pub struct AnswerCache {
-    answers: Cache<Box<[u8]>, Arc<StoredAnswer>, AnswerWeighter>,
+    hasher: KeyHasher,
+    answers: Cache<
+        u64,
+        StoredAnswer,
+        AnswerWeighter,
+        PrehashedKeys,
+        DefaultLifecycle<u64, StoredAnswer>,
+    >,
 }
 
 impl std::fmt::Debug for AnswerCache {
@@ -122,38 +322,47 @@ impl AnswerCache {
     /// An empty cache holding at most about `max_bytes`.
     pub fn new(max_bytes: usize) -> AnswerCache {
         AnswerCache {
+            hasher: KeyHasher::default(),
             answers: bounded_map(max_bytes, TYPICAL_ENTRY_BYTES, AnswerWeighter),
         }
     }
 
     /// Stores `answer` under `key` (the bytes of a [`hanse_wire::CacheKey`]),
     /// replacing any answer stored under it. An answer that expires when it
-    /// is stored (`expires_at <= stored_at`), or that is too large for the
-    /// cache, is not kept.
+    /// is stored (`expires_at <= stored_at`), that is too large for the
+    /// cache, or whose key is longer than 32767 bytes, is not kept.
     pub fn insert(&self, key: &[u8], answer: StoredAnswer) {
-        if answer.expires_at <= answer.stored_at {
+        if answer.expires_at() <= answer.stored_at() {
             return;
         }
-        self.answers.insert(key.into(), Arc::new(answer));
+        if let Some(answer) = answer.with_key(key) {
+            self.answers.insert(self.hasher.bytes(key), answer);
+        }
     }
 
     /// The answer stored under `key` if it is still valid at `now`
     /// (`now < expires_at`). Allocates nothing on a hit or a miss; an expired
     /// answer is removed.
-    pub fn get(&self, key: &[u8], now: u32) -> Option<Arc<StoredAnswer>> {
-        let answer = self.answers.get(key)?;
-        if now < answer.expires_at {
+    pub fn get(&self, key: &[u8], now: u32) -> Option<StoredAnswer> {
+        let hash = self.hasher.bytes(key);
+        let answer = self.answers.get(&hash)?;
+        if !answer.has_key(key) {
+            return None;
+        }
+        if now < answer.expires_at() {
             return Some(answer);
         }
         drop(answer);
-        self.answers
-            .remove_if(key, |answer| now >= answer.expires_at);
+        self.answers.remove_if(&hash, |answer| {
+            now >= answer.expires_at() && answer.has_key(key)
+        });
         None
     }
 
     /// Forgets the answer stored under `key`.
     pub fn remove(&self, key: &[u8]) {
-        self.answers.remove(key);
+        self.answers
+            .remove_if(&self.hasher.bytes(key), |answer| answer.has_key(key));
     }
 
     /// Forgets every answer.
@@ -212,7 +421,7 @@ mod tests {
             data: vec![192, 0, 2, 1].into(),
         };
         builder.push_answer(&record).unwrap();
-        let ttl_offsets = builder.ttl_offsets().into();
+        let ttl_offsets = builder.ttl_offsets().to_vec();
         let key = CacheKey::new(
             owner.as_wire(),
             RType::A,
@@ -220,12 +429,7 @@ mod tests {
             KeyFlags::new(false, false, false, true),
         )
         .unwrap();
-        let answer = StoredAnswer {
-            wire: builder.finish().into(),
-            ttl_offsets,
-            stored_at: now,
-            expires_at: now + 300,
-        };
+        let answer = StoredAnswer::new(builder.finish(), ttl_offsets, now, now + 300);
         (key, answer)
     }
 
@@ -265,12 +469,7 @@ mod tests {
         );
         let long = name("a-much-longer-name.example.com.");
         assert!(answer.write_to(&mut buffer, 1, long.as_wire(), 0).is_none());
-        let truncated = StoredAnswer {
-            wire: vec![0; 5].into(),
-            ttl_offsets: Box::new([]),
-            stored_at: 0,
-            expires_at: 1,
-        };
+        let truncated = StoredAnswer::new([0; 5], [0u16; 0], 0, 1);
         assert!(truncated.write_to(&mut buffer, 1, &[], 0).is_none());
     }
 
@@ -279,17 +478,19 @@ mod tests {
         let cache = AnswerCache::new(1 << 20);
         let (key, answer) = stored_answer("www.example.com.", 1000);
         cache.insert(key.as_bytes(), answer.clone());
-        assert_eq!(cache.get(key.as_bytes(), 1000).as_deref(), Some(&answer));
+        assert_eq!(cache.get(key.as_bytes(), 1000), Some(answer.clone()));
         assert!(cache.get(key.as_bytes(), 1299).is_some());
         assert!(cache.get(key.as_bytes(), 1300).is_none());
         assert!(cache.is_empty(), "the expired answer is removed");
         // An answer with no lifetime is not kept.
         cache.insert(
             key.as_bytes(),
-            StoredAnswer {
-                expires_at: 1000,
-                ..answer
-            },
+            StoredAnswer::new(
+                answer.wire(),
+                answer.ttl_offsets().collect::<Vec<_>>(),
+                1000,
+                1000,
+            ),
         );
         assert!(cache.is_empty());
     }
@@ -304,18 +505,50 @@ mod tests {
         assert_eq!(cache.len(), 2);
         cache.insert(
             key.as_bytes(),
-            StoredAnswer {
-                expires_at: 50,
-                ..answer
-            },
+            StoredAnswer::new(
+                answer.wire(),
+                answer.ttl_offsets().collect::<Vec<_>>(),
+                0,
+                50,
+            ),
         );
-        assert_eq!(cache.get(key.as_bytes(), 0).unwrap().expires_at, 50);
+        assert_eq!(cache.get(key.as_bytes(), 0).unwrap().expires_at(), 50);
         cache.remove(key.as_bytes());
         assert!(cache.get(key.as_bytes(), 0).is_none());
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert!(cache.is_empty());
         assert_eq!(cache.weight(), 0);
+    }
+
+    #[test]
+    fn keys_are_checked_exactly() {
+        let cache = AnswerCache::new(1 << 20);
+        let (key, answer) = stored_answer("www.example.com.", 0);
+        // A CacheKey is derived from the question: only its flags byte is stored.
+        let stored = answer.with_key(key.as_bytes()).unwrap();
+        assert_eq!(stored.block.len(), answer.block.len() + 1);
+        assert_eq!(stored, answer);
+        assert!(stored.has_key(key.as_bytes()));
+        let mut other_flags = key.as_bytes().to_vec();
+        if let Some(flags) = other_flags.last_mut() {
+            *flags ^= 1;
+        }
+        assert!(!stored.has_key(&other_flags));
+        assert!(!stored.has_key(&key.as_bytes()[1..]));
+        assert!(!stored.has_key(b""));
+        // Any other key is stored whole.
+        cache.insert(b"arbitrary", answer.clone());
+        assert_eq!(cache.get(b"arbitrary", 0), Some(answer));
+        assert!(cache.get(b"arbitrarY", 0).is_none());
+        // An answer found under another key's hash (a collision) is not served,
+        // nor removed in that key's name.
+        cache
+            .answers
+            .insert(cache.hasher.bytes(&other_flags), stored);
+        assert!(cache.get(&other_flags, 0).is_none());
+        cache.remove(&other_flags);
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]

@@ -1,19 +1,27 @@
-//! Keys of the RRset cache: the owner name in lower case (RFC 4343: names
-//! compare without regard to ASCII case), the record type and the kind of
-//! entry.
+//! Keys of both caches: a 64-bit keyed hash of what identifies an entry.
 //!
-//! [`EntryKey`] owns its lower-cased name; [`EntryKeyView`] borrows a name in
-//! any case and finds the same entry, so lookups allocate nothing. Both hash
-//! through [`hash_parts`], which folds case while hashing.
+//! The maps store only the hash; the value keeps the identity itself (owner
+//! name, type and kind for the RRset cache, the key bytes or what they are
+//! derived from for the answer cache), and every lookup compares it exactly
+//! before using the value. Two identities with one hash therefore never
+//! return each other's data: they only compete for one slot, the later
+//! insertion replacing the earlier one.
+//!
+//! The hash is seeded at random per cache (quick_cache's default hasher,
+//! foldhash), so outsiders cannot aim for collisions. RRset keys fold the
+//! owner name to lower case while hashing (RFC 4343: names compare without
+//! regard to ASCII case), so lookups in any case allocate nothing.
 //!
 //! # Limitations
 //! - Only ASCII letters fold (RFC 4343 §3); other octets compare exactly.
+//! - Colliding identities evict each other; at 64 bits with a random seed
+//!   that is expected about once in 2^64 / n² pairs of n entries.
 
-use hanse_wire::{Name, RType};
-use quick_cache::Equivalent;
-use std::hash::{Hash, Hasher};
+use hanse_wire::RType;
+use quick_cache::DefaultHashBuilder;
+use std::hash::{BuildHasher, Hasher};
 
-/// What an entry records about its owner name and type.
+/// What an entry of the RRset cache records about its owner name and type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EntryKind {
     /// A positive RRset.
@@ -27,107 +35,99 @@ pub(crate) enum EntryKind {
     Failure,
 }
 
-/// The owned key of an entry, with the name folded to lower case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct EntryKey {
-    name: Box<[u8]>,
-    rtype: RType,
-    kind: EntryKind,
-}
-
-impl EntryKey {
-    /// The key of `kind` for `name` and `rtype`.
-    pub(crate) fn new(name: &Name, rtype: RType, kind: EntryKind) -> EntryKey {
-        EntryKey {
-            name: name.as_wire().to_ascii_lowercase().into_boxed_slice(),
-            rtype,
-            kind,
+impl EntryKind {
+    /// The kind's number in a stored entry.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            EntryKind::Rrset => 0,
+            EntryKind::NoData => 1,
+            EntryKind::NameError => 2,
+            EntryKind::Failure => 3,
         }
     }
 
-    /// The bytes of the lower-cased name held on the heap.
-    pub(crate) fn name_length(&self) -> usize {
-        self.name.len()
-    }
-}
-
-impl Hash for EntryKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(&self.name, self.rtype, self.kind, state);
-    }
-}
-
-/// A borrowed key: the name keeps whatever case it has.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EntryKeyView<'a> {
-    name: &'a [u8],
-    rtype: RType,
-    kind: EntryKind,
-}
-
-impl<'a> EntryKeyView<'a> {
-    /// The key of `kind` for `name` and `rtype`, borrowing the name.
-    pub(crate) fn new(name: &'a Name, rtype: RType, kind: EntryKind) -> EntryKeyView<'a> {
-        EntryKeyView {
-            name: name.as_wire(),
-            rtype,
-            kind,
+    /// The kind of a number from [`EntryKind::code`]; only the low two bits count.
+    pub(crate) fn from_code(code: u8) -> EntryKind {
+        match code & 3 {
+            0 => EntryKind::Rrset,
+            1 => EntryKind::NoData,
+            2 => EntryKind::NameError,
+            _ => EntryKind::Failure,
         }
     }
 }
 
-impl Hash for EntryKeyView<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(self.name, self.rtype, self.kind, state);
-    }
+/// The seeded hash function of one cache.
+#[derive(Clone, Default)]
+pub(crate) struct KeyHasher {
+    seed: DefaultHashBuilder,
 }
 
-impl Equivalent<EntryKey> for EntryKeyView<'_> {
-    fn equivalent(&self, key: &EntryKey) -> bool {
-        self.rtype == key.rtype
-            && self.kind == key.kind
-            && self.name.eq_ignore_ascii_case(&key.name)
+impl KeyHasher {
+    /// The hash of an RRset-cache entry; `name` in any case.
+    pub(crate) fn entry(&self, name: &[u8], rtype: RType, kind: EntryKind) -> u64 {
+        let mut state = self.seed.build_hasher();
+        let mut buffer = [0u8; 256];
+        state.write_usize(name.len());
+        for chunk in name.chunks(buffer.len()) {
+            let folded = &mut buffer[..chunk.len()];
+            folded.copy_from_slice(chunk);
+            folded.make_ascii_lowercase();
+            state.write(folded);
+        }
+        state.write_u16(rtype.0);
+        state.write_u8(kind.code());
+        state.finish()
     }
-}
 
-/// Hashes a key's parts, folding the name to lower case on a stack buffer.
-/// Owned and borrowed keys must both hash through here to agree.
-fn hash_parts<H: Hasher>(name: &[u8], rtype: RType, kind: EntryKind, state: &mut H) {
-    let mut buffer = [0u8; 256];
-    state.write_usize(name.len());
-    for chunk in name.chunks(buffer.len()) {
-        let folded = &mut buffer[..chunk.len()];
-        folded.copy_from_slice(chunk);
-        folded.make_ascii_lowercase();
-        state.write(folded);
+    /// The hash of an answer-cache key, taken byte for byte.
+    pub(crate) fn bytes(&self, key: &[u8]) -> u64 {
+        let mut state = self.seed.build_hasher();
+        state.write_usize(key.len());
+        state.write(key);
+        state.finish()
     }
-    state.write_u16(rtype.0);
-    state.write_u8(kind as u8);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::hash_map::DefaultHasher;
+    use hanse_wire::Name;
 
-    fn hash_of(value: &impl Hash) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        value.hash(&mut hasher);
-        hasher.finish()
+    #[test]
+    fn names_hash_alike_in_any_case() {
+        let hasher = KeyHasher::default();
+        let lower = Name::from_ascii("www.example.com.").unwrap();
+        let mixed = Name::from_ascii("WwW.ExAmple.COM.").unwrap();
+        let key = hasher.entry(lower.as_wire(), RType::A, EntryKind::Rrset);
+        assert_eq!(
+            key,
+            hasher.entry(mixed.as_wire(), RType::A, EntryKind::Rrset)
+        );
+        assert_ne!(
+            key,
+            hasher.entry(lower.as_wire(), RType::AAAA, EntryKind::Rrset)
+        );
+        assert_ne!(
+            key,
+            hasher.entry(lower.as_wire(), RType::A, EntryKind::NoData)
+        );
+        // Another cache hashes differently.
+        assert_ne!(
+            key,
+            KeyHasher::default().entry(lower.as_wire(), RType::A, EntryKind::Rrset)
+        );
     }
 
     #[test]
-    fn views_in_any_case_match_the_owned_key() {
-        let lower = Name::from_ascii("www.example.com.").unwrap();
-        let mixed = Name::from_ascii("WwW.ExAmple.COM.").unwrap();
-        let key = EntryKey::new(&mixed, RType::A, EntryKind::Rrset);
-        assert_eq!(key, EntryKey::new(&lower, RType::A, EntryKind::Rrset));
-        for name in [&lower, &mixed] {
-            let view = EntryKeyView::new(name, RType::A, EntryKind::Rrset);
-            assert!(view.equivalent(&key));
-            assert_eq!(hash_of(&view), hash_of(&key));
+    fn kinds_survive_their_codes() {
+        for kind in [
+            EntryKind::Rrset,
+            EntryKind::NoData,
+            EntryKind::NameError,
+            EntryKind::Failure,
+        ] {
+            assert_eq!(EntryKind::from_code(kind.code()), kind);
         }
-        assert!(!EntryKeyView::new(&lower, RType::AAAA, EntryKind::Rrset).equivalent(&key));
-        assert!(!EntryKeyView::new(&lower, RType::A, EntryKind::NoData).equivalent(&key));
     }
 }

@@ -1,47 +1,111 @@
 //! Estimates of the memory an entry holds, and construction of the bounded
 //! concurrent maps both caches are built on.
 //!
-//! The estimates count heap bytes, one allocator header per allocation, the
-//! headers of reference-counted allocations and the slots of quick_cache's
-//! table (its documentation gives `size_of::<K>() + size_of::<V>() + 21`
-//! bytes per slot, with room for half as many evicted "ghost" keys again,
-//! rounded up to a power of two).
+//! Both maps are keyed by a 64-bit keyed hash of the entry's identity (see
+//! [`crate::key`]); the value is one heap block holding everything else, so
+//! an entry costs one slot of quick_cache's table plus one allocation.
+//!
+//! The estimates count:
+//! - heap blocks rounded as a typical 64-bit `malloc` does (8 bytes of
+//!   header, 16-byte granules, at least 32 bytes per block);
+//! - the slot of the entry in quick_cache's slab (key, value, eviction state
+//!   and two list links), its bucket in the hash index (5 bytes at a load of
+//!   at most 7/8, with on average half a doubling of slack), and the share of
+//!   the slots kept for evicted "ghost" keys ([`GHOST_FRACTION`] of the
+//!   expected number of entries).
 //!
 //! # Limitations
-//! - Allocator overhead is a fixed guess (16 bytes per allocation); the real
-//!   figure depends on the allocator and the size class.
+//! - The sizes of quick_cache's slot and index are derived from its 0.7
+//!   source, not read from the crate; a new version may differ.
+//! - Allocator rounding is modelled on glibc's `malloc`; jemalloc and other
+//!   allocators round differently (usually to less), so the estimate errs on
+//!   the heavy side there.
+//! - Ghost slots are counted as a share of each entry; while the cache is
+//!   filling, before anything is evicted, there are none yet.
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
-use std::hash::Hash;
+use quick_cache::{OptionsBuilder, Weighter};
+use std::hash::{BuildHasher, Hash, Hasher};
 
-/// Bookkeeping bytes the allocator spends on each allocation (a guess).
-pub(crate) const ALLOCATION_OVERHEAD: usize = 16;
+/// The bytes of header `malloc` keeps in front of each block.
+const ALLOCATION_HEADER: usize = 8;
+/// The granule `malloc` rounds blocks to.
+const ALLOCATION_GRANULE: usize = 16;
+/// The smallest block `malloc` hands out, header included.
+const SMALLEST_ALLOCATION: usize = 32;
 /// The strong and weak counters in front of the data of an `Arc`.
 pub(crate) const ARC_HEADER: usize = 2 * size_of::<usize>();
 /// The most shards a cache is split into.
 const MAX_SHARDS: usize = 256;
+/// Evicted keys quick_cache remembers, as a fraction of the expected number
+/// of entries. Each takes a full slot; quick_cache's default is 0.5.
+pub(crate) const GHOST_FRACTION: f64 = 0.25;
+/// Bytes of quick_cache's slot besides key and value: the eviction state and
+/// reference counter of a resident entry, and the two links of its list.
+const SLOT_BOOKKEEPING: usize = 3 + 2 * size_of::<u32>();
+/// Bytes of the hash index per entry: a 4-byte slot number and a control
+/// byte per bucket, at most 7/8 of the buckets used, and the table is on
+/// average half a doubling larger than needed (5 × 8/7 × 1.5, rounded up).
+const INDEX_BYTES: usize = 9;
 
 /// The bytes a heap block of `length` bytes costs; an empty block costs nothing.
 pub(crate) fn heap_block(length: usize) -> usize {
     if length == 0 {
-        0
-    } else {
-        length + ALLOCATION_OVERHEAD
+        return 0;
     }
+    let rounded = length.saturating_add(ALLOCATION_HEADER + ALLOCATION_GRANULE - 1)
+        / ALLOCATION_GRANULE
+        * ALLOCATION_GRANULE;
+    rounded.max(SMALLEST_ALLOCATION)
 }
 
-/// The bytes one entry costs in the table of the map, ghost slots included.
+/// The bytes one entry costs in the map, its share of ghost slots included.
 pub(crate) fn table_slot<K, V>() -> usize {
-    // 21 bytes of bookkeeping per slot, slots for 1.5 entries per entry, and
-    // on average a third of the table unused after rounding to a power of two.
-    (size_of::<K>() + size_of::<V>() + 21) * 2
+    let slot = (size_of::<K>() + size_of::<V>() + SLOT_BOOKKEEPING).next_multiple_of(8);
+    let per_entry = slot + INDEX_BYTES;
+    // Ghost slots, rounded up: a quarter of a slot per entry.
+    per_entry + (per_entry as f64 * GHOST_FRACTION).ceil() as usize
 }
 
 /// Converts a byte count to a weight, saturating, and never zero (quick_cache
 /// never evicts entries of weight zero).
 pub(crate) fn weight_of(bytes: usize) -> u64 {
     u64::try_from(bytes).unwrap_or(u64::MAX).max(1)
+}
+
+/// Hands a key that already is a well-mixed 64-bit hash to the map unchanged,
+/// sparing a second round of hashing.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PrehashedKeys;
+
+impl BuildHasher for PrehashedKeys {
+    type Hasher = PrehashedHasher;
+
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+/// The hasher of [`PrehashedKeys`]: keeps the last `u64` written. Other
+/// writes (never made by the `u64` keys of this crate) are folded in so that
+/// nothing is lost.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 /// The number of shards: four per CPU, a power of two, at most [`MAX_SHARDS`].
@@ -53,16 +117,19 @@ fn shard_count() -> usize {
         .next_power_of_two()
 }
 
-/// Builds a concurrent map whose total weight stays at or below `max_bytes`.
+/// Builds a concurrent map keyed by prehashed `u64` keys whose total weight
+/// stays at or below `max_bytes`.
 ///
 /// quick_cache gives each shard `ceil(capacity / shards)`; the capacity is
 /// rounded down to a multiple of the shard count (a power of two, and quick_cache
 /// only ever halves it) so that the shard budgets add up to at most `max_bytes`.
+/// The table grows with use; `typical_entry_bytes` only sizes the number of
+/// ghost keys kept.
 pub(crate) fn bounded_map<K, V, W>(
     max_bytes: usize,
     typical_entry_bytes: usize,
     weighter: W,
-) -> Cache<K, V, W, DefaultHashBuilder, DefaultLifecycle<K, V>>
+) -> Cache<K, V, W, PrehashedKeys, DefaultLifecycle<K, V>>
 where
     K: Eq + Hash,
     V: Clone,
@@ -76,12 +143,13 @@ where
         .shards(shards)
         .estimated_items_capacity(items)
         .weight_capacity(capacity)
+        .ghost_allocation(GHOST_FRACTION)
         .build();
     match options {
         Ok(options) => Cache::with_options(
             options,
             weighter,
-            DefaultHashBuilder::default(),
+            PrehashedKeys,
             DefaultLifecycle::default(),
         ),
         // Unreachable: both required options are set. Fall back to defaults.
@@ -89,8 +157,32 @@ where
             items,
             capacity,
             weighter,
-            DefaultHashBuilder::default(),
+            PrehashedKeys,
             DefaultLifecycle::default(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_blocks_round_like_malloc() {
+        assert_eq!(heap_block(0), 0);
+        assert_eq!(heap_block(1), 32);
+        assert_eq!(heap_block(24), 32);
+        assert_eq!(heap_block(25), 48);
+        assert_eq!(heap_block(40), 48);
+        assert_eq!(heap_block(41), 64);
+        assert_eq!(heap_block(usize::MAX), usize::MAX / 16 * 16);
+    }
+
+    #[test]
+    fn prehashed_keys_pass_through() {
+        assert_eq!(
+            PrehashedKeys.hash_one(0x1234_5678_9abc_def0u64),
+            0x1234_5678_9abc_def0
+        );
     }
 }

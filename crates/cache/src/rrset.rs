@@ -1,8 +1,9 @@
 //! The RRset cache: RRsets ranked by credibility (RFC 2181 §5.4.1), negative
 //! answers (RFC 2308) and resolution failures (RFC 2308 §7.1, RFC 9520).
 //!
-//! One bounded concurrent map holds four kinds of entries, each keyed by the
-//! lower-cased owner name and a type:
+//! One bounded concurrent map holds four kinds of entries, each identified
+//! by the owner name (compared without regard to ASCII case), a type and the
+//! kind of entry:
 //! - positive RRsets, with the [`Trust`] of their source;
 //! - NODATA entries for one name and type (RFC 2308 §2.2);
 //! - NXDOMAIN entries for a name, which cover every type (RFC 2308 §2.1);
@@ -14,9 +15,18 @@
 //! the SOA record's TTL and its MINIMUM field, clamped to
 //! `[min_ttl, negative_max_ttl]`. Whatever ends up at zero is not cached.
 //!
+//! Memory: the map is keyed by a 64-bit hash of the identity (see
+//! [`crate::key`]) and each entry is one compact heap block (see
+//! [`StoredEntry`]): expiry, TTL, type, class, kind, trust, the owner name
+//! once and the data of each record. [`RrsetCache::get`] rebuilds the
+//! records from it, so a lookup allocates; the answer cache is the hot path.
+//!
 //! # Limitations
 //! - Duplicate records are recognised by identical record data; names inside
 //!   record data that differ only in case count as different.
+//! - The owner name is stored once, as spelled in the first record: records
+//!   of one RRset whose owner names differ only in case come back all
+//!   spelled like the first.
 //! - A negative entry does not remove a cached positive RRset: the positive
 //!   data stays valid for its own TTL, and the resolver is expected to look
 //!   for positive data first.
@@ -24,13 +34,15 @@
 //!   use of NSEC/NSEC3 (RFC 8198).
 //! - `now` must not go backwards; if it does, remaining TTLs are capped at
 //!   the stored TTL but entries live longer than they should.
+//! - An RRset whose records' data add up to more than about 16 MiB is not
+//!   stored (a DNS message cannot carry one anyway).
 
-use crate::key::{EntryKey, EntryKeyView, EntryKind};
-use crate::memory::{ARC_HEADER, bounded_map, heap_block, table_slot, weight_of};
+use crate::key::{EntryKind, KeyHasher};
+use crate::memory::{PrehashedKeys, bounded_map, heap_block, table_slot, weight_of};
 use crate::trust::Trust;
-use hanse_wire::{Name, RType, Record};
+use hanse_wire::{Class, Name, RType, Record};
 use quick_cache::Weighter;
-use quick_cache::sync::{Cache, EntryAction, EntryResult};
+use quick_cache::sync::{Cache, DefaultLifecycle, EntryAction, EntryResult};
 use std::sync::Arc;
 
 /// The TTL of a negative entry stored without an SOA record (RFC 2308 §5
@@ -38,8 +50,8 @@ use std::sync::Arc;
 /// queries). Clamped to `[min_ttl, negative_max_ttl]` like any negative TTL.
 pub const NEGATIVE_TTL_WITHOUT_SOA: u32 = 30;
 
-/// A guess at the average entry, to size the map's table.
-const TYPICAL_ENTRY_BYTES: usize = 256;
+/// A guess at the average entry's weight, to size the number of ghost keys.
+const TYPICAL_ENTRY_BYTES: usize = 128;
 
 /// The limits of an [`RrsetCache`]. All times are in seconds.
 ///
@@ -74,13 +86,13 @@ impl Default for CacheConfig {
 
 /// An RRset found in the cache.
 ///
-/// Invariants: `records` is not empty, its records share owner name (up to
-/// case), type and class, no two have the same data, and each record's `ttl`
-/// is the TTL the RRset was stored with (after clamping). `ttl` is the time
-/// left, `0 < ttl <= records[i].ttl`.
+/// Invariants: `records` is not empty, its records share owner name, type
+/// and class, no two have the same data, and each record's `ttl` is the TTL
+/// the RRset was stored with (after clamping). `ttl` is the time left,
+/// `0 < ttl <= records[i].ttl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedRrset {
-    /// The records, shared with the cache.
+    /// The records, rebuilt from the cache for this lookup.
     pub records: Arc<[Record]>,
     /// Seconds left before the RRset expires; always above zero.
     pub ttl: u32,
@@ -104,72 +116,262 @@ pub struct NegativeEntry {
     pub ttl: u32,
 }
 
-/// What an entry holds.
-#[derive(Clone)]
-enum EntryData {
-    Rrset {
-        records: Arc<[Record]>,
-        trust: Trust,
-    },
-    Negative {
-        soa: Option<Arc<Record>>,
-    },
-    Failure,
-}
+/// The bit of [`StoredEntry`]'s flags byte set when the class is IN and not stored.
+const CLASS_IN: u8 = 1 << 5;
+/// The bit of [`StoredEntry`]'s flags byte set when a negative entry holds an SOA record.
+const HAS_SOA: u8 = 1 << 6;
+/// The length of the fixed part of a [`StoredEntry`].
+const FIXED_LENGTH: usize = 11;
 
-/// A value in the map: data, when it expires, and its precomputed weight.
+/// One entry of the map, encoded in a single heap block:
+///
+/// | bytes | content |
+/// | --- | --- |
+/// | 0..4 | absolute expiry, little-endian |
+/// | 4..8 | the TTL stored with, which caps the time left |
+/// | 8..10 | the type (0 for NXDOMAIN) |
+/// | 10 | flags: kind (bits 0–1), trust (bits 2–4), [`CLASS_IN`], [`HAS_SOA`] |
+/// | (2) | the class, unless [`CLASS_IN`] |
+/// | 1 + n | the owner name's length and wire form, in its original case |
+/// | rest | RRset: each record's data, prefixed by its length in 7-bit groups; negative with SOA: the SOA's owner name (length and wire form) and its data |
+///
+/// Invariant: produced by [`StoredEntry::encode`]; decoding still checks
+/// every length and gives up on anything malformed instead of panicking.
 #[derive(Clone)]
-struct EntryValue {
-    /// Absolute expiry, in the caller's seconds.
-    expires_at: u32,
-    /// The TTL the entry was stored with, which caps the time left.
+struct StoredEntry(Box<[u8]>);
+
+/// What every entry stores besides its data, for [`StoredEntry::encode`].
+struct EntryHead<'a> {
+    /// When the entry is stored; it expires `ttl` seconds later.
+    now: u32,
     ttl: u32,
-    /// Estimated bytes, key included.
-    weight: u64,
-    data: EntryData,
+    owner: &'a Name,
+    rtype: RType,
+    class: Class,
+    kind: EntryKind,
+    trust: Trust,
 }
 
-impl EntryValue {
-    fn new(key: &EntryKey, now: u32, ttl: u32, data: EntryData) -> EntryValue {
-        let data_bytes = match &data {
-            EntryData::Rrset { records, .. } => {
-                heap_block(ARC_HEADER + size_of_val::<[Record]>(&records[..]))
-                    + records.iter().map(record_heap_bytes).sum::<usize>()
-            }
-            EntryData::Negative { soa: Some(soa) } => {
-                heap_block(ARC_HEADER + size_of::<Record>()) + record_heap_bytes(soa)
-            }
-            EntryData::Negative { soa: None } | EntryData::Failure => 0,
-        };
-        let bytes =
-            table_slot::<EntryKey, EntryValue>() + heap_block(key.name_length()) + data_bytes;
-        EntryValue {
-            expires_at: now.saturating_add(ttl),
-            ttl,
-            weight: weight_of(bytes),
-            data,
+/// The fields of a [`StoredEntry`], borrowed.
+struct EntryFields<'a> {
+    expires_at: u32,
+    ttl: u32,
+    rtype: RType,
+    kind: EntryKind,
+    trust: Trust,
+    class: Class,
+    has_soa: bool,
+    owner: &'a [u8],
+    payload: &'a [u8],
+}
+
+/// The trust rank's number in a stored entry.
+fn trust_code(trust: Trust) -> u8 {
+    match trust {
+        Trust::Additional => 0,
+        Trust::AuthorityReferral => 1,
+        Trust::AnswerNonAuthoritative => 2,
+        Trust::AuthorityAuthoritative => 3,
+        Trust::AnswerAuthoritative => 4,
+    }
+}
+
+/// The trust rank of a number from [`trust_code`]; unknown numbers rank lowest.
+fn trust_from_code(code: u8) -> Trust {
+    match code {
+        1 => Trust::AuthorityReferral,
+        2 => Trust::AnswerNonAuthoritative,
+        3 => Trust::AuthorityAuthoritative,
+        4 => Trust::AnswerAuthoritative,
+        _ => Trust::Additional,
+    }
+}
+
+/// Appends `length` in 7-bit groups, least significant first, the top bit
+/// of each byte telling that another follows.
+fn push_length(blob: &mut Vec<u8>, mut length: usize) {
+    while length >= 0x80 {
+        blob.push((length & 0x7f) as u8 | 0x80);
+        length >>= 7;
+    }
+    blob.push(length as u8);
+}
+
+/// The bytes [`push_length`] takes for `length`.
+fn length_size(length: usize) -> usize {
+    let mut size = 1;
+    let mut rest = length >> 7;
+    while rest > 0 {
+        size += 1;
+        rest >>= 7;
+    }
+    size
+}
+
+/// Reads a length written by [`push_length`] from the front of `bytes`,
+/// returning it and the rest. At most three bytes (21 bits) are read.
+fn take_length(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let mut length = 0usize;
+    for (index, &byte) in bytes.iter().enumerate().take(3) {
+        length |= usize::from(byte & 0x7f) << (7 * index);
+        if byte & 0x80 == 0 {
+            return Some((length, bytes.get(index + 1..)?));
         }
     }
+    None
+}
 
+/// Appends a name's wire form prefixed by its length (names are at most 255 bytes).
+fn push_name(blob: &mut Vec<u8>, name: &[u8]) -> Option<()> {
+    blob.push(u8::try_from(name.len()).ok()?);
+    blob.extend_from_slice(name);
+    Some(())
+}
+
+/// Reads a name written by [`push_name`], returning it and the rest.
+fn take_name(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&length, rest) = bytes.split_first()?;
+    let length = usize::from(length);
+    Some((rest.get(..length)?, rest.get(length..)?))
+}
+
+/// Reads a little-endian `u32` at `offset`.
+fn read_u32(bytes: &[u8], offset: usize) -> Option<u32> {
+    let field = bytes.get(offset..offset.checked_add(4)?)?;
+    Some(u32::from_le_bytes([field[0], field[1], field[2], field[3]]))
+}
+
+/// The largest record data [`push_length`] and [`take_length`] agree on.
+const MAX_STORED_LENGTH: usize = (1 << 21) - 1;
+
+impl StoredEntry {
+    /// Encodes an entry; `payload` appends the kind's data, `payload_length`
+    /// bytes, and tells whether it holds an SOA record. `None` if a name or a length does not fit the
+    /// format.
+    fn encode(
+        head: &EntryHead<'_>,
+        payload_length: usize,
+        payload: impl FnOnce(&mut Vec<u8>) -> Option<bool>,
+    ) -> Option<StoredEntry> {
+        let owner = head.owner.as_wire();
+        let class_length = if head.class == Class::IN { 0 } else { 2 };
+        // The exact length: shrinking a block later may leave it in its
+        // larger size class.
+        let mut blob =
+            Vec::with_capacity(FIXED_LENGTH + class_length + 1 + owner.len() + payload_length);
+        blob.extend_from_slice(&head.now.saturating_add(head.ttl).to_le_bytes());
+        blob.extend_from_slice(&head.ttl.to_le_bytes());
+        blob.extend_from_slice(&head.rtype.0.to_le_bytes());
+        let flags_at = blob.len();
+        let mut flags = head.kind.code() | trust_code(head.trust) << 2;
+        blob.push(0);
+        if head.class == Class::IN {
+            flags |= CLASS_IN;
+        } else {
+            blob.extend_from_slice(&head.class.0.to_le_bytes());
+        }
+        push_name(&mut blob, owner)?;
+        if payload(&mut blob)? {
+            flags |= HAS_SOA;
+        }
+        blob[flags_at] = flags;
+        Some(StoredEntry(blob.into_boxed_slice()))
+    }
+
+    /// The fields, or `None` if the block is malformed.
+    fn fields(&self) -> Option<EntryFields<'_>> {
+        let bytes = &*self.0;
+        let expires_at = read_u32(bytes, 0)?;
+        let ttl = read_u32(bytes, 4)?;
+        let rtype = RType(u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]));
+        let flags = *bytes.get(10)?;
+        let (class, rest) = if flags & CLASS_IN != 0 {
+            (Class::IN, bytes.get(FIXED_LENGTH..)?)
+        } else {
+            let field = bytes.get(FIXED_LENGTH..FIXED_LENGTH + 2)?;
+            (
+                Class(u16::from_le_bytes([field[0], field[1]])),
+                bytes.get(FIXED_LENGTH + 2..)?,
+            )
+        };
+        let (owner, payload) = take_name(rest)?;
+        Some(EntryFields {
+            expires_at,
+            ttl,
+            rtype,
+            kind: EntryKind::from_code(flags),
+            trust: trust_from_code((flags >> 2) & 7),
+            class,
+            has_soa: flags & HAS_SOA != 0,
+            owner,
+            payload,
+        })
+    }
+
+    /// The fields if the entry is the one of `name` (any case), `rtype` and
+    /// `kind`, and not another whose key hashed alike.
+    fn fields_of(&self, name: &[u8], rtype: RType, kind: EntryKind) -> Option<EntryFields<'_>> {
+        self.fields().filter(|fields| {
+            fields.kind == kind && fields.rtype == rtype && fields.owner.eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// The estimated bytes of the entry in the map.
+    fn weight(&self) -> u64 {
+        weight_of(table_slot::<u64, StoredEntry>() + heap_block(self.0.len()))
+    }
+}
+
+impl EntryFields<'_> {
     /// The seconds left at `now`, or `None` once expired.
     fn remaining(&self, now: u32) -> Option<u32> {
         let left = self.expires_at.checked_sub(now).filter(|&left| left > 0)?;
         Some(left.min(self.ttl))
     }
+
+    /// The records of a positive entry, each with the stored TTL.
+    fn records(&self) -> Option<Arc<[Record]>> {
+        let name = Name::from_wire(self.owner).ok()?;
+        let mut records = Vec::new();
+        let mut rest = self.payload;
+        while !rest.is_empty() {
+            let (length, after) = take_length(rest)?;
+            let data = after.get(..length)?;
+            rest = after.get(length..)?;
+            records.push(Record {
+                name: name.clone(),
+                rtype: self.rtype,
+                class: self.class,
+                ttl: self.ttl,
+                data: data.into(),
+            });
+        }
+        Some(records.into())
+    }
+
+    /// The SOA record of a negative entry, if it holds one.
+    fn soa(&self) -> Option<Record> {
+        if !self.has_soa {
+            return None;
+        }
+        let (owner, data) = take_name(self.payload)?;
+        Some(Record {
+            name: Name::from_wire(owner).ok()?,
+            rtype: RType::SOA,
+            class: self.class,
+            ttl: self.ttl,
+            data: data.into(),
+        })
+    }
 }
 
-/// The heap bytes a record owns outside its own struct.
-fn record_heap_bytes(record: &Record) -> usize {
-    heap_block(record.name.as_wire().len()) + heap_block(record.data.len())
-}
-
-/// Weighs entries by their precomputed estimate.
+/// Weighs entries by their estimated bytes.
 #[derive(Clone)]
 struct EntryWeighter;
 
-impl Weighter<EntryKey, EntryValue> for EntryWeighter {
-    fn weight(&self, _key: &EntryKey, value: &EntryValue) -> u64 {
-        value.weight
+impl Weighter<u64, StoredEntry> for EntryWeighter {
+    fn weight(&self, _key: &u64, entry: &StoredEntry) -> u64 {
+        entry.weight()
     }
 }
 
@@ -215,7 +417,9 @@ fn clamp_ttl(ttl: u32, minimum: u32, maximum: u32) -> u32 {
 /// estimated weight stays at or below [`CacheConfig::max_bytes`].
 pub struct RrsetCache {
     config: CacheConfig,
-    entries: Cache<EntryKey, EntryValue, EntryWeighter>,
+    hasher: KeyHasher,
+    entries:
+        Cache<u64, StoredEntry, EntryWeighter, PrehashedKeys, DefaultLifecycle<u64, StoredEntry>>,
 }
 
 impl std::fmt::Debug for RrsetCache {
@@ -233,6 +437,7 @@ impl RrsetCache {
     pub fn new(config: CacheConfig) -> RrsetCache {
         RrsetCache {
             config,
+            hasher: KeyHasher::default(),
             entries: bounded_map(config.max_bytes, TYPICAL_ENTRY_BYTES, EntryWeighter),
         }
     }
@@ -283,16 +488,32 @@ impl RrsetCache {
         if ttl == 0 {
             return false;
         }
-        let stored: Arc<[Record]> = members
+        let payload_length = members
             .iter()
-            .map(|record| Record {
-                name: record.name.clone(),
-                rtype: record.rtype,
-                class: record.class,
-                ttl,
-                data: record.data.clone(),
-            })
-            .collect();
+            .map(|record| length_size(record.data.len()) + record.data.len())
+            .sum::<usize>();
+        let head = EntryHead {
+            now,
+            ttl,
+            owner: &first.name,
+            rtype: first.rtype,
+            class: first.class,
+            kind: EntryKind::Rrset,
+            trust,
+        };
+        let stored = StoredEntry::encode(&head, payload_length, |blob| {
+            for record in &members {
+                if record.data.len() > MAX_STORED_LENGTH {
+                    return None;
+                }
+                push_length(blob, record.data.len());
+                blob.extend_from_slice(&record.data);
+            }
+            Some(false)
+        });
+        let Some(stored) = stored else {
+            return false;
+        };
 
         if trust >= Trust::AnswerNonAuthoritative {
             self.remove_kind(&first.name, RType(0), EntryKind::NameError);
@@ -300,59 +521,40 @@ impl RrsetCache {
             self.remove_kind(&first.name, first.rtype, EntryKind::Failure);
         }
 
-        let key = EntryKey::new(&first.name, first.rtype, EntryKind::Rrset);
-        let value = EntryValue::new(
-            &key,
-            now,
-            ttl,
-            EntryData::Rrset {
-                records: stored,
-                trust,
-            },
-        );
+        let owner = first.name.as_wire();
+        let key = self.hasher.entry(owner, first.rtype, EntryKind::Rrset);
         let admitted = match self
             .entries
-            .entry(&key, None, |_, cached: &mut EntryValue| {
-                let outranks = match &cached.data {
-                    EntryData::Rrset {
-                        trust: cached_trust,
-                        ..
-                    } => *cached_trust > trust,
-                    EntryData::Negative { .. } | EntryData::Failure => false,
-                };
-                if outranks && cached.remaining(now).is_some() {
+            .entry(&key, None, |_, cached: &mut StoredEntry| {
+                // An entry of another identity with the same hash is replaced.
+                let outranks = cached
+                    .fields_of(owner, first.rtype, EntryKind::Rrset)
+                    .is_some_and(|fields| fields.trust > trust && fields.remaining(now).is_some());
+                if outranks {
                     EntryAction::Retain(())
                 } else {
                     EntryAction::ReplaceWithGuard
                 }
             }) {
             EntryResult::Vacant(guard) | EntryResult::Replaced(guard, _) => {
-                guard.insert(value).is_ok()
+                guard.insert(stored).is_ok()
             }
             EntryResult::Retained(()) | EntryResult::Removed(..) | EntryResult::Timeout => false,
         };
         // The map silently drops an entry too heavy for its shard.
-        admitted
-            && self.entries.contains_key(&EntryKeyView::new(
-                &first.name,
-                first.rtype,
-                EntryKind::Rrset,
-            ))
+        admitted && self.entries.contains_key(&key)
     }
 
     /// The live RRset of `name` and `rtype`, if cached. Expired entries are
     /// removed on the way.
     pub fn get(&self, name: &Name, rtype: RType, now: u32) -> Option<CachedRrset> {
-        let value = self.get_live(name, rtype, EntryKind::Rrset, now)?;
-        let ttl = value.remaining(now)?;
-        match value.data {
-            EntryData::Rrset { records, trust } => Some(CachedRrset {
-                records,
-                ttl,
-                trust,
-            }),
-            EntryData::Negative { .. } | EntryData::Failure => None,
-        }
+        let entry = self.get_live(name, rtype, EntryKind::Rrset, now)?;
+        let fields = entry.fields()?;
+        Some(CachedRrset {
+            records: fields.records()?,
+            ttl: fields.remaining(now)?,
+            trust: fields.trust,
+        })
     }
 
     /// Records a negative answer (RFC 2308).
@@ -390,28 +592,48 @@ impl RrsetCache {
         if ttl == 0 {
             return;
         }
-        let soa = soa.map(|record| Arc::new(Record { ttl, ..record }));
-        let key = EntryKey::new(name, rtype, kind);
-        let value = EntryValue::new(&key, now, ttl, EntryData::Negative { soa });
-        self.entries.insert(key, value);
+        // The class field holds the SOA record's class; a negative entry
+        // without one has no class of its own.
+        let class = soa.as_ref().map_or(Class::IN, |record| record.class);
+        let payload_length = soa.as_ref().map_or(0, |record| {
+            record.name.as_wire().len() + 1 + record.data.len()
+        });
+        let head = EntryHead {
+            now,
+            ttl,
+            owner: name,
+            rtype,
+            class,
+            kind,
+            trust: Trust::Additional,
+        };
+        let stored = StoredEntry::encode(&head, payload_length, |blob| match &soa {
+            Some(record) => {
+                push_name(blob, record.name.as_wire())?;
+                blob.extend_from_slice(&record.data);
+                Some(true)
+            }
+            None => Some(false),
+        });
+        if let Some(stored) = stored {
+            let key = self.hasher.entry(name.as_wire(), rtype, kind);
+            self.entries.insert(key, stored);
+        }
     }
 
     /// The live negative entry for `name` and `rtype`: NXDOMAIN for the name,
     /// whatever `rtype` is, or else NODATA for the type.
     pub fn get_negative(&self, name: &Name, rtype: RType, now: u32) -> Option<NegativeEntry> {
-        let (value, nxdomain) = match self.get_live(name, RType(0), EntryKind::NameError, now) {
-            Some(value) => (value, true),
+        let (entry, nxdomain) = match self.get_live(name, RType(0), EntryKind::NameError, now) {
+            Some(entry) => (entry, true),
             None => (self.get_live(name, rtype, EntryKind::NoData, now)?, false),
         };
-        let ttl = value.remaining(now)?;
-        match value.data {
-            EntryData::Negative { soa } => Some(NegativeEntry {
-                nxdomain,
-                soa: soa.as_deref().cloned(),
-                ttl,
-            }),
-            EntryData::Rrset { .. } | EntryData::Failure => None,
-        }
+        let fields = entry.fields()?;
+        Some(NegativeEntry {
+            nxdomain,
+            soa: fields.soa(),
+            ttl: fields.remaining(now)?,
+        })
     }
 
     /// Remembers that resolving `name` and `rtype` failed, for
@@ -422,9 +644,20 @@ impl RrsetCache {
         if ttl == 0 {
             return;
         }
-        let key = EntryKey::new(name, rtype, EntryKind::Failure);
-        let value = EntryValue::new(&key, now, ttl, EntryData::Failure);
-        self.entries.insert(key, value);
+        let head = EntryHead {
+            now,
+            ttl,
+            owner: name,
+            rtype,
+            class: Class::IN,
+            kind: EntryKind::Failure,
+            trust: Trust::Additional,
+        };
+        let stored = StoredEntry::encode(&head, 0, |_| Some(false));
+        if let Some(stored) = stored {
+            let key = self.hasher.entry(name.as_wire(), rtype, EntryKind::Failure);
+            self.entries.insert(key, stored);
+        }
     }
 
     /// Whether resolving `name` and `rtype` failed less than `servfail_ttl`
@@ -464,20 +697,38 @@ impl RrsetCache {
 
     /// The entry of `kind` for `name` and `rtype` if it is live at `now`;
     /// removes it if it has expired.
-    fn get_live(&self, name: &Name, rtype: RType, kind: EntryKind, now: u32) -> Option<EntryValue> {
-        let view = EntryKeyView::new(name, rtype, kind);
-        let value = self.entries.get(&view)?;
-        if value.remaining(now).is_some() {
-            return Some(value);
+    fn get_live(
+        &self,
+        name: &Name,
+        rtype: RType,
+        kind: EntryKind,
+        now: u32,
+    ) -> Option<StoredEntry> {
+        let name = name.as_wire();
+        let key = self.hasher.entry(name, rtype, kind);
+        let entry = self.entries.get(&key)?;
+        let live = entry
+            .fields_of(name, rtype, kind)
+            .map(|fields| fields.remaining(now).is_some())?;
+        if live {
+            return Some(entry);
         }
-        drop(value);
-        self.entries
-            .remove_if(&view, |value| value.remaining(now).is_none());
+        drop(entry);
+        self.entries.remove_if(&key, |entry| {
+            entry
+                .fields_of(name, rtype, kind)
+                .is_some_and(|fields| fields.remaining(now).is_none())
+        });
         None
     }
 
+    /// Forgets the entry of `kind` for `name` and `rtype`, and no other that
+    /// happens to share its hash.
     fn remove_kind(&self, name: &Name, rtype: RType, kind: EntryKind) {
-        self.entries.remove(&EntryKeyView::new(name, rtype, kind));
+        let name = name.as_wire();
+        let key = self.hasher.entry(name, rtype, kind);
+        self.entries
+            .remove_if(&key, |entry| entry.fields_of(name, rtype, kind).is_some());
     }
 }
 
@@ -677,8 +928,12 @@ mod tests {
             max_bytes: 4096,
             ..CacheConfig::default()
         });
+        // 256 records of 20 bytes of data each: over 5000 bytes stored.
         let large: Vec<Record> = (0..=255)
-            .map(|octet| a_record("big.example.", 300, octet))
+            .map(|octet| Record {
+                data: vec![octet; 20].into(),
+                ..a_record("big.example.", 300, octet)
+            })
             .collect();
         assert!(!tiny.insert(&large, Trust::AnswerAuthoritative, 0));
         assert!(tiny.get(&name("big.example."), RType::A, 0).is_none());
@@ -849,6 +1104,71 @@ mod tests {
         cache.clear();
         assert!(cache.is_empty());
         assert_eq!(cache.weight(), 0);
+    }
+
+    #[test]
+    fn entries_of_other_names_are_never_returned() {
+        let cache = cache();
+        let owner = name("www.example.");
+        let other = name("mail.example.");
+        assert!(cache.insert(
+            &[a_record("mail.example.", 300, 7)],
+            Trust::AnswerAuthoritative,
+            0
+        ));
+        // Simulate a collision: the entry of `other` under the hash of `owner`.
+        let stored = cache
+            .entries
+            .get(
+                &cache
+                    .hasher
+                    .entry(other.as_wire(), RType::A, EntryKind::Rrset),
+            )
+            .unwrap();
+        let owner_key = cache
+            .hasher
+            .entry(owner.as_wire(), RType::A, EntryKind::Rrset);
+        cache.entries.insert(owner_key, stored);
+        assert!(cache.get(&owner, RType::A, 0).is_none());
+        cache.remove(&owner, RType::A);
+        assert_eq!(cache.len(), 2, "removal checks the name too");
+        // Less trusted data of `owner` replaces the colliding entry.
+        assert!(cache.insert(&[a_record("www.example.", 300, 1)], Trust::Additional, 0));
+        assert_eq!(
+            &*cache.get(&owner, RType::A, 0).unwrap().records[0].data,
+            &[192, 0, 2, 1]
+        );
+        assert!(cache.get(&other, RType::A, 0).is_some());
+    }
+
+    #[test]
+    fn other_classes_and_long_data_survive_encoding() {
+        let cache = cache();
+        let mut chaos = a_record("version.bind.", 300, 0);
+        chaos.class = Class(3);
+        chaos.rtype = RType::TXT;
+        chaos.data = vec![b'x'; 300].into();
+        let mut short = chaos.clone();
+        short.data = vec![5, b'h', b'a', b'n', b's', b'e'].into();
+        assert!(cache.insert(
+            &[chaos.clone(), short.clone()],
+            Trust::AnswerAuthoritative,
+            0
+        ));
+        let found = cache.get(&name("VERSION.bind."), RType::TXT, 0).unwrap();
+        assert_eq!(&*found.records, &[chaos, short]);
+        // Malformed blocks decode to nothing instead of panicking.
+        for blob in [&[][..], &[0; 10], &[0xff; 40]] {
+            let entry = StoredEntry(blob.into());
+            if let Some(fields) = entry.fields() {
+                let _ = (fields.records(), fields.soa());
+            }
+        }
+        assert_eq!(take_length(&[0x80, 0x80, 0x80, 0x01]), None);
+        let mut blob = Vec::new();
+        push_length(&mut blob, MAX_STORED_LENGTH);
+        assert_eq!(blob.len(), length_size(MAX_STORED_LENGTH));
+        assert_eq!(take_length(&blob), Some((MAX_STORED_LENGTH, &[][..])));
     }
 
     #[test]

@@ -87,13 +87,8 @@ fn answer_cache_hits_and_misses_allocate_nothing() {
         data: vec![192, 0, 2, 1].into(),
     };
     builder.push_answer(&record).unwrap();
-    let ttl_offsets = builder.ttl_offsets().into();
-    let answer = StoredAnswer {
-        wire: builder.finish().into(),
-        ttl_offsets,
-        stored_at: 100,
-        expires_at: 400,
-    };
+    let ttl_offsets = builder.ttl_offsets().to_vec();
+    let answer = StoredAnswer::new(builder.finish(), ttl_offsets, 100, 400);
 
     let cache = AnswerCache::new(1 << 20);
     let stored_key = hanse_wire::CacheKey::new(
@@ -109,12 +104,7 @@ fn answer_cache_hits_and_misses_allocate_nothing() {
         let key = format!("other{index}");
         cache.insert(
             key.as_bytes(),
-            StoredAnswer {
-                wire: vec![0; 12].into(),
-                ttl_offsets: Box::new([]),
-                stored_at: 0,
-                expires_at: 1000,
-            },
+            StoredAnswer::new([0; 12], [0u16; 0], 0, 1000),
         );
     }
 

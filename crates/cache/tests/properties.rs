@@ -58,7 +58,7 @@ proptest! {
                              offsets in prop::collection::vec(any::<u16>(), 0..8),
                              question in prop::collection::vec(any::<u8>(), 0..40),
                              buffer_length in 0usize..100, stored_at: u32, now: u32, id: u16) {
-        let answer = StoredAnswer { wire: wire.clone().into(), ttl_offsets: offsets.into(), stored_at, expires_at: stored_at.saturating_add(1) };
+        let answer = StoredAnswer::new(&wire, &offsets, stored_at, stored_at.saturating_add(1));
         let mut buffer = vec![0u8; buffer_length];
         if let Some(response) = answer.write_to(&mut buffer, id, &question, now) {
             prop_assert_eq!(response.len(), wire.len());

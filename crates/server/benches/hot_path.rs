@@ -76,12 +76,12 @@ fn fixture(edns: bool) -> Fixture {
     let cache = AnswerCache::new(64 << 20);
     cache.insert(
         key.as_bytes(),
-        StoredAnswer {
-            wire: wire.into(),
-            ttl_offsets: vec![u16::try_from(ttl_offset).expect("a short answer")].into(),
-            stored_at: 0,
-            expires_at: 86_400,
-        },
+        StoredAnswer::new(
+            wire,
+            [u16::try_from(ttl_offset).expect("a short answer")],
+            0,
+            86_400,
+        ),
     );
     assert!(
         cache.get(key.as_bytes(), AGE).is_some(),

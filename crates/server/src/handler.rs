@@ -250,7 +250,7 @@ impl Handler {
             Transport::Udp => udp_limit(view.edns_udp_size, settings),
             Transport::Tcp => usize::MAX,
         };
-        if stored.wire.len() > limit {
+        if stored.wire().len() > limit {
             return None;
         }
         let reply = stored.write_to(buffer, header.id, view.name_wire(), now)?;
@@ -361,17 +361,12 @@ impl Handler {
         } else {
             resolution.ttl()
         };
-        let stored = StoredAnswer {
-            wire: wire.into(),
-            ttl_offsets: ttl_offsets.into(),
-            stored_at: now,
-            expires_at: now.saturating_add(ttl),
-        };
-        let mut response = stored.wire.to_vec();
-        hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
         if ttl > 0 {
+            let stored = StoredAnswer::new(&wire, &ttl_offsets, now, now.saturating_add(ttl));
             self.answers.insert(pending.key.as_bytes(), stored);
         }
+        let mut response = wire;
+        hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
         let limit = match transport {
             Transport::Udp => udp_limit(pending.edns.map(|edns| edns.udp_size), &settings),
             Transport::Tcp => usize::MAX,

@@ -8,7 +8,7 @@ use hanse_resolve::{NetworkTransport, Resolver};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -52,6 +52,7 @@ pub enum ServerError {
 pub struct Server {
     workers: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
+    stopping: Arc<AtomicBool>,
     handler: Arc<Handler>,
     in_flight: Arc<AtomicUsize>,
     bound: Vec<SocketAddr>,
@@ -128,6 +129,7 @@ impl Server {
         let statistics = Arc::new(ServiceStatistics::new(threads));
         let handler = Arc::new(Handler::new(resolver, answers, settings, statistics));
         let (shutdown, shutdown_receiver) = watch::channel(false);
+        let stopping = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let limits = Arc::new(ConnectionLimits {
             max_total: config.max_tcp_connections.max(1),
@@ -140,6 +142,7 @@ impl Server {
             let in_flight = Arc::clone(&in_flight);
             let limits = Arc::clone(&limits);
             let shutdown = shutdown_receiver.clone();
+            let stopping = Arc::clone(&stopping);
             let idle_timeout = config.tcp_idle_timeout;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -163,6 +166,7 @@ impl Server {
                                 udp,
                                 Arc::clone(&handler),
                                 Arc::clone(&in_flight),
+                                Arc::clone(&stopping),
                                 shutdown.clone(),
                             )));
                             loops.push(tokio::task::spawn_local(serve_tcp(
@@ -191,6 +195,7 @@ impl Server {
         Ok(Server {
             workers,
             shutdown,
+            stopping,
             handler,
             in_flight,
             bound,
@@ -216,6 +221,7 @@ impl Server {
     /// way to be answered, and returns when the workers are done or the
     /// grace period is over.
     pub fn shutdown(self, grace: Duration) {
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let deadline = Instant::now() + grace;
         while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {

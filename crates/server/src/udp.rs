@@ -4,7 +4,7 @@
 use crate::handler::{Action, Handler, Transport};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
@@ -16,20 +16,29 @@ pub(crate) async fn serve_udp(
     socket: UdpSocket,
     handler: Arc<Handler>,
     in_flight: Arc<AtomicUsize>,
+    stopping: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let socket = Rc::new(socket);
     let mut receive_buffer = vec![0u8; 65535];
     let mut send_buffer = vec![0u8; 65535];
     let pending = Rc::new(std::cell::Cell::new(0usize));
+    // The shutdown future is made once: polling a fresh one per datagram
+    // would register a waker under a lock that all workers share. Receiving
+    // is polled first, so under load the shutdown future is not polled at
+    // all; the flag, one relaxed load, notices shutdown then.
+    let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     loop {
+        if stopping.load(Ordering::Relaxed) {
+            break;
+        }
         let (length, client) = tokio::select! {
             biased;
-            _ = shutdown.changed() => break,
             received = socket.recv_from(&mut receive_buffer) => match received {
                 Ok(received) => received,
                 Err(_) => continue,
             },
+            _ = &mut shutdown_signal => break,
         };
         let packet = &receive_buffer[..length];
         match handler.handle(packet, client.ip(), Transport::Udp, &mut send_buffer) {
