@@ -574,6 +574,17 @@ impl Origin {
             Origin::Invalid
         }
     }
+
+    /// Where to report a rule that relates two keys: at the first key if it
+    /// was given, else at the second; `None` if either value was already
+    /// reported as invalid (no follow-on noise).
+    fn of_pair(first: Origin, second: Origin) -> Option<usize> {
+        match (first, second) {
+            (Origin::Invalid, _) | (_, Origin::Invalid) => None,
+            (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => Some(offset),
+            (Origin::Default, Origin::Default) => Some(0),
+        }
+    }
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -952,10 +963,8 @@ impl Checker<'_> {
             }
         }
         if server.max_tcp_connections_per_client > server.max_tcp_connections {
-            let offset = match (per_client_origin, total_origin) {
-                (Origin::Invalid, _) | (_, Origin::Invalid) => return,
-                (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => offset,
-                (Origin::Default, Origin::Default) => 0,
+            let Some(offset) = Origin::of_pair(per_client_origin, total_origin) else {
+                return;
             };
             self.report(
                 offset,
@@ -1296,10 +1305,8 @@ impl Checker<'_> {
             }
         }
         if limits.upstream_timeout > limits.max_resolution_time {
-            let offset = match (timeout_origin, resolution_origin) {
-                (Origin::Invalid, _) | (_, Origin::Invalid) => return,
-                (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => offset,
-                (Origin::Default, Origin::Default) => 0,
+            let Some(offset) = Origin::of_pair(timeout_origin, resolution_origin) else {
+                return;
             };
             self.report(
                 offset,
@@ -1354,10 +1361,8 @@ impl Checker<'_> {
             }
         }
         if cache.min_ttl > cache.max_ttl {
-            let offset = match (min_origin, max_origin) {
-                (Origin::Invalid, _) | (_, Origin::Invalid) => return,
-                (Origin::Given(offset), _) | (Origin::Default, Origin::Given(offset)) => offset,
-                (Origin::Default, Origin::Default) => 0,
+            let Some(offset) = Origin::of_pair(min_origin, max_origin) else {
+                return;
             };
             self.report(
                 offset,
