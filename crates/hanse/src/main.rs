@@ -193,6 +193,7 @@ fn settings(config: &Config) -> Settings {
         ),
         edns_buffer_size: config.resolver.edns_buffer_size,
         servfail_ttl: config.cache.servfail_ttl,
+        policy: None,
     }
 }
 

@@ -298,6 +298,16 @@ pub struct PolicySet {
     server_names: HashMap<String, usize>,
 }
 
+impl fmt::Debug for PolicySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicySet")
+            .field("feeds", &self.feeds.iter().map(Feed::name).collect::<Vec<_>>())
+            .field("profiles", &self.profiles.len())
+            .field("clients", &self.clients.len())
+            .finish()
+    }
+}
+
 /// The answer replacement of a hit, after the feed's override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action<'p> {

@@ -6,6 +6,7 @@
 
 use crate::access::AccessList;
 use hanse_cache::{AnswerCache, StoredAnswer};
+use hanse_policy::PolicySet;
 use hanse_resolve::{NetworkTransport, Resolution, Resolver};
 use hanse_wire::{
     CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, QueryView,
@@ -29,6 +30,8 @@ pub struct Settings {
     pub edns_buffer_size: u16,
     /// Seconds a SERVFAIL answer stays in the answer cache.
     pub servfail_ttl: u32,
+    /// The filtering policy, if any feed or profile is configured.
+    pub policy: Option<Arc<PolicySet>>,
 }
 
 /// Counters of one worker thread, on a cache line of their own so that
