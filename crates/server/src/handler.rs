@@ -6,7 +6,7 @@
 
 use crate::access::AccessList;
 use hanse_cache::{AnswerCache, StoredAnswer};
-use hanse_policy::PolicySet;
+use hanse_policy::{ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime, Verdict};
 use hanse_resolve::{NetworkTransport, Resolution, Resolver};
 use hanse_wire::{
     CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, QueryView,
@@ -53,6 +53,8 @@ pub struct WorkerCounters {
     pub dropped: AtomicU64,
     /// Error responses for malformed or unsupported queries.
     pub malformed: AtomicU64,
+    /// Answers rewritten by the filtering policy.
+    pub policy_hits: AtomicU64,
 }
 
 /// Counters of the service: one [`WorkerCounters`] per worker thread,
@@ -104,6 +106,7 @@ impl ServiceStatistics {
             refused: sum(|worker| &worker.refused),
             dropped: sum(|worker| &worker.dropped),
             malformed: sum(|worker| &worker.malformed),
+            policy_hits: sum(|worker| &worker.policy_hits),
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct CounterTotals {
     pub dropped: u64,
     /// Error responses for malformed or unsupported queries.
     pub malformed: u64,
+    /// Answers rewritten by the filtering policy.
+    pub policy_hits: u64,
 }
 
 /// Where a query came in.
@@ -138,6 +143,8 @@ pub(crate) enum Transport {
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
     id: u16,
+    client: IpAddr,
+    profile: Option<ProfileId>,
     question: Question,
     client_name: Box<[u8]>,
     recursion_desired: bool,
@@ -150,6 +157,13 @@ pub(crate) struct Pending {
 struct ClientEdns {
     udp_size: u16,
     dnssec_ok: bool,
+}
+
+/// Who asked: the address and the policy profile it maps to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Client {
+    address: IpAddr,
+    profile: Option<ProfileId>,
 }
 
 /// What to do with a packet.
@@ -227,10 +241,23 @@ impl Handler {
                 .fetch_add(1, Ordering::Relaxed);
             return Action::Owned(error_response(packet, Rcode::REFUSED, &settings));
         }
-        if let Some(reply) = self.answer_from_cache(packet, &header, transport, &settings, buffer) {
+        let profile = settings.policy.as_deref().map(|policy| {
+            let client_info = ClientInfo {
+                address: Some(client),
+                ..ClientInfo::default()
+            };
+            policy.select_profile(&client_info).0
+        });
+        let client = Client {
+            address: client,
+            profile,
+        };
+        if let Some(reply) =
+            self.answer_from_cache(packet, &header, transport, &settings, client, buffer)
+        {
             return Action::Reply(reply);
         }
-        self.slow_path(packet, &settings)
+        self.slow_path(packet, &settings, client)
     }
 
     /// The hot path: a query of the common shape whose answer is cached and
@@ -241,6 +268,7 @@ impl Handler {
         header: &Header,
         transport: Transport,
         settings: &Settings,
+        client: Client,
         buffer: &'b mut [u8],
     ) -> Option<&'b [u8]> {
         let view = QueryView::parse(packet)?;
@@ -249,6 +277,19 @@ impl Handler {
         }
         let now = self.resolver.now();
         let stored = self.answers.get(view.cache_key().as_bytes(), now)?;
+        if let (Some(policy), Some(profile)) = (settings.policy.as_deref(), client.profile) {
+            // Anything but a plain pass takes the slow path, which applies it;
+            // so do answers whose CNAME chain or addresses need the response
+            // phase. A plain answer to an allowed name is served from here.
+            let verdict =
+                policy.check_query(profile, view.name_wire(), Some(client.address), unix_now());
+            if !matches!(verdict, Verdict::Pass | Verdict::Allowed(_))
+                || policy.needs_response_phase(profile)
+                || starts_with_alias(stored.wire(), view.name_wire().len())
+            {
+                return None;
+            }
+        }
         let limit = match transport {
             Transport::Udp => udp_limit(view.edns_udp_size, settings),
             Transport::Tcp => usize::MAX,
@@ -265,7 +306,7 @@ impl Handler {
     }
 
     /// Full parsing, checks, and either an error response or a resolution.
-    fn slow_path<'b>(&self, packet: &[u8], settings: &Settings) -> Action<'b> {
+    fn slow_path<'b>(&self, packet: &[u8], settings: &Settings, client: Client) -> Action<'b> {
         let Ok(message) = Message::parse(packet) else {
             self.statistics
                 .current()
@@ -334,6 +375,8 @@ impl Handler {
             .fetch_add(1, Ordering::Relaxed);
         Action::Resolve(Box::new(Pending {
             id: header.id,
+            client: client.address,
+            profile: client.profile,
             client_name: question.name.as_wire().into(),
             question: Question {
                 name: question.name.to_lowercase(),
@@ -348,7 +391,36 @@ impl Handler {
 
     /// Resolves a pending query and returns the response for the client,
     /// storing the answer in the answer cache.
-    pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Vec<u8> {
+    /// Resolves a pending query and returns the response for the client
+    /// (`None`: send nothing), storing the real answer in the answer cache.
+    /// Policy applies on the way out: a rewritten answer is never stored.
+    pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Option<Vec<u8>> {
+        let settings = self.settings.load_full();
+        let policy = settings.policy.as_deref().zip(pending.profile);
+        let time = unix_now();
+        if let Some((policy, profile)) = policy {
+            let verdict = policy.check_query(
+                profile,
+                pending.question.name.as_wire(),
+                Some(pending.client),
+                time,
+            );
+            if !verdict.passes() && !policy.needs_response_phase(profile) {
+                return self
+                    .rewrite(
+                        pending,
+                        &verdict,
+                        &pending.question.name,
+                        &[],
+                        transport,
+                        &settings,
+                    )
+                    .await;
+            }
+            // Otherwise a query-phase hit waits for the response facts: the
+            // draft's precedence may let a RESPONSE-IP rule of an earlier
+            // zone win, and check_response finds the query-phase hit again.
+        }
         let resolution = if pending.question.rtype == RType::ANY {
             any_answer(&pending.question.name)
         } else {
@@ -356,7 +428,6 @@ impl Handler {
                 .resolve(&pending.question.name, pending.question.rtype)
                 .await
         };
-        let settings = self.settings.load();
         let now = self.resolver.now();
         let (wire, ttl_offsets) = compose(pending, &resolution, &settings);
         let ttl = if resolution.rcode == Rcode::SERVFAIL {
@@ -368,16 +439,93 @@ impl Handler {
             let stored = StoredAnswer::new(&wire, &ttl_offsets, now, now.saturating_add(ttl));
             self.answers.insert(pending.key.as_bytes(), stored);
         }
+        if let Some((policy, profile)) = policy {
+            let facts = ResolutionFacts::of(&pending.question.name, &resolution);
+            let verdict = policy.check_response(
+                profile,
+                pending.question.name.as_wire(),
+                Some(pending.client),
+                &facts.as_response(),
+                time,
+            );
+            if !verdict.passes() {
+                let (replaced, kept) =
+                    facts.split_at_hit(&pending.question.name, &verdict, &resolution);
+                return self
+                    .rewrite(pending, &verdict, &replaced, &kept, transport, &settings)
+                    .await;
+            }
+        }
         let mut response = wire;
         hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
-        let limit = match transport {
-            Transport::Udp => udp_limit(pending.edns.map(|edns| edns.udp_size), &settings),
-            Transport::Tcp => usize::MAX,
-        };
-        if response.len() > limit {
-            return truncated(pending, &settings);
+        Some(fit(response, pending, transport, &settings))
+    }
+
+    /// The answer a policy verdict gives: `replaced` is the name whose answer
+    /// is replaced, `kept` the chain records that lead to it.
+    async fn rewrite(
+        &self,
+        pending: &Pending,
+        verdict: &Verdict<'_>,
+        replaced: &Name,
+        kept: &[Record],
+        transport: Transport,
+        settings: &Settings,
+    ) -> Option<Vec<u8>> {
+        self.statistics
+            .current()
+            .policy_hits
+            .fetch_add(1, Ordering::Relaxed);
+        match hanse_policy::synthesize(verdict, replaced, pending.question.rtype) {
+            Synthesis::Resolve => None,
+            Synthesis::Drop => None,
+            Synthesis::Truncate if transport == Transport::Udp => {
+                Some(truncated(pending, settings))
+            }
+            Synthesis::Truncate => {
+                let resolution = self
+                    .resolver
+                    .resolve(&pending.question.name, pending.question.rtype)
+                    .await;
+                let (mut wire, _) = compose(pending, &resolution, settings);
+                hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
+                Some(wire)
+            }
+            Synthesis::Answer {
+                rcode,
+                answers,
+                authority,
+                ede,
+                follow,
+            } => {
+                let mut records = kept.to_vec();
+                records.extend(answers);
+                let mut rcode = rcode;
+                let mut authorities = authority;
+                if let Some(target) = follow {
+                    // A CNAME rewrite (walled garden, safe search): the target
+                    // is resolved normally and its data follows the CNAME.
+                    let followed = self.resolver.resolve(&target, pending.question.rtype).await;
+                    rcode = followed.rcode;
+                    records.extend(followed.answers);
+                    authorities = followed.authorities;
+                }
+                let resolution = Resolution {
+                    rcode,
+                    answers: records,
+                    authorities,
+                    extended_error: None,
+                };
+                let (mut wire, _) = compose_with_error(
+                    pending,
+                    &resolution,
+                    settings,
+                    ede.map(|(code, text)| (code.info_code(), text)),
+                );
+                hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
+                Some(fit(wire, pending, transport, settings))
+            }
         }
-        response
     }
 }
 
@@ -414,11 +562,25 @@ fn response_edns(pending: &Pending, rcode: Rcode, settings: &Settings) -> Option
 /// Composes the full answer with ID 0 and the lower-cased question name,
 /// ready to be stored; returns it with the offsets of its TTLs.
 fn compose(pending: &Pending, resolution: &Resolution, settings: &Settings) -> (Vec<u8>, Vec<u16>) {
+    let error = resolution
+        .extended_error
+        .as_ref()
+        .map(|error| (error.code, error.text.to_owned()));
+    compose_with_error(pending, resolution, settings, error)
+}
+
+/// Composes an answer with an optional Extended DNS Error (code, EXTRA-TEXT).
+fn compose_with_error(
+    pending: &Pending,
+    resolution: &Resolution,
+    settings: &Settings,
+    extended_error: Option<(u16, String)>,
+) -> (Vec<u8>, Vec<u16>) {
     let mut builder = MessageBuilder::new(response_header(pending, resolution.rcode), 65535);
     if let Some(mut edns) = response_edns(pending, resolution.rcode, settings) {
-        if let Some(error) = &resolution.extended_error {
-            let mut data = error.code.to_be_bytes().to_vec();
-            data.extend_from_slice(error.text.as_bytes());
+        if let Some((code, text)) = &extended_error {
+            let mut data = code.to_be_bytes().to_vec();
+            data.extend_from_slice(text.as_bytes());
             edns.options.push(EdnsOption {
                 code: EXTENDED_ERROR_OPTION,
                 data: data.into(),
@@ -512,4 +674,119 @@ fn error_response(packet: &[u8], rcode: Rcode, settings: &Settings) -> Vec<u8> {
         let _ = builder.push_question(question);
     }
     builder.finish()
+}
+
+/// Fits a response to the client's UDP size, or sends TC.
+fn fit(response: Vec<u8>, pending: &Pending, transport: Transport, settings: &Settings) -> Vec<u8> {
+    let limit = match transport {
+        Transport::Udp => udp_limit(pending.edns.map(|edns| edns.udp_size), settings),
+        Transport::Tcp => usize::MAX,
+    };
+    if response.len() > limit {
+        return truncated(pending, settings);
+    }
+    response
+}
+
+/// The current time for time windows.
+fn unix_now() -> UnixTime {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    UnixTime(i64::try_from(seconds).unwrap_or(i64::MAX))
+}
+
+/// Whether a stored answer's first answer record is a CNAME or DNAME (its
+/// chain needs the policy's response phase). Reads the type after the
+/// question without parsing the message; an unexpected layout says yes.
+fn starts_with_alias(wire: &[u8], question_name_length: usize) -> bool {
+    let answer_count = wire
+        .get(6..8)
+        .map_or(0, |count| u16::from_be_bytes([count[0], count[1]]));
+    if answer_count <= 1 {
+        return false;
+    }
+    let owner = 12 + question_name_length + 4;
+    // Answers written by this server start with a pointer to the question.
+    let Some(&[high, _, type_high, type_low]) = wire
+        .get(owner..owner + 4)
+        .map(|bytes| <&[u8; 4]>::try_from(bytes).expect("four bytes"))
+    else {
+        return true;
+    };
+    if high & 0xc0 != 0xc0 {
+        return true;
+    }
+    matches!(
+        RType(u16::from_be_bytes([type_high, type_low])),
+        RType::CNAME | RType::DNAME
+    )
+}
+
+/// What the policy's response phase needs from a resolution.
+struct ResolutionFacts {
+    /// The CNAME targets after the query name, in order.
+    chain: Vec<Name>,
+    /// The addresses in the answer.
+    addresses: Vec<IpAddr>,
+}
+
+impl ResolutionFacts {
+    fn of(question: &Name, resolution: &Resolution) -> ResolutionFacts {
+        let mut chain = Vec::new();
+        let mut current = question.clone();
+        for record in &resolution.answers {
+            if record.rtype == RType::CNAME
+                && record.name == current
+                && let Some(target) = record.target_name()
+            {
+                chain.push(target.clone());
+                current = target;
+            }
+        }
+        let addresses = resolution
+            .answers
+            .iter()
+            .filter_map(Record::address)
+            .collect();
+        ResolutionFacts { chain, addresses }
+    }
+
+    fn as_response(&self) -> ResponseFacts<'_> {
+        ResponseFacts {
+            cname_chain: &self.chain,
+            addresses: &self.addresses,
+            nameserver_names: &[],
+            nameserver_addresses: &[],
+        }
+    }
+
+    /// The name whose answer a hit replaces, and the chain records kept
+    /// before it (the CNAMEs that lead there).
+    fn split_at_hit(
+        &self,
+        question: &Name,
+        verdict: &Verdict<'_>,
+        resolution: &Resolution,
+    ) -> (Name, Vec<Record>) {
+        let position = match verdict {
+            Verdict::Match(hit) => hit.chain_position,
+            _ => 0,
+        };
+        let Some(replaced) = position
+            .checked_sub(1)
+            .and_then(|index| self.chain.get(index))
+        else {
+            return (question.clone(), Vec::new());
+        };
+        let replaced = replaced.clone();
+        let kept = resolution
+            .answers
+            .iter()
+            .filter(|record| record.rtype == RType::CNAME)
+            .take(position)
+            .cloned()
+            .collect();
+        (replaced, kept)
+    }
 }

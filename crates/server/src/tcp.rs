@@ -165,7 +165,9 @@ async fn serve_connection(
                 in_flight.fetch_add(1, Ordering::AcqRel);
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Tcp).await;
-                    let _ = sender.send(response).await;
+                    if let Some(response) = response {
+                        let _ = sender.send(response).await;
+                    }
                     drop(permit);
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                 });

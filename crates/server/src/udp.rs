@@ -63,7 +63,9 @@ pub(crate) async fn serve_udp(
                 let pending = Rc::clone(&pending);
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Udp).await;
-                    let _ = socket.send_to(&response, client).await;
+                    if let Some(response) = response {
+                        let _ = socket.send_to(&response, client).await;
+                    }
                     pending.set(pending.get() - 1);
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                 });
