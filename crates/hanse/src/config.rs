@@ -17,6 +17,13 @@
 //!   `resolver.limits.upstream_timeout <= resolver.limits.max_resolution_time`,
 //!   `server.max_tcp_connections_per_client <= server.max_tcp_connections`,
 //!   and a zone name appears at most once among forward and stub zones.
+//! - `[policy]`: feed, profile and client names are unique; profiles name
+//!   configured feeds, schedules and overrides name feeds of their profile,
+//!   clients name configured profiles; with profiles, one is named
+//!   `default`; feed files exist; time zones are known to the engine's
+//!   time-zone database. Keys for sources that come later (`url`, `zone`,
+//!   `primaries`, `tsig_key`, `doh_path`, `server_name`) are reported as not
+//!   supported yet. The feed files themselves are read by `feeds.rs`.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
 //!
 //! # Limitations
@@ -36,6 +43,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use hanse_policy::{
+    BlockAnswer, BuildError, ClientRule, ClientSelector, EdeCode, FeedFormat, FeedUse,
+    PolicyOverride, PolicySet, Prefix, ProfileSpec, SafeSearch, TimeWindow, Weekdays,
+    YoutubeRestriction,
+};
 use hanse_wire::Name;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -85,6 +97,8 @@ pub struct Config {
     pub cache: CacheSection,
     /// `[log]`: logging.
     pub log: LogSection,
+    /// `[policy]`: filtering feeds, profiles and client mappings.
+    pub policy: PolicySection,
 }
 
 /// The `[server]` section.
@@ -436,6 +450,45 @@ impl Default for LogSection {
     }
 }
 
+/// The `[policy]` section: what is filtered for whom.
+///
+/// Empty (the default) means no filtering. With feeds but no
+/// `[[policy.profile]]`, one implicit profile named `default` uses every
+/// feed in configuration order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicySection {
+    /// `[[policy.feed]]`: the feeds, in configuration order.
+    pub feeds: Vec<FeedSource>,
+    /// `[[policy.profile]]`: the profiles, ready for the engine; the feed
+    /// uses carry the feed's EDE, schedules and overrides.
+    pub profiles: Vec<ProfileSpec>,
+    /// `[[policy.client]]`: which clients get which profile.
+    pub clients: Vec<ClientRule>,
+}
+
+impl PolicySection {
+    /// Whether filtering is off: no feeds and no profiles.
+    pub fn is_empty(&self) -> bool {
+        self.feeds.is_empty() && self.profiles.is_empty()
+    }
+}
+
+/// One `[[policy.feed]]` entry: where a feed's text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSource {
+    /// The name profiles refer to.
+    pub name: String,
+    /// How the file is read.
+    pub format: FeedFormat,
+    /// The file, resolved against the configuration file's directory.
+    pub file: PathBuf,
+    /// For policy zones: the zone's origin; `None` means the owner of the
+    /// zone's SOA record.
+    pub origin: Option<Name>,
+    /// The Extended DNS Error of the feed's blocking answers.
+    pub ede: EdeCode,
+}
+
 const KIBIBYTE: u64 = 1024;
 const MEBIBYTE: u64 = 1024 * KIBIBYTE;
 const GIBIBYTE: u64 = 1024 * MEBIBYTE;
@@ -443,7 +496,7 @@ const TEBIBYTE: u64 = 1024 * GIBIBYTE;
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
-const SECTION_KEYS: &[&str] = &["server", "resolver", "cache", "log"];
+const SECTION_KEYS: &[&str] = &["server", "resolver", "cache", "log", "policy"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "allow_from",
@@ -480,6 +533,32 @@ const CACHE_KEYS: &[&str] = &[
     "servfail_ttl",
 ];
 const LOG_KEYS: &[&str] = &["level"];
+const POLICY_KEYS: &[&str] = &["feed", "profile", "client"];
+const FEED_KEYS: &[&str] = &["name", "format", "file", "origin", "ede"];
+/// Feed keys of sources that come later: reported as not supported yet.
+const LATER_FEED_KEYS: &[&str] = &["url", "zone", "primaries", "tsig_key"];
+const PROFILE_KEYS: &[&str] = &[
+    "name",
+    "feeds",
+    "block_answer",
+    "allowlist",
+    "safe_search",
+    "time_zone",
+    "schedule",
+    "override",
+];
+const SCHEDULE_KEYS: &[&str] = &["feed", "days", "from", "to"];
+const OVERRIDE_KEYS: &[&str] = &["feed", "action", "enabled", "log", "ede"];
+const CLIENT_KEYS: &[&str] = &["cidr", "profile"];
+/// Client selectors of transports that come later.
+const LATER_CLIENT_KEYS: &[&str] = &["doh_path", "server_name"];
+/// The name of the profile for clients that no mapping names.
+const DEFAULT_PROFILE: &str = "default";
+const EDE_CHOICES: [(&str, EdeCode); 3] = [
+    ("blocked", EdeCode::Blocked),
+    ("censored", EdeCode::Censored),
+    ("filtered", EdeCode::Filtered),
+];
 
 /// Reads and checks the configuration file at `path`. A file that cannot be
 /// read is one problem at line 1, column 1.
@@ -907,6 +986,11 @@ impl Checker<'_> {
                 "log" => {
                     if let Some(table) = self.expect_table(value, name) {
                         self.read_log(table, &mut config.log);
+                    }
+                }
+                "policy" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_policy(table, &mut config.policy);
                     }
                 }
                 _ => self.report_unknown_key(key, "", SECTION_KEYS),
@@ -1392,6 +1476,861 @@ impl Checker<'_> {
     }
 }
 
+/// A `[[policy.profile.override]]` entry as read.
+struct FeedOverride {
+    feed: String,
+    offset: usize,
+    action: Option<PolicyOverride>,
+    enabled: Option<bool>,
+    log: Option<bool>,
+    ede: Option<EdeCode>,
+}
+
+/// A `[[policy.profile.schedule]]` entry as read.
+struct FeedSchedule {
+    feed: String,
+    offset: usize,
+    window: Option<TimeWindow>,
+}
+
+/// A name (of a feed or profile) with the key path where it was defined.
+struct Defined {
+    name: String,
+    path: String,
+}
+
+/// The names defined so far of one kind; `complete` is false when an entry
+/// had no valid name, so that references to it are not reported twice.
+struct Names {
+    defined: Vec<Defined>,
+    complete: bool,
+}
+
+impl Names {
+    fn new() -> Names {
+        Names {
+            defined: Vec::new(),
+            complete: true,
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.defined.iter().any(|defined| defined.name == name)
+    }
+}
+
+impl Checker<'_> {
+    fn read_policy(&mut self, table: &DeTable<'_>, policy: &mut PolicySection) {
+        let mut feed_entries = None;
+        let mut profile_entries = None;
+        let mut client_entries = None;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            match name {
+                "feed" => feed_entries = Some(value),
+                "profile" => profile_entries = Some(value),
+                "client" => client_entries = Some(value),
+                _ => self.report_unknown_key(key, "policy", POLICY_KEYS),
+            }
+        }
+        // Feeds first, then profiles, then clients: references point back.
+        let mut feed_names = Names::new();
+        if let Some(value) = feed_entries {
+            for (path, entry, table) in self.expect_entries(value, "policy.feed") {
+                if let Some(feed) = self.read_feed(entry, table, &path, &mut feed_names) {
+                    policy.feeds.push(feed);
+                }
+            }
+        }
+        let mut profile_names = Names::new();
+        match profile_entries {
+            Some(value) => {
+                for (path, entry, table) in self.expect_entries(value, "policy.profile") {
+                    let profile = self.read_profile(
+                        entry,
+                        table,
+                        &path,
+                        (&feed_names, &policy.feeds),
+                        &mut profile_names,
+                    );
+                    policy.profiles.extend(profile);
+                }
+                if profile_names.complete && !profile_names.contains(DEFAULT_PROFILE) {
+                    self.report(
+                        value.span().start,
+                        "policy.profile",
+                        "no profile is named \"default\"; add one for the clients that no \
+                         [[policy.client]] entry names",
+                    );
+                }
+            }
+            None if !policy.feeds.is_empty() => {
+                let mut profile = ProfileSpec::new(DEFAULT_PROFILE, &[]);
+                profile.feeds = policy
+                    .feeds
+                    .iter()
+                    .map(|feed| FeedUse {
+                        ede: feed.ede,
+                        ..FeedUse::new(&feed.name)
+                    })
+                    .collect();
+                policy.profiles.push(profile);
+                profile_names.defined.push(Defined {
+                    name: DEFAULT_PROFILE.to_owned(),
+                    path: "the implicit default profile".to_owned(),
+                });
+            }
+            None => {}
+        }
+        if let Some(value) = client_entries {
+            let mut networks: Vec<(Prefix, String)> = Vec::new();
+            for (path, entry, table) in self.expect_entries(value, "policy.client") {
+                let client = self.read_client(entry, table, &path, &profile_names, &mut networks);
+                policy.clients.extend(client);
+            }
+        }
+    }
+
+    /// The tables of an array of tables, each with its key path.
+    fn expect_entries<'v, 'i>(
+        &mut self,
+        value: &'v Value<'i>,
+        path: &str,
+    ) -> Vec<(String, &'v Value<'i>, &'v DeTable<'i>)> {
+        let DeValue::Array(entries) = value.get_ref() else {
+            self.report_type(
+                value,
+                path,
+                &format!("an array of tables ([[{path}]] entries)"),
+            );
+            return Vec::new();
+        };
+        let mut tables = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            let entry_path = format!("{path}[{index}]");
+            if let Some(table) = self.expect_table(entry, &entry_path) {
+                tables.push((entry_path, entry, table));
+            }
+        }
+        tables
+    }
+
+    /// A feed or profile name: 1 to 63 letters, digits, `-`, `_` or `.`,
+    /// not defined before.
+    fn read_defined_name(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        what: &str,
+        names: &mut Names,
+    ) -> Option<String> {
+        let Some(text) = self.expect_string(value, path) else {
+            names.complete = false;
+            return None;
+        };
+        let valid = !text.is_empty()
+            && text.len() <= 63
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+        if !valid {
+            self.report(
+                value.span().start,
+                path,
+                format!(
+                    "{text:?} is not a {what} name; use 1 to 63 letters, digits, \"-\", \"_\" \
+                     or \".\""
+                ),
+            );
+            names.complete = false;
+            return None;
+        }
+        if let Some(first) = names.defined.iter().find(|defined| defined.name == text) {
+            self.report(
+                value.span().start,
+                path,
+                format!("{what} {text:?} is already defined at {}", first.path),
+            );
+            return None;
+        }
+        names.defined.push(Defined {
+            name: text.to_owned(),
+            path: path.to_owned(),
+        });
+        Some(text.to_owned())
+    }
+
+    /// A string naming something defined in `names`; unknown names are
+    /// reported unless an earlier problem made the list incomplete.
+    fn read_reference(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        what: &str,
+        names: &Names,
+    ) -> Option<String> {
+        let text = self.expect_string(value, path)?;
+        if names.contains(text) {
+            return Some(text.to_owned());
+        }
+        if names.complete {
+            let known: Vec<String> = names
+                .defined
+                .iter()
+                .map(|defined| format!("{:?}", defined.name))
+                .collect();
+            let known = if known.is_empty() {
+                format!("no {what} is configured")
+            } else {
+                format!("configured: {}", known.join(", "))
+            };
+            self.report(
+                value.span().start,
+                path,
+                format!("unknown {what} {text:?} ({known})"),
+            );
+        }
+        None
+    }
+
+    fn report_not_supported(&mut self, key: &Spanned<toml::de::DeString<'_>>, path: &str) {
+        let name: &str = key.get_ref();
+        self.report(
+            key.span().start,
+            &join_path(path, name),
+            "not supported yet; this version reads feeds from files (file = \"...\") and maps \
+             clients by network (cidr = \"...\")",
+        );
+    }
+
+    fn read_feed(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        names: &mut Names,
+    ) -> Option<FeedSource> {
+        let mut name: Option<Option<String>> = None;
+        let mut format: Option<Option<FeedFormat>> = None;
+        let mut file: Option<Option<PathBuf>> = None;
+        let mut origin: Option<(Option<Name>, usize)> = None;
+        let mut ede = EdeCode::Blocked;
+        let mut later_source = false;
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "name" => name = Some(self.read_defined_name(value, &key_path, "feed", names)),
+                "format" => {
+                    let choices = [
+                        ("rpz", FeedFormat::Rpz),
+                        ("hosts", FeedFormat::Hosts),
+                        ("domains", FeedFormat::Domains),
+                        ("adblock", FeedFormat::Adblock),
+                    ];
+                    format = Some(self.read_choice(value, &key_path, &choices));
+                }
+                "file" => file = Some(self.read_feed_file(value, &key_path)),
+                "origin" => {
+                    origin = Some((self.read_zone_name(value, &key_path), value.span().start));
+                }
+                "ede" => {
+                    if let Some(code) = self.read_choice(value, &key_path, &EDE_CHOICES) {
+                        ede = code;
+                    }
+                }
+                _ if LATER_FEED_KEYS.contains(&key_name) => {
+                    later_source = true;
+                    self.report_not_supported(key, path);
+                }
+                _ => self.report_unknown_key(key, path, FEED_KEYS),
+            }
+        }
+        if name.is_none() {
+            names.complete = false;
+            self.report(entry.span().start, path, "missing key \"name\"");
+        }
+        if format.is_none() {
+            self.report(entry.span().start, path, "missing key \"format\"");
+        }
+        if file.is_none() && !later_source {
+            self.report(entry.span().start, path, "missing key \"file\"");
+        }
+        let format = format.flatten()?;
+        if let Some((_, offset)) = &origin
+            && format != FeedFormat::Rpz
+        {
+            self.report(
+                *offset,
+                &join_path(path, "origin"),
+                format!("only for format = \"rpz\", not \"{format}\""),
+            );
+            return None;
+        }
+        let origin = match origin {
+            Some((parsed, _)) => Some(parsed?),
+            None => None,
+        };
+        Some(FeedSource {
+            name: name.flatten()?,
+            format,
+            file: file.flatten()?,
+            origin,
+            ede,
+        })
+    }
+
+    /// A feed file: it must exist when the configuration is read; relative
+    /// to the configuration file's directory.
+    fn read_feed_file(&mut self, value: &Value<'_>, path: &str) -> Option<PathBuf> {
+        let text = self.expect_string(value, path)?;
+        if text.is_empty() {
+            self.report(value.span().start, path, "is empty");
+            return None;
+        }
+        let file = self.base_directory.join(text);
+        match std::fs::metadata(&file) {
+            Ok(metadata) if metadata.is_file() => Some(file),
+            Ok(_) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("{} is not a regular file", file.display()),
+                );
+                None
+            }
+            Err(error) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("cannot use {}: {error}", file.display()),
+                );
+                None
+            }
+        }
+    }
+
+    fn read_profile(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        (feed_names, feeds): (&Names, &[FeedSource]),
+        names: &mut Names,
+    ) -> Option<ProfileSpec> {
+        let mut name: Option<Option<String>> = None;
+        let mut profile = ProfileSpec::new("", &[]);
+        profile.time_zone = "UTC".to_owned();
+        // The feeds in order; `None` if the list had a problem.
+        let mut feed_list: Option<Vec<String>> = Some(Vec::new());
+        let mut schedules: Vec<FeedSchedule> = Vec::new();
+        let mut overrides: Vec<FeedOverride> = Vec::new();
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "name" => {
+                    name = Some(self.read_defined_name(value, &key_path, "profile", names));
+                }
+                "feeds" => feed_list = self.read_feed_list(value, &key_path, feed_names),
+                "block_answer" => {
+                    if let Some(answer) = self.read_block_answer(value, &key_path) {
+                        profile.block_answer = answer;
+                    }
+                }
+                "allowlist" => {
+                    if let Some(elements) = self.expect_array(value, &key_path) {
+                        for (index, element) in elements.iter().enumerate() {
+                            let element_path = format!("{key_path}[{index}]");
+                            if let Some(name) = self.read_zone_name(element, &element_path) {
+                                profile.allowlist.push(name);
+                            }
+                        }
+                    }
+                }
+                "safe_search" => {
+                    if let Some(settings) = self.read_safe_search(value, &key_path) {
+                        profile.safe_search = settings;
+                    }
+                }
+                "time_zone" => {
+                    if let Some(zone) = self.read_time_zone(value, &key_path) {
+                        profile.time_zone = zone;
+                    }
+                }
+                "schedule" => {
+                    for (entry_path, entry, table) in self.expect_entries(value, &key_path) {
+                        schedules.extend(self.read_schedule(entry, table, &entry_path));
+                    }
+                }
+                "override" => {
+                    for (entry_path, entry, table) in self.expect_entries(value, &key_path) {
+                        if let Some(read) = self.read_override(entry, table, &entry_path) {
+                            if overrides.iter().any(|other| other.feed == read.feed) {
+                                self.report(
+                                    read.offset,
+                                    &join_path(&entry_path, "feed"),
+                                    format!(
+                                        "feed {:?} already has an override in this profile",
+                                        read.feed
+                                    ),
+                                );
+                            } else {
+                                overrides.push(read);
+                            }
+                        }
+                    }
+                }
+                _ => self.report_unknown_key(key, path, PROFILE_KEYS),
+            }
+        }
+        if name.is_none() {
+            names.complete = false;
+            self.report(entry.span().start, path, "missing key \"name\"");
+        }
+        let feed_list = feed_list?;
+        let mentioned = schedules
+            .iter()
+            .map(|schedule| (&schedule.feed, schedule.offset, "schedule"))
+            .chain(
+                overrides
+                    .iter()
+                    .map(|entry| (&entry.feed, entry.offset, "override")),
+            );
+        let mut strays = Vec::new();
+        for (feed, offset, table_name) in mentioned {
+            if !feed_list.contains(feed) {
+                strays.push((
+                    offset,
+                    format!("{path}.{table_name}"),
+                    format!(
+                        "feed {feed:?} is not in this profile's feeds ({})",
+                        feed_list.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (offset, stray_path, message) in strays {
+            self.report(offset, &stray_path, message);
+        }
+        profile.feeds = feed_list
+            .iter()
+            .map(|feed| {
+                let feed_ede = feeds
+                    .iter()
+                    .find(|source| &source.name == feed)
+                    .map_or(EdeCode::Blocked, |source| source.ede);
+                let feed_override = overrides.iter().find(|entry| &entry.feed == feed);
+                FeedUse {
+                    feed: feed.clone(),
+                    enabled: feed_override
+                        .and_then(|entry| entry.enabled)
+                        .unwrap_or(true),
+                    log: feed_override.and_then(|entry| entry.log).unwrap_or(true),
+                    policy_override: feed_override.and_then(|entry| entry.action.clone()),
+                    schedule: schedules
+                        .iter()
+                        .filter(|schedule| &schedule.feed == feed)
+                        .filter_map(|schedule| schedule.window)
+                        .collect(),
+                    ede: feed_override
+                        .and_then(|entry| entry.ede)
+                        .unwrap_or(feed_ede),
+                }
+            })
+            .collect();
+        profile.name = name.flatten()?;
+        Some(profile)
+    }
+
+    /// A profile's `feeds`: configured feeds, each once.
+    fn read_feed_list(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        feed_names: &Names,
+    ) -> Option<Vec<String>> {
+        let elements = self.expect_array(value, path)?;
+        let mut list: Vec<String> = Vec::with_capacity(elements.len());
+        let mut valid = true;
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            let Some(feed) = self.read_reference(element, &element_path, "feed", feed_names) else {
+                valid = false;
+                continue;
+            };
+            if let Some(first) = list.iter().position(|other| *other == feed) {
+                self.report(
+                    element.span().start,
+                    &element_path,
+                    format!("feed {feed:?} is already listed at {path}[{first}]"),
+                );
+                valid = false;
+                continue;
+            }
+            list.push(feed);
+        }
+        valid.then_some(list)
+    }
+
+    fn read_block_answer(&mut self, value: &Value<'_>, path: &str) -> Option<BlockAnswer> {
+        match value.get_ref() {
+            DeValue::String(_) => {
+                let choices = [("nxdomain", 0), ("null", 1), ("refused", 2)];
+                match self.read_choice(value, path, &choices)? {
+                    0 => Some(BlockAnswer::Nxdomain),
+                    1 => Some(BlockAnswer::NullAddress),
+                    _ => Some(BlockAnswer::Refused),
+                }
+            }
+            DeValue::Array(elements) => {
+                if elements.is_empty() {
+                    self.report(value.span().start, path, "needs at least one address");
+                    return None;
+                }
+                let mut addresses = Vec::with_capacity(elements.len());
+                for (index, element) in elements.iter().enumerate() {
+                    let element_path = format!("{path}[{index}]");
+                    let text = self.expect_string(element, &element_path)?;
+                    match IpAddr::from_str(text) {
+                        Ok(address) => addresses.push(address),
+                        Err(_) => {
+                            self.report(
+                                element.span().start,
+                                &element_path,
+                                format!("{text:?} is not an IPv4 or IPv6 address"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(BlockAnswer::Addresses(addresses))
+            }
+            _ => {
+                self.report_type(
+                    value,
+                    path,
+                    "\"nxdomain\", \"null\", \"refused\" or a list of block page addresses",
+                );
+                None
+            }
+        }
+    }
+
+    fn read_safe_search(&mut self, value: &Value<'_>, path: &str) -> Option<SafeSearch> {
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum Engine {
+            Google,
+            Bing,
+            DuckDuckGo,
+            Youtube(YoutubeRestriction),
+        }
+        let elements = self.expect_array(value, path)?;
+        let choices = [
+            ("google", Engine::Google),
+            ("bing", Engine::Bing),
+            ("duckduckgo", Engine::DuckDuckGo),
+            ("youtube", Engine::Youtube(YoutubeRestriction::Strict)),
+            (
+                "youtube-moderate",
+                Engine::Youtube(YoutubeRestriction::Moderate),
+            ),
+        ];
+        let mut settings = SafeSearch::default();
+        let mut valid = true;
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            match self.read_choice(element, &element_path, &choices) {
+                Some(Engine::Google) => settings.google = true,
+                Some(Engine::Bing) => settings.bing = true,
+                Some(Engine::DuckDuckGo) => settings.duckduckgo = true,
+                Some(Engine::Youtube(level)) => {
+                    if settings.youtube.is_some_and(|other| other != level) {
+                        self.report(
+                            element.span().start,
+                            &element_path,
+                            "choose either \"youtube\" (strict) or \"youtube-moderate\", not both",
+                        );
+                        valid = false;
+                    }
+                    settings.youtube = Some(level);
+                }
+                None => valid = false,
+            }
+        }
+        valid.then_some(settings)
+    }
+
+    /// An IANA time zone name that the policy engine's database knows.
+    fn read_time_zone(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
+        let text = self.expect_string(value, path)?;
+        let probe = ProfileSpec {
+            time_zone: text.to_owned(),
+            ..ProfileSpec::new("time zone check", &[])
+        };
+        let known = !text.is_empty()
+            && !matches!(
+                PolicySet::build(vec![probe], Vec::new(), Vec::new()),
+                Err(BuildError::UnknownTimeZone { .. })
+            );
+        if !known {
+            self.report(
+                value.span().start,
+                path,
+                format!(
+                    "{text:?} is not a time zone of the IANA database, such as \
+                     \"Europe/Berlin\" or \"UTC\""
+                ),
+            );
+            return None;
+        }
+        Some(text.to_owned())
+    }
+
+    fn read_schedule(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+    ) -> Option<FeedSchedule> {
+        let mut feed: Option<(Option<String>, usize)> = None;
+        let mut days: Option<Weekdays> = Some(Weekdays::ALL);
+        let mut from: Option<Option<String>> = None;
+        let mut to: Option<Option<String>> = None;
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "feed" => {
+                    let text = self.expect_string(value, &key_path).map(str::to_owned);
+                    feed = Some((text, value.span().start));
+                }
+                "days" => days = self.read_weekdays(value, &key_path),
+                "from" => from = Some(self.read_clock_time(value, &key_path)),
+                "to" => to = Some(self.read_clock_time(value, &key_path)),
+                _ => self.report_unknown_key(key, path, SCHEDULE_KEYS),
+            }
+        }
+        for (present, key) in [
+            (feed.is_some(), "feed"),
+            (from.is_some(), "from"),
+            (to.is_some(), "to"),
+        ] {
+            if !present {
+                self.report(entry.span().start, path, format!("missing key \"{key}\""));
+            }
+        }
+        let (feed, offset) = feed?;
+        let window = match (days, from.flatten(), to.flatten()) {
+            (Some(days), Some(from), Some(to)) => {
+                TimeWindow::parse(days, &format!("{from}-{to}")).ok()
+            }
+            _ => None,
+        };
+        Some(FeedSchedule {
+            feed: feed?,
+            offset,
+            window,
+        })
+    }
+
+    /// `["mon", "tue"]` or ranges such as `["mon-fri"]`.
+    fn read_weekdays(&mut self, value: &Value<'_>, path: &str) -> Option<Weekdays> {
+        let elements = self.expect_array(value, path)?;
+        if elements.is_empty() {
+            self.report(value.span().start, path, "needs at least one day");
+            return None;
+        }
+        let mut parts = Vec::with_capacity(elements.len());
+        let mut valid = true;
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            let Some(text) = self.expect_string(element, &element_path) else {
+                valid = false;
+                continue;
+            };
+            if text.contains(',') || text.trim().is_empty() || Weekdays::parse(text).is_err() {
+                self.report(
+                    element.span().start,
+                    &element_path,
+                    format!(
+                        "{text:?} is not a day: use \"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \
+                         \"sat\", \"sun\" or a range such as \"mon-fri\""
+                    ),
+                );
+                valid = false;
+                continue;
+            }
+            parts.push(text);
+        }
+        if !valid {
+            return None;
+        }
+        Weekdays::parse(&parts.join(",")).ok()
+    }
+
+    /// A local time of day, `"HH:MM"` on a 24-hour clock.
+    fn read_clock_time(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
+        let text = self.expect_string(value, path)?;
+        let bytes = text.as_bytes();
+        let valid = bytes.len() == 5
+            && bytes[2] == b':'
+            && [0, 1, 3, 4]
+                .iter()
+                .all(|&index| bytes[index].is_ascii_digit())
+            && (bytes[0] - b'0') * 10 + (bytes[1] - b'0') < 24
+            && bytes[3] < b'6';
+        if !valid {
+            self.report(
+                value.span().start,
+                path,
+                format!("{text:?} is not a time of day such as \"07:00\" or \"21:30\""),
+            );
+            return None;
+        }
+        Some(text.to_owned())
+    }
+
+    fn read_override(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+    ) -> Option<FeedOverride> {
+        let mut feed: Option<(Option<String>, usize)> = None;
+        let mut read = FeedOverride {
+            feed: String::new(),
+            offset: 0,
+            action: None,
+            enabled: None,
+            log: None,
+            ede: None,
+        };
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "feed" => {
+                    let text = self.expect_string(value, &key_path).map(str::to_owned);
+                    feed = Some((text, value.span().start));
+                }
+                "action" => read.action = self.read_override_action(value, &key_path),
+                "enabled" => read.enabled = self.read_boolean(value, &key_path),
+                "log" => read.log = self.read_boolean(value, &key_path),
+                "ede" => read.ede = self.read_choice(value, &key_path, &EDE_CHOICES),
+                _ => self.report_unknown_key(key, path, OVERRIDE_KEYS),
+            }
+        }
+        let Some((feed, offset)) = feed else {
+            self.report(entry.span().start, path, "missing key \"feed\"");
+            return None;
+        };
+        read.feed = feed?;
+        read.offset = offset;
+        Some(read)
+    }
+
+    fn read_override_action(&mut self, value: &Value<'_>, path: &str) -> Option<PolicyOverride> {
+        let text = self.expect_string(value, path)?;
+        let action = match text {
+            "nxdomain" => Ok(PolicyOverride::Nxdomain),
+            "nodata" => Ok(PolicyOverride::Nodata),
+            "passthru" => Ok(PolicyOverride::Passthru),
+            "drop" => Ok(PolicyOverride::Drop),
+            "tcp-only" => Ok(PolicyOverride::TcpOnly),
+            "block-answer" => Ok(PolicyOverride::BlockAnswer),
+            _ => match text.strip_prefix("cname:") {
+                Some(target) if !target.is_empty() => Name::from_ascii(target)
+                    .map(PolicyOverride::Cname)
+                    .map_err(|error| format!("{target:?} is not a domain name: {error}")),
+                _ => Err(format!(
+                    "{text:?} is not one of \"nxdomain\", \"nodata\", \"passthru\", \"drop\", \
+                     \"tcp-only\", \"block-answer\", \"cname:NAME\""
+                )),
+            },
+        };
+        match action {
+            Ok(action) => Some(action),
+            Err(message) => {
+                self.report(value.span().start, path, message);
+                None
+            }
+        }
+    }
+
+    fn read_client(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        profile_names: &Names,
+        networks: &mut Vec<(Prefix, String)>,
+    ) -> Option<ClientRule> {
+        let mut prefix: Option<Option<Prefix>> = None;
+        let mut profile: Option<Option<String>> = None;
+        let mut later_selector = false;
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "cidr" => {
+                    let read = self.read_client_network(value, &key_path);
+                    if let Some(network) = read {
+                        if let Some((_, first)) =
+                            networks.iter().find(|(other, _)| *other == network)
+                        {
+                            let message = format!("{network} is already mapped at {first}");
+                            self.report(value.span().start, &key_path, message);
+                        } else {
+                            networks.push((network, key_path.clone()));
+                        }
+                    }
+                    prefix = Some(read);
+                }
+                "profile" => {
+                    profile = Some(self.read_reference(value, &key_path, "profile", profile_names));
+                }
+                _ if LATER_CLIENT_KEYS.contains(&key_name) => {
+                    later_selector = true;
+                    self.report_not_supported(key, path);
+                }
+                _ => self.report_unknown_key(key, path, CLIENT_KEYS),
+            }
+        }
+        if prefix.is_none() && !later_selector {
+            self.report(entry.span().start, path, "missing key \"cidr\"");
+        }
+        if profile.is_none() {
+            self.report(entry.span().start, path, "missing key \"profile\"");
+        }
+        Some(ClientRule {
+            selector: ClientSelector::Network(prefix.flatten()?),
+            profile: profile.flatten()?,
+        })
+    }
+
+    fn read_client_network(&mut self, value: &Value<'_>, path: &str) -> Option<Prefix> {
+        let text = self.expect_string(value, path)?;
+        let result = IpNetwork::from_str(text)
+            .map_err(|error| error.to_string())
+            .and_then(|network| {
+                Prefix::new(network.address, network.prefix_length)
+                    .map_err(|error| error.to_string())
+            });
+        match result {
+            Ok(prefix) => Some(prefix),
+            Err(reason) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("{text:?} is not a network such as \"10.1.0.0/16\": {reason}"),
+                );
+                None
+            }
+        }
+    }
+}
+
 /// `parent.key`, quoting `key` when it is not a bare TOML key.
 fn join_path(parent: &str, key: &str) -> String {
     let bare = !key.is_empty()
@@ -1786,6 +2725,7 @@ level = "debug"
             log: LogSection {
                 level: "debug".to_owned(),
             },
+            policy: PolicySection::default(),
         };
         assert_eq!(parse_ok(&text), expected);
     }
@@ -1839,7 +2779,7 @@ level = \"loud\"
                 "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
-                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy",
                 "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
             ]
         );
@@ -2631,6 +3571,348 @@ servers = [\"10.1.1.2\"]
                 path.display()
             )
         );
+    }
+
+    /// A configuration directory with two feed files, removed on drop.
+    struct PolicyFiles(PathBuf);
+
+    impl PolicyFiles {
+        fn new(tag: &str) -> PolicyFiles {
+            let directory = std::env::temp_dir()
+                .join(format!("hanse-config-policy-{}-{tag}", std::process::id()));
+            std::fs::create_dir_all(&directory).expect("temporary directory");
+            std::fs::write(directory.join("malware.rpz"), "").expect("feed file");
+            std::fs::write(directory.join("social.domains"), "").expect("feed file");
+            PolicyFiles(directory)
+        }
+
+        /// Parses `text` as if it were `hanse.toml` in the directory.
+        fn parse(&self, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+            parse(&self.0.join("hanse.toml").display().to_string(), text)
+        }
+
+        /// The problems as `LINE:COLUMN: MESSAGE` strings.
+        fn positions(&self, text: &str) -> Vec<String> {
+            match self.parse(text) {
+                Ok(config) => panic!("expected problems, got {config:?}"),
+                Err(problems) => problems
+                    .iter()
+                    .map(|problem| {
+                        format!("{}:{}: {}", problem.line, problem.column, problem.message)
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    impl Drop for PolicyFiles {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const TWO_FEEDS: &str = r#"
+[[policy.feed]]
+name = "malware"
+format = "rpz"
+file = "malware.rpz"
+origin = "rpz.example."
+ede = "censored"
+
+[[policy.feed]]
+name = "social"
+format = "domains"
+file = "social.domains"
+"#;
+
+    #[test]
+    fn every_policy_key_parses_to_the_expected_profiles() {
+        let files = PolicyFiles::new("full");
+        let text = format!(
+            r#"{TWO_FEEDS}
+[[policy.profile]]
+name = "default"
+feeds = ["malware"]
+
+[[policy.profile]]
+name = "kids"
+feeds = ["malware", "social"]
+block_answer = ["192.0.2.10", "2001:db8::10"]
+allowlist = ["good.example.", "school.example"]
+safe_search = ["google", "bing", "duckduckgo", "youtube-moderate"]
+time_zone = "Europe/Berlin"
+
+[[policy.profile.schedule]]
+feed = "social"
+days = ["mon-thu", "sun"]
+from = "21:00"
+to = "07:00"
+
+[[policy.profile.schedule]]
+feed = "social"
+from = "12:00"
+to = "13:00"
+
+[[policy.profile.override]]
+feed = "malware"
+action = "cname:walled.example."
+log = false
+ede = "filtered"
+
+[[policy.profile.override]]
+feed = "social"
+enabled = false
+
+[[policy.client]]
+cidr = "10.1.2.3/16"
+profile = "kids"
+"#
+        );
+        let config = files.parse(&text).expect("valid");
+        let policy = &config.policy;
+        assert_eq!(policy.feeds.len(), 2);
+        assert_eq!(
+            policy.feeds[0],
+            FeedSource {
+                name: "malware".to_owned(),
+                format: FeedFormat::Rpz,
+                file: files.0.join("malware.rpz"),
+                origin: Some(name("rpz.example.")),
+                ede: EdeCode::Censored,
+            }
+        );
+        assert_eq!(policy.feeds[1].origin, None);
+        assert_eq!(policy.feeds[1].ede, EdeCode::Blocked);
+        let mut default = ProfileSpec::new("default", &[]);
+        default.time_zone = "UTC".to_owned();
+        default.feeds = vec![FeedUse {
+            ede: EdeCode::Censored,
+            ..FeedUse::new("malware")
+        }];
+        assert_eq!(policy.profiles[0], default);
+        let kids = &policy.profiles[1];
+        assert_eq!(kids.name, "kids");
+        assert_eq!(
+            kids.block_answer,
+            BlockAnswer::Addresses(vec![
+                "192.0.2.10".parse().expect("address"),
+                "2001:db8::10".parse().expect("address")
+            ])
+        );
+        assert_eq!(
+            kids.allowlist,
+            vec![name("good.example."), name("school.example.")]
+        );
+        assert_eq!(
+            kids.safe_search,
+            SafeSearch {
+                google: true,
+                bing: true,
+                duckduckgo: true,
+                youtube: Some(YoutubeRestriction::Moderate),
+            }
+        );
+        assert_eq!(kids.time_zone, "Europe/Berlin");
+        assert_eq!(
+            kids.feeds[0],
+            FeedUse {
+                feed: "malware".to_owned(),
+                enabled: true,
+                log: false,
+                policy_override: Some(PolicyOverride::Cname(name("walled.example."))),
+                schedule: Vec::new(),
+                ede: EdeCode::Filtered,
+            }
+        );
+        let social = &kids.feeds[1];
+        assert!(!social.enabled && social.log);
+        assert_eq!(social.ede, EdeCode::Blocked);
+        let windows: Vec<String> = social.schedule.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            windows,
+            [
+                "mon,tue,wed,thu,sun 21:00-07:00",
+                "mon,tue,wed,thu,fri,sat,sun 12:00-13:00"
+            ]
+        );
+        assert_eq!(
+            policy.clients,
+            vec![ClientRule {
+                selector: ClientSelector::Network(
+                    Prefix::new("10.1.0.0".parse().expect("address"), 16).expect("prefix")
+                ),
+                profile: "kids".to_owned(),
+            }]
+        );
+    }
+
+    #[test]
+    fn feeds_without_profiles_get_an_implicit_default_profile() {
+        let files = PolicyFiles::new("implicit");
+        let config = files.parse(TWO_FEEDS).expect("valid");
+        assert_eq!(config.policy.profiles.len(), 1);
+        let profile = &config.policy.profiles[0];
+        assert_eq!(profile.name, "default");
+        let feeds: Vec<(&str, EdeCode)> = profile
+            .feeds
+            .iter()
+            .map(|feed| (feed.feed.as_str(), feed.ede))
+            .collect();
+        assert_eq!(
+            feeds,
+            [("malware", EdeCode::Censored), ("social", EdeCode::Blocked)]
+        );
+        // A client may name the implicit profile.
+        let text = format!(
+            "{TWO_FEEDS}\n[[policy.client]]\ncidr = \"10.0.0.0/8\"\nprofile = \"default\"\n"
+        );
+        assert_eq!(files.parse(&text).expect("valid").policy.clients.len(), 1);
+        assert!(parse_ok("").policy.is_empty());
+    }
+
+    #[test]
+    fn policy_problems_are_reported_with_positions() {
+        let files = PolicyFiles::new("problems");
+        let text = r#"[[policy.feed]]
+name = "malware"
+format = "hosts"
+file = "malware.rpz"
+origin = "rpz.example."
+
+[[policy.feed]]
+name = "malware"
+format = "rss"
+file = "missing.list"
+colour = 1
+
+[[policy.feed]]
+name = "bad name"
+format = "hosts"
+url = "https://lists.example/hosts"
+
+[[policy.profile]]
+name = "kids"
+feeds = ["malware", "social", "malware"]
+block_answer = "maybe"
+safe_search = ["youtube", "youtube-moderate", "yahoo"]
+time_zone = "Mars/Olympus"
+
+[[policy.profile.schedule]]
+feed = "malware"
+days = ["mon", "someday"]
+from = "7:00"
+to = "24:00"
+
+[[policy.profile.override]]
+feed = "malware"
+action = "explode"
+
+[[policy.client]]
+cidr = "10.1.0.0/33"
+profile = "adults"
+doh_path = "/dns-query/abc"
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "5:10: policy.feed[0].origin: only for format = \"rpz\", not \"hosts\"",
+                "8:8: policy.feed[1].name: feed \"malware\" is already defined at policy.feed[0].name",
+                "9:10: policy.feed[1].format: \"rss\" is not one of \"rpz\", \"hosts\", \"domains\", \"adblock\"",
+                &format!(
+                    "10:8: policy.feed[1].file: cannot use {}: No such file or directory (os error 2)",
+                    files.0.join("missing.list").display()
+                ),
+                "11:1: policy.feed[1].colour: unknown key; expected one of: name, format, file, origin, ede",
+                "14:8: policy.feed[2].name: \"bad name\" is not a feed name; use 1 to 63 letters, digits, \"-\", \"_\" or \".\"",
+                "16:1: policy.feed[2].url: not supported yet; this version reads feeds from files (file = \"...\") and maps clients by network (cidr = \"...\")",
+                "18:1: policy.profile: no profile is named \"default\"; add one for the clients that no [[policy.client]] entry names",
+                "20:31: policy.profile[0].feeds[2]: feed \"malware\" is already listed at policy.profile[0].feeds[0]",
+                "21:16: policy.profile[0].block_answer: \"maybe\" is not one of \"nxdomain\", \"null\", \"refused\"",
+                "22:27: policy.profile[0].safe_search[1]: choose either \"youtube\" (strict) or \"youtube-moderate\", not both",
+                "22:47: policy.profile[0].safe_search[2]: \"yahoo\" is not one of \"google\", \"bing\", \"duckduckgo\", \"youtube\", \"youtube-moderate\"",
+                "23:13: policy.profile[0].time_zone: \"Mars/Olympus\" is not a time zone of the IANA database, such as \"Europe/Berlin\" or \"UTC\"",
+                "27:16: policy.profile[0].schedule[0].days[1]: \"someday\" is not a day: use \"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\" or a range such as \"mon-fri\"",
+                "28:8: policy.profile[0].schedule[0].from: \"7:00\" is not a time of day such as \"07:00\" or \"21:30\"",
+                "29:6: policy.profile[0].schedule[0].to: \"24:00\" is not a time of day such as \"07:00\" or \"21:30\"",
+                "33:10: policy.profile[0].override[0].action: \"explode\" is not one of \"nxdomain\", \"nodata\", \"passthru\", \"drop\", \"tcp-only\", \"block-answer\", \"cname:NAME\"",
+                "36:8: policy.client[0].cidr: \"10.1.0.0/33\" is not a network such as \"10.1.0.0/16\": the prefix length is longer than 32",
+                "37:11: policy.client[0].profile: unknown profile \"adults\" (configured: \"kids\")",
+                "38:1: policy.client[0].doh_path: not supported yet; this version reads feeds from files (file = \"...\") and maps clients by network (cidr = \"...\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn policy_references_and_missing_keys_are_checked() {
+        let files = PolicyFiles::new("references");
+        let text = format!(
+            r#"{TWO_FEEDS}
+[[policy.profile]]
+name = "default"
+feeds = ["malware", "ads"]
+
+[[policy.profile]]
+name = "kids"
+feeds = ["malware"]
+
+[[policy.profile.schedule]]
+feed = "social"
+from = "21:00"
+to = "07:00"
+
+[[policy.profile.override]]
+feed = "social"
+
+[[policy.profile.override]]
+feed = "malware"
+
+[[policy.profile.override]]
+feed = "malware"
+
+[[policy.profile]]
+name = "kids"
+
+[[policy.client]]
+cidr = "10.0.0.0/8"
+profile = "kids"
+
+[[policy.client]]
+cidr = "10.1.2.3/8"
+
+[[policy.feed]]
+format = "hosts"
+"#
+        );
+        // The feed without a name makes the feed names incomplete, so the
+        // reference to "ads" is not reported: it might be that feed.
+        assert_eq!(
+            files.positions(&text),
+            [
+                "23:8: policy.profile[1].schedule: feed \"social\" is not in this profile's feeds (malware)",
+                "28:8: policy.profile[1].override: feed \"social\" is not in this profile's feeds (malware)",
+                "34:8: policy.profile[1].override[2].feed: feed \"malware\" already has an override in this profile",
+                "37:8: policy.profile[2].name: profile \"kids\" is already defined at policy.profile[1].name",
+                "43:1: policy.client[1]: missing key \"profile\"",
+                "44:8: policy.client[1].cidr: 10.0.0.0/8 is already mapped at policy.client[0].cidr",
+                "46:1: policy.feed[2]: missing key \"name\"",
+                "46:1: policy.feed[2]: missing key \"file\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_filtering_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/filtering.toml");
+        let config = load(&path).expect("examples/filtering.toml is valid");
+        let names: Vec<&str> = config
+            .policy
+            .profiles
+            .iter()
+            .map(|profile| profile.name.as_str())
+            .collect();
+        assert_eq!(names, ["default", "kids"]);
+        assert_eq!(config.policy.feeds.len(), 2);
+        assert_eq!(config.policy.clients.len(), 1);
     }
 
     #[test]

@@ -3,23 +3,32 @@
 //! and uses `anyhow`.
 //!
 //! Commands: `serve` (run the resolver), `check-config FILE` (report every
-//! problem with file, line and column), `version`.
+//! problem with file, line and column, and load the filtering feeds),
+//! `explain NAME` (why the filtering policy answers a name as it does),
+//! `version`.
 //! Signals: SIGTERM and SIGINT drain and exit; SIGHUP reloads the
-//! configuration file without dropping queries.
+//! configuration file and the filtering feeds without dropping queries; if
+//! anything fails, the previous configuration and policy stay in force.
 
 mod config;
+mod feeds;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use config::Config;
+use feeds::PolicyLoad;
 use hanse_cache::{AnswerCache, CacheConfig, RrsetCache};
+use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
 use hanse_resolve::{
     Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver, ResolverConfig,
     ResolverMode, ZoneServers,
 };
 use hanse_server::{AccessList, Server, ServerConfig, Settings};
+use hanse_wire::{Name, RType};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +67,25 @@ enum Action {
         /// The configuration file (TOML).
         file: PathBuf,
     },
+    /// Explain how the filtering policy answers a query, without serving.
+    Explain {
+        /// The query name.
+        name: String,
+        /// The query type.
+        #[arg(long = "type", default_value = "A")]
+        rtype: String,
+        /// The client's address (chooses the profile); none means the
+        /// default profile.
+        #[arg(long)]
+        client: Option<IpAddr>,
+        /// The time to evaluate schedules at: RFC 3339
+        /// (`2025-01-06T22:30:00+01:00`) or Unix seconds. Default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// The configuration file (TOML); embedded defaults without it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Print the version.
     Version,
     /// Benchmark floor: answer every UDP query with one canned A record.
@@ -80,6 +108,19 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::CheckConfig { file } => check_config(&file),
+        Action::Explain {
+            name,
+            rtype,
+            client,
+            at,
+            config,
+        } => match explain(&name, &rtype, client, at.as_deref(), config.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("hanse explain: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
         Action::Floor { listen, threads } => match hanse_server::serve_floor(listen, threads) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -97,18 +138,33 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads a configuration and everything it points to (the root hints),
-/// returning every problem found.
-fn load_everything(path: &Path) -> Result<(Config, ResolverConfig), Vec<String>> {
+/// Loads a configuration and everything it points to (the root hints and
+/// the filtering feeds), returning every problem found.
+fn load_everything(path: &Path) -> Result<(Config, ResolverConfig, PolicyLoad), Vec<String>> {
     let config = config::load(path)
         .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let resolver = resolver_config(&config).map_err(|error| vec![format!("{error:#}")])?;
-    Ok((config, resolver))
+    let resolver = resolver_config(&config).map_err(|error| vec![format!("{error:#}")]);
+    let policy = feeds::load_policy(&config.policy);
+    match (resolver, policy) {
+        (Ok(resolver), Ok(policy)) => Ok((config, resolver, policy)),
+        (resolver, policy) => Err(resolver
+            .err()
+            .into_iter()
+            .flatten()
+            .chain(policy.err().into_iter().flatten())
+            .collect()),
+    }
 }
 
 fn check_config(path: &Path) -> ExitCode {
     match load_everything(path) {
-        Ok(_) => {
+        Ok((_, _, policy)) => {
+            for warning in &policy.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for summary in &policy.summaries {
+                println!("{summary}");
+            }
             println!("{}: OK", path.display());
             ExitCode::SUCCESS
         }
@@ -181,7 +237,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     })
 }
 
-fn settings(config: &Config) -> Settings {
+fn settings(config: &Config, policy: Option<Arc<PolicySet>>) -> Settings {
     Settings {
         access: AccessList::new(
             config
@@ -193,8 +249,172 @@ fn settings(config: &Config) -> Settings {
         ),
         edns_buffer_size: config.resolver.edns_buffer_size,
         servfail_ttl: config.cache.servfail_ttl,
-        policy: None,
+        policy,
     }
+}
+
+/// Logs what a policy load noticed.
+fn log_policy(load: &PolicyLoad) {
+    for summary in &load.summaries {
+        tracing::info!("{summary}");
+    }
+    for warning in &load.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// `hanse explain`: loads the configuration and feeds as `serve` does, and
+/// prints the policy's explanation for one query.
+fn explain(
+    name: &str,
+    rtype: &str,
+    client: Option<IpAddr>,
+    at: Option<&str>,
+    path: Option<&Path>,
+) -> anyhow::Result<()> {
+    let name = Name::from_ascii(name).map_err(|error| anyhow::anyhow!("{name:?}: {error}"))?;
+    let rtype = RType::from_str(rtype)
+        .map_err(|()| anyhow::anyhow!("--type {rtype:?}: not a record type such as A or AAAA"))?;
+    let time = match at {
+        Some(text) => parse_time(text)?,
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the system clock is before 1970")?;
+            UnixTime(i64::try_from(now.as_secs()).unwrap_or(i64::MAX))
+        }
+    };
+    let load = match path {
+        Some(path) => match load_everything(path) {
+            Ok((_, _, load)) => load,
+            Err(problems) => bail!(
+                "{} problem(s) in the configuration:\n{}",
+                problems.len(),
+                problems.join("\n")
+            ),
+        },
+        None => PolicyLoad::default(),
+    };
+    for warning in &load.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let policy = match load.policy {
+        Some(policy) => policy,
+        // No filtering configured: one empty default profile, so that the
+        // explanation still says why the name passes.
+        None => Arc::new(PolicySet::build(
+            vec![ProfileSpec::new("default", &[])],
+            Vec::new(),
+            Vec::new(),
+        )?),
+    };
+    let client = ClientInfo {
+        address: client,
+        ..ClientInfo::default()
+    };
+    print!("{}", policy.explain(&name, rtype, &client, time));
+    Ok(())
+}
+
+/// `--at`: Unix seconds, or an RFC 3339 date and time with an offset
+/// (`2025-01-06T22:30:00Z`, `2025-01-06T22:30:00.5+01:00`).
+fn parse_time(text: &str) -> anyhow::Result<UnixTime> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(UnixTime(seconds));
+    }
+    parse_rfc3339(text).map(UnixTime).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--at {text:?}: not RFC 3339 (as in 2025-01-06T22:30:00+01:00) or Unix seconds"
+        )
+    })
+}
+
+/// Seconds since 1970 of an RFC 3339 `date-time` (§5.6); `T` may be `t` or
+/// a space, `Z` may be `z`; a leap second counts as second 59.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let number = |start: usize, end: usize| -> Option<i64> {
+        let part = text.get(start..end)?;
+        if !part.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let separator_at = |index: usize, separators: &[u8]| {
+        bytes
+            .get(index)
+            .is_some_and(|byte| separators.contains(byte))
+    };
+    if !(separator_at(4, b"-")
+        && separator_at(7, b"-")
+        && separator_at(10, b"Tt ")
+        && separator_at(13, b":")
+        && separator_at(16, b":"))
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    let mut rest = text.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = fraction.get(digits..)?;
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes().get(3) != Some(&b':') {
+                return None;
+            }
+            let (hours, minutes) = (
+                rest.get(1..3)?.parse::<i64>().ok()?,
+                rest.get(4..6)?.parse::<i64>().ok()?,
+            );
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_length = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=12).contains(&month)
+        || !(1..=month_length).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_since_1970(year, month, day);
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar:
+/// years counted from March (so the leap day ends a year), in 400-year
+/// cycles of 146097 days.
+fn days_since_1970(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let cycle = year.div_euclid(400);
+    let year_of_cycle = year - cycle * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_cycle = year_of_cycle * 365 + year_of_cycle / 4 - year_of_cycle / 100 + day_of_year;
+    // 719468 days from 0000-03-01 to 1970-01-01.
+    cycle * 146_097 + day_of_cycle - 719_468
 }
 
 fn init_logging(level: &str) {
@@ -207,7 +427,7 @@ fn init_logging(level: &str) {
 }
 
 fn serve(path: Option<&Path>) -> anyhow::Result<()> {
-    let (mut config, resolver_settings) = match path {
+    let (mut config, resolver_settings, policy) = match path {
         Some(path) => match load_everything(path) {
             Ok(loaded) => loaded,
             Err(problems) => bail!(
@@ -219,10 +439,11 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         None => {
             let config = Config::default();
             let resolver = resolver_config(&config)?;
-            (config, resolver)
+            (config, resolver, PolicyLoad::default())
         }
     };
     init_logging(&config.log.level);
+    log_policy(&policy);
     if path.is_none() {
         // The embedded defaults listen on [::1] too; skip it on hosts without IPv6.
         config.server.listen.retain(|address| {
@@ -252,24 +473,31 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         max_tcp_connections: config.server.max_tcp_connections,
         max_tcp_connections_per_client: config.server.max_tcp_connections_per_client,
     };
+    // The signal handlers are installed before the first query is answered:
+    // a SIGHUP that arrived in between would otherwise end the process.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    let (mut terminate, mut interrupt, mut hangup) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _context = runtime.enter();
+        (
+            signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        )
+    };
     let server = Server::start(
         &server_config,
-        settings(&config),
+        settings(&config, policy.policy),
         Arc::clone(&resolver),
         answers,
     )?;
     for address in server.local_addresses() {
         tracing::info!("serving DNS on {address} (UDP and TCP)");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the signal handler")?;
     runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut hangup = signal(SignalKind::hangup())?;
         loop {
             tokio::select! {
                 _ = terminate.recv() => break,
@@ -280,15 +508,18 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                         continue;
                     };
                     match load_everything(path) {
-                        Ok((new_config, new_resolver)) => {
+                        Ok((new_config, new_resolver, new_policy)) => {
                             if new_config.server.listen != config.server.listen
                                 || new_config.server.threads != config.server.threads
                                 || new_config.cache.max_memory != config.cache.max_memory
                             {
                                 tracing::warn!("listen addresses, threads and cache size change only on restart");
                             }
+                            log_policy(&new_policy);
                             resolver.reconfigure(new_resolver);
-                            server.reload(settings(&new_config));
+                            // The new policy was built beside the old one;
+                            // the reload swaps it in whole.
+                            server.reload(settings(&new_config, new_policy.policy));
                             tracing::info!("configuration reloaded from {}", path.display());
                         }
                         Err(problems) => {
