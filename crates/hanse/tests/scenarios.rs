@@ -89,6 +89,7 @@ scenarios! {
     spoofed_responses_dropped,
     out_of_bailiwick_glue_ignored,
     qname_minimisation,
+    rpz_triggers_and_actions,
 }
 
 // ---------------------------------------------------------------------------
@@ -100,6 +101,8 @@ struct ScenarioFile {
     description: String,
     #[serde(default)]
     resolver: toml::Table,
+    /// A `[policy]` section for Hanse; feed files are relative to the scenario.
+    policy: Option<toml::Table>,
     #[serde(default, rename = "server")]
     servers: Vec<ServerEntry>,
     #[serde(default, rename = "query")]
@@ -141,6 +144,13 @@ struct QueryEntry {
     expect_queries: Vec<QueryExpectation>,
     #[serde(default)]
     not_in_answer: Vec<String>,
+    /// Expect no response at all (a DROP policy).
+    #[serde(default)]
+    no_answer: bool,
+    /// Expect TC set (true) or clear (false).
+    truncated: Option<bool>,
+    /// Expect this Extended DNS Error INFO-CODE (RFC 8914).
+    ede: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +172,7 @@ struct Scenario {
     name: String,
     description: String,
     resolver: toml::Table,
+    policy: Option<toml::Table>,
     servers: Vec<ServerSpec>,
     root_addresses: Vec<String>,
     queries: Vec<ScenarioQuery>,
@@ -176,6 +187,9 @@ struct ScenarioQuery {
     max_time: Option<Duration>,
     expectations: Vec<Expectation>,
     forbidden_addresses: Vec<IpAddr>,
+    no_answer: bool,
+    truncated: Option<bool>,
+    ede: Option<u16>,
 }
 
 struct Expectation {
@@ -238,14 +252,31 @@ fn load_scenario(name: &str) -> Result<Scenario, String> {
         let query = parse_query(entry).map_err(|error| format!("query {}: {error}", index + 1))?;
         queries.push(query);
     }
+    let policy = file.policy.map(|mut policy| {
+        absolute_feed_files(&mut policy, &directory);
+        policy
+    });
     Ok(Scenario {
         name: name.to_owned(),
         description: file.description,
         resolver: file.resolver,
+        policy,
         servers,
         root_addresses,
         queries,
     })
+}
+
+/// Makes the `file` of every `[[policy.feed]]` absolute, against the scenario directory.
+fn absolute_feed_files(policy: &mut toml::Table, directory: &Path) {
+    let Some(toml::Value::Array(feeds)) = policy.get_mut("feed") else {
+        return;
+    };
+    for feed in feeds {
+        if let Some(toml::Value::String(file)) = feed.get_mut("file") {
+            *file = directory.join(&*file).display().to_string();
+        }
+    }
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -362,6 +393,9 @@ fn parse_query(entry: &QueryEntry) -> Result<ScenarioQuery, String> {
         max_time: entry.max_time.as_deref().map(parse_duration).transpose()?,
         expectations,
         forbidden_addresses,
+        no_answer: entry.no_answer,
+        truncated: entry.truncated,
+        ede: entry.ede,
     })
 }
 
@@ -515,6 +549,9 @@ fn hanse_configuration(scenario: &Scenario, address: SocketAddr, hints: &Path) -
     let mut document = toml::Table::new();
     document.insert("server".into(), server.into());
     document.insert("resolver".into(), resolver.into());
+    if let Some(policy) = &scenario.policy {
+        document.insert("policy".into(), policy.clone().into());
+    }
     toml::to_string(&document).expect("a configuration table serialises")
 }
 
@@ -691,7 +728,11 @@ fn run_query(network: &TestNet, resolver: &ResolverProcess, query: &ScenarioQuer
     let elapsed = started.elapsed();
     let mut problems = Vec::new();
     match result {
+        Err(_) if query.no_answer => {}
         Err(error) => problems.push(format!("no answer within {timeout:?}: {error}")),
+        Ok(message) if query.no_answer => {
+            problems.push(format!("expected no answer, got rcode {}", message.rcode()));
+        }
         Ok(message) => check_answer(query, &message, elapsed, &mut problems),
     }
     // Let late queries (retries, timeouts) reach the servers before counting.
@@ -725,6 +766,26 @@ fn check_answer(
         && let Some(difference) = compare_rrsets(expected, &message.answers)
     {
         problems.push(difference);
+    }
+    if let Some(expected) = query.truncated
+        && message.header.truncated != expected
+    {
+        problems.push(format!(
+            "TC: expected {expected}, got {}",
+            message.header.truncated
+        ));
+    }
+    if let Some(expected) = query.ede {
+        let codes: Vec<u16> = message
+            .edns
+            .iter()
+            .flat_map(|edns| &edns.options)
+            .filter(|option| option.code == 15 && option.data.len() >= 2)
+            .map(|option| u16::from_be_bytes([option.data[0], option.data[1]]))
+            .collect();
+        if !codes.contains(&expected) {
+            problems.push(format!("EDE: expected INFO-CODE {expected}, got {codes:?}"));
+        }
     }
     let sections = [&message.answers, &message.authorities, &message.additionals];
     for record in sections.into_iter().flatten() {
