@@ -6,7 +6,9 @@ use crate::outcome::{ExtendedError, Resolution};
 use hanse_wire::{Name, RType};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use tokio::sync::oneshot;
 
 /// How many clients may wait on one resolution; more get SERVFAIL at once.
@@ -14,50 +16,86 @@ const MAX_WAITERS: usize = 4096;
 
 type Waiters = Vec<oneshot::Sender<Resolution>>;
 
+/// A question in the table: the name compares without regard to ASCII case.
+#[derive(PartialEq, Eq)]
+struct Question {
+    name: Name,
+    rtype: RType,
+}
+
+impl Hash for Question {
+    /// Hashes the lower-cased name in one piece: one call of the hasher per
+    /// 64 octets rather than one per octet, as the name's own `Hash` does.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let wire = self.name.as_wire();
+        let mut buffer = [0u8; 64];
+        state.write_usize(wire.len());
+        for chunk in wire.chunks(buffer.len()) {
+            let folded = &mut buffer[..chunk.len()];
+            folded.copy_from_slice(chunk);
+            folded.make_ascii_lowercase();
+            state.write(folded);
+        }
+        state.write_u16(self.rtype.0);
+    }
+}
+
+type Table = HashMap<Question, Waiters>;
+
 /// The table of resolutions in flight.
 #[derive(Default)]
 pub struct InFlight {
-    table: Mutex<HashMap<(Name, RType), Waiters>>,
+    table: Mutex<Table>,
 }
 
 /// Removes the table entry when the leading resolution ends or is dropped;
 /// waiters then see a closed channel and answer SERVFAIL.
 struct Leader<'a> {
-    table: &'a Mutex<HashMap<(Name, RType), Waiters>>,
-    key: Option<(Name, RType)>,
+    table: &'a Mutex<Table>,
+    question: Option<Question>,
+}
+
+impl Leader<'_> {
+    /// Takes the entry out of the table, with its waiters.
+    fn finish(&mut self) -> Option<Waiters> {
+        let question = self.question.take()?;
+        self.table.lock().remove(&question)
+    }
 }
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.table.lock().remove(&key);
-        }
+        self.finish();
     }
 }
 
 impl InFlight {
-    /// Runs `work` for `key` unless the same key is already in flight, in
-    /// which case it waits for that result.
+    /// Runs `work` for `name`/`rtype` unless the same question is already in
+    /// flight, in which case it waits for that result.
     pub async fn run<F: Future<Output = Resolution>>(
         &self,
         name: &Name,
         rtype: RType,
         work: F,
     ) -> Resolution {
-        let key = (name.clone(), rtype);
+        let question = Question {
+            name: name.clone(),
+            rtype,
+        };
         let receiver = {
             let mut table = self.table.lock();
-            match table.get_mut(&key) {
-                Some(waiters) if waiters.len() >= MAX_WAITERS => {
-                    return Resolution::failure(ExtendedError::LIMIT_REACHED);
-                }
-                Some(waiters) => {
+            match table.entry(question) {
+                Entry::Occupied(mut waiting) => {
+                    let waiters = waiting.get_mut();
+                    if waiters.len() >= MAX_WAITERS {
+                        return Resolution::failure(ExtendedError::LIMIT_REACHED);
+                    }
                     let (sender, receiver) = oneshot::channel();
                     waiters.push(sender);
                     Some(receiver)
                 }
-                None => {
-                    table.insert(key.clone(), Vec::new());
+                Entry::Vacant(vacant) => {
+                    vacant.insert(Vec::new());
                     None
                 }
             }
@@ -69,14 +107,13 @@ impl InFlight {
         }
         let mut leader = Leader {
             table: &self.table,
-            key: Some(key),
+            question: Some(Question {
+                name: name.clone(),
+                rtype,
+            }),
         };
         let resolution = work.await;
-        let waiters = leader
-            .key
-            .take()
-            .and_then(|key| self.table.lock().remove(&key));
-        for waiter in waiters.into_iter().flatten() {
+        for waiter in leader.finish().into_iter().flatten() {
             let _ = waiter.send(resolution.clone());
         }
         resolution

@@ -17,10 +17,13 @@ use crate::coalesce::InFlight;
 use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode};
 use crate::outcome::{ExtendedError, Resolution};
 use crate::selection::ServerSelection;
-use crate::transport::{Protocol, Transport, TransportError, UpstreamQuery, family_usable};
+use crate::transport::{
+    Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
+};
 use arc_swap::ArcSwap;
 use hanse_cache::{RrsetCache, Trust};
-use hanse_wire::{Edns, Message, Name, RType, Rcode, Record, compose_query};
+use hanse_wire::{Message, Name, RType, Rcode, Record};
+use rand::seq::SliceRandom;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -89,12 +92,36 @@ enum Classified {
 }
 
 /// Where a zone's servers come from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum ServerSource {
     /// Nameserver names from an NS RRset.
-    Names(Vec<Name>),
+    Names(Vec<Nameserver>),
     /// Addresses given in the configuration (stub zones, forwarders).
     Fixed(Vec<SocketAddr>),
+}
+
+impl ServerSource {
+    /// Nameservers whose addresses are still to be read from the cache.
+    fn names(names: impl IntoIterator<Item = Name>) -> ServerSource {
+        ServerSource::Names(
+            names
+                .into_iter()
+                .map(|name| Nameserver {
+                    name,
+                    addresses: None,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A nameserver name and, when they have just been read from the cache
+/// (with nothing run since that could change them), its usable addresses.
+/// The first use of the source takes them; later uses read the cache again.
+#[derive(Debug)]
+struct Nameserver {
+    name: Name,
+    addresses: Option<Vec<SocketAddr>>,
 }
 
 /// Why a step stopped early.
@@ -141,22 +168,30 @@ impl<T: Transport> Resolver<T> {
     /// Resolves `name`/`rtype` (class IN). Identical questions in flight are
     /// coalesced into one resolution.
     pub async fn resolve(&self, name: &Name, rtype: RType) -> Resolution {
-        let name = name.to_lowercase();
-        self.in_flight
-            .run(&name, rtype, async {
-                let config = self.config.load_full();
-                let deadline = Instant::now() + config.limits.max_resolution_time;
-                let mut task = Task {
-                    resolver: self,
-                    config,
-                    queries_sent: 0,
-                    deadline,
-                    depth: 0,
-                    resolving: Vec::new(),
-                };
-                task.lookup(&name, rtype).await
-            })
-            .await
+        // Names are resolved in lower case; most arrive that way already.
+        let lowered;
+        let name = if name.as_wire().iter().any(u8::is_ascii_uppercase) {
+            lowered = name.to_lowercase();
+            &lowered
+        } else {
+            name
+        };
+        // The resolution's state lives on the heap: the future handed to the
+        // caller stays small, so spawning and polling it copies little.
+        let work = Box::pin(async {
+            let config = self.config.load_full();
+            let deadline = Instant::now() + config.limits.max_resolution_time;
+            let mut task = Task {
+                resolver: self,
+                config,
+                queries_sent: 0,
+                deadline,
+                depth: 0,
+                resolving: Vec::new(),
+            };
+            task.lookup(name, rtype).await
+        });
+        self.in_flight.run(name, rtype, work).await
     }
 }
 
@@ -183,11 +218,12 @@ impl<T: Transport> Task<'_, T> {
     /// Resolves a question, following CNAME and DNAME links.
     async fn lookup(&mut self, name: &Name, rtype: RType) -> Resolution {
         let mut chain: Vec<Record> = Vec::new();
-        let mut current = name.clone();
-        let mut seen: HashSet<Name> = HashSet::new();
-        seen.insert(current.clone());
+        // The alias targets followed so far, in order; the last one is the
+        // name asked next. A short list: the chain length is limited.
+        let mut targets: Vec<Name> = Vec::new();
         for _ in 0..=self.config.limits.max_cname_chain {
-            let step = self.step(&current, rtype).await;
+            let current = targets.last().unwrap_or(name);
+            let step = self.step(current, rtype).await;
             match step {
                 Step::Answer(records) => {
                     extend_unique(&mut chain, records);
@@ -200,10 +236,10 @@ impl<T: Transport> Task<'_, T> {
                 }
                 Step::Alias { records, target } => {
                     extend_unique(&mut chain, records);
-                    if !seen.insert(target.clone()) {
+                    if target == *name || targets.contains(&target) {
                         return self.fail(name, rtype, ExtendedError::LOOP);
                     }
-                    current = target;
+                    targets.push(target);
                 }
                 Step::NxDomain(soa) => {
                     return Resolution {
@@ -355,7 +391,7 @@ impl<T: Transport> Task<'_, T> {
     async fn forward(&mut self, name: &Name, rtype: RType, servers: Vec<SocketAddr>) -> Step {
         let root = Name::root();
         let response = match self
-            .query_servers(&root, ServerSource::Fixed(servers), name, rtype, true)
+            .query_servers(&root, &mut ServerSource::Fixed(servers), name, rtype, true)
             .await
         {
             Ok(response) => response,
@@ -471,7 +507,7 @@ impl<T: Transport> Task<'_, T> {
                 (name.clone(), rtype)
             };
             let result = self
-                .query_servers(&zone, source.clone(), &query_name, query_type, false)
+                .query_servers(&zone, &mut source, &query_name, query_type, false)
                 .await;
             let response = match result {
                 Ok(response) => response,
@@ -501,9 +537,8 @@ impl<T: Transport> Task<'_, T> {
                     for rrset in &glue {
                         self.cache().insert(rrset, Trust::Additional, now);
                     }
-                    source = ServerSource::Names(
-                        nameservers.iter().filter_map(Record::target_name).collect(),
-                    );
+                    source =
+                        ServerSource::names(nameservers.iter().filter_map(Record::target_name));
                     known_labels = child.label_count();
                     zone = child;
                 }
@@ -550,20 +585,35 @@ impl<T: Transport> Task<'_, T> {
                 break;
             }
             if let Some(cached) = self.cache().get(&zone, RType::NS, now) {
-                let names: Vec<Name> = cached
+                let mut nameservers: Vec<Nameserver> = cached
                     .records
                     .iter()
                     .filter_map(Record::target_name)
+                    .map(|name| Nameserver {
+                        name,
+                        addresses: None,
+                    })
                     .collect();
                 // A cut whose nameservers all live inside the zone and whose
                 // glue has expired cannot be reached from here: go up, and the
-                // parent's referral brings the glue again.
-                let reachable = names.iter().any(|nameserver| {
-                    !nameserver.is_subdomain_of(&zone)
-                        || !self.cached_addresses(nameserver).is_empty()
-                });
+                // parent's referral brings the glue again. The addresses read
+                // for this are kept for the query that follows at once.
+                let mut reachable = false;
+                for nameserver in &mut nameservers {
+                    if !nameserver.name.is_subdomain_of(&zone) {
+                        reachable = true;
+                        break;
+                    }
+                    let addresses = self.cached_addresses(&nameserver.name);
+                    let usable = !addresses.is_empty();
+                    nameserver.addresses = Some(addresses);
+                    if usable {
+                        reachable = true;
+                        break;
+                    }
+                }
                 if reachable {
-                    return Ok((zone, ServerSource::Names(names)));
+                    return Ok((zone, ServerSource::Names(nameservers)));
                 }
             }
             candidate = zone.parent();
@@ -578,13 +628,7 @@ impl<T: Transport> Task<'_, T> {
         if let Some(cached) = self.cache().get(&root, RType::NS, now)
             && cached.trust >= Trust::AnswerNonAuthoritative
         {
-            return ServerSource::Names(
-                cached
-                    .records
-                    .iter()
-                    .filter_map(Record::target_name)
-                    .collect(),
-            );
+            return ServerSource::names(cached.records.iter().filter_map(Record::target_name));
         }
         // Put the hints in the cache with the lowest trust, then prime (RFC 8109).
         let hints = self.config.root_hints.clone();
@@ -612,9 +656,9 @@ impl<T: Transport> Task<'_, T> {
         }
         self.cache().insert(&nameservers, Trust::Additional, now);
         let names: Vec<Name> = hints.iter().map(|(server, _)| server.clone()).collect();
-        let source = ServerSource::Names(names);
+        let mut source = ServerSource::names(names);
         if let Ok(response) = self
-            .query_servers(&root, source.clone(), &root, RType::NS, false)
+            .query_servers(&root, &mut source, &root, RType::NS, false)
             .await
             && let Classified::Answer(rrsets) = classify(&response, &root, &root, RType::NS)
         {
@@ -635,7 +679,7 @@ impl<T: Transport> Task<'_, T> {
                     }
                 }
                 if !primed.is_empty() {
-                    return ServerSource::Names(primed);
+                    return ServerSource::names(primed);
                 }
             }
         }
@@ -646,7 +690,15 @@ impl<T: Transport> Task<'_, T> {
     fn cached_addresses(&self, nameserver: &Name) -> Vec<SocketAddr> {
         let now = self.now();
         let mut addresses = Vec::new();
-        for rtype in [RType::A, RType::AAAA] {
+        let families = [
+            (RType::A, self.resolver.ipv4_usable),
+            (RType::AAAA, self.resolver.ipv6_usable),
+        ];
+        for (rtype, usable) in families {
+            // Addresses of a family without a route would be dropped below.
+            if !usable {
+                continue;
+            }
             if let Some(cached) = self.cache().get(nameserver, rtype, now) {
                 addresses.extend(
                     cached
@@ -708,24 +760,29 @@ impl<T: Transport> Task<'_, T> {
     async fn query_servers(
         &mut self,
         zone: &Name,
-        source: ServerSource,
+        source: &mut ServerSource,
         name: &Name,
         rtype: RType,
         recursion_desired: bool,
     ) -> Result<Message, ExtendedError> {
         let mut candidates: Vec<SocketAddr> = Vec::new();
-        let mut unresolved: Vec<Name> = Vec::new();
+        let mut unresolved: Vec<&Name> = Vec::new();
         match source {
-            ServerSource::Fixed(servers) => candidates = servers,
-            ServerSource::Names(mut names) => {
-                names.sort_by_key(|_| rand::random::<u32>());
-                for nameserver in names {
-                    let addresses = self.cached_addresses(&nameserver);
+            ServerSource::Fixed(servers) => candidates.clone_from(servers),
+            ServerSource::Names(nameservers) => {
+                let mut nameservers: Vec<&mut Nameserver> = nameservers.iter_mut().collect();
+                nameservers.shuffle(&mut rand::rng());
+                for nameserver in nameservers {
+                    let addresses = match nameserver.addresses.take() {
+                        Some(addresses) => addresses,
+                        None => self.cached_addresses(&nameserver.name),
+                    };
+                    let nameserver: &Nameserver = nameserver;
                     if addresses.is_empty() {
                         // A nameserver inside the zone without glue cannot be reached
                         // through this zone (it would loop); skip it.
-                        if !nameserver.is_subdomain_of(zone) {
-                            unresolved.push(nameserver);
+                        if !nameserver.name.is_subdomain_of(zone) {
+                            unresolved.push(&nameserver.name);
                         }
                     } else {
                         candidates.extend(addresses);
@@ -736,19 +793,23 @@ impl<T: Transport> Task<'_, T> {
         }
         candidates.sort();
         candidates.dedup();
-        let mut tried: HashSet<SocketAddr> = HashSet::new();
+        // Few servers per zone: lists searched in order beat hash sets.
+        let mut tried: Vec<SocketAddr> = Vec::new();
+        let mut untried: Vec<SocketAddr> = Vec::new();
         let mut timed_out: Vec<SocketAddr> = Vec::new();
         let mut last_error = ExtendedError::NO_REACHABLE_AUTHORITY;
         loop {
-            let mut untried: Vec<SocketAddr> = candidates
-                .iter()
-                .copied()
-                .filter(|server| !tried.contains(server))
-                .collect();
-            if untried.is_empty() {
+            untried.clear();
+            untried.extend(
+                candidates
+                    .iter()
+                    .copied()
+                    .filter(|server| !tried.contains(server)),
+            );
+            let Some(server) = self.resolver.selection.best(&untried) else {
                 match unresolved.pop() {
                     Some(nameserver) => {
-                        let addresses = self.resolve_nameserver(&nameserver).await;
+                        let addresses = self.resolve_nameserver(nameserver).await;
                         candidates.extend(addresses);
                         candidates.sort();
                         candidates.dedup();
@@ -756,10 +817,8 @@ impl<T: Transport> Task<'_, T> {
                     }
                     None => break,
                 }
-            }
-            self.resolver.selection.order(&mut untried);
-            let server = untried[0];
-            tried.insert(server);
+            };
+            tried.push(server);
             match self
                 .exchange(server, name, rtype, recursion_desired, None)
                 .await
@@ -815,8 +874,8 @@ impl<T: Transport> Task<'_, T> {
         recursion_desired: bool,
         edns: Option<bool>,
     ) -> Result<Message, Result<TransportError, Abort>> {
-        let selection = &self.resolver.selection;
-        let mut use_edns = edns.unwrap_or_else(|| !selection.edns_disabled(server));
+        // Decided at the first attempt, from what is known of the server.
+        let mut edns_choice = edns;
         let mut protocol = Protocol::Udp;
         for _ in 0..3 {
             if self.queries_sent >= self.config.limits.max_upstream_queries {
@@ -827,17 +886,17 @@ impl<T: Transport> Task<'_, T> {
                 return Err(Err(Abort::Timeout));
             }
             self.queries_sent += 1;
-            let id = rand::random::<u16>();
-            let edns_record = use_edns.then(|| Edns {
-                udp_size: self.config.edns_buffer_size,
-                ..Edns::default()
-            });
-            let message = compose_query(id, name, rtype, recursion_desired, edns_record);
             let ceiling = self.config.limits.upstream_timeout.min(self.deadline - now);
+            // One look at the server's statistics for both settings.
+            let (edns_disabled, udp_timeout) = self.resolver.selection.settings(server, ceiling);
+            let use_edns = *edns_choice.get_or_insert(!edns_disabled);
             let timeout = match protocol {
-                Protocol::Udp => self.resolver.selection.timeout_for(server, ceiling),
+                Protocol::Udp => udp_timeout,
                 Protocol::Tcp => ceiling,
             };
+            let id = rand::random::<u16>();
+            let edns_udp_size = use_edns.then_some(self.config.edns_buffer_size);
+            let message = compose_upstream_query(id, name, rtype, recursion_desired, edns_udp_size);
             let query = UpstreamQuery {
                 server,
                 message: &message,
@@ -870,7 +929,7 @@ impl<T: Transport> Task<'_, T> {
             {
                 // RFC 6891 §7: a server that does not know EDNS; ask again without.
                 self.resolver.selection.disable_edns(server);
-                use_edns = false;
+                edns_choice = Some(false);
                 continue;
             }
             if response.header.truncated && protocol == Protocol::Udp {

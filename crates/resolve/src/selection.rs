@@ -34,36 +34,52 @@ pub(crate) struct ServerSelection {
     stats: Mutex<HashMap<SocketAddr, ServerStats>>,
 }
 
+/// The statistics of `server`, made with a small random RTT estimate if new.
+fn entry(stats: &mut HashMap<SocketAddr, ServerStats>, server: SocketAddr) -> &mut ServerStats {
+    if stats.len() >= MAX_SERVERS && !stats.contains_key(&server) {
+        stats.clear();
+    }
+    stats.entry(server).or_insert_with(|| ServerStats {
+        smoothed_rtt: Duration::from_micros(rand::random_range(0..5_000)),
+        samples: 0,
+        consecutive_timeouts: 0,
+        backoff_until: None,
+        edns_disabled: false,
+        edns_confirmed: false,
+    })
+}
+
 impl ServerSelection {
     fn with<R>(&self, server: SocketAddr, update: impl FnOnce(&mut ServerStats) -> R) -> R {
         let mut stats = self.stats.lock();
-        if stats.len() >= MAX_SERVERS && !stats.contains_key(&server) {
-            stats.clear();
-        }
-        let entry = stats.entry(server).or_insert_with(|| ServerStats {
-            smoothed_rtt: Duration::from_micros(rand::random_range(0..5_000)),
-            samples: 0,
-            consecutive_timeouts: 0,
-            backoff_until: None,
-            edns_disabled: false,
-            edns_confirmed: false,
-        });
-        update(entry)
+        update(entry(&mut stats, server))
     }
 
-    /// Orders `servers`, best first: servers not in backoff by smoothed RTT,
-    /// then servers in backoff.
-    pub(crate) fn order(&self, servers: &mut [SocketAddr]) {
-        let now = Instant::now();
-        let mut keys: HashMap<SocketAddr, (bool, Duration)> = HashMap::with_capacity(servers.len());
-        for &server in servers.iter() {
-            let key = self.with(server, |stats| {
-                let backed_off = stats.backoff_until.is_some_and(|until| until > now);
-                (backed_off, stats.smoothed_rtt)
-            });
-            keys.insert(server, key);
+    /// The best of `servers`, `None` if there is none: servers not in
+    /// backoff by smoothed RTT, then servers in backoff; the first of equals.
+    /// One lock for all of them, none for a single server.
+    pub(crate) fn best(&self, servers: &[SocketAddr]) -> Option<SocketAddr> {
+        let [first, rest @ ..] = servers else {
+            return None;
+        };
+        if rest.is_empty() {
+            return Some(*first);
         }
-        servers.sort_by_key(|server| keys[server]);
+        let now = Instant::now();
+        let mut stats = self.stats.lock();
+        let mut rank = |server: SocketAddr| {
+            let stats = entry(&mut stats, server);
+            let backed_off = stats.backoff_until.is_some_and(|until| until > now);
+            (backed_off, stats.smoothed_rtt)
+        };
+        let mut best = (*first, rank(*first));
+        for &server in rest {
+            let key = rank(server);
+            if key < best.1 {
+                best = (server, key);
+            }
+        }
+        Some(best.0)
     }
 
     /// Records a response after `rtt`.
@@ -95,10 +111,12 @@ impl ServerSelection {
         });
     }
 
-    /// How long to wait for `server`, at most `ceiling`.
-    pub(crate) fn timeout_for(&self, server: SocketAddr, ceiling: Duration) -> Duration {
-        let (rtt, known) = self.with(server, |stats| {
+    /// For a query to `server`: whether it goes without EDNS, and how long
+    /// to wait for a UDP response, at most `ceiling`.
+    pub(crate) fn settings(&self, server: SocketAddr, ceiling: Duration) -> (bool, Duration) {
+        let (edns_disabled, rtt, known) = self.with(server, |stats| {
             (
+                stats.edns_disabled,
                 stats.smoothed_rtt,
                 stats.samples > 0 && stats.consecutive_timeouts == 0,
             )
@@ -109,10 +127,11 @@ impl ServerSelection {
         } else {
             ceiling / 2
         };
-        estimate.clamp(
+        let timeout = estimate.clamp(
             Duration::from_millis(250),
             ceiling.max(Duration::from_millis(250)),
-        )
+        );
+        (edns_disabled, timeout)
     }
 
     /// Whether queries to `server` go without EDNS.
@@ -147,8 +166,9 @@ mod tests {
         }
         selection.record_timeout(dead, Duration::from_secs(1));
         selection.record_timeout(dead, Duration::from_secs(1));
-        let mut servers = [dead, slow, fast];
-        selection.order(&mut servers);
-        assert_eq!(servers, [fast, slow, dead]);
+        assert_eq!(selection.best(&[dead, slow, fast]), Some(fast));
+        assert_eq!(selection.best(&[dead, slow]), Some(slow));
+        assert_eq!(selection.best(&[dead]), Some(dead));
+        assert_eq!(selection.best(&[]), None);
     }
 }

@@ -8,6 +8,7 @@
 //! deadline. Every UDP query uses a new socket on a random source port.
 
 use hanse_wire::{Header, Name, Question, RType};
+use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -69,6 +70,42 @@ pub trait Transport: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
 }
 
+/// The bytes of a query for `name`/`rtype` (class IN) with `id`, the RD flag
+/// and, when `edns_udp_size` is given, an OPT record advertising that size
+/// (EDNS version 0, no flags, no options; RFC 6891 §6.1.2). The same bytes as
+/// `hanse_wire::compose_query`, written straight into one buffer of the right
+/// size: a lone question has nothing to compress.
+pub(crate) fn compose_upstream_query(
+    id: u16,
+    name: &Name,
+    rtype: RType,
+    recursion_desired: bool,
+    edns_udp_size: Option<u16>,
+) -> Vec<u8> {
+    let header = Header {
+        id,
+        recursion_desired,
+        question_count: 1,
+        additional_count: u16::from(edns_udp_size.is_some()),
+        ..Header::default()
+    };
+    let wire = name.as_wire();
+    let mut message = Vec::with_capacity(12 + wire.len() + 4 + 11);
+    message.extend_from_slice(&header.to_bytes());
+    message.extend_from_slice(wire);
+    message.extend_from_slice(&rtype.0.to_be_bytes());
+    message.extend_from_slice(&hanse_wire::Class::IN.0.to_be_bytes());
+    if let Some(udp_size) = edns_udp_size {
+        // Owner: the root; type OPT; class: the payload size; TTL: extended
+        // RCODE, version and flags, all zero; no data.
+        message.push(0);
+        message.extend_from_slice(&RType::OPT.0.to_be_bytes());
+        message.extend_from_slice(&udp_size.to_be_bytes());
+        message.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    message
+}
+
 /// Whether `response` answers the query with `id` for `name`/`rtype`.
 pub fn response_matches(response: &[u8], id: u16, name: &Name, rtype: RType) -> bool {
     let Ok(header) = Header::parse(response) else {
@@ -110,33 +147,65 @@ impl NetworkTransport {
     }
 }
 
-async fn bind_random_port(server: SocketAddr) -> std::io::Result<UdpSocket> {
-    let any: IpAddr = match server {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+/// A non-blocking UDP socket of the address family of `server`, bound to a
+/// random port and connected to `server`; nothing registered with the runtime yet.
+///
+/// System calls in the common case: `socket` (non-blocking and close-on-exec
+/// from the start), one `bind`, `connect`.
+fn open_udp(server: SocketAddr) -> std::io::Result<Socket> {
+    let (domain, any): (Domain, IpAddr) = match server {
+        SocketAddr::V4(_) => (Domain::IPV4, Ipv4Addr::UNSPECIFIED.into()),
+        SocketAddr::V6(_) => (Domain::IPV6, Ipv6Addr::UNSPECIFIED.into()),
     };
-    // Choose the port ourselves (RFC 5452 §9.2); fall back to the kernel's choice.
+    let socket = new_nonblocking_udp(domain)?;
+    // Choose the port ourselves (RFC 5452 §9.2); a port in use costs one more
+    // `bind` on the same socket, and after eight the kernel chooses.
+    let mut bound = false;
     for _ in 0..8 {
         let port = rand::random_range(1024..=65535u16);
-        if let Ok(socket) = UdpSocket::bind(SocketAddr::new(any, port)).await {
-            return Ok(socket);
+        if socket.bind(&SocketAddr::new(any, port).into()).is_ok() {
+            bound = true;
+            break;
         }
     }
-    UdpSocket::bind(SocketAddr::new(any, 0)).await
+    if !bound {
+        socket.bind(&SocketAddr::new(any, 0).into())?;
+    }
+    socket.connect(&server.into())?;
+    Ok(socket)
+}
+
+/// A UDP socket created non-blocking by the `socket` call itself.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn new_nonblocking_udp(domain: Domain) -> std::io::Result<Socket> {
+    Socket::new(domain, Type::DGRAM.nonblocking(), Some(SocketProtocol::UDP))
+}
+
+/// A UDP socket switched to non-blocking mode after its creation.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn new_nonblocking_udp(domain: Domain) -> std::io::Result<Socket> {
+    let socket = Socket::new(domain, Type::DGRAM, Some(SocketProtocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }
 
 async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
-    let socket = bind_random_port(query.server)
-        .await
-        .map_err(|_| TransportError::Network)?;
-    socket
-        .connect(query.server)
-        .await
-        .map_err(|_| TransportError::Network)?;
-    socket
-        .send(query.message)
-        .await
-        .map_err(|_| TransportError::Network)?;
+    let socket = open_udp(query.server).map_err(|_| TransportError::Network)?;
+    // Send before the socket joins the runtime: a fresh socket has room for
+    // one datagram, so the send does not wait for a writability event (and a
+    // response that arrives before the registration is reported by it).
+    let sent = socket.send(query.message);
+    let socket = UdpSocket::from_std(socket.into()).map_err(|_| TransportError::Network)?;
+    match sent {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+            socket
+                .send(query.message)
+                .await
+                .map_err(|_| TransportError::Network)?;
+        }
+        Err(_) => return Err(TransportError::Network),
+    }
     let deadline = tokio::time::Instant::now() + query.timeout;
     // Uninitialised capacity: a response larger than this is cut short and
     // then fails to parse, which is what a response larger than the size we
@@ -219,7 +288,41 @@ pub(crate) fn family_usable(probe: SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hanse_wire::{MessageBuilder, compose_query};
+    use hanse_wire::{Edns, MessageBuilder, compose_query};
+
+    #[test]
+    fn upstream_queries_are_the_bytes_the_message_builder_writes() {
+        let name = Name::from_ascii("Www.Example.com.").unwrap();
+        for rtype in [RType::A, RType::NS, RType::DS] {
+            for recursion_desired in [false, true] {
+                let plain = compose_upstream_query(513, &name, rtype, recursion_desired, None);
+                let expected = compose_query(513, &name, rtype, recursion_desired, None);
+                assert_eq!(plain, expected);
+                let edns = Edns {
+                    udp_size: 1232,
+                    ..Edns::default()
+                };
+                let with_edns =
+                    compose_upstream_query(513, &name, rtype, recursion_desired, Some(1232));
+                let expected = compose_query(513, &name, rtype, recursion_desired, Some(edns));
+                assert_eq!(with_edns, expected);
+            }
+        }
+        let root = compose_upstream_query(1, &Name::root(), RType::NS, false, Some(4096));
+        assert_eq!(
+            root,
+            compose_query(
+                1,
+                &Name::root(),
+                RType::NS,
+                false,
+                Some(Edns {
+                    udp_size: 4096,
+                    ..Edns::default()
+                })
+            )
+        );
+    }
 
     #[test]
     fn matching_checks_id_and_question_case_insensitively() {
