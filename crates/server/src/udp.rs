@@ -64,7 +64,10 @@ pub(crate) async fn serve_udp(
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Udp).await;
                     if let Some(response) = response {
-                        let _ = socket.send_to(&response, client).await;
+                        // Try at once; wait for the socket only if its buffer is full.
+                        if socket.try_send_to(&response, client).is_err() {
+                            let _ = socket.send_to(&response, client).await;
+                        }
                     }
                     pending.set(pending.get() - 1);
                     in_flight.fetch_sub(1, Ordering::AcqRel);

@@ -15,7 +15,6 @@ use crate::header::{HEADER_LENGTH, Header};
 use crate::message::{Edns, Question, Record};
 use crate::name::Name;
 use crate::types::{Class, RType};
-use std::collections::HashMap;
 
 /// The section a record goes into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,7 +47,8 @@ pub struct MessageBuilder {
     reserved: usize,
     edns: Option<Edns>,
     section: Section,
-    compression: HashMap<Box<[u8]>, u16>,
+    /// Offsets of the name suffixes written so far, candidates for pointers.
+    compression: Vec<u16>,
     ttl_offsets: Vec<u16>,
 }
 
@@ -72,7 +72,7 @@ impl MessageBuilder {
             reserved: 0,
             edns: None,
             section: Section::Answer,
-            compression: HashMap::new(),
+            compression: Vec::new(),
             ttl_offsets: Vec::new(),
         }
     }
@@ -161,10 +161,8 @@ impl MessageBuilder {
 
     fn rollback(&mut self, mark: usize, compression_size: usize) {
         self.buffer.truncate(mark);
-        if self.compression.len() != compression_size {
-            self.compression
-                .retain(|_, offset| usize::from(*offset) < mark);
-        }
+        // Offsets are pushed in increasing order: drop those past the mark.
+        self.compression.truncate(compression_size);
     }
 
     fn check_fits(&mut self, mark: usize) -> Result<(), WireError> {
@@ -213,15 +211,21 @@ impl MessageBuilder {
         while wire[position] != 0 {
             let suffix = &wire[position..];
             if compress {
-                let key = suffix.to_ascii_lowercase();
-                if let Some(&offset) = self.compression.get(key.as_slice()) {
+                // Messages hold few names: a linear scan over the suffixes
+                // written so far beats hashing every suffix.
+                let found = self
+                    .compression
+                    .iter()
+                    .copied()
+                    .find(|&offset| suffix_at(&self.buffer, usize::from(offset), suffix));
+                if let Some(offset) = found {
                     self.buffer
                         .extend_from_slice(&(0xc000 | offset).to_be_bytes());
                     return;
                 }
                 let here = self.buffer.len();
                 if here < 0x3fff {
-                    self.compression.insert(key.into(), here as u16);
+                    self.compression.push(here as u16);
                 }
             }
             let length = usize::from(wire[position]);
@@ -275,6 +279,40 @@ impl MessageBuilder {
         self.buffer[..HEADER_LENGTH].copy_from_slice(&self.header.to_bytes());
         self.buffer
     }
+}
+
+/// Whether the name written at `offset` of `buffer` (following the
+/// builder's own backward pointers) equals `suffix`, ignoring ASCII case.
+fn suffix_at(buffer: &[u8], mut offset: usize, suffix: &[u8]) -> bool {
+    let mut position = 0;
+    for _ in 0..256 {
+        let Some(&length) = buffer.get(offset) else {
+            return false;
+        };
+        if length & 0xc0 == 0xc0 {
+            let Some(&low) = buffer.get(offset + 1) else {
+                return false;
+            };
+            offset = (usize::from(length & 0x3f) << 8) | usize::from(low);
+            continue;
+        }
+        let length = usize::from(length);
+        let Some(theirs) = buffer.get(offset..offset + length + 1) else {
+            return false;
+        };
+        let Some(ours) = suffix.get(position..position + length + 1) else {
+            return false;
+        };
+        if !theirs.eq_ignore_ascii_case(ours) {
+            return false;
+        }
+        if length == 0 {
+            return true;
+        }
+        offset += length + 1;
+        position += length + 1;
+    }
+    false
 }
 
 /// Composes a query for `name`/`rtype` with the given ID, RD flag and EDNS.
