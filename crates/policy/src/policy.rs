@@ -301,7 +301,10 @@ pub struct PolicySet {
 impl fmt::Debug for PolicySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicySet")
-            .field("feeds", &self.feeds.iter().map(Feed::name).collect::<Vec<_>>())
+            .field(
+                "feeds",
+                &self.feeds.iter().map(Feed::name).collect::<Vec<_>>(),
+            )
             .field("profiles", &self.profiles.len())
             .field("clients", &self.clients.len())
             .finish()
