@@ -1203,23 +1203,33 @@ impl Checker<'_> {
     }
 
     fn read_root_hints(&mut self, value: &Value<'_>, path: &str) -> Option<PathBuf> {
+        self.read_existing_file(
+            value,
+            path,
+            "is empty; remove the key to use the built-in hints",
+        )
+    }
+
+    /// A path (relative to the configuration file) to a regular file that exists.
+    fn read_existing_file(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        when_empty: &str,
+    ) -> Option<PathBuf> {
         let text = self.expect_string(value, path)?;
         if text.is_empty() {
-            self.report(
-                value.span().start,
-                path,
-                "is empty; remove the key to use the built-in hints",
-            );
+            self.report(value.span().start, path, when_empty);
             return None;
         }
-        let hints = self.base_directory.join(text);
-        match std::fs::metadata(&hints) {
-            Ok(metadata) if metadata.is_file() => Some(hints),
+        let file = self.base_directory.join(text);
+        match std::fs::metadata(&file) {
+            Ok(metadata) if metadata.is_file() => Some(file),
             Ok(_) => {
                 self.report(
                     value.span().start,
                     path,
-                    format!("{} is not a regular file", hints.display()),
+                    format!("{} is not a regular file", file.display()),
                 );
                 None
             }
@@ -1227,7 +1237,7 @@ impl Checker<'_> {
                 self.report(
                     value.span().start,
                     path,
-                    format!("cannot use {}: {error}", hints.display()),
+                    format!("cannot use {}: {error}", file.display()),
                 );
                 None
             }
@@ -1783,31 +1793,7 @@ impl Checker<'_> {
     /// A feed file: it must exist when the configuration is read; relative
     /// to the configuration file's directory.
     fn read_feed_file(&mut self, value: &Value<'_>, path: &str) -> Option<PathBuf> {
-        let text = self.expect_string(value, path)?;
-        if text.is_empty() {
-            self.report(value.span().start, path, "is empty");
-            return None;
-        }
-        let file = self.base_directory.join(text);
-        match std::fs::metadata(&file) {
-            Ok(metadata) if metadata.is_file() => Some(file),
-            Ok(_) => {
-                self.report(
-                    value.span().start,
-                    path,
-                    format!("{} is not a regular file", file.display()),
-                );
-                None
-            }
-            Err(error) => {
-                self.report(
-                    value.span().start,
-                    path,
-                    format!("cannot use {}: {error}", file.display()),
-                );
-                None
-            }
-        }
+        self.read_existing_file(value, path, "is empty")
     }
 
     fn read_profile(
