@@ -165,6 +165,38 @@ impl<T: Transport> Resolver<T> {
         self.clock.now()
     }
 
+    /// The nameservers of the closest zone cut above `name` that the cache
+    /// knows, with their cached addresses: what served (or would serve) an
+    /// answer for `name`. Used for RPZ's NSDNAME and NSIP triggers. Reads the
+    /// cache only; empty if no cut below the root is cached.
+    pub fn nameservers_of(&self, name: &Name) -> (Vec<Name>, Vec<IpAddr>) {
+        let now = self.now();
+        let mut candidate = Some(name.clone());
+        while let Some(zone) = candidate {
+            if zone.is_root() {
+                break;
+            }
+            if let Some(cached) = self.cache.get(&zone, RType::NS, now) {
+                let names: Vec<Name> = cached
+                    .records
+                    .iter()
+                    .filter_map(Record::target_name)
+                    .collect();
+                let mut addresses = Vec::new();
+                for nameserver in &names {
+                    for rtype in [RType::A, RType::AAAA] {
+                        if let Some(cached) = self.cache.get(nameserver, rtype, now) {
+                            addresses.extend(cached.records.iter().filter_map(Record::address));
+                        }
+                    }
+                }
+                return (names, addresses);
+            }
+            candidate = zone.parent();
+        }
+        (Vec::new(), Vec::new())
+    }
+
     /// Resolves `name`/`rtype` (class IN). Identical questions in flight are
     /// coalesced into one resolution.
     pub async fn resolve(&self, name: &Name, rtype: RType) -> Resolution {

@@ -440,7 +440,14 @@ impl Handler {
             self.answers.insert(pending.key.as_bytes(), stored);
         }
         if let Some((policy, profile)) = policy {
-            let facts = ResolutionFacts::of(&pending.question.name, &resolution);
+            let mut facts = ResolutionFacts::of(&pending.question.name, &resolution);
+            if policy.needs_response_phase(profile) {
+                // NSDNAME and NSIP: the nameservers of the zone that holds the
+                // end of the chain.
+                let last = facts.chain.last().unwrap_or(&pending.question.name);
+                (facts.nameserver_names, facts.nameserver_addresses) =
+                    self.resolver.nameservers_of(last);
+            }
             let verdict = policy.check_response(
                 profile,
                 pending.question.name.as_wire(),
@@ -729,6 +736,10 @@ struct ResolutionFacts {
     chain: Vec<Name>,
     /// The addresses in the answer.
     addresses: Vec<IpAddr>,
+    /// The nameservers of the zone that served the answer (NSDNAME).
+    nameserver_names: Vec<Name>,
+    /// Their addresses (NSIP).
+    nameserver_addresses: Vec<IpAddr>,
 }
 
 impl ResolutionFacts {
@@ -749,15 +760,20 @@ impl ResolutionFacts {
             .iter()
             .filter_map(Record::address)
             .collect();
-        ResolutionFacts { chain, addresses }
+        ResolutionFacts {
+            chain,
+            addresses,
+            nameserver_names: Vec::new(),
+            nameserver_addresses: Vec::new(),
+        }
     }
 
     fn as_response(&self) -> ResponseFacts<'_> {
         ResponseFacts {
             cname_chain: &self.chain,
             addresses: &self.addresses,
-            nameserver_names: &[],
-            nameserver_addresses: &[],
+            nameserver_names: &self.nameserver_names,
+            nameserver_addresses: &self.nameserver_addresses,
         }
     }
 
