@@ -1,0 +1,42 @@
+//! Zone transfer client: the feed transport for RPZ.
+//!
+//! - [`transfer`] fetches a zone from a primary over TCP: AXFR (RFC 5936)
+//!   when no copy is held, IXFR (RFC 1995) otherwise, accepting the three
+//!   answer forms of IXFR (up to date, incremental, full zone).
+//! - [`TsigKey`] signs the request and verifies every signed response
+//!   message of a transfer with TSIG (RFC 8945), hmac-sha256 or hmac-sha512.
+//! - [`serial_newer`] compares SOA serials (RFC 1982 serial arithmetic).
+//! - [`read_notify`] and [`notify_response`] read a NOTIFY (RFC 1996) and
+//!   compose its answer, for a listener that lives elsewhere.
+//!
+//! A primary is not trusted: every message is checked (ID, question, rcode,
+//! zone membership of every record, the SOA framing of the transfer), the
+//! whole transfer runs under one deadline, and [`Limits`] caps the bytes and
+//! records a primary may send.
+//!
+//! # Limitations
+//! - TCP only; no IXFR over UDP, no zone transfer over TLS (RFC 9103).
+//! - TSIG: hmac-sha256 and hmac-sha512 only; truncated MACs (RFC 8945 §5.2.2.1)
+//!   are refused; NOTIFY messages are not authenticated here.
+//! - Class IN only.
+//! - The records of a transfer are held in memory until it completes
+//!   (bounded by [`Limits`]).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod base64;
+mod error;
+mod notify;
+mod serial;
+mod transfer;
+mod tsig;
+
+pub use error::{TransferError, TsigError};
+pub use notify::{Notify, notify_response, read_notify};
+pub use serial::serial_newer;
+pub use transfer::{Change, Limits, Transfer, transfer, transfer_with_limits};
+pub use tsig::{TsigAlgorithm, TsigKey, TsigKeyError};
+
+#[cfg(test)]
+mod tests;
