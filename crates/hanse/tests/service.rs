@@ -464,3 +464,77 @@ fn a_flood_of_random_and_mutated_packets_leaves_it_answering() {
         Rcode::NOERROR
     );
 }
+
+#[test]
+fn policy_reloads_under_load_lose_no_query() {
+    let (_net, hints) = hierarchy(9, Behaviour::Normal);
+    let feed =
+        std::env::temp_dir().join(format!("hanse-service-feed-{}.hosts", std::process::id()));
+    std::fs::write(&feed, "0.0.0.0 blocked.example\n").unwrap();
+    let extra = format!(
+        "[[policy.feed]]\nname = \"list\"\nformat = \"hosts\"\nfile = \"{}\"\n\
+         [[policy.profile]]\nname = \"default\"\nfeeds = [\"list\"]\n",
+        feed.display()
+    );
+    let hanse = start("reload-load", &hints, "\"127.0.0.0/8\"", &extra);
+    let address = hanse.address;
+    // Three clients, each a bounded number of queries; every one must be
+    // answered, and answered right, whatever reload is under way.
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut wrong = Vec::new();
+                for round in 0..400 {
+                    let (name, expected) = match round % 3 {
+                        0 => ("www.example.", Some(Rcode::NOERROR)),
+                        1 => ("blocked.example.", Some(Rcode::NXDOMAIN)),
+                        // Listed in some generations of the feed, not in others.
+                        _ => ("ns.example.", None),
+                    };
+                    let name = Name::from_ascii(name).unwrap();
+                    match query(
+                        address,
+                        &name,
+                        RType::A,
+                        Transport::Udp,
+                        Duration::from_secs(2),
+                    ) {
+                        Err(error) => wrong.push(format!("{name}: no answer: {error}")),
+                        Ok(answer) => {
+                            let rcode = answer.rcode();
+                            let fine = match expected {
+                                Some(expected) => rcode == expected,
+                                None => rcode == Rcode::NOERROR || rcode == Rcode::NXDOMAIN,
+                            };
+                            if !fine {
+                                wrong.push(format!("{name}: {rcode}"));
+                            }
+                        }
+                    }
+                }
+                wrong
+            })
+        })
+        .collect();
+    for generation in 0..20 {
+        let text = if generation % 2 == 0 {
+            "0.0.0.0 blocked.example\n0.0.0.0 ns.example\n"
+        } else {
+            "0.0.0.0 blocked.example\n"
+        };
+        std::fs::write(&feed, text).unwrap();
+        signal(&hanse, "HUP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut wrong = Vec::new();
+    for client in clients {
+        wrong.extend(client.join().unwrap());
+    }
+    let _ = std::fs::remove_file(&feed);
+    assert!(
+        wrong.is_empty(),
+        "{} of 1200 queries failed: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+}
