@@ -95,7 +95,8 @@ def main_table(names, modes, idx, sanity, latwl):
     Hanse's ratio to the best peer (the best value among the other
     resolvers, floor excluded: highest QPS / NOERROR, lowest otherwise) and,
     on cache hits, to the floor."""
-    peers = [n for n in names if n not in (SUBJECT, FLOOR)]
+    # Hanse's own variants (hanse-filtered, …) are not peers.
+    peers = [n for n in names if n not in (SUBJECT, FLOOR) and not n.startswith(SUBJECT + "-")]
     # (workload, label, key, formatter)
     rows = [
         ("miss", "QPS", "qps", f0),
