@@ -25,22 +25,9 @@ PY
   printf '0.0.0.0 social%d.invalid\n' $(seq 1 1000) > "$FILTER/social.hosts"
   printf '0.0.0.0 ads%d.invalid\n' $(seq 1 1000) > "$FILTER/ads.hosts"
 fi
-cat > "$RUNDIR/hanse.toml" <<CONF
-[server]
-listen = ["$ADDR:$PORT"]
-allow_from = ["127.0.0.0/8"]
-threads = $THREADS
-
-[resolver]
-root_hints = "$HINTS"
-query_private_upstreams = true
-qname_minimisation = "relaxed"
-
-[cache]
-max_memory = "${CACHE_MB}MiB"
-
-[log]
-level = "error"
+# The base configuration is hanse.sh's; the policy sections are added to it.
+"$(dirname "$0")/hanse.sh" "$ADDR" "$PORT" "$THREADS" "$DNSSEC" "$RUNDIR" --config-only
+cat >> "$RUNDIR/hanse.toml" <<CONF
 
 [[policy.feed]]
 name = "malware"
