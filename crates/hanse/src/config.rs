@@ -933,15 +933,17 @@ impl Checker<'_> {
         Some(size)
     }
 
-    /// A list of socket addresses; a bare address gets port 53. Returns
-    /// `None` if any element is invalid. Each address comes with its offset.
-    fn read_socket_addresses(
+    /// A list of strings, each turned into a value by `parse` (whose error
+    /// is the message to report after the quoted text). Returns `None` if any
+    /// element is invalid. Each value comes with its offset.
+    fn read_parsed_strings<T>(
         &mut self,
         value: &Value<'_>,
         path: &str,
-    ) -> Option<Vec<(SocketAddr, usize)>> {
+        mut parse: impl FnMut(&str) -> Result<T, String>,
+    ) -> Option<Vec<(T, usize)>> {
         let elements = self.expect_array(value, path)?;
-        let mut addresses = Vec::with_capacity(elements.len());
+        let mut parsed = Vec::with_capacity(elements.len());
         let mut valid = true;
         for (index, element) in elements.iter().enumerate() {
             let element_path = format!("{path}[{index}]");
@@ -949,8 +951,8 @@ impl Checker<'_> {
                 valid = false;
                 continue;
             };
-            match parse_socket_address(text) {
-                Ok(address) => addresses.push((address, element.span().start)),
+            match parse(text) {
+                Ok(item) => parsed.push((item, element.span().start)),
                 Err(reason) => {
                     self.report(
                         element.span().start,
@@ -961,7 +963,17 @@ impl Checker<'_> {
                 }
             }
         }
-        valid.then_some(addresses)
+        valid.then_some(parsed)
+    }
+
+    /// A list of socket addresses; a bare address gets port 53. Returns
+    /// `None` if any element is invalid. Each address comes with its offset.
+    fn read_socket_addresses(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+    ) -> Option<Vec<(SocketAddr, usize)>> {
+        self.read_parsed_strings(value, path, parse_socket_address)
     }
 
     fn read_document(&mut self, document: &DeTable<'_>, config: &mut Config) {
@@ -1080,28 +1092,11 @@ impl Checker<'_> {
     }
 
     fn read_networks(&mut self, value: &Value<'_>, path: &str) -> Option<Vec<IpNetwork>> {
-        let elements = self.expect_array(value, path)?;
-        let mut networks = Vec::with_capacity(elements.len());
-        let mut valid = true;
-        for (index, element) in elements.iter().enumerate() {
-            let element_path = format!("{path}[{index}]");
-            let Some(text) = self.expect_string(element, &element_path) else {
-                valid = false;
-                continue;
-            };
-            match IpNetwork::from_str(text) {
-                Ok(network) => networks.push(network),
-                Err(error) => {
-                    self.report(
-                        element.span().start,
-                        &element_path,
-                        format!("{text:?} is not a network such as \"10.0.0.0/8\": {error}"),
-                    );
-                    valid = false;
-                }
-            }
-        }
-        valid.then_some(networks)
+        let networks = self.read_parsed_strings(value, path, |text| {
+            IpNetwork::from_str(text)
+                .map_err(|error| format!("is not a network such as \"10.0.0.0/8\": {error}"))
+        })?;
+        Some(networks.into_iter().map(|(network, _)| network).collect())
     }
 
     fn read_resolver(&mut self, table: &DeTable<'_>, resolver: &mut ResolverSection) {
