@@ -22,7 +22,7 @@ COMPARE_NAMES=${COMPARE_NAMES:-2000}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
-PKGS=(nsd unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
+PKGS=(nsd knot unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
 T_START=$(date +%s)
 STEP_START=$T_START
 CURRENT=""

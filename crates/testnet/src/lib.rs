@@ -9,6 +9,7 @@
 //!   slow, spoofing or garbage-spewing servers; it records every query.
 //! - [`TestNet`]: several servers at once, and root hints pointing at them.
 //! - [`client`]: a stub client to query the resolver under test.
+//! - [`knot`]: a real primary (Knot DNS) for zone-transfer and NOTIFY tests.
 //! - [`replay`]: resolver test scenarios in the `.rpl` format and a
 //!   simulated transport that answers the resolver from them, without sockets.
 //!
@@ -16,12 +17,14 @@
 //! server stops within about 100 ms. Only use 127.0.0.0/8 addresses.
 //!
 //! # Limitations
-//! - No DNSSEC, no zone transfers, no dynamic updates, class IN only.
+//! - The in-process servers: no DNSSEC, no zone transfers, no dynamic
+//!   updates, class IN only ([`knot`] runs a real primary for transfers).
 //! - Port 53 by default, which needs root (or CAP_NET_BIND_SERVICE); use
 //!   another port in [`ServerSpec::address`] otherwise.
 
 pub mod answer;
 pub mod client;
+pub mod knot;
 mod net;
 pub mod replay;
 mod server;
