@@ -469,17 +469,9 @@ pub struct PolicySection {
     /// Where the last good copies of remote feeds are kept (in `feeds/`
     /// below it). Resolved against the configuration file's directory; it
     /// need not exist yet.
-    #[allow(
-        dead_code,
-        reason = "read by the feed supply, which the binary does not wire in yet"
-    )]
     pub state_directory: PathBuf,
     /// Whether filtered answers carry an EDE EXTRA-TEXT naming the rule's
     /// source (RFC 8914 §2).
-    #[allow(
-        dead_code,
-        reason = "read by the server wiring, which the binary does not do yet"
-    )]
     pub extra_text: bool,
 }
 
@@ -1916,7 +1908,8 @@ impl Checker<'_> {
         // if already reported) and the key's offset.
         let mut refresh: Option<(Option<Duration>, usize)> = None;
         let mut primaries: Option<(Option<Vec<SocketAddr>>, usize)> = None;
-        let mut tsig_key: Option<(Option<TsigKey>, usize)> = None;
+        // Looked up only for a zone transfer, after the loop.
+        let mut tsig_key: Option<(&Value<'_>, String, usize)> = None;
         let mut origin: Option<(Option<Name>, usize)> = None;
         let mut ede = EdeCode::Blocked;
         let mut later_source = false;
@@ -1954,10 +1947,7 @@ impl Checker<'_> {
                 "primaries" => {
                     primaries = Some((self.read_primaries(value, &key_path), key_offset));
                 }
-                "tsig_key" => {
-                    let read = self.read_tsig_key_reference(value, &key_path, tsig_keys);
-                    tsig_key = Some((read, key_offset));
-                }
+                "tsig_key" => tsig_key = Some((value, key_path, key_offset)),
                 "origin" => {
                     origin = Some((self.read_zone_name(value, &key_path), value.span().start));
                 }
@@ -2006,9 +1996,9 @@ impl Checker<'_> {
                         *offset,
                         &join_path(path, other.key()),
                         format!(
-                            "conflicts with \"{}\"; a feed takes exactly one of {}",
-                            first.key(),
-                            FEED_SOURCE_KEYS.map(|key| format!("\"{key}\"")).join(", ")
+                            "conflicts with \"{}\"; a feed takes exactly one of \"file\", \"url\" \
+                             or \"zone\"",
+                            first.key()
                         ),
                     );
                 }
@@ -2018,6 +2008,13 @@ impl Checker<'_> {
         };
         let has_zone = sources.iter().any(|(key, _)| *key == SourceKey::Zone);
         let has_url = sources.iter().any(|(key, _)| *key == SourceKey::Url);
+        // `None`: no key; `Some(None)`: a problem, already reported.
+        let tsig_key_read = match (has_zone, &tsig_key) {
+            (true, Some((value, key_path, _))) => {
+                Some(self.read_tsig_key_reference(value, key_path, tsig_keys))
+            }
+            _ => None,
+        };
         if has_zone {
             if primaries.is_none() {
                 self.report(
@@ -2049,7 +2046,7 @@ impl Checker<'_> {
         } else {
             for (key, offset) in [
                 ("primaries", primaries.as_ref().map(|(_, offset)| *offset)),
-                ("tsig_key", tsig_key.as_ref().map(|(_, offset)| *offset)),
+                ("tsig_key", tsig_key.as_ref().map(|(_, _, offset)| *offset)),
             ] {
                 if let Some(offset) = offset {
                     self.report(
@@ -2098,8 +2095,8 @@ impl Checker<'_> {
             SourceKey::Zone => FeedLocation::Transfer {
                 zone: zone?,
                 primaries: primaries?.0?,
-                tsig_key: match tsig_key {
-                    Some((read, _)) => Some(read?),
+                tsig_key: match tsig_key_read {
+                    Some(read) => Some(read?),
                     None => None,
                 },
             },
@@ -4556,6 +4553,618 @@ format = "hosts"
         );
     }
 
+    const SECRET: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+    const OTHER_SECRET: &str =
+        "YW5vdGhlciBzZWNyZXQsIHNpeHR5LWZvdXIgYnl0ZXMgbG9uZyB3b3VsZCBiZSBiZXR0ZXI7IGZpbmUu";
+
+    fn tsig_key(key_name: &str, algorithm: TsigAlgorithm, secret: &str) -> TsigKey {
+        TsigKey::from_base64(name(key_name), algorithm, secret).expect("test key")
+    }
+
+    #[test]
+    fn remote_feeds_parse_to_their_locations() {
+        let files = PolicyFiles::new("remote");
+        std::fs::create_dir_all(files.0.join("keys")).expect("keys directory");
+        std::fs::write(
+            files.0.join("keys/other.key"),
+            format!("  {OTHER_SECRET}\n\n"),
+        )
+        .expect("key file");
+        let text = format!(
+            r#"[policy]
+state_directory = "state"
+extra_text = false
+
+[[policy.tsig_key]]
+name = "feed-key."
+secret = "{SECRET}"
+
+[[policy.tsig_key]]
+name = "other-key"
+algorithm = "hmac-sha512"
+secret_file = "keys/other.key"
+
+[[policy.feed]]
+name = "malware"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53", "192.0.2.54:5353", "[2001:db8::53]:53", "2001:db8::54"]
+tsig_key = "FEED-KEY"
+
+[[policy.feed]]
+name = "phishing"
+format = "rpz"
+zone = "phish.rpz.example"
+primaries = ["[2001:db8::55]"]
+tsig_key = "other-key."
+ede = "filtered"
+
+[[policy.feed]]
+name = "plain"
+format = "rpz"
+zone = "plain.example."
+primaries = ["127.0.0.1:5353"]
+
+[[policy.feed]]
+name = "ads"
+format = "hosts"
+url = "https://example.com/hosts.txt"
+
+[[policy.feed]]
+name = "remote-zone"
+format = "rpz"
+url = "http://192.0.2.80:8080/zone.rpz?token=abc"
+refresh = "6h"
+origin = "remote.rpz.example."
+
+[[policy.feed]]
+name = "local"
+format = "domains"
+file = "social.domains"
+"#
+        );
+        let config = files.parse(&text).expect("valid");
+        let policy = &config.policy;
+        assert_eq!(policy.state_directory, files.0.join("state"));
+        assert!(!policy.extra_text);
+        let locations: Vec<&FeedLocation> =
+            policy.feeds.iter().map(|feed| &feed.location).collect();
+        assert_eq!(
+            locations,
+            [
+                &FeedLocation::Transfer {
+                    zone: name("rpz.example."),
+                    primaries: vec![
+                        address("192.0.2.53:53"),
+                        address("192.0.2.54:5353"),
+                        address("[2001:db8::53]:53"),
+                        address("[2001:db8::54]:53"),
+                    ],
+                    tsig_key: Some(tsig_key("feed-key.", TsigAlgorithm::HmacSha256, SECRET)),
+                },
+                &FeedLocation::Transfer {
+                    zone: name("phish.rpz.example."),
+                    primaries: vec![address("[2001:db8::55]:53")],
+                    tsig_key: Some(tsig_key(
+                        "other-key.",
+                        TsigAlgorithm::HmacSha512,
+                        OTHER_SECRET
+                    )),
+                },
+                &FeedLocation::Transfer {
+                    zone: name("plain.example."),
+                    primaries: vec![address("127.0.0.1:5353")],
+                    tsig_key: None,
+                },
+                &FeedLocation::Url {
+                    url: "https://example.com/hosts.txt".to_owned(),
+                    refresh: Duration::from_secs(86_400),
+                },
+                &FeedLocation::Url {
+                    url: "http://192.0.2.80:8080/zone.rpz?token=abc".to_owned(),
+                    refresh: Duration::from_secs(6 * 3600),
+                },
+                &FeedLocation::File(files.0.join("social.domains")),
+            ]
+        );
+        // The key read from the file differs from the inline one: the
+        // secret (and algorithm) really came from the file.
+        assert_ne!(
+            tsig_key("other-key.", TsigAlgorithm::HmacSha512, OTHER_SECRET),
+            tsig_key("other-key.", TsigAlgorithm::HmacSha512, SECRET)
+        );
+        assert_eq!(policy.feeds[0].origin, None);
+        assert_eq!(policy.feeds[1].ede, EdeCode::Filtered);
+        assert_eq!(policy.feeds[4].origin, Some(name("remote.rpz.example.")));
+        assert_eq!(policy.feeds[5].format, FeedFormat::Domains);
+        // Without profiles, the implicit default profile uses every feed.
+        assert_eq!(policy.profiles.len(), 1);
+        assert_eq!(policy.profiles[0].feeds.len(), 6);
+        assert_eq!(
+            policy.feeds[0].location.to_string(),
+            "zone rpz.example. from 192.0.2.53:53, 192.0.2.54:5353, [2001:db8::53]:53, \
+             [2001:db8::54]:53 with TSIG key feed-key."
+        );
+        assert_eq!(
+            policy.feeds[3].location.to_string(),
+            "https://example.com/hosts.txt, refreshed every 1d"
+        );
+    }
+
+    #[test]
+    fn policy_state_directory_and_extra_text_have_defaults() {
+        let policy = parse_ok("").policy;
+        assert_eq!(policy.state_directory, PathBuf::from("/var/lib/hanse"));
+        assert!(policy.extra_text);
+        assert!(policy.is_empty());
+        // Settings alone do not turn filtering on.
+        let policy =
+            parse_ok("[policy]\nstate_directory = \"/srv/hanse\"\nextra_text = true\n").policy;
+        assert_eq!(policy.state_directory, PathBuf::from("/srv/hanse"));
+        assert!(policy.extra_text);
+        assert!(policy.is_empty());
+
+        let files = PolicyFiles::new("state");
+        let relative = files
+            .parse("[policy]\nstate_directory = \"../hanse-state\"\n")
+            .expect("valid");
+        assert_eq!(
+            relative.policy.state_directory,
+            files.0.join("../hanse-state")
+        );
+        assert_eq!(
+            files.positions("[policy]\nstate_directory = \"malware.rpz\"\nextra_text = \"yes\"\n"),
+            [
+                format!(
+                    "2:19: policy.state_directory: {} exists and is not a directory",
+                    files.0.join("malware.rpz").display()
+                ),
+                "3:14: policy.extra_text: expected a boolean (true or false), found a string"
+                    .to_owned(),
+            ]
+        );
+        assert_one_problem(
+            "[policy]\nstate_directory = \"\"\n",
+            2,
+            19,
+            "policy.state_directory: is empty; remove the key for the default \"/var/lib/hanse\"",
+        );
+        assert_one_problem(
+            "[policy]\nstate_directory = 1\n",
+            2,
+            19,
+            "policy.state_directory: expected a string, found an integer",
+        );
+    }
+
+    #[test]
+    fn feed_source_rules_are_reported_at_their_keys() {
+        let files = PolicyFiles::new("sources");
+        let text = r#"[[policy.feed]]
+name = "three"
+format = "rpz"
+file = "malware.rpz"
+url = "https://example.com/zone"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "none"
+format = "hosts"
+
+[[policy.feed]]
+name = "url-with-transfer-keys"
+format = "hosts"
+url = "https://example.com/hosts"
+primaries = ["192.0.2.53"]
+tsig_key = "feed-key."
+
+[[policy.feed]]
+name = "zone-without-primaries"
+format = "rpz"
+zone = "rpz.example."
+
+[[policy.feed]]
+name = "zone-for-a-list"
+format = "domains"
+zone = "list.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "file-with-refresh"
+format = "domains"
+file = "social.domains"
+refresh = "1h"
+
+[[policy.feed]]
+name = "zone-with-origin"
+format = "rpz"
+zone = "rpz.example."
+origin = "other.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "zone-with-refresh"
+refresh = "1h"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "url-list-with-origin"
+format = "hosts"
+url = "https://example.com/hosts"
+origin = "lists.example."
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "5:1: policy.feed[0].url: conflicts with \"file\"; a feed takes exactly one of \"file\", \"url\" or \"zone\"",
+                "6:1: policy.feed[0].zone: conflicts with \"file\"; a feed takes exactly one of \"file\", \"url\" or \"zone\"",
+                "9:1: policy.feed[1]: missing key \"file\", \"url\" or \"zone\" (where the feed comes from)",
+                "17:1: policy.feed[2].primaries: only with zone = \"...\" (a feed by zone transfer)",
+                // Not looked up among the keys (none is configured): the
+                // key is not allowed here in the first place.
+                "18:1: policy.feed[2].tsig_key: only with zone = \"...\" (a feed by zone transfer)",
+                "20:1: policy.feed[3]: missing key \"primaries\" (the servers the zone is transferred from)",
+                "28:1: policy.feed[4].zone: only for format = \"rpz\", not \"domains\"",
+                "35:1: policy.feed[5].refresh: only with url = \"...\" (a feed by HTTP or HTTPS)",
+                "41:10: policy.feed[6].origin: not allowed with zone = \"...\": the zone's name is its origin",
+                "46:1: policy.feed[7].refresh: only with url = \"...\" (a feed by HTTP or HTTPS)",
+                "55:10: policy.feed[8].origin: only for format = \"rpz\", not \"hosts\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn tsig_keys_are_checked() {
+        let files = PolicyFiles::new("tsig");
+        std::fs::write(files.0.join("bad.key"), "not base64!\n").expect("key file");
+        std::fs::write(files.0.join("empty.key"), " \n").expect("key file");
+        std::fs::write(files.0.join("large.key"), "A".repeat(5000)).expect("key file");
+        let missing_key = files.0.join("missing.key");
+        let text = format!(
+            r#"[[policy.tsig_key]]
+name = "feed-key."
+secret = "not base64!"
+
+[[policy.tsig_key]]
+name = "FEED-KEY"
+secret = "{SECRET}"
+
+[[policy.tsig_key]]
+name = "empty."
+secret = ""
+
+[[policy.tsig_key]]
+name = "both."
+secret = "{SECRET}"
+secret_file = "bad.key"
+
+[[policy.tsig_key]]
+name = "none."
+algorithm = "hmac-sha256"
+
+[[policy.tsig_key]]
+name = "missing-file."
+secret_file = "missing.key"
+
+[[policy.tsig_key]]
+name = "bad-file."
+secret_file = "bad.key"
+
+[[policy.tsig_key]]
+name = "empty-file."
+secret_file = "empty.key"
+
+[[policy.tsig_key]]
+name = "large-file."
+secret_file = "large.key"
+
+[[policy.tsig_key]]
+name = "md5."
+algorithm = "hmac-md5"
+secret = "{SECRET}"
+colour = "blue"
+
+[[policy.feed]]
+name = "broken-key"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+tsig_key = "feed-key."
+
+[[policy.feed]]
+name = "unknown-key"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+tsig_key = "nobody."
+"#
+        );
+        assert_eq!(
+            files.positions(&text),
+            [
+                "3:10: policy.tsig_key[0].secret: the secret is not valid base64".to_owned(),
+                "6:8: policy.tsig_key[1].name: TSIG key \"FEED-KEY.\" is already defined at policy.tsig_key[0].name".to_owned(),
+                "11:10: policy.tsig_key[2].secret: the secret is empty".to_owned(),
+                "16:1: policy.tsig_key[3].secret_file: conflicts with \"secret\"; a TSIG key takes exactly one of \"secret\" or \"secret_file\"".to_owned(),
+                "18:1: policy.tsig_key[4]: missing key \"secret\" or \"secret_file\"".to_owned(),
+                format!(
+                    "24:15: policy.tsig_key[5].secret_file: cannot use {}: No such file or directory (os error 2)",
+                    missing_key.display()
+                ),
+                "28:15: policy.tsig_key[6].secret_file: the secret is not valid base64 (in the file)".to_owned(),
+                "32:15: policy.tsig_key[7].secret_file: the secret is empty (in the file)".to_owned(),
+                format!(
+                    "36:15: policy.tsig_key[8].secret_file: {} is larger than 4KiB; it should hold only the base64 secret",
+                    files.0.join("large.key").display()
+                ),
+                "40:13: policy.tsig_key[9].algorithm: \"hmac-md5\" is not one of \"hmac-sha256\", \"hmac-sha512\"".to_owned(),
+                "42:1: policy.tsig_key[9].colour: unknown key; expected one of: name, algorithm, secret, secret_file".to_owned(),
+                // feed[0] names a key with a problem of its own: not reported again.
+                "56:12: policy.feed[1].tsig_key: unknown TSIG key \"nobody.\" (configured: \"feed-key.\", \"empty.\", \"both.\", \"none.\", \"missing-file.\", \"bad-file.\", \"empty-file.\", \"large-file.\", \"md5.\")".to_owned(),
+            ]
+        );
+        // A key entry without a valid name: references are not checked
+        // against the keys (the reference might be that key).
+        let text = r#"[[policy.tsig_key]]
+name = "bad name."
+secret = "c2VjcmV0"
+
+[[policy.tsig_key]]
+secret = "c2VjcmV0"
+
+[[policy.feed]]
+name = "unknown-key"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+tsig_key = "nobody."
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "2:8: policy.tsig_key[0].name: \"bad name.\" is not a domain name: it contains white space or a control character",
+                "5:1: policy.tsig_key[1]: missing key \"name\"",
+            ]
+        );
+        assert_eq!(
+            files.positions(
+                "[policy]\ntsig_key = \"feed-key.\"\n[[policy.feed]]\nname = \"x\"\nformat = \"rpz\"\nzone = \"rpz.example.\"\nprimaries = [\"192.0.2.53\"]\ntsig_key = 5\n"
+            ),
+            [
+                "2:12: policy.tsig_key: expected an array of tables ([[policy.tsig_key]] entries), found a string",
+                "8:12: policy.feed[0].tsig_key: expected a string, found an integer",
+            ]
+        );
+    }
+
+    #[test]
+    fn primaries_are_parsed_and_checked() {
+        let files = PolicyFiles::new("primaries");
+        let primaries = |list: &str| {
+            let text = format!(
+                "[[policy.feed]]\nname = \"zone\"\nformat = \"rpz\"\nzone = \"rpz.example.\"\nprimaries = {list}\n"
+            );
+            match files.parse(&text) {
+                Ok(config) => match &config.policy.feeds[0].location {
+                    FeedLocation::Transfer { primaries, .. } => Ok(primaries.clone()),
+                    other => panic!("not a transfer: {other:?}"),
+                },
+                Err(problems) => Err(problems
+                    .iter()
+                    .map(|problem| {
+                        format!("{}:{}: {}", problem.line, problem.column, problem.message)
+                    })
+                    .collect::<Vec<_>>()),
+            }
+        };
+        assert_eq!(
+            primaries(r#"["192.0.2.1", "[2001:db8::1]", "2001:db8::2", "[2001:db8::3]:5353"]"#),
+            Ok(vec![
+                address("192.0.2.1:53"),
+                address("[2001:db8::1]:53"),
+                address("[2001:db8::2]:53"),
+                address("[2001:db8::3]:5353"),
+            ])
+        );
+        assert_eq!(
+            primaries(r#"["primary.example", "192.0.2.1:0", "2001:db8::1:port", 53]"#),
+            Err(vec![
+                "5:14: policy.feed[0].primaries[0]: \"primary.example\" is not an address:port"
+                    .to_owned(),
+                "5:33: policy.feed[0].primaries[1]: \"192.0.2.1:0\" has port 0".to_owned(),
+                "5:48: policy.feed[0].primaries[2]: \"2001:db8::1:port\" is not an address:port; write an IPv6 address with a port in brackets, as in \"[2001:db8::1]:53\"".to_owned(),
+                "5:68: policy.feed[0].primaries[3]: expected a string, found an integer".to_owned(),
+            ])
+        );
+        assert_eq!(
+            primaries("[]"),
+            Err(vec![
+                "5:13: policy.feed[0].primaries: needs at least one address".to_owned()
+            ])
+        );
+        assert_eq!(
+            primaries(r#"["192.0.2.1", "192.0.2.1:53"]"#),
+            Err(vec![
+                "5:27: policy.feed[0].primaries[1]: 192.0.2.1:53 is already listed at policy.feed[0].primaries[0]".to_owned()
+            ])
+        );
+        assert_eq!(
+            primaries(r#""192.0.2.1""#),
+            Err(vec![
+                "5:13: policy.feed[0].primaries: expected an array, found a string".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn refresh_is_a_duration_from_a_minute_to_a_week() {
+        let files = PolicyFiles::new("refresh");
+        let refresh = |value: &str| {
+            let text = format!(
+                "[[policy.feed]]\nname = \"ads\"\nformat = \"hosts\"\nurl = \"https://example.com/hosts\"\nrefresh = {value}\n"
+            );
+            match files.parse(&text) {
+                Ok(config) => match &config.policy.feeds[0].location {
+                    FeedLocation::Url { refresh, .. } => Ok(*refresh),
+                    other => panic!("not a URL: {other:?}"),
+                },
+                Err(problems) => Err(problems
+                    .iter()
+                    .map(|problem| {
+                        format!("{}:{}: {}", problem.line, problem.column, problem.message)
+                    })
+                    .collect::<Vec<_>>()),
+            }
+        };
+        assert_eq!(refresh("\"1m\""), Ok(Duration::from_secs(60)));
+        assert_eq!(refresh("\"7d\""), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(refresh("\"2d\""), Ok(Duration::from_secs(2 * 86_400)));
+        assert_eq!(refresh("\"12h\""), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(refresh("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(
+            refresh("\"59s\""),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: 59s is out of range 1m..=7d".to_owned()
+            ])
+        );
+        assert_eq!(
+            refresh("\"8d\""),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: 8d is out of range 1m..=7d".to_owned()
+            ])
+        );
+        assert_eq!(
+            refresh("\"1 day\""),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: \"1 day\" is not a duration; write a whole number with ms, s, m, h or d, as in \"500ms\" or \"10s\"".to_owned()
+            ])
+        );
+        assert_eq!(
+            refresh("true"),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: expected a duration (a string such as \"10s\" or an integer of seconds), found a boolean".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn feed_urls_are_checked() {
+        for good in [
+            "https://example.com/hosts.txt",
+            "http://example.com",
+            "HTTPS://Lists.Example.COM./a/b?c=d&e=f#g",
+            "http://192.0.2.1:8080/list",
+            "https://[2001:db8::1]/list",
+            "https://[2001:db8::1]:8443",
+            "https://xn--bcher-kva.example/list",
+            "https://example.com/%20spaced",
+        ] {
+            assert_eq!(check_feed_url(good), Ok(()), "{good}");
+        }
+        for (bad, reason) in [
+            (
+                "ftp://example.com/hosts",
+                "the scheme \"ftp\" is not http or https",
+            ),
+            (
+                "example.com/hosts",
+                "it does not start with http:// or https://",
+            ),
+            (
+                "https:/example.com",
+                "it does not start with http:// or https://",
+            ),
+            ("https://", "it has no host"),
+            ("https:///hosts", "it has no host"),
+            ("https://:443/hosts", "it has no host"),
+            (
+                "https://exa mple.com/",
+                "it contains white space; percent-encode it as %20",
+            ),
+            (
+                "https://example.com/a b",
+                "it contains white space; percent-encode it as %20",
+            ),
+            (
+                " https://example.com/",
+                "it contains white space; percent-encode it as %20",
+            ),
+            (
+                "https://example.com/\u{7f}",
+                "it contains a control character",
+            ),
+            (
+                "https://bücher.example/",
+                "it contains a character that is not ASCII",
+            ),
+            (
+                "https://user:secret@example.com/",
+                "user names and passwords in the URL",
+            ),
+            (
+                "https://example.com:0/",
+                "the port \"0\" of \"example.com\" is not a number from 1 to 65535",
+            ),
+            (
+                "https://example.com:65536/",
+                "the port \"65536\" of \"example.com\" is not a number from 1 to 65535",
+            ),
+            (
+                "https://example.com:/",
+                "the port \"\" of \"example.com\" is not a number from 1 to 65535",
+            ),
+            (
+                "https://example.com:80:80/",
+                "the port \"80:80\" of \"example.com\"",
+            ),
+            (
+                "https://[2001:db8::1/",
+                "the IPv6 address has no closing \"]\"",
+            ),
+            (
+                "https://[example.com]/",
+                "\"example.com\" is not an IPv6 address",
+            ),
+            ("https://[2001:db8::1]x/", "\"x\" follows the IPv6 address"),
+            (
+                "https://-bad.example/",
+                "\"-bad.example\" is not a host name",
+            ),
+            (
+                "https://ex_ample.com/",
+                "\"ex_ample.com\" is not a host name",
+            ),
+            (
+                "https://example..com/",
+                "\"example..com\" is not a host name",
+            ),
+        ] {
+            match check_feed_url(bad) {
+                Ok(()) => panic!("{bad:?} was accepted"),
+                Err(message) => assert!(
+                    message.contains(reason),
+                    "{bad:?}: {message:?} does not contain {reason:?}"
+                ),
+            }
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LENGTH));
+        assert_eq!(
+            check_feed_url(&long),
+            Err("it is longer than 2048 characters".to_owned())
+        );
+        // Through the configuration: the position is the value's.
+        let files = PolicyFiles::new("url");
+        assert_eq!(
+            files.positions(
+                "[[policy.feed]]\nname = \"ads\"\nformat = \"hosts\"\nurl = \"https://exa mple.com/\"\n"
+            ),
+            ["4:7: policy.feed[0].url: \"https://exa mple.com/\" is not a feed URL: it contains white space; percent-encode it as %20"]
+        );
+    }
+
     #[test]
     fn the_filtering_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/filtering.toml");
@@ -4576,6 +5185,10 @@ format = "hosts"
         assert_eq!(describe_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(describe_duration(Duration::from_secs(7200)), "2h");
         assert_eq!(describe_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(describe_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(describe_duration(Duration::from_secs(90_000)), "25h");
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("99999999999999999d"), None);
         assert_eq!(describe_duration(Duration::from_nanos(1)), "1ns");
         assert_eq!(describe_size(1536 * 1024), "1536KiB");
         assert_eq!(describe_size(3), "3B");
