@@ -17,13 +17,19 @@
 //!   `resolver.limits.upstream_timeout <= resolver.limits.max_resolution_time`,
 //!   `server.max_tcp_connections_per_client <= server.max_tcp_connections`,
 //!   and a zone name appears at most once among forward and stub zones.
-//! - `[policy]`: feed, profile and client names are unique; profiles name
-//!   configured feeds, schedules and overrides name feeds of their profile,
-//!   clients name configured profiles; with profiles, one is named
-//!   `default`; feed files exist; time zones are known to the engine's
-//!   time-zone database. Keys for sources that come later (`url`, `zone`,
-//!   `primaries`, `tsig_key`, `doh_path`, `server_name`) are reported as not
-//!   supported yet. The feed files themselves are read by `feeds.rs`.
+//! - `[policy]`: feed, profile, client and TSIG key names are unique;
+//!   profiles name configured feeds, schedules and overrides name feeds of
+//!   their profile, clients name configured profiles, feeds name configured
+//!   TSIG keys; with profiles, one is named `default`; feed files exist;
+//!   time zones are known to the engine's time-zone database.
+//! - A feed has exactly one source: `file`, `url` (`http://` or `https://`,
+//!   with `refresh`) or `zone` (a zone transfer, RFC 5936 / RFC 1995, from
+//!   `primaries`, optionally signed with a TSIG key, RFC 8945). TSIG secrets
+//!   are base64 (RFC 4648 §4), inline or in a `secret_file`, and are decoded
+//!   here, so a bad secret is a configuration problem. The client keys of
+//!   later transports (`doh_path`, `server_name`) are reported as not
+//!   supported yet. Feed files are read by `feeds.rs`; remote feeds are
+//!   fetched elsewhere.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
 //!
 //! # Limitations
@@ -33,8 +39,13 @@
 //!   column.
 //! - `resolver.root_hints` is only checked for existence here; its contents
 //!   are parsed by whoever loads the hints.
-//! - Host names are not accepted where addresses are expected; the resolver
-//!   must not depend on itself to start.
+//! - Host names are not accepted where addresses are expected (listen
+//!   addresses, forwarders, zone servers, transfer primaries); the resolver
+//!   must not depend on itself to start. Feed URLs do name hosts: they are
+//!   resolved when fetched, not here.
+//! - Feed URLs are checked for their form only (scheme, host, port, visible
+//!   ASCII); user names and passwords in URLs are refused, and
+//!   internationalised host names must be written in their `xn--` form.
 
 use std::fmt;
 use std::io::Read;
@@ -5178,6 +5189,43 @@ tsig_key = "nobody."
         assert_eq!(names, ["default", "kids"]);
         assert_eq!(config.policy.feeds.len(), 2);
         assert_eq!(config.policy.clients.len(), 1);
+    }
+
+    #[test]
+    fn the_remote_feeds_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/feeds-remote.toml");
+        let config = load(&path).expect("examples/feeds-remote.toml is valid");
+        let policy = &config.policy;
+        assert_eq!(policy.state_directory, PathBuf::from("/var/lib/hanse"));
+        assert!(policy.extra_text);
+        assert_eq!(policy.feeds.len(), 2);
+        match &policy.feeds[0].location {
+            FeedLocation::Transfer {
+                zone,
+                primaries,
+                tsig_key: Some(key),
+            } => {
+                assert_eq!(*zone, name("rpz.example."));
+                assert_eq!(
+                    *primaries,
+                    [
+                        address("192.0.2.53:53"),
+                        address("192.0.2.54:5353"),
+                        address("[2001:db8::53]:53")
+                    ]
+                );
+                assert_eq!(key.name, name("feed-key."));
+                assert_eq!(key.algorithm, TsigAlgorithm::HmacSha256);
+            }
+            other => panic!("not a signed transfer: {other:?}"),
+        }
+        assert_eq!(
+            policy.feeds[1].location,
+            FeedLocation::Url {
+                url: "https://lists.example/hosts.txt".to_owned(),
+                refresh: Duration::from_secs(86_400),
+            }
+        );
     }
 
     #[test]
