@@ -17,13 +17,19 @@
 //!   `resolver.limits.upstream_timeout <= resolver.limits.max_resolution_time`,
 //!   `server.max_tcp_connections_per_client <= server.max_tcp_connections`,
 //!   and a zone name appears at most once among forward and stub zones.
-//! - `[policy]`: feed, profile and client names are unique; profiles name
-//!   configured feeds, schedules and overrides name feeds of their profile,
-//!   clients name configured profiles; with profiles, one is named
-//!   `default`; feed files exist; time zones are known to the engine's
-//!   time-zone database. Keys for sources that come later (`url`, `zone`,
-//!   `primaries`, `tsig_key`, `doh_path`, `server_name`) are reported as not
-//!   supported yet. The feed files themselves are read by `feeds.rs`.
+//! - `[policy]`: feed, profile, client and TSIG key names are unique;
+//!   profiles name configured feeds, schedules and overrides name feeds of
+//!   their profile, clients name configured profiles, feeds name configured
+//!   TSIG keys; with profiles, one is named `default`; feed files exist;
+//!   time zones are known to the engine's time-zone database.
+//! - A feed has exactly one source: `file`, `url` (`http://` or `https://`,
+//!   with `refresh`) or `zone` (a zone transfer, RFC 5936 / RFC 1995, from
+//!   `primaries`, optionally signed with a TSIG key, RFC 8945). TSIG secrets
+//!   are base64 (RFC 4648 §4), inline or in a `secret_file`, and are decoded
+//!   here, so a bad secret is a configuration problem. The client keys of
+//!   later transports (`doh_path`, `server_name`) are reported as not
+//!   supported yet. Feed files are read by `feeds.rs`; remote feeds are
+//!   fetched elsewhere.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
 //!
 //! # Limitations
@@ -33,10 +39,16 @@
 //!   column.
 //! - `resolver.root_hints` is only checked for existence here; its contents
 //!   are parsed by whoever loads the hints.
-//! - Host names are not accepted where addresses are expected; the resolver
-//!   must not depend on itself to start.
+//! - Host names are not accepted where addresses are expected (listen
+//!   addresses, forwarders, zone servers, transfer primaries); the resolver
+//!   must not depend on itself to start. Feed URLs do name hosts: they are
+//!   resolved when fetched, not here.
+//! - Feed URLs are checked for their form only (scheme, host, port, visible
+//!   ASCII); user names and passwords in URLs are refused, and
+//!   internationalised host names must be written in their `xn--` form.
 
 use std::fmt;
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -48,6 +60,7 @@ use hanse_policy::{
     PolicyOverride, PolicySet, Prefix, ProfileSpec, SafeSearch, TimeWindow, Weekdays,
     YoutubeRestriction,
 };
+use hanse_transfer::{TsigAlgorithm, TsigKey};
 use hanse_wire::Name;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -452,10 +465,10 @@ impl Default for LogSection {
 
 /// The `[policy]` section: what is filtered for whom.
 ///
-/// Empty (the default) means no filtering. With feeds but no
-/// `[[policy.profile]]`, one implicit profile named `default` uses every
-/// feed in configuration order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Empty (no feeds and no profiles, the default) means no filtering. With
+/// feeds but no `[[policy.profile]]`, one implicit profile named `default`
+/// uses every feed in configuration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySection {
     /// `[[policy.feed]]`: the feeds, in configuration order.
     pub feeds: Vec<FeedSource>,
@@ -464,6 +477,25 @@ pub struct PolicySection {
     pub profiles: Vec<ProfileSpec>,
     /// `[[policy.client]]`: which clients get which profile.
     pub clients: Vec<ClientRule>,
+    /// Where the last good copies of remote feeds are kept (in `feeds/`
+    /// below it). Resolved against the configuration file's directory; it
+    /// need not exist yet.
+    pub state_directory: PathBuf,
+    /// Whether filtered answers carry an EDE EXTRA-TEXT naming the rule's
+    /// source (RFC 8914 §2).
+    pub extra_text: bool,
+}
+
+impl Default for PolicySection {
+    fn default() -> PolicySection {
+        PolicySection {
+            feeds: Vec::new(),
+            profiles: Vec::new(),
+            clients: Vec::new(),
+            state_directory: PathBuf::from(DEFAULT_STATE_DIRECTORY),
+            extra_text: true,
+        }
+    }
 }
 
 impl PolicySection {
@@ -473,20 +505,79 @@ impl PolicySection {
     }
 }
 
-/// One `[[policy.feed]]` entry: where a feed's text comes from.
+/// One `[[policy.feed]]` entry: what a feed is and where its text comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedSource {
     /// The name profiles refer to.
     pub name: String,
-    /// How the file is read.
+    /// How the feed's text is read.
     pub format: FeedFormat,
-    /// The file, resolved against the configuration file's directory.
-    pub file: PathBuf,
-    /// For policy zones: the zone's origin; `None` means the owner of the
-    /// zone's SOA record.
+    /// Where the feed's text comes from.
+    pub location: FeedLocation,
+    /// For policy zones read from a file or a URL: the zone's origin; `None`
+    /// means the owner of the zone's SOA record. Always `None` for zone
+    /// transfers, whose zone name is the origin.
     pub origin: Option<Name>,
     /// The Extended DNS Error of the feed's blocking answers.
     pub ede: EdeCode,
+}
+
+/// Where a feed's text comes from: exactly one of `file`, `url` or `zone`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedLocation {
+    /// A local file, resolved against the configuration file's directory;
+    /// it existed when the configuration was read.
+    File(PathBuf),
+    /// An `http://` or `https://` URL, fetched again every `refresh`.
+    Url {
+        /// The URL as written in the configuration.
+        url: String,
+        /// How often the URL is fetched again.
+        refresh: Duration,
+    },
+    /// A policy zone fetched by zone transfer (AXFR, IXFR).
+    Transfer {
+        /// The zone's name, which is also the policy zone's origin.
+        zone: Name,
+        /// The primaries, in failover order; never empty.
+        primaries: Vec<SocketAddr>,
+        /// The TSIG key that signs the transfers, if any.
+        tsig_key: Option<TsigKey>,
+    },
+}
+
+impl fmt::Display for FeedLocation {
+    /// The file's path, the URL, or `zone NAME from PRIMARY, ...`, each with
+    /// what else matters for reading a log line.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedLocation::File(path) => write!(formatter, "{}", path.display()),
+            FeedLocation::Url { url, refresh } => {
+                write!(
+                    formatter,
+                    "{url}, refreshed every {}",
+                    describe_duration(*refresh)
+                )
+            }
+            FeedLocation::Transfer {
+                zone,
+                primaries,
+                tsig_key,
+            } => {
+                write!(formatter, "zone {zone} from ")?;
+                for (index, primary) in primaries.iter().enumerate() {
+                    if index > 0 {
+                        formatter.write_str(", ")?;
+                    }
+                    write!(formatter, "{primary}")?;
+                }
+                if let Some(key) = tsig_key {
+                    write!(formatter, " with TSIG key {}", key.name)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 const KIBIBYTE: u64 = 1024;
@@ -533,10 +624,48 @@ const CACHE_KEYS: &[&str] = &[
     "servfail_ttl",
 ];
 const LOG_KEYS: &[&str] = &["level"];
-const POLICY_KEYS: &[&str] = &["feed", "profile", "client"];
-const FEED_KEYS: &[&str] = &["name", "format", "file", "origin", "ede"];
+const POLICY_KEYS: &[&str] = &[
+    "state_directory",
+    "extra_text",
+    "tsig_key",
+    "feed",
+    "profile",
+    "client",
+];
+const FEED_KEYS: &[&str] = &[
+    "name",
+    "format",
+    "file",
+    "url",
+    "refresh",
+    "zone",
+    "primaries",
+    "tsig_key",
+    "origin",
+    "ede",
+];
+/// The keys that say where a feed comes from; a feed has exactly one.
+const FEED_SOURCE_KEYS: [&str; 3] = ["file", "url", "zone"];
 /// Feed keys of sources that come later: reported as not supported yet.
-const LATER_FEED_KEYS: &[&str] = &["url", "zone", "primaries", "tsig_key"];
+/// None at present; the mechanism stays for the next source.
+const LATER_FEED_KEYS: &[&str] = &[];
+const TSIG_KEY_KEYS: &[&str] = &["name", "algorithm", "secret", "secret_file"];
+const TSIG_ALGORITHMS: [(&str, TsigAlgorithm); 2] = [
+    ("hmac-sha256", TsigAlgorithm::HmacSha256),
+    ("hmac-sha512", TsigAlgorithm::HmacSha512),
+];
+/// The default of `policy.state_directory`.
+const DEFAULT_STATE_DIRECTORY: &str = "/var/lib/hanse";
+/// The default of a URL feed's `refresh`: once a day.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(86_400);
+/// The shortest `refresh`: one minute.
+const MIN_REFRESH: Duration = Duration::from_secs(60);
+/// The longest `refresh`: seven days.
+const MAX_REFRESH: Duration = Duration::from_secs(7 * 86_400);
+/// The longest feed URL accepted.
+const MAX_URL_LENGTH: usize = 2048;
+/// The largest `secret_file` read; a base64 secret is far shorter.
+const MAX_SECRET_FILE_SIZE: u64 = 4096;
 const PROFILE_KEYS: &[&str] = &[
     "name",
     "feeds",
@@ -848,7 +977,7 @@ impl Checker<'_> {
                         value.span().start,
                         path,
                         format!(
-                            "{text:?} is not a duration; write a whole number with ms, s, m or h, \
+                            "{text:?} is not a duration; write a whole number with ms, s, m, h or d, \
                             as in \"500ms\" or \"10s\""
                         ),
                     );
@@ -1504,6 +1633,40 @@ struct Defined {
     path: String,
 }
 
+/// Which key says where a feed comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKey {
+    File,
+    Url,
+    Zone,
+}
+
+impl SourceKey {
+    fn key(self) -> &'static str {
+        match self {
+            SourceKey::File => FEED_SOURCE_KEYS[0],
+            SourceKey::Url => FEED_SOURCE_KEYS[1],
+            SourceKey::Zone => FEED_SOURCE_KEYS[2],
+        }
+    }
+}
+
+/// A `[[policy.tsig_key]]` with a valid, new name.
+struct DefinedKey {
+    name: Name,
+    /// The key path of its `name`.
+    path: String,
+    /// The key; `None` if its algorithm or secret has a problem (reported).
+    key: Option<TsigKey>,
+}
+
+/// The TSIG keys defined; `complete` is false when an entry had no valid
+/// name, so that references to it are not reported as unknown.
+struct TsigKeys {
+    defined: Vec<DefinedKey>,
+    complete: bool,
+}
+
 /// The names defined so far of one kind; `complete` is false when an entry
 /// had no valid name, so that references to it are not reported twice.
 struct Names {
@@ -1526,23 +1689,47 @@ impl Names {
 
 impl Checker<'_> {
     fn read_policy(&mut self, table: &DeTable<'_>, policy: &mut PolicySection) {
+        let mut tsig_key_entries = None;
         let mut feed_entries = None;
         let mut profile_entries = None;
         let mut client_entries = None;
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
+            let key_path = join_path("policy", name);
             match name {
+                "state_directory" => {
+                    if let Some(directory) = self.read_state_directory(value, &key_path) {
+                        policy.state_directory = directory;
+                    }
+                }
+                "extra_text" => {
+                    if let Some(flag) = self.read_boolean(value, &key_path) {
+                        policy.extra_text = flag;
+                    }
+                }
+                "tsig_key" => tsig_key_entries = Some(value),
                 "feed" => feed_entries = Some(value),
                 "profile" => profile_entries = Some(value),
                 "client" => client_entries = Some(value),
                 _ => self.report_unknown_key(key, "policy", POLICY_KEYS),
             }
         }
-        // Feeds first, then profiles, then clients: references point back.
+        // TSIG keys first, then feeds, profiles and clients: references
+        // point back.
+        let mut tsig_keys = TsigKeys {
+            defined: Vec::new(),
+            complete: true,
+        };
+        if let Some(value) = tsig_key_entries {
+            for (path, entry, table) in self.expect_entries(value, "policy.tsig_key") {
+                self.read_tsig_key(entry, table, &path, &mut tsig_keys);
+            }
+        }
         let mut feed_names = Names::new();
         if let Some(value) = feed_entries {
             for (path, entry, table) in self.expect_entries(value, "policy.feed") {
-                if let Some(feed) = self.read_feed(entry, table, &path, &mut feed_names) {
+                let feed = self.read_feed(entry, table, &path, &mut feed_names, &tsig_keys);
+                if let Some(feed) = feed {
                     policy.feeds.push(feed);
                 }
             }
@@ -1698,13 +1885,18 @@ impl Checker<'_> {
         None
     }
 
-    fn report_not_supported(&mut self, key: &Spanned<toml::de::DeString<'_>>, path: &str) {
+    /// A reserved key; `instead` says what this version offers.
+    fn report_not_supported(
+        &mut self,
+        key: &Spanned<toml::de::DeString<'_>>,
+        path: &str,
+        instead: &str,
+    ) {
         let name: &str = key.get_ref();
         self.report(
             key.span().start,
             &join_path(path, name),
-            "not supported yet; this version reads feeds from files (file = \"...\") and maps \
-             clients by network (cidr = \"...\")",
+            format!("not supported yet; {instead}"),
         );
     }
 
@@ -1714,16 +1906,28 @@ impl Checker<'_> {
         table: &DeTable<'_>,
         path: &str,
         names: &mut Names,
+        tsig_keys: &TsigKeys,
     ) -> Option<FeedSource> {
         let mut name: Option<Option<String>> = None;
         let mut format: Option<Option<FeedFormat>> = None;
-        let mut file: Option<Option<PathBuf>> = None;
+        // The source keys present, in file order, each with its key's offset.
+        let mut sources: Vec<(SourceKey, usize)> = Vec::new();
+        let mut file: Option<PathBuf> = None;
+        let mut url: Option<String> = None;
+        let mut zone: Option<Name> = None;
+        // Keys that belong to one kind of source: the value read (`None`
+        // if already reported) and the key's offset.
+        let mut refresh: Option<(Option<Duration>, usize)> = None;
+        let mut primaries: Option<(Option<Vec<SocketAddr>>, usize)> = None;
+        // Looked up only for a zone transfer, after the loop.
+        let mut tsig_key: Option<(&Value<'_>, String, usize)> = None;
         let mut origin: Option<(Option<Name>, usize)> = None;
         let mut ede = EdeCode::Blocked;
         let mut later_source = false;
         for (key, value) in table.iter() {
             let key_name: &str = key.get_ref();
             let key_path = join_path(path, key_name);
+            let key_offset = key.span().start;
             match key_name {
                 "name" => name = Some(self.read_defined_name(value, &key_path, "feed", names)),
                 "format" => {
@@ -1735,7 +1939,26 @@ impl Checker<'_> {
                     ];
                     format = Some(self.read_choice(value, &key_path, &choices));
                 }
-                "file" => file = Some(self.read_feed_file(value, &key_path)),
+                "file" => {
+                    sources.push((SourceKey::File, key_offset));
+                    file = self.read_feed_file(value, &key_path);
+                }
+                "url" => {
+                    sources.push((SourceKey::Url, key_offset));
+                    url = self.read_feed_url(value, &key_path);
+                }
+                "zone" => {
+                    sources.push((SourceKey::Zone, key_offset));
+                    zone = self.read_zone_name(value, &key_path);
+                }
+                "refresh" => {
+                    let read = self.read_duration(value, &key_path, MIN_REFRESH, MAX_REFRESH);
+                    refresh = Some((read, key_offset));
+                }
+                "primaries" => {
+                    primaries = Some((self.read_primaries(value, &key_path), key_offset));
+                }
+                "tsig_key" => tsig_key = Some((value, key_path, key_offset)),
                 "origin" => {
                     origin = Some((self.read_zone_name(value, &key_path), value.span().start));
                 }
@@ -1746,7 +1969,11 @@ impl Checker<'_> {
                 }
                 _ if LATER_FEED_KEYS.contains(&key_name) => {
                     later_source = true;
-                    self.report_not_supported(key, path);
+                    self.report_not_supported(
+                        key,
+                        path,
+                        "this version reads feeds from a file, a URL or a zone transfer",
+                    );
                 }
                 _ => self.report_unknown_key(key, path, FEED_KEYS),
             }
@@ -1758,31 +1985,392 @@ impl Checker<'_> {
         if format.is_none() {
             self.report(entry.span().start, path, "missing key \"format\"");
         }
-        if file.is_none() && !later_source {
-            self.report(entry.span().start, path, "missing key \"file\"");
+        let format = format.flatten();
+        // Every rule between keys is checked, so that one pass reports them
+        // all; `valid` remembers whether any failed.
+        let mut valid = true;
+        let source = match sources.as_slice() {
+            [] => {
+                if !later_source {
+                    self.report(
+                        entry.span().start,
+                        path,
+                        "missing key \"file\", \"url\" or \"zone\" (where the feed comes from)",
+                    );
+                }
+                None
+            }
+            [(source, _)] => Some(*source),
+            [(first, _), rest @ ..] => {
+                for (other, offset) in rest {
+                    self.report(
+                        *offset,
+                        &join_path(path, other.key()),
+                        format!(
+                            "conflicts with \"{}\"; a feed takes exactly one of \"file\", \"url\" \
+                             or \"zone\"",
+                            first.key()
+                        ),
+                    );
+                }
+                valid = false;
+                None
+            }
+        };
+        let has_zone = sources.iter().any(|(key, _)| *key == SourceKey::Zone);
+        let has_url = sources.iter().any(|(key, _)| *key == SourceKey::Url);
+        // `None`: no key; `Some(None)`: a problem, already reported.
+        let tsig_key_read = match (has_zone, &tsig_key) {
+            (true, Some((value, key_path, _))) => {
+                Some(self.read_tsig_key_reference(value, key_path, tsig_keys))
+            }
+            _ => None,
+        };
+        if has_zone {
+            if primaries.is_none() {
+                self.report(
+                    entry.span().start,
+                    path,
+                    "missing key \"primaries\" (the servers the zone is transferred from)",
+                );
+                valid = false;
+            }
+            if let Some((_, offset)) = origin {
+                self.report(
+                    offset,
+                    &join_path(path, "origin"),
+                    "not allowed with zone = \"...\": the zone's name is its origin",
+                );
+                valid = false;
+            }
+            if let Some(format) = format
+                && format != FeedFormat::Rpz
+                && let Some((_, offset)) = sources.iter().find(|(key, _)| *key == SourceKey::Zone)
+            {
+                self.report(
+                    *offset,
+                    &join_path(path, "zone"),
+                    format!("only for format = \"rpz\", not \"{format}\""),
+                );
+                valid = false;
+            }
+        } else {
+            for (key, offset) in [
+                ("primaries", primaries.as_ref().map(|(_, offset)| *offset)),
+                ("tsig_key", tsig_key.as_ref().map(|(_, _, offset)| *offset)),
+            ] {
+                if let Some(offset) = offset {
+                    self.report(
+                        offset,
+                        &join_path(path, key),
+                        "only with zone = \"...\" (a feed by zone transfer)",
+                    );
+                    valid = false;
+                }
+            }
         }
-        let format = format.flatten()?;
-        if let Some((_, offset)) = &origin
+        if !has_url && let Some((_, offset)) = refresh {
+            self.report(
+                offset,
+                &join_path(path, "refresh"),
+                "only with url = \"...\" (a feed by HTTP or HTTPS)",
+            );
+            valid = false;
+        }
+        if !has_zone
+            && let Some(format) = format
             && format != FeedFormat::Rpz
+            && let Some((_, offset)) = origin
         {
             self.report(
-                *offset,
+                offset,
                 &join_path(path, "origin"),
                 format!("only for format = \"rpz\", not \"{format}\""),
             );
+            valid = false;
+        }
+        let name = name.flatten()?;
+        let format = format?;
+        if !valid {
             return None;
         }
+        let location = match source? {
+            SourceKey::File => FeedLocation::File(file?),
+            SourceKey::Url => FeedLocation::Url {
+                url: url?,
+                refresh: match refresh {
+                    Some((read, _)) => read?,
+                    None => DEFAULT_REFRESH,
+                },
+            },
+            SourceKey::Zone => FeedLocation::Transfer {
+                zone: zone?,
+                primaries: primaries?.0?,
+                tsig_key: match tsig_key_read {
+                    Some(read) => Some(read?),
+                    None => None,
+                },
+            },
+        };
         let origin = match origin {
             Some((parsed, _)) => Some(parsed?),
             None => None,
         };
         Some(FeedSource {
-            name: name.flatten()?,
+            name,
             format,
-            file: file.flatten()?,
+            location,
             origin,
             ede,
         })
+    }
+
+    /// A feed URL: checked by [`check_feed_url`], kept as written.
+    fn read_feed_url(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
+        let text = self.expect_string(value, path)?;
+        match check_feed_url(text) {
+            Ok(()) => Some(text.to_owned()),
+            Err(reason) => {
+                self.report(
+                    value.span().start,
+                    path,
+                    format!("{text:?} is not a feed URL: {reason}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The primaries of a zone transfer: at least one address, each once;
+    /// a bare address gets port 53.
+    fn read_primaries(&mut self, value: &Value<'_>, path: &str) -> Option<Vec<SocketAddr>> {
+        let addresses = self.read_socket_addresses(value, path)?;
+        if addresses.is_empty() {
+            self.report(value.span().start, path, "needs at least one address");
+            return None;
+        }
+        let mut valid = true;
+        for (index, (address, offset)) in addresses.iter().enumerate() {
+            if let Some(first) = addresses[..index]
+                .iter()
+                .position(|(other, _)| other == address)
+            {
+                self.report(
+                    *offset,
+                    &format!("{path}[{index}]"),
+                    format!("{address} is already listed at {path}[{first}]"),
+                );
+                valid = false;
+            }
+        }
+        valid.then(|| addresses.into_iter().map(|(address, _)| address).collect())
+    }
+
+    /// A feed's `tsig_key`: the name of a `[[policy.tsig_key]]`. `None` if
+    /// the name is invalid or unknown (reported) or names a key that has a
+    /// problem of its own (reported there).
+    fn read_tsig_key_reference(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        keys: &TsigKeys,
+    ) -> Option<TsigKey> {
+        let name = self.read_zone_name(value, path)?;
+        if let Some(defined) = keys.defined.iter().find(|defined| defined.name == name) {
+            return defined.key.clone();
+        }
+        if keys.complete {
+            let known: Vec<String> = keys
+                .defined
+                .iter()
+                .map(|defined| format!("\"{}\"", defined.name))
+                .collect();
+            let known = if known.is_empty() {
+                "no [[policy.tsig_key]] is configured".to_owned()
+            } else {
+                format!("configured: {}", known.join(", "))
+            };
+            self.report(
+                value.span().start,
+                path,
+                format!("unknown TSIG key \"{name}\" ({known})"),
+            );
+        }
+        None
+    }
+
+    /// One `[[policy.tsig_key]]` entry, added to `keys` if its name is valid
+    /// and new (with `key: None` if anything else about it is wrong).
+    fn read_tsig_key(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        keys: &mut TsigKeys,
+    ) {
+        let mut name: Option<(Option<Name>, String)> = None;
+        let mut algorithm: Option<Option<TsigAlgorithm>> = None;
+        // The secret in base64 (`None` if already reported), the offset of
+        // its value, and the key it came from.
+        let mut secret: Option<(Option<String>, usize, &'static str)> = None;
+        let mut valid = true;
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "name" => {
+                    let parsed = self.read_zone_name(value, &key_path);
+                    if let Some(parsed) = &parsed
+                        && let Some(first) =
+                            keys.defined.iter().find(|defined| defined.name == *parsed)
+                    {
+                        self.report(
+                            value.span().start,
+                            &key_path,
+                            format!("TSIG key \"{parsed}\" is already defined at {}", first.path),
+                        );
+                        // The first definition stands; this entry is dropped.
+                        return;
+                    }
+                    name = Some((parsed, key_path));
+                }
+                "algorithm" => {
+                    algorithm = Some(self.read_choice(value, &key_path, &TSIG_ALGORITHMS));
+                }
+                "secret" | "secret_file" => {
+                    let which = if key_name == "secret" {
+                        "secret"
+                    } else {
+                        "secret_file"
+                    };
+                    if let Some((_, _, first)) = &secret {
+                        self.report(
+                            key.span().start,
+                            &key_path,
+                            format!(
+                                "conflicts with \"{first}\"; a TSIG key takes exactly one of \
+                                 \"secret\" or \"secret_file\""
+                            ),
+                        );
+                        valid = false;
+                        continue;
+                    }
+                    let text = if which == "secret" {
+                        self.expect_string(value, &key_path).map(str::to_owned)
+                    } else {
+                        self.read_secret_file(value, &key_path)
+                    };
+                    secret = Some((text, value.span().start, which));
+                }
+                _ => self.report_unknown_key(key, path, TSIG_KEY_KEYS),
+            }
+        }
+        if name.is_none() {
+            self.report(entry.span().start, path, "missing key \"name\"");
+        }
+        if secret.is_none() {
+            self.report(
+                entry.span().start,
+                path,
+                "missing key \"secret\" or \"secret_file\"",
+            );
+        }
+        let key_name = name.as_ref().and_then(|(parsed, _)| parsed.clone());
+        let algorithm = algorithm.unwrap_or(Some(TsigAlgorithm::HmacSha256));
+        // The secret is checked even when the name or algorithm is not valid.
+        let key = match secret {
+            Some((Some(text), offset, which)) => {
+                let checked = TsigKey::from_base64(
+                    key_name.clone().unwrap_or_else(Name::root),
+                    algorithm.unwrap_or(TsigAlgorithm::HmacSha256),
+                    &text,
+                );
+                match checked {
+                    Ok(key) => Some(key),
+                    Err(error) => {
+                        let message = if which == "secret" {
+                            error.to_string()
+                        } else {
+                            format!("{error} (in the file)")
+                        };
+                        self.report(offset, &join_path(path, which), message);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        match (key_name, name) {
+            (Some(key_name), Some((_, name_path))) => keys.defined.push(DefinedKey {
+                name: key_name,
+                path: name_path,
+                key: key.filter(|_| valid && algorithm.is_some()),
+            }),
+            _ => keys.complete = false,
+        }
+    }
+
+    /// A `secret_file`: relative to the configuration file's directory; it
+    /// holds the base64 secret, with white space around it ignored.
+    fn read_secret_file(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
+        let text = self.expect_string(value, path)?;
+        if text.is_empty() {
+            self.report(value.span().start, path, "is empty");
+            return None;
+        }
+        let file = self.base_directory.join(text);
+        let mut contents = Vec::new();
+        let read = std::fs::File::open(&file).and_then(|opened| {
+            if !opened.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            opened
+                .take(MAX_SECRET_FILE_SIZE + 1)
+                .read_to_end(&mut contents)
+        });
+        let problem = match read {
+            Err(error) => format!("cannot use {}: {error}", file.display()),
+            Ok(_) if contents.len() as u64 > MAX_SECRET_FILE_SIZE => format!(
+                "{} is larger than {}; it should hold only the base64 secret",
+                file.display(),
+                describe_size(MAX_SECRET_FILE_SIZE)
+            ),
+            Ok(_) => match String::from_utf8(contents) {
+                Ok(secret) => return Some(secret.trim().to_owned()),
+                Err(_) => format!(
+                    "{} is not text; it should hold the base64 secret",
+                    file.display()
+                ),
+            },
+        };
+        self.report(value.span().start, path, problem);
+        None
+    }
+
+    /// `policy.state_directory`: relative to the configuration file's
+    /// directory. It need not exist, but if it does it is a directory.
+    fn read_state_directory(&mut self, value: &Value<'_>, path: &str) -> Option<PathBuf> {
+        let text = self.expect_string(value, path)?;
+        if text.is_empty() {
+            self.report(
+                value.span().start,
+                path,
+                format!("is empty; remove the key for the default {DEFAULT_STATE_DIRECTORY:?}"),
+            );
+            return None;
+        }
+        let directory = self.base_directory.join(text);
+        if let Ok(metadata) = std::fs::metadata(&directory)
+            && !metadata.is_dir()
+        {
+            self.report(
+                value.span().start,
+                path,
+                format!("{} exists and is not a directory", directory.display()),
+            );
+            return None;
+        }
+        Some(directory)
     }
 
     /// A feed file: it must exist when the configuration is read; relative
@@ -2273,7 +2861,11 @@ impl Checker<'_> {
                 }
                 _ if LATER_CLIENT_KEYS.contains(&key_name) => {
                     later_selector = true;
-                    self.report_not_supported(key, path);
+                    self.report_not_supported(
+                        key,
+                        path,
+                        "this version maps clients by network (cidr = \"...\")",
+                    );
                 }
                 _ => self.report_unknown_key(key, path, CLIENT_KEYS),
             }
@@ -2356,6 +2948,93 @@ fn edit_distance(left: &str, right: &str) -> usize {
     previous[right.len()]
 }
 
+/// Checks a feed URL: `http://` or `https://` (the scheme in any case), a
+/// host (a name of letters, digits, `-` and `.`, an IPv4 address, or an
+/// IPv6 address in brackets), an optional port from 1 to 65535, then an
+/// optional path, query and fragment (RFC 3986 §3). Every character is
+/// visible ASCII. The error is the rest of a sentence.
+fn check_feed_url(text: &str) -> Result<(), String> {
+    if text.len() > MAX_URL_LENGTH {
+        return Err(format!("it is longer than {MAX_URL_LENGTH} characters"));
+    }
+    if let Some(character) = text.chars().find(|character| !character.is_ascii_graphic()) {
+        return Err(if character.is_whitespace() {
+            "it contains white space; percent-encode it as %20".to_owned()
+        } else if character.is_control() {
+            "it contains a control character".to_owned()
+        } else {
+            "it contains a character that is not ASCII; write the host in its xn-- form and \
+             percent-encode the rest"
+                .to_owned()
+        });
+    }
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return Err("it does not start with http:// or https://".to_owned());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!("the scheme {scheme:?} is not http or https"));
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.contains('@') {
+        return Err("user names and passwords in the URL (user@host) are not supported".to_owned());
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((address, after)) = bracketed.split_once(']') else {
+            return Err("the IPv6 address has no closing \"]\"".to_owned());
+        };
+        if Ipv6Addr::from_str(address).is_err() {
+            return Err(format!("{address:?} is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(port) => Some(port),
+                None => return Err(format!("{after:?} follows the IPv6 address")),
+            },
+        };
+        (address, port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if host.is_empty() {
+            return Err("it has no host".to_owned());
+        }
+        let labels = host.strip_suffix('.').unwrap_or(host);
+        let valid_host = host.len() <= 254
+            && labels.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+            });
+        if !valid_host {
+            return Err(format!(
+                "{host:?} is not a host name; use letters, digits, \"-\" and \".\", an IPv4 \
+                 address, or an IPv6 address in brackets"
+            ));
+        }
+        (host, port)
+    };
+    if let Some(port) = port {
+        let valid_port = !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|byte| byte.is_ascii_digit())
+            && u16::from_str(port).is_ok_and(|number| number != 0);
+        if !valid_port {
+            return Err(format!(
+                "the port {port:?} of {host:?} is not a number from 1 to 65535"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `ADDRESS:PORT` with IPv6 in brackets, or a bare address (port 53).
 /// The error is the rest of a sentence that starts with the quoted text.
 fn parse_socket_address(text: &str) -> Result<SocketAddr, String> {
@@ -2398,7 +3077,7 @@ fn split_number(text: &str) -> Option<(u64, &str)> {
     Some((u64::from_str(digits).ok()?, unit))
 }
 
-/// `"500ms"`, `"10s"`, `"2m"`, `"1h"`, or bare digits (seconds).
+/// `"500ms"`, `"10s"`, `"2m"`, `"1h"`, `"1d"`, or bare digits (seconds).
 fn parse_duration(text: &str) -> Option<Duration> {
     let (number, unit) = split_number(text)?;
     match unit {
@@ -2406,6 +3085,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
         "" | "s" => Some(Duration::from_secs(number)),
         "m" => number.checked_mul(60).map(Duration::from_secs),
         "h" => number.checked_mul(3600).map(Duration::from_secs),
+        "d" => number.checked_mul(86_400).map(Duration::from_secs),
         _ => None,
     }
 }
@@ -2424,7 +3104,8 @@ fn parse_size(text: &str) -> Option<u64> {
     number.checked_mul(multiplier)
 }
 
-/// The shortest exact form in the largest whole unit: `1500ms`, `10s`, `2m`.
+/// The shortest exact form in the largest whole unit: `1500ms`, `10s`,
+/// `2m`, `1d`.
 fn describe_duration(duration: Duration) -> String {
     let milliseconds = duration.as_millis();
     if !duration.subsec_nanos().is_multiple_of(1_000_000) {
@@ -2432,6 +3113,8 @@ fn describe_duration(duration: Duration) -> String {
     }
     if milliseconds == 0 {
         "0s".to_owned()
+    } else if milliseconds.is_multiple_of(86_400_000) {
+        format!("{}d", milliseconds / 86_400_000)
     } else if milliseconds.is_multiple_of(3_600_000) {
         format!("{}h", milliseconds / 3_600_000)
     } else if milliseconds.is_multiple_of(60_000) {
@@ -3657,7 +4340,7 @@ profile = "kids"
             FeedSource {
                 name: "malware".to_owned(),
                 format: FeedFormat::Rpz,
-                file: files.0.join("malware.rpz"),
+                location: FeedLocation::File(files.0.join("malware.rpz")),
                 origin: Some(name("rpz.example.")),
                 ede: EdeCode::Censored,
             }
@@ -3769,7 +4452,7 @@ colour = 1
 [[policy.feed]]
 name = "bad name"
 format = "hosts"
-url = "https://lists.example/hosts"
+url = "ftp://lists.example/hosts"
 
 [[policy.profile]]
 name = "kids"
@@ -3803,9 +4486,9 @@ doh_path = "/dns-query/abc"
                     "10:8: policy.feed[1].file: cannot use {}: No such file or directory (os error 2)",
                     files.0.join("missing.list").display()
                 ),
-                "11:1: policy.feed[1].colour: unknown key; expected one of: name, format, file, origin, ede",
+                "11:1: policy.feed[1].colour: unknown key; expected one of: name, format, file, url, refresh, zone, primaries, tsig_key, origin, ede",
                 "14:8: policy.feed[2].name: \"bad name\" is not a feed name; use 1 to 63 letters, digits, \"-\", \"_\" or \".\"",
-                "16:1: policy.feed[2].url: not supported yet; this version reads feeds from files (file = \"...\") and maps clients by network (cidr = \"...\")",
+                "16:7: policy.feed[2].url: \"ftp://lists.example/hosts\" is not a feed URL: the scheme \"ftp\" is not http or https",
                 "18:1: policy.profile: no profile is named \"default\"; add one for the clients that no [[policy.client]] entry names",
                 "20:31: policy.profile[0].feeds[2]: feed \"malware\" is already listed at policy.profile[0].feeds[0]",
                 "21:16: policy.profile[0].block_answer: \"maybe\" is not one of \"nxdomain\", \"null\", \"refused\"",
@@ -3818,7 +4501,7 @@ doh_path = "/dns-query/abc"
                 "33:10: policy.profile[0].override[0].action: \"explode\" is not one of \"nxdomain\", \"nodata\", \"passthru\", \"drop\", \"tcp-only\", \"block-answer\", \"cname:NAME\"",
                 "36:8: policy.client[0].cidr: \"10.1.0.0/33\" is not a network such as \"10.1.0.0/16\": the prefix length is longer than 32",
                 "37:11: policy.client[0].profile: unknown profile \"adults\" (configured: \"kids\")",
-                "38:1: policy.client[0].doh_path: not supported yet; this version reads feeds from files (file = \"...\") and maps clients by network (cidr = \"...\")",
+                "38:1: policy.client[0].doh_path: not supported yet; this version maps clients by network (cidr = \"...\")",
             ]
         );
     }
@@ -3876,8 +4559,620 @@ format = "hosts"
                 "43:1: policy.client[1]: missing key \"profile\"",
                 "44:8: policy.client[1].cidr: 10.0.0.0/8 is already mapped at policy.client[0].cidr",
                 "46:1: policy.feed[2]: missing key \"name\"",
-                "46:1: policy.feed[2]: missing key \"file\"",
+                "46:1: policy.feed[2]: missing key \"file\", \"url\" or \"zone\" (where the feed comes from)",
             ]
+        );
+    }
+
+    const SECRET: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+    const OTHER_SECRET: &str =
+        "YW5vdGhlciBzZWNyZXQsIHNpeHR5LWZvdXIgYnl0ZXMgbG9uZyB3b3VsZCBiZSBiZXR0ZXI7IGZpbmUu";
+
+    fn tsig_key(key_name: &str, algorithm: TsigAlgorithm, secret: &str) -> TsigKey {
+        TsigKey::from_base64(name(key_name), algorithm, secret).expect("test key")
+    }
+
+    #[test]
+    fn remote_feeds_parse_to_their_locations() {
+        let files = PolicyFiles::new("remote");
+        std::fs::create_dir_all(files.0.join("keys")).expect("keys directory");
+        std::fs::write(
+            files.0.join("keys/other.key"),
+            format!("  {OTHER_SECRET}\n\n"),
+        )
+        .expect("key file");
+        let text = format!(
+            r#"[policy]
+state_directory = "state"
+extra_text = false
+
+[[policy.tsig_key]]
+name = "feed-key."
+secret = "{SECRET}"
+
+[[policy.tsig_key]]
+name = "other-key"
+algorithm = "hmac-sha512"
+secret_file = "keys/other.key"
+
+[[policy.feed]]
+name = "malware"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53", "192.0.2.54:5353", "[2001:db8::53]:53", "2001:db8::54"]
+tsig_key = "FEED-KEY"
+
+[[policy.feed]]
+name = "phishing"
+format = "rpz"
+zone = "phish.rpz.example"
+primaries = ["[2001:db8::55]"]
+tsig_key = "other-key."
+ede = "filtered"
+
+[[policy.feed]]
+name = "plain"
+format = "rpz"
+zone = "plain.example."
+primaries = ["127.0.0.1:5353"]
+
+[[policy.feed]]
+name = "ads"
+format = "hosts"
+url = "https://example.com/hosts.txt"
+
+[[policy.feed]]
+name = "remote-zone"
+format = "rpz"
+url = "http://192.0.2.80:8080/zone.rpz?token=abc"
+refresh = "6h"
+origin = "remote.rpz.example."
+
+[[policy.feed]]
+name = "local"
+format = "domains"
+file = "social.domains"
+"#
+        );
+        let config = files.parse(&text).expect("valid");
+        let policy = &config.policy;
+        assert_eq!(policy.state_directory, files.0.join("state"));
+        assert!(!policy.extra_text);
+        let locations: Vec<&FeedLocation> =
+            policy.feeds.iter().map(|feed| &feed.location).collect();
+        assert_eq!(
+            locations,
+            [
+                &FeedLocation::Transfer {
+                    zone: name("rpz.example."),
+                    primaries: vec![
+                        address("192.0.2.53:53"),
+                        address("192.0.2.54:5353"),
+                        address("[2001:db8::53]:53"),
+                        address("[2001:db8::54]:53"),
+                    ],
+                    tsig_key: Some(tsig_key("feed-key.", TsigAlgorithm::HmacSha256, SECRET)),
+                },
+                &FeedLocation::Transfer {
+                    zone: name("phish.rpz.example."),
+                    primaries: vec![address("[2001:db8::55]:53")],
+                    tsig_key: Some(tsig_key(
+                        "other-key.",
+                        TsigAlgorithm::HmacSha512,
+                        OTHER_SECRET
+                    )),
+                },
+                &FeedLocation::Transfer {
+                    zone: name("plain.example."),
+                    primaries: vec![address("127.0.0.1:5353")],
+                    tsig_key: None,
+                },
+                &FeedLocation::Url {
+                    url: "https://example.com/hosts.txt".to_owned(),
+                    refresh: Duration::from_secs(86_400),
+                },
+                &FeedLocation::Url {
+                    url: "http://192.0.2.80:8080/zone.rpz?token=abc".to_owned(),
+                    refresh: Duration::from_secs(6 * 3600),
+                },
+                &FeedLocation::File(files.0.join("social.domains")),
+            ]
+        );
+        // The key read from the file differs from the inline one: the
+        // secret (and algorithm) really came from the file.
+        assert_ne!(
+            tsig_key("other-key.", TsigAlgorithm::HmacSha512, OTHER_SECRET),
+            tsig_key("other-key.", TsigAlgorithm::HmacSha512, SECRET)
+        );
+        assert_eq!(policy.feeds[0].origin, None);
+        assert_eq!(policy.feeds[1].ede, EdeCode::Filtered);
+        assert_eq!(policy.feeds[4].origin, Some(name("remote.rpz.example.")));
+        assert_eq!(policy.feeds[5].format, FeedFormat::Domains);
+        // Without profiles, the implicit default profile uses every feed.
+        assert_eq!(policy.profiles.len(), 1);
+        assert_eq!(policy.profiles[0].feeds.len(), 6);
+        assert_eq!(
+            policy.feeds[0].location.to_string(),
+            "zone rpz.example. from 192.0.2.53:53, 192.0.2.54:5353, [2001:db8::53]:53, \
+             [2001:db8::54]:53 with TSIG key feed-key."
+        );
+        assert_eq!(
+            policy.feeds[3].location.to_string(),
+            "https://example.com/hosts.txt, refreshed every 1d"
+        );
+    }
+
+    #[test]
+    fn policy_state_directory_and_extra_text_have_defaults() {
+        let policy = parse_ok("").policy;
+        assert_eq!(policy.state_directory, PathBuf::from("/var/lib/hanse"));
+        assert!(policy.extra_text);
+        assert!(policy.is_empty());
+        // Settings alone do not turn filtering on.
+        let policy =
+            parse_ok("[policy]\nstate_directory = \"/srv/hanse\"\nextra_text = true\n").policy;
+        assert_eq!(policy.state_directory, PathBuf::from("/srv/hanse"));
+        assert!(policy.extra_text);
+        assert!(policy.is_empty());
+
+        let files = PolicyFiles::new("state");
+        let relative = files
+            .parse("[policy]\nstate_directory = \"../hanse-state\"\n")
+            .expect("valid");
+        assert_eq!(
+            relative.policy.state_directory,
+            files.0.join("../hanse-state")
+        );
+        assert_eq!(
+            files.positions("[policy]\nstate_directory = \"malware.rpz\"\nextra_text = \"yes\"\n"),
+            [
+                format!(
+                    "2:19: policy.state_directory: {} exists and is not a directory",
+                    files.0.join("malware.rpz").display()
+                ),
+                "3:14: policy.extra_text: expected a boolean (true or false), found a string"
+                    .to_owned(),
+            ]
+        );
+        assert_one_problem(
+            "[policy]\nstate_directory = \"\"\n",
+            2,
+            19,
+            "policy.state_directory: is empty; remove the key for the default \"/var/lib/hanse\"",
+        );
+        assert_one_problem(
+            "[policy]\nstate_directory = 1\n",
+            2,
+            19,
+            "policy.state_directory: expected a string, found an integer",
+        );
+    }
+
+    #[test]
+    fn feed_source_rules_are_reported_at_their_keys() {
+        let files = PolicyFiles::new("sources");
+        let text = r#"[[policy.feed]]
+name = "three"
+format = "rpz"
+file = "malware.rpz"
+url = "https://example.com/zone"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "none"
+format = "hosts"
+
+[[policy.feed]]
+name = "url-with-transfer-keys"
+format = "hosts"
+url = "https://example.com/hosts"
+primaries = ["192.0.2.53"]
+tsig_key = "feed-key."
+
+[[policy.feed]]
+name = "zone-without-primaries"
+format = "rpz"
+zone = "rpz.example."
+
+[[policy.feed]]
+name = "zone-for-a-list"
+format = "domains"
+zone = "list.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "file-with-refresh"
+format = "domains"
+file = "social.domains"
+refresh = "1h"
+
+[[policy.feed]]
+name = "zone-with-origin"
+format = "rpz"
+zone = "rpz.example."
+origin = "other.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "zone-with-refresh"
+refresh = "1h"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+
+[[policy.feed]]
+name = "url-list-with-origin"
+format = "hosts"
+url = "https://example.com/hosts"
+origin = "lists.example."
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "5:1: policy.feed[0].url: conflicts with \"file\"; a feed takes exactly one of \"file\", \"url\" or \"zone\"",
+                "6:1: policy.feed[0].zone: conflicts with \"file\"; a feed takes exactly one of \"file\", \"url\" or \"zone\"",
+                "9:1: policy.feed[1]: missing key \"file\", \"url\" or \"zone\" (where the feed comes from)",
+                "17:1: policy.feed[2].primaries: only with zone = \"...\" (a feed by zone transfer)",
+                // Not looked up among the keys (none is configured): the
+                // key is not allowed here in the first place.
+                "18:1: policy.feed[2].tsig_key: only with zone = \"...\" (a feed by zone transfer)",
+                "20:1: policy.feed[3]: missing key \"primaries\" (the servers the zone is transferred from)",
+                "28:1: policy.feed[4].zone: only for format = \"rpz\", not \"domains\"",
+                "35:1: policy.feed[5].refresh: only with url = \"...\" (a feed by HTTP or HTTPS)",
+                "41:10: policy.feed[6].origin: not allowed with zone = \"...\": the zone's name is its origin",
+                "46:1: policy.feed[7].refresh: only with url = \"...\" (a feed by HTTP or HTTPS)",
+                "55:10: policy.feed[8].origin: only for format = \"rpz\", not \"hosts\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn tsig_keys_are_checked() {
+        let files = PolicyFiles::new("tsig");
+        std::fs::write(files.0.join("bad.key"), "not base64!\n").expect("key file");
+        std::fs::write(files.0.join("empty.key"), " \n").expect("key file");
+        std::fs::write(files.0.join("large.key"), "A".repeat(5000)).expect("key file");
+        let missing_key = files.0.join("missing.key");
+        let text = format!(
+            r#"[[policy.tsig_key]]
+name = "feed-key."
+secret = "not base64!"
+
+[[policy.tsig_key]]
+name = "FEED-KEY"
+secret = "{SECRET}"
+
+[[policy.tsig_key]]
+name = "empty."
+secret = ""
+
+[[policy.tsig_key]]
+name = "both."
+secret = "{SECRET}"
+secret_file = "bad.key"
+
+[[policy.tsig_key]]
+name = "none."
+algorithm = "hmac-sha256"
+
+[[policy.tsig_key]]
+name = "missing-file."
+secret_file = "missing.key"
+
+[[policy.tsig_key]]
+name = "bad-file."
+secret_file = "bad.key"
+
+[[policy.tsig_key]]
+name = "empty-file."
+secret_file = "empty.key"
+
+[[policy.tsig_key]]
+name = "large-file."
+secret_file = "large.key"
+
+[[policy.tsig_key]]
+name = "md5."
+algorithm = "hmac-md5"
+secret = "{SECRET}"
+colour = "blue"
+
+[[policy.feed]]
+name = "broken-key"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+tsig_key = "feed-key."
+
+[[policy.feed]]
+name = "unknown-key"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+tsig_key = "nobody."
+"#
+        );
+        assert_eq!(
+            files.positions(&text),
+            [
+                "3:10: policy.tsig_key[0].secret: the secret is not valid base64".to_owned(),
+                "6:8: policy.tsig_key[1].name: TSIG key \"FEED-KEY.\" is already defined at policy.tsig_key[0].name".to_owned(),
+                "11:10: policy.tsig_key[2].secret: the secret is empty".to_owned(),
+                "16:1: policy.tsig_key[3].secret_file: conflicts with \"secret\"; a TSIG key takes exactly one of \"secret\" or \"secret_file\"".to_owned(),
+                "18:1: policy.tsig_key[4]: missing key \"secret\" or \"secret_file\"".to_owned(),
+                format!(
+                    "24:15: policy.tsig_key[5].secret_file: cannot use {}: No such file or directory (os error 2)",
+                    missing_key.display()
+                ),
+                "28:15: policy.tsig_key[6].secret_file: the secret is not valid base64 (in the file)".to_owned(),
+                "32:15: policy.tsig_key[7].secret_file: the secret is empty (in the file)".to_owned(),
+                format!(
+                    "36:15: policy.tsig_key[8].secret_file: {} is larger than 4KiB; it should hold only the base64 secret",
+                    files.0.join("large.key").display()
+                ),
+                "40:13: policy.tsig_key[9].algorithm: \"hmac-md5\" is not one of \"hmac-sha256\", \"hmac-sha512\"".to_owned(),
+                "42:1: policy.tsig_key[9].colour: unknown key; expected one of: name, algorithm, secret, secret_file".to_owned(),
+                // feed[0] names a key with a problem of its own: not reported again.
+                "56:12: policy.feed[1].tsig_key: unknown TSIG key \"nobody.\" (configured: \"feed-key.\", \"empty.\", \"both.\", \"none.\", \"missing-file.\", \"bad-file.\", \"empty-file.\", \"large-file.\", \"md5.\")".to_owned(),
+            ]
+        );
+        // A key entry without a valid name: references are not checked
+        // against the keys (the reference might be that key).
+        let text = r#"[[policy.tsig_key]]
+name = "bad name."
+secret = "c2VjcmV0"
+
+[[policy.tsig_key]]
+secret = "c2VjcmV0"
+
+[[policy.feed]]
+name = "unknown-key"
+format = "rpz"
+zone = "rpz.example."
+primaries = ["192.0.2.53"]
+tsig_key = "nobody."
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "2:8: policy.tsig_key[0].name: \"bad name.\" is not a domain name: it contains white space or a control character",
+                "5:1: policy.tsig_key[1]: missing key \"name\"",
+            ]
+        );
+        assert_eq!(
+            files.positions(
+                "[policy]\ntsig_key = \"feed-key.\"\n[[policy.feed]]\nname = \"x\"\nformat = \"rpz\"\nzone = \"rpz.example.\"\nprimaries = [\"192.0.2.53\"]\ntsig_key = 5\n"
+            ),
+            [
+                "2:12: policy.tsig_key: expected an array of tables ([[policy.tsig_key]] entries), found a string",
+                "8:12: policy.feed[0].tsig_key: expected a string, found an integer",
+            ]
+        );
+    }
+
+    #[test]
+    fn primaries_are_parsed_and_checked() {
+        let files = PolicyFiles::new("primaries");
+        let primaries = |list: &str| {
+            let text = format!(
+                "[[policy.feed]]\nname = \"zone\"\nformat = \"rpz\"\nzone = \"rpz.example.\"\nprimaries = {list}\n"
+            );
+            match files.parse(&text) {
+                Ok(config) => match &config.policy.feeds[0].location {
+                    FeedLocation::Transfer { primaries, .. } => Ok(primaries.clone()),
+                    other => panic!("not a transfer: {other:?}"),
+                },
+                Err(problems) => Err(problems
+                    .iter()
+                    .map(|problem| {
+                        format!("{}:{}: {}", problem.line, problem.column, problem.message)
+                    })
+                    .collect::<Vec<_>>()),
+            }
+        };
+        assert_eq!(
+            primaries(r#"["192.0.2.1", "[2001:db8::1]", "2001:db8::2", "[2001:db8::3]:5353"]"#),
+            Ok(vec![
+                address("192.0.2.1:53"),
+                address("[2001:db8::1]:53"),
+                address("[2001:db8::2]:53"),
+                address("[2001:db8::3]:5353"),
+            ])
+        );
+        assert_eq!(
+            primaries(r#"["primary.example", "192.0.2.1:0", "2001:db8::1:port", 53]"#),
+            Err(vec![
+                "5:14: policy.feed[0].primaries[0]: \"primary.example\" is not an address:port"
+                    .to_owned(),
+                "5:33: policy.feed[0].primaries[1]: \"192.0.2.1:0\" has port 0".to_owned(),
+                "5:48: policy.feed[0].primaries[2]: \"2001:db8::1:port\" is not an address:port; write an IPv6 address with a port in brackets, as in \"[2001:db8::1]:53\"".to_owned(),
+                "5:68: policy.feed[0].primaries[3]: expected a string, found an integer".to_owned(),
+            ])
+        );
+        assert_eq!(
+            primaries("[]"),
+            Err(vec![
+                "5:13: policy.feed[0].primaries: needs at least one address".to_owned()
+            ])
+        );
+        assert_eq!(
+            primaries(r#"["192.0.2.1", "192.0.2.1:53"]"#),
+            Err(vec![
+                "5:27: policy.feed[0].primaries[1]: 192.0.2.1:53 is already listed at policy.feed[0].primaries[0]".to_owned()
+            ])
+        );
+        assert_eq!(
+            primaries(r#""192.0.2.1""#),
+            Err(vec![
+                "5:13: policy.feed[0].primaries: expected an array, found a string".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn refresh_is_a_duration_from_a_minute_to_a_week() {
+        let files = PolicyFiles::new("refresh");
+        let refresh = |value: &str| {
+            let text = format!(
+                "[[policy.feed]]\nname = \"ads\"\nformat = \"hosts\"\nurl = \"https://example.com/hosts\"\nrefresh = {value}\n"
+            );
+            match files.parse(&text) {
+                Ok(config) => match &config.policy.feeds[0].location {
+                    FeedLocation::Url { refresh, .. } => Ok(*refresh),
+                    other => panic!("not a URL: {other:?}"),
+                },
+                Err(problems) => Err(problems
+                    .iter()
+                    .map(|problem| {
+                        format!("{}:{}: {}", problem.line, problem.column, problem.message)
+                    })
+                    .collect::<Vec<_>>()),
+            }
+        };
+        assert_eq!(refresh("\"1m\""), Ok(Duration::from_secs(60)));
+        assert_eq!(refresh("\"7d\""), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(refresh("\"2d\""), Ok(Duration::from_secs(2 * 86_400)));
+        assert_eq!(refresh("\"12h\""), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(refresh("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(
+            refresh("\"59s\""),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: 59s is out of range 1m..=7d".to_owned()
+            ])
+        );
+        assert_eq!(
+            refresh("\"8d\""),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: 8d is out of range 1m..=7d".to_owned()
+            ])
+        );
+        assert_eq!(
+            refresh("\"1 day\""),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: \"1 day\" is not a duration; write a whole number with ms, s, m, h or d, as in \"500ms\" or \"10s\"".to_owned()
+            ])
+        );
+        assert_eq!(
+            refresh("true"),
+            Err(vec![
+                "5:11: policy.feed[0].refresh: expected a duration (a string such as \"10s\" or an integer of seconds), found a boolean".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn feed_urls_are_checked() {
+        for good in [
+            "https://example.com/hosts.txt",
+            "http://example.com",
+            "HTTPS://Lists.Example.COM./a/b?c=d&e=f#g",
+            "http://192.0.2.1:8080/list",
+            "https://[2001:db8::1]/list",
+            "https://[2001:db8::1]:8443",
+            "https://xn--bcher-kva.example/list",
+            "https://example.com/%20spaced",
+        ] {
+            assert_eq!(check_feed_url(good), Ok(()), "{good}");
+        }
+        for (bad, reason) in [
+            (
+                "ftp://example.com/hosts",
+                "the scheme \"ftp\" is not http or https",
+            ),
+            (
+                "example.com/hosts",
+                "it does not start with http:// or https://",
+            ),
+            (
+                "https:/example.com",
+                "it does not start with http:// or https://",
+            ),
+            ("https://", "it has no host"),
+            ("https:///hosts", "it has no host"),
+            ("https://:443/hosts", "it has no host"),
+            (
+                "https://exa mple.com/",
+                "it contains white space; percent-encode it as %20",
+            ),
+            (
+                "https://example.com/a b",
+                "it contains white space; percent-encode it as %20",
+            ),
+            (
+                " https://example.com/",
+                "it contains white space; percent-encode it as %20",
+            ),
+            (
+                "https://example.com/\u{7f}",
+                "it contains a control character",
+            ),
+            (
+                "https://bücher.example/",
+                "it contains a character that is not ASCII",
+            ),
+            (
+                "https://user:secret@example.com/",
+                "user names and passwords in the URL",
+            ),
+            (
+                "https://example.com:0/",
+                "the port \"0\" of \"example.com\" is not a number from 1 to 65535",
+            ),
+            (
+                "https://example.com:65536/",
+                "the port \"65536\" of \"example.com\" is not a number from 1 to 65535",
+            ),
+            (
+                "https://example.com:/",
+                "the port \"\" of \"example.com\" is not a number from 1 to 65535",
+            ),
+            (
+                "https://example.com:80:80/",
+                "the port \"80:80\" of \"example.com\"",
+            ),
+            (
+                "https://[2001:db8::1/",
+                "the IPv6 address has no closing \"]\"",
+            ),
+            (
+                "https://[example.com]/",
+                "\"example.com\" is not an IPv6 address",
+            ),
+            ("https://[2001:db8::1]x/", "\"x\" follows the IPv6 address"),
+            (
+                "https://-bad.example/",
+                "\"-bad.example\" is not a host name",
+            ),
+            (
+                "https://ex_ample.com/",
+                "\"ex_ample.com\" is not a host name",
+            ),
+            (
+                "https://example..com/",
+                "\"example..com\" is not a host name",
+            ),
+        ] {
+            match check_feed_url(bad) {
+                Ok(()) => panic!("{bad:?} was accepted"),
+                Err(message) => assert!(
+                    message.contains(reason),
+                    "{bad:?}: {message:?} does not contain {reason:?}"
+                ),
+            }
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LENGTH));
+        assert_eq!(
+            check_feed_url(&long),
+            Err("it is longer than 2048 characters".to_owned())
+        );
+        // Through the configuration: the position is the value's.
+        let files = PolicyFiles::new("url");
+        assert_eq!(
+            files.positions(
+                "[[policy.feed]]\nname = \"ads\"\nformat = \"hosts\"\nurl = \"https://exa mple.com/\"\n"
+            ),
+            ["4:7: policy.feed[0].url: \"https://exa mple.com/\" is not a feed URL: it contains white space; percent-encode it as %20"]
         );
     }
 
@@ -3897,10 +5192,51 @@ format = "hosts"
     }
 
     #[test]
+    fn the_remote_feeds_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/feeds-remote.toml");
+        let config = load(&path).expect("examples/feeds-remote.toml is valid");
+        let policy = &config.policy;
+        assert_eq!(policy.state_directory, PathBuf::from("/var/lib/hanse"));
+        assert!(policy.extra_text);
+        assert_eq!(policy.feeds.len(), 2);
+        match &policy.feeds[0].location {
+            FeedLocation::Transfer {
+                zone,
+                primaries,
+                tsig_key: Some(key),
+            } => {
+                assert_eq!(*zone, name("rpz.example."));
+                assert_eq!(
+                    *primaries,
+                    [
+                        address("192.0.2.53:53"),
+                        address("192.0.2.54:5353"),
+                        address("[2001:db8::53]:53")
+                    ]
+                );
+                assert_eq!(key.name, name("feed-key."));
+                assert_eq!(key.algorithm, TsigAlgorithm::HmacSha256);
+            }
+            other => panic!("not a signed transfer: {other:?}"),
+        }
+        assert_eq!(
+            policy.feeds[1].location,
+            FeedLocation::Url {
+                url: "https://lists.example/hosts.txt".to_owned(),
+                refresh: Duration::from_secs(86_400),
+            }
+        );
+    }
+
+    #[test]
     fn helpers_describe_values_exactly() {
         assert_eq!(describe_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(describe_duration(Duration::from_secs(7200)), "2h");
         assert_eq!(describe_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(describe_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(describe_duration(Duration::from_secs(90_000)), "25h");
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("99999999999999999d"), None);
         assert_eq!(describe_duration(Duration::from_nanos(1)), "1ns");
         assert_eq!(describe_size(1536 * 1024), "1536KiB");
         assert_eq!(describe_size(3), "3B");

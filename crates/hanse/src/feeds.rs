@@ -23,7 +23,7 @@
 //!   are on is reported (or, in a comment, ignored) rather than the file.
 //! - Every load reads and compiles every feed again, changed or not.
 
-use crate::config::{FeedSource, PolicySection};
+use crate::config::{FeedLocation, FeedSource, PolicySection};
 use hanse_policy::{Feed, FeedFormat, Location, PolicySet, Problem};
 use hanse_wire::{Name, RType};
 use std::sync::Arc;
@@ -80,8 +80,14 @@ pub fn load_policy(section: &PolicySection) -> Result<PolicyLoad, Vec<String>> {
 /// Reads and compiles one feed. The error is one line, starting with the
 /// file (and line and column when known).
 fn load_feed(source: &FeedSource) -> Result<(Feed, Vec<Problem>), String> {
-    let path = source.file.display();
-    let bytes = std::fs::read(&source.file)
+    let FeedLocation::File(file) = &source.location else {
+        return Err(format!(
+            "{}: feed {}: remote feeds are loaded by the feed supply, which is not wired in yet",
+            source.location, source.name
+        ));
+    };
+    let path = file.display();
+    let bytes = std::fs::read(file)
         .map_err(|error| format!("{path}: feed {}: cannot read: {error}", source.name))?;
     let text = String::from_utf8_lossy(&bytes);
     let (feed, problems) = match source.format {
@@ -105,7 +111,7 @@ fn load_feed(source: &FeedSource) -> Result<(Feed, Vec<Problem>), String> {
 /// A policy zone: the file parsed as a master file, then compiled. The
 /// origin is the configured one, else the owner of the zone's SOA record.
 fn load_zone(source: &FeedSource, text: &str) -> Result<(Feed, Vec<Problem>), String> {
-    let path = source.file.display();
+    let path = &source.location;
     let initial_origin = source.origin.clone().unwrap_or_else(Name::root);
     let records =
         hanse_zone::parse_zone(text, &initial_origin, DEFAULT_ZONE_TTL).map_err(|error| {
@@ -133,14 +139,17 @@ fn load_zone(source: &FeedSource, text: &str) -> Result<(Feed, Vec<Problem>), St
 }
 
 fn modified_seconds(source: &FeedSource) -> Option<u64> {
-    let modified = std::fs::metadata(&source.file).ok()?.modified().ok()?;
+    let FeedLocation::File(file) = &source.location else {
+        return None;
+    };
+    let modified = std::fs::metadata(file).ok()?.modified().ok()?;
     Some(modified.duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
 
 /// The problems as `FILE:LINE: feed NAME: REASON (skipped)` lines, at most
 /// [`MAX_PROBLEMS_LISTED`] and a count of the rest.
 fn describe_problems(source: &FeedSource, problems: &[Problem]) -> Vec<String> {
-    let path = source.file.display();
+    let path = &source.location;
     let mut lines: Vec<String> = problems
         .iter()
         .take(MAX_PROBLEMS_LISTED)
@@ -175,7 +184,7 @@ fn summarise(source: &FeedSource, feed: &Feed, skipped: usize) -> String {
         "feed {} ({}, {}): {} rules, {generation}, {skipped} skipped",
         source.name,
         source.format,
-        source.file.display(),
+        source.location,
         feed.counts().total(),
     )
 }
@@ -208,7 +217,7 @@ mod tests {
         FeedSource {
             name: name.to_owned(),
             format,
-            file: file.0.clone(),
+            location: FeedLocation::File(file.0.clone()),
             origin: None,
             ede: EdeCode::Blocked,
         }
@@ -221,6 +230,7 @@ mod tests {
             feeds,
             profiles,
             clients: Vec::new(),
+            ..PolicySection::default()
         }
     }
 

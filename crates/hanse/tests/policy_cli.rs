@@ -155,7 +155,7 @@ profile = "kids"
 }
 
 #[test]
-fn check_config_fails_on_a_missing_feed_file_and_later_sources() {
+fn check_config_fails_on_a_missing_feed_file_and_bad_remote_sources() {
     let scratch = Scratch::new("missing");
     let config = scratch.write(
         "hanse.toml",
@@ -167,7 +167,13 @@ file = "gone.hosts"
 [[policy.feed]]
 name = "remote"
 format = "hosts"
-url = "https://lists.example/hosts"
+url = "ftp://lists.example/hosts"
+
+[[policy.feed]]
+name = "transfer"
+format = "rpz"
+zone = "rpz.example."
+tsig_key = "missing-key."
 "#,
     );
     let output = hanse(&["check-config", config.to_str().expect("UTF-8 path")]);
@@ -178,9 +184,24 @@ url = "https://lists.example/hosts"
         "{errors}"
     );
     assert!(
-        errors.contains(":9:1: policy.feed[1].url: not supported yet"),
+        errors.contains(
+            ":9:7: policy.feed[1].url: \"ftp://lists.example/hosts\" is not a feed URL: the scheme \"ftp\" is not http or https"
+        ),
         "{errors}"
     );
+    assert!(
+        errors.contains(
+            ":11:1: policy.feed[2]: missing key \"primaries\" (the servers the zone is transferred from)"
+        ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(
+            ":15:12: policy.feed[2].tsig_key: unknown TSIG key \"missing-key.\" (no [[policy.tsig_key]] is configured)"
+        ),
+        "{errors}"
+    );
+    assert!(errors.contains("4 problem(s)"), "{errors}");
 }
 
 #[test]
