@@ -22,6 +22,7 @@
 //! rcode = "NOERROR"
 //! answer = ["www.example.com. 300 IN A 192.0.2.1"]  # RRsets compared; TTLs must be <= these
 //! transport = "udp"           # or "tcp"
+//! client = "127.31.5.77"      # the query's source address (127.0.0.0/8; default 127.0.0.1)
 //! max_time = "5s"             # the answer must arrive in time
 //! not_in_answer = ["203.0.113.66"]  # addresses no section may carry
 //! # Assertions on the queries the servers received since the previous query.
@@ -90,6 +91,7 @@ scenarios! {
     out_of_bailiwick_glue_ignored,
     qname_minimisation,
     rpz_triggers_and_actions,
+    rpz_client_ip,
 }
 
 // ---------------------------------------------------------------------------
@@ -151,6 +153,9 @@ struct QueryEntry {
     truncated: Option<bool>,
     /// Expect this Extended DNS Error INFO-CODE (RFC 8914).
     ede: Option<u16>,
+    /// The source address of the query (127.0.0.0/8), for CLIENT-IP
+    /// triggers and client profiles.
+    client: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +195,7 @@ struct ScenarioQuery {
     no_answer: bool,
     truncated: Option<bool>,
     ede: Option<u16>,
+    client: Option<IpAddr>,
 }
 
 struct Expectation {
@@ -396,6 +402,16 @@ fn parse_query(entry: &QueryEntry) -> Result<ScenarioQuery, String> {
         no_answer: entry.no_answer,
         truncated: entry.truncated,
         ede: entry.ede,
+        client: entry
+            .client
+            .as_deref()
+            .map(|text| {
+                text.parse()
+                    .ok()
+                    .filter(|ip| is_loopback(*ip))
+                    .ok_or_else(|| format!("client {text:?}: not a 127.0.0.0/8 address"))
+            })
+            .transpose()?,
     })
 }
 
@@ -688,8 +704,12 @@ fn run_scenario(name: &str) {
         network.clear_queries();
         let problems = run_query(&network, &resolver, query);
         if !problems.is_empty() {
+            let client = query
+                .client
+                .map(|ip| format!(" from {ip}"))
+                .unwrap_or_default();
             failures.push(format!(
-                "query {} ({} {} over {:?}):\n    {}",
+                "query {} ({} {} over {:?}{client}):\n    {}",
                 index + 1,
                 query.name,
                 query.rtype,
@@ -718,8 +738,9 @@ fn run_query(network: &TestNet, resolver: &ResolverProcess, query: &ScenarioQuer
         .max_time
         .map_or(DEFAULT_QUERY_TIMEOUT, |max| max + Duration::from_secs(2));
     let started = Instant::now();
-    let result = client::query(
+    let result = client::query_from(
         resolver.address,
+        query.client,
         &query.name,
         query.rtype,
         query.transport,
@@ -968,7 +989,8 @@ fn every_scenario_directory_has_a_test() {
     );
 }
 
-/// Every scenario parses, its zones load, and no two scenarios share a 127.X.0.0/16.
+/// Every scenario parses, its zones load, no two scenarios share a
+/// 127.X.0.0/16, and query clients stay inside their scenario's range.
 #[test]
 fn scenario_files_are_valid() {
     let mut networks: BTreeMap<u8, String> = BTreeMap::new();
@@ -984,6 +1006,15 @@ fn scenario_files_are_valid() {
                         if ip.octets()[2..] == [0, 53] {
                             errors.push(format!("{name}: {ip} is kept for the resolver"));
                         }
+                    }
+                }
+                for query in &scenario.queries {
+                    if let Some(IpAddr::V4(client)) = query.client
+                        && !own.contains(&client.octets()[1])
+                    {
+                        errors.push(format!(
+                            "{name}: client {client} is outside the scenario's own 127.X.0.0/16"
+                        ));
                     }
                 }
                 for network in own {
