@@ -31,6 +31,11 @@
 //! expect_queries = [{ server = "127.31.0.2", name = "www.example.com.", type = "A", max = 1 }]
 //! ```
 //!
+//! In the `[policy]` section (Hanse's own, feed files relative to the
+//! scenario), a string `"$weekday(+14h)"` becomes the weekday (`mon` …
+//! `sun`) in UTC+14 when the scenario starts, for time windows in a
+//! profile's time zone.
+//!
 //! The runner starts the servers, writes root hints and a configuration,
 //! starts `hanse serve --config FILE` on a free port of 127.X.0.53 (killed by a guard, also
 //! when the test panics), waits until it answers, runs the queries in order
@@ -92,6 +97,9 @@ scenarios! {
     qname_minimisation,
     rpz_triggers_and_actions,
     rpz_client_ip,
+    rpz_trigger_precedence,
+    rpz_zone_overrides,
+    rpz_profiles,
 }
 
 // ---------------------------------------------------------------------------
@@ -258,10 +266,19 @@ fn load_scenario(name: &str) -> Result<Scenario, String> {
         let query = parse_query(entry).map_err(|error| format!("query {}: {error}", index + 1))?;
         queries.push(query);
     }
-    let policy = file.policy.map(|mut policy| {
-        absolute_feed_files(&mut policy, &directory);
-        policy
-    });
+    let policy = match file.policy {
+        Some(mut policy) => {
+            absolute_feed_files(&mut policy, &directory);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs() as i64);
+            for (_, value) in policy.iter_mut() {
+                expand_weekdays(value, now)?;
+            }
+            Some(policy)
+        }
+        None => None,
+    };
     Ok(Scenario {
         name: name.to_owned(),
         description: file.description,
@@ -283,6 +300,38 @@ fn absolute_feed_files(policy: &mut toml::Table, directory: &Path) {
             *file = directory.join(&*file).display().to_string();
         }
     }
+}
+
+/// Replaces every string `$weekday(+Nh)` (or `-Nh`) in the policy with the
+/// weekday (`mon` … `sun`) at `now` plus N hours, so that a scenario can
+/// test time windows against the real clock: a fixed UTC offset of N hours
+/// stands for a time zone such as `Etc/GMT-14` (UTC+14).
+fn expand_weekdays(value: &mut toml::Value, now: i64) -> Result<(), String> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    match value {
+        toml::Value::String(text) if text.starts_with("$weekday(") => {
+            let hours: i64 = text
+                .strip_prefix("$weekday(")
+                .and_then(|rest| rest.strip_suffix("h)"))
+                .and_then(|hours| hours.trim_start_matches('+').parse().ok())
+                .ok_or_else(|| format!("bad {text:?}: use $weekday(+14h)"))?;
+            // 1970-01-01 was a Thursday (Monday-based index 3).
+            let day = (now + hours * 3600).div_euclid(86_400);
+            *text = DAYS[usize::try_from((day + 3).rem_euclid(7)).unwrap_or(0)].to_owned();
+        }
+        toml::Value::Array(values) => {
+            for value in values {
+                expand_weekdays(value, now)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, value) in table.iter_mut() {
+                expand_weekdays(value, now)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
