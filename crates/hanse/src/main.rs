@@ -250,6 +250,8 @@ fn settings(config: &Config, policy: Option<Arc<PolicySet>>) -> Settings {
         edns_buffer_size: config.resolver.edns_buffer_size,
         servfail_ttl: config.cache.servfail_ttl,
         policy,
+        extra_text: true,
+        notify: None,
     }
 }
 

@@ -22,6 +22,7 @@
 //! rcode = "NOERROR"
 //! answer = ["www.example.com. 300 IN A 192.0.2.1"]  # RRsets compared; TTLs must be <= these
 //! transport = "udp"           # or "tcp"
+//! client = "127.31.5.77"      # the query's source address (127.0.0.0/8; default 127.0.0.1)
 //! max_time = "5s"             # the answer must arrive in time
 //! not_in_answer = ["203.0.113.66"]  # addresses no section may carry
 //! # Assertions on the queries the servers received since the previous query.
@@ -29,6 +30,11 @@
 //! # queries; min and max bound their number; max_labels bounds their names.
 //! expect_queries = [{ server = "127.31.0.2", name = "www.example.com.", type = "A", max = 1 }]
 //! ```
+//!
+//! In the `[policy]` section (Hanse's own, feed files relative to the
+//! scenario), a string `"$weekday(+14h)"` becomes the weekday (`mon` …
+//! `sun`) in UTC+14 when the scenario starts, for time windows in a
+//! profile's time zone.
 //!
 //! The runner starts the servers, writes root hints and a configuration,
 //! starts `hanse serve --config FILE` on a free port of 127.X.0.53 (killed by a guard, also
@@ -90,6 +96,10 @@ scenarios! {
     out_of_bailiwick_glue_ignored,
     qname_minimisation,
     rpz_triggers_and_actions,
+    rpz_client_ip,
+    rpz_trigger_precedence,
+    rpz_zone_overrides,
+    rpz_profiles,
 }
 
 // ---------------------------------------------------------------------------
@@ -151,6 +161,9 @@ struct QueryEntry {
     truncated: Option<bool>,
     /// Expect this Extended DNS Error INFO-CODE (RFC 8914).
     ede: Option<u16>,
+    /// The source address of the query (127.0.0.0/8), for CLIENT-IP
+    /// triggers and client profiles.
+    client: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +203,7 @@ struct ScenarioQuery {
     no_answer: bool,
     truncated: Option<bool>,
     ede: Option<u16>,
+    client: Option<IpAddr>,
 }
 
 struct Expectation {
@@ -252,10 +266,19 @@ fn load_scenario(name: &str) -> Result<Scenario, String> {
         let query = parse_query(entry).map_err(|error| format!("query {}: {error}", index + 1))?;
         queries.push(query);
     }
-    let policy = file.policy.map(|mut policy| {
-        absolute_feed_files(&mut policy, &directory);
-        policy
-    });
+    let policy = match file.policy {
+        Some(mut policy) => {
+            absolute_feed_files(&mut policy, &directory);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs() as i64);
+            for (_, value) in policy.iter_mut() {
+                expand_weekdays(value, now)?;
+            }
+            Some(policy)
+        }
+        None => None,
+    };
     Ok(Scenario {
         name: name.to_owned(),
         description: file.description,
@@ -277,6 +300,38 @@ fn absolute_feed_files(policy: &mut toml::Table, directory: &Path) {
             *file = directory.join(&*file).display().to_string();
         }
     }
+}
+
+/// Replaces every string `$weekday(+Nh)` (or `-Nh`) in the policy with the
+/// weekday (`mon` … `sun`) at `now` plus N hours, so that a scenario can
+/// test time windows against the real clock: a fixed UTC offset of N hours
+/// stands for a time zone such as `Etc/GMT-14` (UTC+14).
+fn expand_weekdays(value: &mut toml::Value, now: i64) -> Result<(), String> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    match value {
+        toml::Value::String(text) if text.starts_with("$weekday(") => {
+            let hours: i64 = text
+                .strip_prefix("$weekday(")
+                .and_then(|rest| rest.strip_suffix("h)"))
+                .and_then(|hours| hours.trim_start_matches('+').parse().ok())
+                .ok_or_else(|| format!("bad {text:?}: use $weekday(+14h)"))?;
+            // 1970-01-01 was a Thursday (Monday-based index 3).
+            let day = (now + hours * 3600).div_euclid(86_400);
+            *text = DAYS[usize::try_from((day + 3).rem_euclid(7)).unwrap_or(0)].to_owned();
+        }
+        toml::Value::Array(values) => {
+            for value in values {
+                expand_weekdays(value, now)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, value) in table.iter_mut() {
+                expand_weekdays(value, now)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -396,6 +451,16 @@ fn parse_query(entry: &QueryEntry) -> Result<ScenarioQuery, String> {
         no_answer: entry.no_answer,
         truncated: entry.truncated,
         ede: entry.ede,
+        client: entry
+            .client
+            .as_deref()
+            .map(|text| {
+                text.parse()
+                    .ok()
+                    .filter(|ip| is_loopback(*ip))
+                    .ok_or_else(|| format!("client {text:?}: not a 127.0.0.0/8 address"))
+            })
+            .transpose()?,
     })
 }
 
@@ -688,8 +753,12 @@ fn run_scenario(name: &str) {
         network.clear_queries();
         let problems = run_query(&network, &resolver, query);
         if !problems.is_empty() {
+            let client = query
+                .client
+                .map(|ip| format!(" from {ip}"))
+                .unwrap_or_default();
             failures.push(format!(
-                "query {} ({} {} over {:?}):\n    {}",
+                "query {} ({} {} over {:?}{client}):\n    {}",
                 index + 1,
                 query.name,
                 query.rtype,
@@ -718,8 +787,9 @@ fn run_query(network: &TestNet, resolver: &ResolverProcess, query: &ScenarioQuer
         .max_time
         .map_or(DEFAULT_QUERY_TIMEOUT, |max| max + Duration::from_secs(2));
     let started = Instant::now();
-    let result = client::query(
+    let result = client::query_from(
         resolver.address,
+        query.client,
         &query.name,
         query.rtype,
         query.transport,
@@ -968,7 +1038,8 @@ fn every_scenario_directory_has_a_test() {
     );
 }
 
-/// Every scenario parses, its zones load, and no two scenarios share a 127.X.0.0/16.
+/// Every scenario parses, its zones load, no two scenarios share a
+/// 127.X.0.0/16, and query clients stay inside their scenario's range.
 #[test]
 fn scenario_files_are_valid() {
     let mut networks: BTreeMap<u8, String> = BTreeMap::new();
@@ -984,6 +1055,15 @@ fn scenario_files_are_valid() {
                         if ip.octets()[2..] == [0, 53] {
                             errors.push(format!("{name}: {ip} is kept for the resolver"));
                         }
+                    }
+                }
+                for query in &scenario.queries {
+                    if let Some(IpAddr::V4(client)) = query.client
+                        && !own.contains(&client.octets()[1])
+                    {
+                        errors.push(format!(
+                            "{name}: client {client} is outside the scenario's own 127.X.0.0/16"
+                        ));
                     }
                 }
                 for network in own {

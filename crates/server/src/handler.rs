@@ -3,14 +3,17 @@
 //! (FORMERR, NOTIMP, REFUSED, BADVERS) and composing an answer from a
 //! resolution, with truncation to the client's UDP size (RFC 1035 §4.1.1,
 //! RFC 2181 §9, RFC 6891 §6.2.5, RFC 8482 for ANY, RFC 8914 for EDE).
+//! NOTIFY messages (RFC 1996) go to the configured receiver
+//! ([`crate::notify`]), never to the resolver.
 
 use crate::access::AccessList;
+use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use hanse_cache::{AnswerCache, StoredAnswer};
 use hanse_policy::{ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime, Verdict};
 use hanse_resolve::{NetworkTransport, Resolution, Resolver};
 use hanse_wire::{
-    CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, QueryView,
-    Question, RType, Rcode, Record,
+    CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, Opcode,
+    QueryView, Question, RType, Rcode, Record,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ const EXTENDED_ERROR_OPTION: u16 = 15;
 const ANY_TTL: u32 = 3600;
 
 /// Settings that can change while running.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// Clients allowed to query; others get REFUSED.
     pub access: AccessList,
@@ -32,6 +35,26 @@ pub struct Settings {
     pub servfail_ttl: u32,
     /// The filtering policy, if any feed or profile is configured.
     pub policy: Option<Arc<PolicySet>>,
+    /// Whether the Extended DNS Error (RFC 8914) of a filtered answer names
+    /// the rule's source (feed, serial or version, rule) in its EXTRA-TEXT.
+    /// When false the option still carries its INFO-CODE, with an empty
+    /// EXTRA-TEXT. The usual value is true.
+    pub extra_text: bool,
+    /// Where NOTIFY messages (RFC 1996) go; `None` answers them NOTIMP.
+    pub notify: Option<Arc<dyn NotifyReceiver>>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("access", &self.access)
+            .field("edns_buffer_size", &self.edns_buffer_size)
+            .field("servfail_ttl", &self.servfail_ttl)
+            .field("policy", &self.policy)
+            .field("extra_text", &self.extra_text)
+            .field("notify", &self.notify.as_ref().map(|_| "receiver"))
+            .finish()
+    }
 }
 
 /// Counters of one worker thread, on a cache line of their own so that
@@ -55,6 +78,11 @@ pub struct WorkerCounters {
     pub malformed: AtomicU64,
     /// Answers rewritten by the filtering policy.
     pub policy_hits: AtomicU64,
+    /// NOTIFY messages received (RFC 1996), whatever became of them.
+    pub notify_received: AtomicU64,
+    /// NOTIFY messages not accepted: no receiver, unknown zone, a source
+    /// that is not a primary, or malformed.
+    pub notify_refused: AtomicU64,
 }
 
 /// Counters of the service: one [`WorkerCounters`] per worker thread,
@@ -107,6 +135,8 @@ impl ServiceStatistics {
             dropped: sum(|worker| &worker.dropped),
             malformed: sum(|worker| &worker.malformed),
             policy_hits: sum(|worker| &worker.policy_hits),
+            notify_received: sum(|worker| &worker.notify_received),
+            notify_refused: sum(|worker| &worker.notify_refused),
         }
     }
 }
@@ -130,6 +160,10 @@ pub struct CounterTotals {
     pub malformed: u64,
     /// Answers rewritten by the filtering policy.
     pub policy_hits: u64,
+    /// NOTIFY messages received.
+    pub notify_received: u64,
+    /// NOTIFY messages not accepted.
+    pub notify_refused: u64,
 }
 
 /// Where a query came in.
@@ -234,6 +268,10 @@ impl Handler {
             return Action::Drop;
         }
         let settings = self.settings.load();
+        if header.opcode == Opcode::NOTIFY.0 {
+            // Before the access list: the receiver checks the source.
+            return Action::Owned(self.notify(packet, client, &settings));
+        }
         if !settings.access.allows(client) {
             self.statistics
                 .current()
@@ -258,6 +296,19 @@ impl Handler {
             return Action::Reply(reply);
         }
         self.slow_path(packet, &settings, client)
+    }
+
+    /// Answers a NOTIFY message and counts it.
+    fn notify(&self, packet: &[u8], source: IpAddr, settings: &Settings) -> Vec<u8> {
+        let counters = self.statistics.current();
+        counters.notify_received.fetch_add(1, Ordering::Relaxed);
+        match answer_notify(packet, settings.notify.as_deref(), source) {
+            NotifyReply::Accepted(response) => response,
+            NotifyReply::Error(rcode) => {
+                counters.notify_refused.fetch_add(1, Ordering::Relaxed);
+                error_response(packet, rcode, settings)
+            }
+        }
     }
 
     /// The hot path: a query of the common shape whose answer is cached and
@@ -527,7 +578,14 @@ impl Handler {
                     pending,
                     &resolution,
                     settings,
-                    ede.map(|(code, text)| (code.info_code(), text)),
+                    ede.map(|(code, text)| {
+                        let text = if settings.extra_text {
+                            text
+                        } else {
+                            String::new()
+                        };
+                        (code.info_code(), text)
+                    }),
                 );
                 hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
                 Some(fit(wire, pending, transport, settings))

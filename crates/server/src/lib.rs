@@ -12,6 +12,9 @@
 //! [`hanse_resolve::Resolver`], composes the answer, stores it in the answer
 //! cache and sends it.
 //!
+//! NOTIFY messages (RFC 1996) for zones this node follows as a secondary go
+//! to a [`NotifyReceiver`] (see [`NotifyOutcome`] for the answers).
+//!
 //! # Limitations
 //! - Sockets bound to a wildcard address answer from the host's primary
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
@@ -24,6 +27,7 @@ mod access;
 mod floor;
 mod handler;
 mod listener;
+mod notify;
 mod tcp;
 mod udp;
 
@@ -31,3 +35,4 @@ pub use access::AccessList;
 pub use floor::{canned_answer, serve_floor};
 pub use handler::{CounterTotals, ServiceStatistics, Settings, WorkerCounters};
 pub use listener::{Server, ServerConfig, ServerError};
+pub use notify::{NotifyOutcome, NotifyReceiver};

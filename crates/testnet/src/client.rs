@@ -1,14 +1,19 @@
 //! A minimal stub client for tests: sends one query to a server over UDP
 //! or TCP (RFC 1035 §4.2) and waits, bounded in time, for the answer.
 //!
+//! The client's source address is the loopback address of the server's
+//! family unless the caller chooses one (any address of 127.0.0.0/8 is
+//! local on Linux), so tests can act as different clients.
+//!
 //! # Limitations
 //! - No retries and no fallback from UDP to TCP: the caller picks the
 //!   transport and sees a truncated answer as it is.
 
 use crate::server::Transport;
 use hanse_wire::{Edns, Header, Message, Name, RType, compose_query};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// The UDP payload size the client advertises.
@@ -18,6 +23,18 @@ pub const CLIENT_UDP_SIZE: u16 = 4096;
 /// ID from that server, within `timeout`.
 pub fn exchange(
     server: SocketAddr,
+    query: &[u8],
+    transport: Transport,
+    timeout: Duration,
+) -> io::Result<Vec<u8>> {
+    exchange_from(server, None, query, transport, timeout)
+}
+
+/// [`exchange`] from the source address `source` (the loopback address of
+/// the server's family if `None`).
+pub fn exchange_from(
+    server: SocketAddr,
+    source: Option<IpAddr>,
     query: &[u8],
     transport: Transport,
     timeout: Duration,
@@ -34,13 +51,7 @@ pub fn exchange(
     };
     match transport {
         Transport::Udp => {
-            let local: SocketAddr = if server.is_ipv4() {
-                "127.0.0.1:0".parse()
-            } else {
-                "[::1]:0".parse()
-            }
-            .map_err(|_| io::Error::other("bad local address"))?;
-            let socket = UdpSocket::bind(local)?;
+            let socket = UdpSocket::bind(local_address(server, source))?;
             socket.connect(server)?;
             socket.send(query)?;
             let mut buffer = [0u8; 65535];
@@ -61,7 +72,19 @@ pub fn exchange(
             }
         }
         Transport::Tcp => {
-            let mut stream = TcpStream::connect_timeout(&server, remaining()?)?;
+            let mut stream = match source {
+                None => TcpStream::connect_timeout(&server, remaining()?)?,
+                Some(_) => {
+                    let socket = Socket::new(
+                        Domain::for_address(server),
+                        Type::STREAM,
+                        Some(Protocol::TCP),
+                    )?;
+                    socket.bind(&local_address(server, source).into())?;
+                    socket.connect_timeout(&server.into(), remaining()?)?;
+                    TcpStream::from(socket)
+                }
+            };
             stream.set_write_timeout(Some(remaining()?))?;
             let mut framed = (query.len() as u16).to_be_bytes().to_vec();
             framed.extend_from_slice(query);
@@ -77,9 +100,33 @@ pub fn exchange(
     }
 }
 
+/// The address a client socket binds: `source` or the loopback address of
+/// `server`'s family, any port.
+fn local_address(server: SocketAddr, source: Option<IpAddr>) -> SocketAddr {
+    let ip = source.unwrap_or(if server.is_ipv4() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+    });
+    SocketAddr::new(ip, 0)
+}
+
 /// Asks `server` for `name`/`rtype` with RD set and EDNS, and parses the answer.
 pub fn query(
     server: SocketAddr,
+    name: &Name,
+    rtype: RType,
+    transport: Transport,
+    timeout: Duration,
+) -> io::Result<Message> {
+    query_from(server, None, name, rtype, transport, timeout)
+}
+
+/// [`query`] from the source address `source` (the loopback address of the
+/// server's family if `None`).
+pub fn query_from(
+    server: SocketAddr,
+    source: Option<IpAddr>,
     name: &Name,
     rtype: RType,
     transport: Transport,
@@ -91,7 +138,7 @@ pub fn query(
         ..Edns::default()
     };
     let packet = compose_query(id, name, rtype, true, Some(edns));
-    let response = exchange(server, &packet, transport, timeout)?;
+    let response = exchange_from(server, source, &packet, transport, timeout)?;
     Message::parse(&response).map_err(|error| io::Error::new(ErrorKind::InvalidData, error))
 }
 
