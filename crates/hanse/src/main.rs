@@ -250,7 +250,7 @@ fn settings(config: &Config, policy: Option<Arc<PolicySet>>) -> Settings {
         edns_buffer_size: config.resolver.edns_buffer_size,
         servfail_ttl: config.cache.servfail_ttl,
         policy,
-        extra_text: true,
+        extra_text: config.policy.extra_text,
         notify: None,
     }
 }

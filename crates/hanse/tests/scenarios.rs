@@ -100,6 +100,7 @@ scenarios! {
     rpz_trigger_precedence,
     rpz_zone_overrides,
     rpz_profiles,
+    rpz_extra_text_off,
 }
 
 // ---------------------------------------------------------------------------
@@ -161,6 +162,9 @@ struct QueryEntry {
     truncated: Option<bool>,
     /// Expect this Extended DNS Error INFO-CODE (RFC 8914).
     ede: Option<u16>,
+    /// Expect the Extended DNS Error's EXTRA-TEXT to contain this text
+    /// (`""`: to be empty).
+    ede_text: Option<String>,
     /// The source address of the query (127.0.0.0/8), for CLIENT-IP
     /// triggers and client profiles.
     client: Option<String>,
@@ -203,6 +207,7 @@ struct ScenarioQuery {
     no_answer: bool,
     truncated: Option<bool>,
     ede: Option<u16>,
+    ede_text: Option<String>,
     client: Option<IpAddr>,
 }
 
@@ -451,6 +456,7 @@ fn parse_query(entry: &QueryEntry) -> Result<ScenarioQuery, String> {
         no_answer: entry.no_answer,
         truncated: entry.truncated,
         ede: entry.ede,
+        ede_text: entry.ede_text.clone(),
         client: entry
             .client
             .as_deref()
@@ -855,6 +861,25 @@ fn check_answer(
             .collect();
         if !codes.contains(&expected) {
             problems.push(format!("EDE: expected INFO-CODE {expected}, got {codes:?}"));
+        }
+    }
+    if let Some(expected) = &query.ede_text {
+        let texts: Vec<String> = message
+            .edns
+            .iter()
+            .flat_map(|edns| &edns.options)
+            .filter(|option| option.code == 15 && option.data.len() >= 2)
+            .map(|option| String::from_utf8_lossy(&option.data[2..]).into_owned())
+            .collect();
+        let fits = |text: &String| {
+            if expected.is_empty() {
+                text.is_empty()
+            } else {
+                text.contains(expected.as_str())
+            }
+        };
+        if texts.is_empty() || !texts.iter().all(fits) {
+            problems.push(format!("EDE EXTRA-TEXT: expected {expected:?}, got {texts:?}"));
         }
     }
     let sections = [&message.answers, &message.authorities, &message.additionals];
