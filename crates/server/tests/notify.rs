@@ -12,6 +12,7 @@ use hanse_cache::{AnswerCache, CacheConfig, RrsetCache};
 use hanse_policy::{Feed, PolicySet, ProfileSpec};
 use hanse_resolve::{MonotonicClock, NetworkTransport, Resolver, ResolverConfig};
 use hanse_server::{AccessList, NotifyOutcome, NotifyReceiver, Server, ServerConfig, Settings};
+use hanse_testnet::knot::KnotPrimary;
 use hanse_wire::{
     Class, Edns, Header, Message, MessageBuilder, Name, Opcode, Question, RType, Rcode,
     compose_query,
@@ -19,8 +20,6 @@ use hanse_wire::{
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -383,28 +382,6 @@ fn extra_text_names_the_rule_and_can_be_turned_off() {
 // ---------------------------------------------------------------------------
 // A real primary: Knot DNS sends the NOTIFY.
 
-/// A knotd process and its directory, stopped (by PID) and removed when dropped.
-struct Knot {
-    child: Child,
-    directory: PathBuf,
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.directory);
-        }
-    }
-}
-
-impl Knot {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.join("knotd.log")).unwrap_or_default()
-    }
-}
-
 /// A free port on `ip` for both UDP and TCP.
 fn free_port(ip: [u8; 4]) -> u16 {
     for _ in 0..50 {
@@ -419,42 +396,6 @@ fn free_port(ip: [u8; 4]) -> u16 {
         }
     }
     panic!("no free port on {ip:?}");
-}
-
-fn start_knot(target: SocketAddr) -> Knot {
-    let directory = std::env::temp_dir().join(format!("hanse-notify-knot-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).expect("create knot's directory");
-    std::fs::write(
-        directory.join("rpz.example.zone"),
-        "$ORIGIN rpz.example.\n$TTL 60\n@ SOA localhost. root.localhost. 2024 3600 600 86400 60\n\
-         @ NS localhost.\nblocked.example.com CNAME .\n",
-    )
-    .expect("write the zone");
-    let knot_port = free_port([127, 55, 2, 1]);
-    let configuration = format!(
-        "server:\n    rundir: \"{dir}\"\n    listen: 127.55.2.1@{knot_port}\n\
-         control:\n    listen: \"{dir}/knot.sock\"\n\
-         database:\n    storage: \"{dir}\"\n\
-         log:\n  - target: \"{dir}/knotd.log\"\n    any: debug\n\
-         remote:\n  - id: hanse\n    address: {ip}@{port}\n    via: 127.55.1.1\n\
-         template:\n  - id: default\n    storage: \"{dir}\"\n    file: \"%s.zone\"\n\
-         zone:\n  - domain: {ZONE}\n    notify: hanse\n",
-        dir = directory.display(),
-        ip = target.ip(),
-        port = target.port(),
-    );
-    let configuration_path = directory.join("knot.conf");
-    std::fs::write(&configuration_path, configuration).expect("write knot.conf");
-    let child = Command::new("/usr/sbin/knotd")
-        .arg("-c")
-        .arg(&configuration_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("knotd (Debian package knot) must be installed: /usr/sbin/knotd");
-    Knot { child, directory }
 }
 
 /// Waits, bounded in time, until `check` holds.
@@ -473,39 +414,22 @@ fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 fn knot_as_primary_sends_a_notify_that_is_accepted() {
     let receiver = Arc::new(TestReceiver::default());
     let running = start([127, 55, 0, 5], settings(Some(receiver.clone())));
-    let mut knot = start_knot(running.address);
+    // Knot sends NOTIFY from its own address, the primary's.
+    let knot_address = SocketAddr::new(IpAddr::from(PRIMARY), free_port(PRIMARY));
+    let knot = KnotPrimary::start(
+        knot_address,
+        ZONE,
+        "$ORIGIN rpz.example.\n$TTL 60\n@ SOA localhost. root.localhost. 2024 3600 600 86400 60\n\
+         @ NS localhost.\nblocked.example.com CNAME .\n",
+        None,
+        &[running.address],
+    )
+    .expect("knotd (Debian package knot) starts");
     let zone = Name::from_ascii(ZONE).expect("name");
     let expected = (zone, Some(2024), IpAddr::from(PRIMARY));
-
     // knotd notifies once the zone is loaded; `knotc zone-notify` again.
-    let socket = knot.directory.join("knot.sock");
-    let ready = wait_until(Duration::from_secs(10), || {
-        if let Ok(Some(status)) = knot.child.try_wait() {
-            panic!("knotd exited with {status}:\n{}", knot.log());
-        }
-        Command::new("/usr/sbin/knotc")
-            .arg("-s")
-            .arg(&socket)
-            .args(["zone-status", ZONE])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    });
-    assert!(ready, "knotd did not load the zone:\n{}", knot.log());
     let before = receiver.seen().len();
-    let status = Command::new("/usr/sbin/knotc")
-        .arg("-s")
-        .arg(&socket)
-        .args(["zone-notify", ZONE])
-        .stdout(Stdio::null())
-        .status()
-        .expect("knotc (Debian package knot) must be installed: /usr/sbin/knotc");
-    assert!(
-        status.success(),
-        "knotc zone-notify failed:\n{}",
-        knot.log()
-    );
+    knot.notify_now().expect("knotc zone-notify");
     let arrived = wait_until(Duration::from_secs(10), || receiver.seen().len() > before);
     assert!(
         arrived,

@@ -114,19 +114,31 @@ impl KnotPrimary {
     /// and waits until Knot serves `serial`; Knot then sends NOTIFY.
     pub fn update(&self, zone_text: &str, serial: u32) -> io::Result<()> {
         std::fs::write(self.directory.join("zone"), zone_text)?;
+        self.control(&["zone-reload", &self.zone])?;
+        self.wait_for_serial(Some(serial))
+    }
+
+    /// Asks Knot to send NOTIFY to its notify targets again
+    /// (`knotc zone-notify`).
+    pub fn notify_now(&self) -> io::Result<()> {
+        self.control(&["zone-notify", &self.zone])
+    }
+
+    fn control(&self, arguments: &[&str]) -> io::Result<()> {
         let output = Command::new(KNOTC)
             .arg("-s")
             .arg(self.directory.join("knot.sock"))
-            .args(["zone-reload", &self.zone])
+            .args(arguments)
             .output()?;
-        if !output.status.success() {
-            return Err(io::Error::other(format!(
-                "knotc zone-reload failed: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )));
+        if output.status.success() {
+            return Ok(());
         }
-        self.wait_for_serial(Some(serial))
+        Err(io::Error::other(format!(
+            "knotc {} failed: {}{}",
+            arguments.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )))
     }
 
     /// Waits until Knot answers the zone's SOA (with `serial` if given).
@@ -240,9 +252,7 @@ fn configuration(
             );
         }
     }
-    text.push_str(
-        "acl:\n  - id: transfer\n    address: 127.0.0.0/8\n    action: transfer\n",
-    );
+    text.push_str("acl:\n  - id: transfer\n    address: 127.0.0.0/8\n    action: transfer\n");
     if let Some(key) = key {
         let _ = writeln!(text, "    key: {}", key.name);
     }
@@ -253,7 +263,9 @@ fn configuration(
          zone:\n  - domain: {zone}\n    file: zone\n    acl: transfer\n"
     );
     if !notify.is_empty() {
-        let targets: Vec<String> = (0..notify.len()).map(|index| format!("notify{index}")).collect();
+        let targets: Vec<String> = (0..notify.len())
+            .map(|index| format!("notify{index}"))
+            .collect();
         let _ = writeln!(text, "    notify: [{}]", targets.join(", "));
     }
     let _ = write!(
