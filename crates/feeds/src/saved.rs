@@ -135,7 +135,7 @@ pub fn file_stem(feed_name: &str) -> String {
         }
     }
     if stem.is_empty() {
-        stem.push_str("%");
+        stem.push('%');
     }
     stem
 }

@@ -575,7 +575,7 @@ struct Worker<'a> {
 enum Update {
     Unchanged,
     Changed {
-        feed: Feed,
+        feed: Box<Feed>,
         problems: Vec<Problem>,
         incremental: bool,
     },
@@ -752,6 +752,7 @@ impl<'a> Worker<'a> {
             state.stale = false;
             return;
         };
+        let feed = *feed;
         let place = format!("zone {zone} from {primary}");
         {
             let mut messages = lock(&self.shared.messages);
@@ -938,7 +939,7 @@ fn apply_transfer(
             all.extend(records);
             let (feed, problems) = Feed::from_rpz(name, zone, &all);
             Ok(Update::Changed {
-                feed,
+                feed: Box::new(feed),
                 problems,
                 incremental: false,
             })
@@ -970,7 +971,7 @@ fn apply_transfer(
                 problems.append(&mut found);
             }
             Ok(Update::Changed {
-                feed: next,
+                feed: Box::new(next),
                 problems,
                 incremental: true,
             })

@@ -440,6 +440,31 @@ fn a_wrong_key_is_an_error_and_the_copy_stays() {
     assert_eq!(failed.serial, Some(5));
     assert!(blocks(&supply.feeds()[0], "kept.example."));
     assert_eq!(changes.load(Ordering::SeqCst), 0);
+    drop(supply);
+
+    // With the right key again, the saved copy's serial is the start of an
+    // IXFR.
+    knot.change_zone(&zone_text(
+        6,
+        3600,
+        "kept.example CNAME .\nnew.example CNAME .\n",
+    ));
+    let supply = FeedSupply::load(
+        vec![spec(vec![knot.address], SECRET)],
+        options(Some(&state)),
+    )
+    .expect("loads");
+    assert_eq!(status(&supply).serial, Some(5));
+    let (_, on_change) = counter();
+    supply.start(on_change);
+    assert!(wait_until(WAIT, || status(&supply).serial == Some(6)));
+    let updated = status(&supply);
+    assert_eq!(
+        (updated.incremental_updates, updated.full_updates),
+        (1, 0),
+        "{updated:?}"
+    );
+    assert!(blocks(&supply.feeds()[0], "new.example."));
 }
 
 #[test]
