@@ -12,6 +12,7 @@
 //! - Bytes that are not UTF-8 are replaced before parsing, so the line they
 //!   are on is reported (or, in a comment, ignored) rather than the file.
 
+use crate::error::CompileError;
 use hanse_policy::{Feed, FeedFormat, Location, Problem};
 use hanse_wire::{Name, RType};
 
@@ -23,14 +24,14 @@ pub const MAX_PROBLEMS_LISTED: usize = 20;
 pub const DEFAULT_ZONE_TTL: u32 = 300;
 
 /// Compiles the text of a feed. `place` names where the text came from (a
-/// path, a URL) and starts every error. The error is one line.
+/// path, a URL) and starts every error.
 pub fn compile_text(
     name: &str,
     format: FeedFormat,
     origin: Option<&Name>,
     place: &str,
     bytes: &[u8],
-) -> Result<(Feed, Vec<Problem>), String> {
+) -> Result<(Feed, Vec<Problem>), CompileError> {
     let text = String::from_utf8_lossy(bytes);
     Ok(match format {
         FeedFormat::Rpz => compile_zone(name, origin, place, &text)?,
@@ -47,14 +48,17 @@ fn compile_zone(
     origin: Option<&Name>,
     place: &str,
     text: &str,
-) -> Result<(Feed, Vec<Problem>), String> {
+) -> Result<(Feed, Vec<Problem>), CompileError> {
     let initial_origin = origin.cloned().unwrap_or_else(Name::root);
     let records =
         hanse_zone::parse_zone(text, &initial_origin, DEFAULT_ZONE_TTL).map_err(|error| {
-            format!(
-                "{place}:{}:{}: feed {name}: {} (a policy zone with a syntax error is not loaded)",
-                error.line, error.column, error.message
-            )
+            CompileError::Syntax {
+                place: place.to_owned(),
+                feed: name.to_owned(),
+                line: error.line,
+                column: error.column,
+                message: error.message,
+            }
         })?;
     let origin = match origin {
         Some(origin) => origin.clone(),
@@ -63,11 +67,9 @@ fn compile_zone(
             .find(|record| record.rtype == RType::SOA)
             .map(|record| record.name.clone())
             .filter(|owner| !owner.is_root())
-            .ok_or_else(|| {
-                format!(
-                    "{place}: feed {name}: the zone has no SOA record below the root to take its \
-                     origin from; set origin = \"...\" in its [[policy.feed]] entry"
-                )
+            .ok_or_else(|| CompileError::NoOrigin {
+                place: place.to_owned(),
+                feed: name.to_owned(),
             })?,
     };
     Ok(Feed::from_rpz(name, &origin, &records))
@@ -137,7 +139,8 @@ mod tests {
             "syntax.rpz",
             b"$ORIGIN rpz.test.\n@ SOA ns. host. 1 1 1 1 1\nevil CNAME\n",
         )
-        .expect_err("syntax error");
+        .expect_err("syntax error")
+        .to_string();
         assert!(
             error.starts_with("syntax.rpz:3:") && error.contains("feed zone"),
             "{error}"
@@ -147,7 +150,9 @@ mod tests {
     #[test]
     fn a_policy_zone_without_soa_or_origin_is_refused() {
         let text = b"evil.example. CNAME .\n";
-        let error = compile_text("zone", FeedFormat::Rpz, None, "z", text).expect_err("origin");
+        let error = compile_text("zone", FeedFormat::Rpz, None, "z", text)
+            .expect_err("origin")
+            .to_string();
         assert!(error.contains("set origin"), "{error}");
         let origin = Name::from_ascii("example.").expect("origin");
         let (feed, problems) =

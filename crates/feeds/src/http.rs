@@ -13,6 +13,7 @@
 //! - No proxy support, no client certificates, no compression.
 //! - Redirects are followed by the client (at most 5).
 
+use crate::error::FetchError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq::Agent;
@@ -68,13 +69,13 @@ impl Fetcher {
         Fetcher { agent, max_bytes }
     }
 
-    /// A conditional GET of `url`. The error is one line.
+    /// A conditional GET of `url`.
     pub fn fetch(
         &self,
         url: &str,
         etag: Option<&str>,
         last_modified: Option<&str>,
-    ) -> Result<Fetched, String> {
+    ) -> Result<Fetched, FetchError> {
         let mut request = self.agent.get(url);
         if let Some(etag) = etag {
             request = request.header("If-None-Match", etag);
@@ -82,15 +83,19 @@ impl Fetcher {
         if let Some(last_modified) = last_modified {
             request = request.header("If-Modified-Since", last_modified);
         }
-        let mut response = request
-            .call()
-            .map_err(|error| format!("GET {url}: {error}"))?;
+        let mut response = request.call().map_err(|source| FetchError::Request {
+            url: url.to_owned(),
+            source,
+        })?;
         let status = response.status().as_u16();
         if status == 304 {
             return Ok(Fetched::NotModified);
         }
         if status != 200 {
-            return Err(format!("GET {url}: HTTP status {status}"));
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status,
+            });
         }
         let header = |name: &str| {
             response
@@ -107,10 +112,14 @@ impl Fetcher {
             .limit(self.max_bytes)
             .read_to_vec()
             .map_err(|error| match error {
-                ureq::Error::BodyExceedsLimit(limit) => {
-                    format!("GET {url}: the list exceeds {limit} bytes")
-                }
-                other => format!("GET {url}: {other}"),
+                ureq::Error::BodyExceedsLimit(limit) => FetchError::TooLarge {
+                    url: url.to_owned(),
+                    limit,
+                },
+                source => FetchError::Request {
+                    url: url.to_owned(),
+                    source,
+                },
             })?;
         Ok(Fetched::Body {
             bytes,

@@ -40,10 +40,12 @@
 #![warn(missing_docs)]
 
 pub mod compile;
+mod error;
 pub mod http;
 pub mod saved;
 mod supply;
 
+pub use error::{CompileError, FetchError, MetadataError, SavedCopyError};
 pub use supply::FeedSupply;
 
 use hanse_policy::{FeedCounts, FeedFormat};

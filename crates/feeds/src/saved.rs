@@ -22,6 +22,7 @@
 //! - Feed names are used in file names; bytes other than ASCII letters,
 //!   digits, `-` and `_` are written as `%XX`.
 
+use crate::error::{MetadataError, SavedCopyError};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
@@ -73,7 +74,7 @@ impl Metadata {
     /// Reads metadata written by [`Metadata::to_text`]. Unknown keys are
     /// ignored; a line without `=`, a bad number, or a missing `source` or
     /// `format` is an error.
-    pub fn parse(text: &str) -> Result<Metadata, String> {
+    pub fn parse(text: &str) -> Result<Metadata, MetadataError> {
         let mut metadata = Metadata::default();
         let mut seen_source = false;
         let mut seen_format = false;
@@ -83,13 +84,14 @@ impl Metadata {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
-                return Err(format!("line {}: no '='", index + 1));
+                return Err(MetadataError::NoEquals(index + 1));
             };
             let (key, value) = (key.trim(), value.trim());
             let number = |value: &str| {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("line {}: {key} is not a number", index + 1))
+                value.parse::<u64>().map_err(|_| MetadataError::BadNumber {
+                    line: index + 1,
+                    key: key.to_owned(),
+                })
             };
             match key {
                 "source" => {
@@ -101,10 +103,12 @@ impl Metadata {
                     seen_format = true;
                 }
                 "serial" => {
-                    metadata.serial = Some(
-                        u32::try_from(number(value)?)
-                            .map_err(|_| format!("line {}: serial out of range", index + 1))?,
-                    );
+                    metadata.serial = Some(u32::try_from(number(value)?).map_err(|_| {
+                        MetadataError::BadNumber {
+                            line: index + 1,
+                            key: key.to_owned(),
+                        }
+                    })?);
                 }
                 "etag" => metadata.etag = Some(value.to_owned()),
                 "last_modified" => metadata.last_modified = Some(value.to_owned()),
@@ -113,7 +117,7 @@ impl Metadata {
             }
         }
         if !seen_source || !seen_format {
-            return Err("source or format missing".to_owned());
+            return Err(MetadataError::Incomplete);
         }
         Ok(metadata)
     }
@@ -180,22 +184,23 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Writes a copy and then its metadata, both atomically. The error is one
-/// line naming the file.
+/// Writes a copy and then its metadata, both atomically.
 pub fn save(
     state_directory: &Path,
     feed_name: &str,
     contents: &[u8],
     metadata: &Metadata,
-) -> Result<(), String> {
+) -> Result<(), SavedCopyError> {
     let (copy, meta) = copy_paths(state_directory, feed_name, &metadata.format);
-    write_atomically(&copy, contents)
-        .map_err(|error| format!("{}: cannot save the copy: {error}", copy.display()))?;
-    write_atomically(&meta, metadata.to_text().as_bytes()).map_err(|error| {
-        format!(
-            "{}: cannot save the copy's metadata: {error}",
-            meta.display()
-        )
+    write_atomically(&copy, contents).map_err(|source| SavedCopyError::Write {
+        path: copy,
+        what: "copy",
+        source,
+    })?;
+    write_atomically(&meta, metadata.to_text().as_bytes()).map_err(|source| SavedCopyError::Write {
+        path: meta,
+        what: "copy's metadata",
+        source,
     })
 }
 
@@ -215,21 +220,27 @@ pub enum SavedCopy {
     },
 }
 
-/// Reads a feed's saved copy. An error (unreadable or corrupt metadata, a
-/// missing copy beside metadata) is one line naming the file.
-pub fn read(state_directory: &Path, feed_name: &str, format: &str) -> Result<SavedCopy, String> {
+/// Reads a feed's saved copy. Errors: unreadable or corrupt metadata, a
+/// missing copy beside its metadata.
+pub fn read(
+    state_directory: &Path,
+    feed_name: &str,
+    format: &str,
+) -> Result<SavedCopy, SavedCopyError> {
     let (copy, meta) = copy_paths(state_directory, feed_name, format);
     let meta_text = match std::fs::read(&meta) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok(SavedCopy::Missing);
         }
-        Err(error) => return Err(format!("{}: cannot read: {error}", meta.display())),
+        Err(source) => return Err(SavedCopyError::Read { path: meta, source }),
     };
     let metadata = Metadata::parse(&String::from_utf8_lossy(&meta_text))
-        .map_err(|error| format!("{}: corrupt metadata: {error}", meta.display()))?;
-    let contents = std::fs::read(&copy)
-        .map_err(|error| format!("{}: cannot read: {error}", copy.display()))?;
+        .map_err(|source| SavedCopyError::Corrupt { path: meta, source })?;
+    let contents = std::fs::read(&copy).map_err(|source| SavedCopyError::Read {
+        path: copy.clone(),
+        source,
+    })?;
     Ok(SavedCopy::Found {
         contents,
         metadata,
@@ -333,7 +344,9 @@ mod tests {
         // A directory that cannot be created (a file is in the way).
         let blocked = directory.0.join("file");
         std::fs::write(&blocked, b"").expect("file");
-        let error = save(&blocked, "x", b"new", &metadata()).expect_err("no directory");
+        let error = save(&blocked, "x", b"new", &metadata())
+            .expect_err("no directory")
+            .to_string();
         assert!(error.contains("cannot save the copy"), "{error}");
     }
 
@@ -345,6 +358,7 @@ mod tests {
         assert!(
             read(&directory.0, "x", "rpz")
                 .expect_err("bad serial")
+                .to_string()
                 .contains("corrupt")
         );
         write_atomically(&meta, metadata().to_text().as_bytes()).expect("meta");
@@ -352,6 +366,7 @@ mod tests {
         assert!(
             read(&directory.0, "x", "rpz")
                 .expect_err("no copy")
+                .to_string()
                 .contains("cannot read")
         );
         write_atomically(&copy, &[0xff, 0xfe, 0]).expect("copy");

@@ -10,6 +10,7 @@
 //! retry timer, both clamped to the supply's bounds.
 
 use crate::compile::{compile_text, describe_problems, empty_feed, summarise};
+use crate::error::CompileError;
 use crate::http::{Fetched, Fetcher, parse_http_date, unix_now};
 use crate::saved::{self, Metadata, SavedCopy};
 use crate::{CopyOrigin, FeedSpec, FeedStatus, Messages, NotifyOutcome, Source, SupplyOptions};
@@ -369,15 +370,22 @@ fn spec_origin(spec: &FeedSpec) -> Option<Name> {
 /// as their version.
 fn load_file(spec: &FeedSpec, path: &Path) -> Result<Option<Loaded>, String> {
     let place = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|error| format!("{place}: feed {}: cannot read: {error}", spec.name))?;
+    let bytes = std::fs::read(path).map_err(|source| {
+        CompileError::Read {
+            place: place.clone(),
+            feed: spec.name.clone(),
+            source,
+        }
+        .to_string()
+    })?;
     let (mut feed, problems) = compile_text(
         &spec.name,
         spec.format,
         spec.origin.as_ref(),
         &place,
         &bytes,
-    )?;
+    )
+    .map_err(|error| error.to_string())?;
     if spec.format != FeedFormat::Rpz
         && let Some(seconds) = modified_seconds(path)
     {
@@ -829,7 +837,7 @@ impl<'a> Worker<'a> {
                 last_modified,
             }) => (bytes, etag, last_modified),
             Err(error) => {
-                self.fail(error);
+                self.fail(error.to_string());
                 return retry;
             }
         };
@@ -838,7 +846,7 @@ impl<'a> Worker<'a> {
             match compile_text(&spec.name, spec.format, spec.origin.as_ref(), url, &bytes) {
                 Ok(compiled) => compiled,
                 Err(error) => {
-                    self.fail(error);
+                    self.fail(error.to_string());
                     return retry;
                 }
             };
@@ -886,7 +894,8 @@ impl<'a> Worker<'a> {
     /// Writes the saved copy; a failure is reported, the old copy stays.
     fn save(&self, directory: &Path, contents: &[u8], metadata: &Metadata) {
         let name = &self.slot.spec.name;
-        let result = saved::save(directory, name, contents, metadata);
+        let result =
+            saved::save(directory, name, contents, metadata).map_err(|error| error.to_string());
         if let Err(error) = &result {
             self.shared.warn(format!("feed {name}: {error}"));
         }

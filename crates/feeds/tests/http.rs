@@ -384,13 +384,21 @@ fn a_list_is_fetched_conditionally_and_kept_when_the_server_fails() {
 fn a_policy_zone_with_a_syntax_error_is_refused_whole() {
     let good = "$ORIGIN rpz.web.\n@ SOA ns. host. 1 60 60 600 60\nevil.example CNAME .\n";
     let server = Server::start(Ipv4Addr::new(127, 53, 2, 2), good, "\"z1\"", FIRST_DATE);
+    // The state directory is a file: saving fails, the feed still updates.
+    let state = TemporaryDirectory::new("unwritable");
+    let blocker = TemporaryDirectory(state.0.join("a-file"));
+    std::fs::write(&blocker.0, b"").expect("file");
     let supply = FeedSupply::load(
         vec![url_spec("list", FeedFormat::Rpz, &server.url())],
-        options(None),
+        options(Some(&blocker)),
     )
     .expect("loads");
     supply.start(Arc::new(|| {}));
     assert!(wait_until(WAIT, || status(&supply).serial == Some(1)));
+    let loaded = status(&supply);
+    assert!(!loaded.stale);
+    let save_error = loaded.save_error.unwrap_or_default();
+    assert!(save_error.contains("cannot save the copy"), "{save_error}");
     server.set(|content| {
         content.body = "$ORIGIN rpz.web.\n@ SOA ns. host. 2 60 60 600 60\nworse CNAME\n".to_owned();
         content.etag = "\"z2\"".to_owned();
