@@ -943,6 +943,74 @@ impl Feed {
         !self.client_ip.is_empty()
     }
 
+    /// The records of a policy zone that express its rules, for writing a
+    /// copy back to a master file: the SOA first, then every trigger's
+    /// records (owner names below the origin). The records are rebuilt from
+    /// the compiled rules, so the apex NS records, skipped records and the
+    /// original order are not reproduced; compiling the result again gives
+    /// the same rules. Lists have no records: empty.
+    pub fn records(&self) -> Vec<Record> {
+        let (FeedFormat::Rpz, Some(origin)) = (self.format, &self.origin) else {
+            return Vec::new();
+        };
+        let mut records: Vec<Record> = self.soa.iter().cloned().collect();
+        // The owner: relative labels (without the root label), then the origin.
+        let owner = |relative: &[u8], suffix: &[u8]| -> Option<Name> {
+            let mut wire = relative[..relative.len().saturating_sub(1)].to_vec();
+            wire.extend_from_slice(suffix);
+            wire.extend_from_slice(origin.as_wire());
+            Name::from_wire(&wire).ok()
+        };
+        let mut push = |owner: Option<Name>, key: TriggerKey, value: u32| {
+            let (Some(owner), Some(entry)) = (owner, self.actions.get(value)) else {
+                return;
+            };
+            for local in decompile(entry, &key_relative(&key)) {
+                records.push(Record {
+                    name: owner.clone(),
+                    rtype: local.rtype,
+                    class: hanse_wire::Class::IN,
+                    ttl: local.ttl,
+                    data: local.data,
+                });
+            }
+        };
+        for (name, value, _) in self.qname.iter() {
+            push(
+                owner(name, b""),
+                TriggerKey::Name(TriggerKind::Qname, name.to_vec()),
+                value,
+            );
+        }
+        for (name, value, _) in self.nsdname.iter() {
+            push(
+                owner(name, b"\x0brpz-nsdname"),
+                TriggerKey::Name(TriggerKind::Nsdname, name.to_vec()),
+                value,
+            );
+        }
+        for (kind, map, suffix) in [
+            (
+                TriggerKind::ClientIp,
+                &self.client_ip,
+                &b"\x0drpz-client-ip"[..],
+            ),
+            (
+                TriggerKind::ResponseIp,
+                &self.response_ip,
+                &b"\x06rpz-ip"[..],
+            ),
+            (TriggerKind::Nsip, &self.nsip, &b"\x08rpz-nsip"[..]),
+        ] {
+            for (prefix, &value) in map.iter() {
+                let key = TriggerKey::Address(kind, *prefix);
+                let relative = key_relative(&key);
+                push(owner(&relative, suffix), key, value);
+            }
+        }
+        records
+    }
+
     fn rule_from_value<'f>(
         &'f self,
         kind: TriggerKind,
@@ -1292,6 +1360,31 @@ mod tests {
     }
 
     const HEADER: &str = "$TTL 300\n@ SOA ns. h. 7 3600 600 86400 60\n@ NS ns.\n";
+
+    #[test]
+    fn records_compile_back_to_the_same_rules() {
+        let (feed, problems) = zone(&format!(
+            "{HEADER}nx.test CNAME .\nnodata.test CNAME *.\npass.test CNAME rpz-passthru.\n\
+             old.test CNAME old.test.\n*.wild.test CNAME rpz-drop.\nlocal.test A 192.0.2.1\n\
+             local.test AAAA 2001:db8::1\nns.example.rpz-nsdname CNAME .\n\
+             24.0.2.0.192.rpz-ip CNAME .\n128.1.zz.db8.2001.rpz-client-ip CNAME rpz-drop.\n\
+             32.1.2.0.192.rpz-nsip CNAME rpz-tcp-only.\n"
+        ));
+        assert!(problems.is_empty(), "{problems:?}");
+        let records = feed.records();
+        assert_eq!(records[0].rtype, RType::SOA);
+        let (again, problems) = Feed::from_rpz("test", &name("rpz.example."), &records);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(again.serial(), Some(7));
+        let mut before: Vec<String> = feed.rules().map(|rule| rule.to_string()).collect();
+        let mut after: Vec<String> = again.rules().map(|rule| rule.to_string()).collect();
+        before.sort();
+        after.sort();
+        assert_eq!(before.len(), 10);
+        assert_eq!(before, after);
+        let (list, _) = Feed::from_domains("list", "example.com\n");
+        assert!(list.records().is_empty());
+    }
 
     #[test]
     fn actions_from_cname_targets() {
