@@ -20,7 +20,7 @@ use hanse_wire::{Name, RType, Record};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -79,11 +79,22 @@ struct Shared {
     messages: Mutex<Messages>,
     stopping: AtomicBool,
     on_change: Mutex<Option<ChangeCallback>>,
+    /// Counts the changes of the feeds, for [`FeedSupply::generation`].
+    generation: AtomicU64,
 }
 
 impl Shared {
+    /// Records a warning and wakes the owner to take it.
     fn warn(&self, line: String) {
         lock(&self.messages).warnings.push(line);
+        self.call_back();
+    }
+
+    fn call_back(&self) {
+        let callback = lock(&self.on_change).clone();
+        if let Some(callback) = callback {
+            callback();
+        }
     }
 
     fn clamp(&self, interval: Duration) -> Duration {
@@ -163,10 +174,18 @@ impl FeedSupply {
                 messages: Mutex::new(messages),
                 stopping: AtomicBool::new(false),
                 on_change: Mutex::new(None),
+                generation: AtomicU64::new(0),
             }),
             threads: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
         })
+    }
+
+    /// Counts the changes of the feeds since [`FeedSupply::load`]: a
+    /// caller that rebuilds its policy on `on_change` can skip the rebuild
+    /// when this did not grow.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::SeqCst)
     }
 
     /// Warnings and summaries from load and later updates since the last
@@ -187,7 +206,9 @@ impl FeedSupply {
 
     /// Starts the background refresh: every remote feed is fetched at once,
     /// then on its timer. `on_change` runs (on a background thread) after
-    /// any feed changed. A second call does nothing.
+    /// any feed changed ([`FeedSupply::generation`] then grows) and when
+    /// new messages wait for [`FeedSupply::take_messages`]; it must not
+    /// block. A second call does nothing.
     pub fn start(&self, on_change: Arc<dyn Fn() + Send + Sync>) {
         if self.started.swap(true, Ordering::SeqCst) {
             return;
@@ -914,10 +935,8 @@ impl<'a> Worker<'a> {
     }
 
     fn changed(&self) {
-        let callback = lock(&self.shared.on_change).clone();
-        if let Some(callback) = callback {
-            callback();
-        }
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        self.shared.call_back();
     }
 }
 

@@ -18,12 +18,13 @@ use clap::{Parser, Subcommand};
 use config::Config;
 use feeds::PolicyLoad;
 use hanse_cache::{AnswerCache, CacheConfig, RrsetCache};
+use hanse_feeds::Messages;
 use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
 use hanse_resolve::{
     Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver, ResolverConfig,
     ResolverMode, ZoneServers,
 };
-use hanse_server::{AccessList, Server, ServerConfig, Settings};
+use hanse_server::{AccessList, NotifyReceiver, Server, ServerConfig, Settings};
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -159,10 +160,10 @@ fn load_everything(path: &Path) -> Result<(Config, ResolverConfig, PolicyLoad), 
 fn check_config(path: &Path) -> ExitCode {
     match load_everything(path) {
         Ok((_, _, policy)) => {
-            for warning in &policy.warnings {
+            for warning in &policy.messages.warnings {
                 eprintln!("warning: {warning}");
             }
-            for summary in &policy.summaries {
+            for summary in &policy.messages.summaries {
                 println!("{summary}");
             }
             println!("{}: OK", path.display());
@@ -237,7 +238,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     })
 }
 
-fn settings(config: &Config, policy: Option<Arc<PolicySet>>) -> Settings {
+fn settings(config: &Config, policy: &PolicyLoad) -> Settings {
     Settings {
         access: AccessList::new(
             config
@@ -249,18 +250,20 @@ fn settings(config: &Config, policy: Option<Arc<PolicySet>>) -> Settings {
         ),
         edns_buffer_size: config.resolver.edns_buffer_size,
         servfail_ttl: config.cache.servfail_ttl,
-        policy,
+        policy: policy.policy.clone(),
         extra_text: config.policy.extra_text,
-        notify: None,
+        notify: policy.supply.as_ref().map(|supply| {
+            Arc::new(feeds::NotifyToSupply(Arc::clone(supply))) as Arc<dyn NotifyReceiver>
+        }),
     }
 }
 
-/// Logs what a policy load noticed.
-fn log_policy(load: &PolicyLoad) {
-    for summary in &load.summaries {
+/// Logs what the feed supply noticed.
+fn log_messages(messages: &Messages) {
+    for summary in &messages.summaries {
         tracing::info!("{summary}");
     }
-    for warning in &load.warnings {
+    for warning in &messages.warnings {
         tracing::warn!("{warning}");
     }
 }
@@ -297,7 +300,7 @@ fn explain(
         },
         None => PolicyLoad::default(),
     };
-    for warning in &load.warnings {
+    for warning in &load.messages.warnings {
         eprintln!("warning: {warning}");
     }
     let policy = match load.policy {
@@ -445,7 +448,8 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         }
     };
     init_logging(&config.log.level);
-    log_policy(&policy);
+    let mut policy = policy;
+    log_messages(&policy.messages);
     if path.is_none() {
         // The embedded defaults listen on [::1] too; skip it on hosts without IPv6.
         config.server.listen.retain(|address| {
@@ -490,38 +494,84 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
             signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
         )
     };
+    // The feed supply calls this after any remote feed changed; the loop
+    // below rebuilds the policy and swaps it in.
+    let feeds_changed = Arc::new(tokio::sync::Notify::new());
+    let on_change: Arc<dyn Fn() + Send + Sync> = {
+        let feeds_changed = Arc::clone(&feeds_changed);
+        Arc::new(move || feeds_changed.notify_one())
+    };
     let server = Server::start(
         &server_config,
-        settings(&config, policy.policy),
+        settings(&config, &policy),
         Arc::clone(&resolver),
         answers,
     )?;
     for address in server.local_addresses() {
         tracing::info!("serving DNS on {address} (UDP and TCP)");
     }
+    // The feeds' generation the policy in force was built from.
+    let mut built_generation = 0;
+    if let Some(supply) = &policy.supply {
+        built_generation = supply.generation();
+        supply.start(Arc::clone(&on_change));
+    }
     runtime.block_on(async {
         loop {
             tokio::select! {
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
+                () = feeds_changed.notified() => {
+                    let Some(supply) = policy.supply.clone() else {
+                        continue;
+                    };
+                    log_messages(&supply.take_messages());
+                    let generation = supply.generation();
+                    if generation == built_generation {
+                        continue;
+                    }
+                    built_generation = generation;
+                    match feeds::build_policy(&config.policy, &supply) {
+                        Ok(rebuilt) => {
+                            policy.policy = Some(rebuilt);
+                            server.reload(settings(&config, &policy));
+                        }
+                        Err(error) => tracing::error!("feed update not applied: {error}"),
+                    }
+                }
                 _ = hangup.recv() => {
                     let Some(path) = path else {
                         tracing::warn!("SIGHUP: no configuration file to reload");
                         continue;
                     };
                     match load_everything(path) {
-                        Ok((new_config, new_resolver, new_policy)) => {
+                        Ok((mut new_config, new_resolver, new_policy)) => {
                             if new_config.server.listen != config.server.listen
                                 || new_config.server.threads != config.server.threads
                                 || new_config.cache.max_memory != config.cache.max_memory
                             {
                                 tracing::warn!("listen addresses, threads and cache size change only on restart");
                             }
-                            log_policy(&new_policy);
+                            // Keep what is running, so the next reload
+                            // compares against it.
+                            new_config.server.listen.clone_from(&config.server.listen);
+                            new_config.server.threads = config.server.threads;
+                            new_config.cache.max_memory = config.cache.max_memory;
+                            log_messages(&new_policy.messages);
                             resolver.reconfigure(new_resolver);
                             // The new policy was built beside the old one;
-                            // the reload swaps it in whole.
-                            server.reload(settings(&new_config, new_policy.policy));
+                            // the reload swaps it in whole. The new supply
+                            // starts from the saved copies and checks its
+                            // sources again; the old one stops aside.
+                            server.reload(settings(&new_config, &new_policy));
+                            if let Some(supply) = &new_policy.supply {
+                                built_generation = supply.generation();
+                                supply.start(Arc::clone(&on_change));
+                            }
+                            if let Some(old) = std::mem::replace(&mut policy, new_policy).supply {
+                                std::thread::spawn(move || old.stop());
+                            }
+                            config = new_config;
                             tracing::info!("configuration reloaded from {}", path.display());
                         }
                         Err(problems) => {
@@ -536,6 +586,9 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         Ok::<(), std::io::Error>(())
     })?;
     tracing::info!("draining");
+    if let Some(supply) = &policy.supply {
+        supply.stop();
+    }
     server.shutdown(DRAIN_GRACE);
     Ok(())
 }

@@ -879,7 +879,9 @@ fn check_answer(
             }
         };
         if texts.is_empty() || !texts.iter().all(fits) {
-            problems.push(format!("EDE EXTRA-TEXT: expected {expected:?}, got {texts:?}"));
+            problems.push(format!(
+                "EDE EXTRA-TEXT: expected {expected:?}, got {texts:?}"
+            ));
         }
     }
     let sections = [&message.answers, &message.authorities, &message.additionals];
