@@ -63,7 +63,7 @@ ZONES=(first second third)
 start_nsd_hierarchy "$WORK"
 
 # ------------------------------------------------------------------ BIND
-# Every option is explained in README.md ("BIND's configuration").
+# Every option is explained in bench/README.md ("RPZ answers: Hanse against BIND 9").
 B=$RUN/bind; mkdir -p "$B"
 cp "$HINTS" "$B/root.hints"
 {
