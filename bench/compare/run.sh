@@ -42,8 +42,9 @@ done
 [[ "$NAMES" =~ ^[0-9]+$ && "$NAMES" -gt 0 ]] || { echo "run.sh: --names needs a positive number" >&2; exit 2; }
 [[ "$ZONES" =~ ^[0-9]+$ && "$ZONES" -ge 8 ]] || { echo "run.sh: --zones needs a number >= 8" >&2; exit 2; }
 
-log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-fail() { log "ERROR: $*"; exit 3; }
+LOG_TAG=compare
+# shellcheck source=../lib/hierarchy.sh
+. "$HERE/../lib/hierarchy.sh"
 
 for t in nsd unbound python3 ss flock; do
   command -v "$t" >/dev/null || fail "missing $t (bash scripts/test.sh installs nsd and unbound)"
@@ -59,53 +60,8 @@ mkdir -p "$WORK" "$RESULTS"
 exec 9> "$WORK/.lock"
 flock -w 300 9 || fail "another bench/compare/run.sh holds $WORK/.lock"
 
-PIDS=()          # every process we started, in start order
-stop_pid() {     # SIGTERM, wait up to 10 s, then SIGKILL; only the PID we started
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIGTERM, sending SIGKILL"; kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$? i
-  trap - EXIT INT TERM
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-  # keep the logs and configs of a failed run for inspection
-  if [ "$KEEP" = 0 ] && [ "$rc" = 0 ]; then rm -rf "$RUN"; else log "logs kept in $RUN"; fi
-  exit "$rc"
-}
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
-
-port_busy() {  # ADDR PORT -> 0 if something already listens there (UDP)
-  ss -Hlnu 2>/dev/null | awk '{print $4}' | grep -qxE "($1|0\.0\.0\.0|\*|\[::\]):$2"
-}
-# start NAME LOGFILE CMD... : start in the background (foreground mode), record the PID
-start() {
-  local name=$1 logf=$2; shift 2
-  "$@" > "$logf" 2>&1 < /dev/null &
-  PIDS+=("$!")
-  LAST_PID=$!
-  log "started $name (pid $LAST_PID): $*"
-}
-wait_ready() {  # NAME PID ADDR PORT SECONDS LOG
-  local name=$1 pid=$2 addr=$3 port=$4 secs=$5 logf=$6 end
-  end=$((SECONDS + secs))
-  while [ $SECONDS -lt $end ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$name (pid $pid) exited; last lines of $logf:"; tail -20 "$logf" >&2 || true
-      return 1
-    fi
-    python3 "$HERE/dnscompare.py" probe "$addr" "$port" --timeout 1 && return 0
-  done
-  log "$name did not answer on $addr:$port within ${secs}s; last lines of $logf:"
-  tail -20 "$logf" >&2 || true
-  return 1
-}
 
 T0=$SECONDS
 rm -rf "$RUN"; mkdir -p "$RUN"
@@ -114,24 +70,7 @@ python3 "$HERE/gen.py" --out "$WORK" --names "$NAMES" --zones "$ZONES" --net "$N
 HINTS=$WORK/root.hints
 
 # ------------------------------------------------------------------ NSD
-declare -A NSD_PID
-for inst in root tld slda sldb; do
-  conf=$WORK/nsd/$inst/nsd.conf
-  nsd-checkconf "$conf" || fail "nsd-checkconf $conf"
-  for a in $(awk '/^  ip-address:/{print $2}' "$conf"); do
-    port_busy "$a" 53 && fail "$a:53 is already in use (another NSD? see README)"
-  done
-  rm -f "$WORK/nsd/$inst/nsd.pid"
-  start "nsd-$inst" "$RUN/nsd-$inst.log" nsd -d -c "$conf"
-  NSD_PID[$inst]=$LAST_PID
-done
-for inst in root tld slda sldb; do
-  conf=$WORK/nsd/$inst/nsd.conf
-  addr=$(awk '/^  ip-address:/{print $2; exit}' "$conf")
-  wait_ready "nsd-$inst" "${NSD_PID[$inst]}" "$addr" 53 60 "$RUN/nsd-$inst.log" \
-    || fail "NSD instance $inst did not start"
-done
-log "NSD up: root, tld, slda, sldb ($(( SECONDS - T0 )) s)"
+start_nsd_hierarchy "$WORK"
 
 # ------------------------------------------------------------------ resolvers
 unbound_conf() {  # ADDR PORT DIR -> writes DIR/unbound.conf

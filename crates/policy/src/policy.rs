@@ -23,10 +23,14 @@
 //!
 //! Verdicts borrow from the snapshot and allocate nothing.
 //!
+//! With a CNAME chain, the names are checked hop by hop as BIND does: the
+//! first name of the chain with a hit in any feed decides (a later feed's
+//! hit on an earlier name beats an earlier feed's hit on a later name), and
+//! the response triggers belong to the last name.
+//!
 //! # Limitations
-//! - The CNAME chain is checked feed by feed: an earlier feed's hit on a later
-//!   chain name beats a later feed's hit on an earlier name (BIND walks the
-//!   chain hop by hop instead).
+//! - NSDNAME and NSIP are checked for the nameservers of the zone at the end
+//!   of the chain only (BIND checks the zone of every name of the chain).
 //! - A feed's override never turns a PASSTHRU rule (or an adblock exception)
 //!   into a block.
 
@@ -345,7 +349,9 @@ pub struct Hit<'p> {
     pub ede: Option<EdeCode>,
     /// Whether the hit should be logged.
     pub log: bool,
-    /// For QNAME hits: 0 for the query name, `i` for the i-th CNAME target.
+    /// The name of the chain whose answer the hit replaces: 0 for the query
+    /// name, `i` for the i-th CNAME target. RESPONSE-IP, NSDNAME and NSIP hits
+    /// are at the end of the chain.
     pub chain_position: usize,
 }
 
@@ -638,6 +644,34 @@ impl PolicySet {
                 }))
     }
 
+    /// RESPONSE-IP (longest prefix, then the smallest address), NSDNAME and
+    /// NSIP triggers of one feed, in that order, for the end of the chain.
+    fn match_response<'p>(feed: &'p Feed, response: &ResponseFacts<'_>) -> Option<Rule<'p>> {
+        let mut best = None;
+        for &address in response.addresses {
+            if let Some(rule) = feed.match_address(TriggerKind::ResponseIp, address) {
+                best = better_address_rule(best, rule);
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+        for server in response.nameserver_names {
+            if let Some(prepared) = PreparedName::new(server.as_wire())
+                && let Some(rule) = feed.match_nsdname(&prepared)
+            {
+                return Some(rule);
+            }
+        }
+        let mut best = None;
+        for &address in response.nameserver_addresses {
+            if let Some(rule) = feed.match_address(TriggerKind::Nsip, address) {
+                best = better_address_rule(best, rule);
+            }
+        }
+        best
+    }
+
     pub(crate) fn evaluate<'p>(
         &'p self,
         profile_id: ProfileId,
@@ -668,64 +702,55 @@ impl PolicySet {
         let moment = profile
             .needs_clock
             .then(|| local_moment(&profile.time_zone, time));
-        for compiled in &profile.uses {
-            if !Self::active(&compiled.spec, moment) {
-                continue;
-            }
-            let feed = &self.feeds[compiled.feed];
-            let hit = |rule: Rule<'p>, chain_position: usize| -> Verdict<'p> {
-                let (action, ede) = action_of(&rule, &compiled.spec, profile);
-                Verdict::Match(Hit {
-                    feed,
-                    rule,
-                    action,
-                    ede,
-                    log: compiled.spec.log,
-                    chain_position,
-                })
+        let chain = response.map_or(&[][..], |response| response.cname_chain);
+        // Hop by hop along the CNAME chain, as BIND does: the first name of
+        // the chain that any feed has a hit for decides, and at each name the
+        // feeds keep their order. The answer's addresses and nameservers
+        // belong to the last name, so the response triggers are checked there.
+        for position in 0..=chain.len() {
+            let target;
+            let here = match position.checked_sub(1) {
+                None => &name,
+                Some(index) => match PreparedName::new(chain[index].as_wire()) {
+                    Some(prepared) => {
+                        target = prepared;
+                        &target
+                    }
+                    None => continue,
+                },
             };
-            if let Some(address) = client
-                && let Some(rule) = feed.match_address(TriggerKind::ClientIp, address)
-            {
-                return hit(rule, 0);
-            }
-            if let Some(rule) = feed.match_qname(&name) {
-                return hit(rule, 0);
-            }
-            let Some(response) = response else {
-                continue;
-            };
-            for (position, target) in response.cname_chain.iter().enumerate() {
-                if let Some(prepared) = PreparedName::new(target.as_wire())
-                    && let Some(rule) = feed.match_qname(&prepared)
+            let last = response.filter(|_| position == chain.len());
+            for compiled in &profile.uses {
+                if !Self::active(&compiled.spec, moment) {
+                    continue;
+                }
+                let feed = &self.feeds[compiled.feed];
+                let hit = |rule: Rule<'p>| -> Verdict<'p> {
+                    let (action, ede) = action_of(&rule, &compiled.spec, profile);
+                    Verdict::Match(Hit {
+                        feed,
+                        rule,
+                        action,
+                        ede,
+                        log: compiled.spec.log,
+                        chain_position: position,
+                    })
+                };
+                if position == 0
+                    && let Some(address) = client
+                    && let Some(rule) = feed.match_address(TriggerKind::ClientIp, address)
                 {
-                    return hit(rule, position + 1);
+                    return hit(rule);
                 }
-            }
-            let mut best = None;
-            for &address in response.addresses {
-                if let Some(rule) = feed.match_address(TriggerKind::ResponseIp, address) {
-                    best = better_address_rule(best, rule);
+                if let Some(rule) = feed.match_qname(here) {
+                    return hit(rule);
                 }
-            }
-            if let Some(rule) = best {
-                return hit(rule, 0);
-            }
-            for server in response.nameserver_names {
-                if let Some(prepared) = PreparedName::new(server.as_wire())
-                    && let Some(rule) = feed.match_nsdname(&prepared)
-                {
-                    return hit(rule, 0);
+                let Some(response) = last else {
+                    continue;
+                };
+                if let Some(rule) = Self::match_response(feed, response) {
+                    return hit(rule);
                 }
-            }
-            let mut best = None;
-            for &address in response.nameserver_addresses {
-                if let Some(rule) = feed.match_address(TriggerKind::Nsip, address) {
-                    best = better_address_rule(best, rule);
-                }
-            }
-            if let Some(rule) = best {
-                return hit(rule, 0);
             }
         }
         Verdict::Pass

@@ -555,3 +555,95 @@ fn explanation_names_profile_rule_and_feed() {
     );
     let _ = FeedUse::new("x");
 }
+
+/// The hit of a response check: (feed, trigger kind, trigger, chain position).
+fn response_hit(
+    set: &PolicySet,
+    qname: &str,
+    facts: &ResponseFacts<'_>,
+) -> Option<(String, TriggerKind, String, usize)> {
+    let profile = set.profile_id("default").unwrap();
+    match set.check_response(profile, name(qname).as_wire(), None, facts, UnixTime(0)) {
+        Verdict::Match(hit) => Some((
+            hit.feed.name().to_owned(),
+            hit.rule.kind,
+            hit.rule.trigger_text(),
+            hit.chain_position,
+        )),
+        _ => None,
+    }
+}
+
+// Found by bench/rpz-compare (BIND 9.18 as the reference): BIND walks a
+// CNAME chain hop by hop, so a later zone's QNAME hit on an earlier name of
+// the chain decides before an earlier zone's hit on a later name.
+#[test]
+fn issue_3_cname_chain_is_checked_hop_by_hop() {
+    let two_zones = set(
+        vec![
+            rpz("one", "www.example A 192.0.2.27\n"),
+            rpz("two", "cn1.example CNAME .\n"),
+        ],
+        &["one", "two"],
+    );
+    let chain = vec![name("cn1.example."), name("www.example.")];
+    let facts = ResponseFacts {
+        cname_chain: &chain,
+        ..ResponseFacts::default()
+    };
+    assert_eq!(
+        response_hit(&two_zones, "cn2.example", &facts),
+        Some(("two".into(), TriggerKind::Qname, "cn1.example".into(), 1))
+    );
+    // Without the earlier name's rule, the later name's rule applies.
+    let only_one = set(vec![rpz("one", "www.example A 192.0.2.27\n")], &["one"]);
+    assert_eq!(
+        response_hit(&only_one, "cn2.example", &facts),
+        Some(("one".into(), TriggerKind::Qname, "www.example".into(), 2))
+    );
+}
+
+// Found by bench/rpz-compare: a RESPONSE-IP or NSDNAME hit at the end of a
+// CNAME chain replaces the last name's answer; BIND keeps the CNAMEs that
+// lead there, so the hit must name the last position, not the query name.
+#[test]
+fn issue_3_response_triggers_replace_the_end_of_the_chain() {
+    let set = set(
+        vec![rpz(
+            "one",
+            "32.1.2.0.192.rpz-ip CNAME .\nns.evil.rpz-nsdname CNAME .\n",
+        )],
+        &["one"],
+    );
+    let chain = vec![name("cn1.example."), name("www.example.")];
+    let addresses: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+    let facts = ResponseFacts {
+        cname_chain: &chain,
+        addresses: &addresses,
+        ..ResponseFacts::default()
+    };
+    assert_eq!(
+        response_hit(&set, "cn2.example", &facts),
+        Some((
+            "one".into(),
+            TriggerKind::ResponseIp,
+            "32.1.2.0.192.rpz-ip".into(),
+            2
+        ))
+    );
+    let servers = vec![name("ns.evil.")];
+    let facts = ResponseFacts {
+        cname_chain: &chain[..1],
+        nameserver_names: &servers,
+        ..ResponseFacts::default()
+    };
+    assert_eq!(
+        response_hit(&set, "cn2.example", &facts),
+        Some((
+            "one".into(),
+            TriggerKind::Nsdname,
+            "ns.evil.rpz-nsdname".into(),
+            1
+        ))
+    );
+}
