@@ -8,6 +8,7 @@
 # 2. cargo fmt --check, clippy with -D warnings, release build, the test suite
 #    (cargo-nextest if installed, else cargo test), cargo deny (licences, bans, sources)
 # 3. the correctness comparison against Unbound (bench/compare/run.sh, 2000 questions)
+#    and the RPZ comparison against BIND 9 (bench/rpz-compare/run.sh, same policy zones)
 #
 # Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
 # SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1 skips step 3; FUZZ_SECONDS (default 20)
@@ -22,7 +23,7 @@ COMPARE_NAMES=${COMPARE_NAMES:-2000}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
-PKGS=(nsd knot unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
+PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
 T_START=$(date +%s)
 STEP_START=$T_START
 CURRENT=""
@@ -123,4 +124,6 @@ fi
 if [ "${SKIP_COMPARE:-0}" != 1 ]; then
   step "correctness comparison against Unbound (bench/compare/run.sh --names $COMPARE_NAMES)"
   bash bench/compare/run.sh --names "$COMPARE_NAMES"
+  step "RPZ comparison against BIND 9 (bench/rpz-compare/run.sh)"
+  bash bench/rpz-compare/run.sh
 fi
