@@ -161,15 +161,7 @@ pub struct Messages {
 }
 
 /// The answer to [`FeedSupply::notify`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotifyOutcome {
-    /// A feed of this zone will be refreshed at once.
-    Accepted,
-    /// No feed is transferred from this zone.
-    UnknownZone,
-    /// The source is not a primary of the zone's feed: ignored.
-    NotPrimary,
-}
+pub use hanse_transfer::NotifyOutcome;
 
 /// Where a feed's current copy came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

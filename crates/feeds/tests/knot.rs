@@ -13,12 +13,12 @@ use hanse_feeds::{
     CopyOrigin, FeedSpec, FeedStatus, FeedSupply, NotifyOutcome, Source, SupplyOptions,
 };
 use hanse_policy::{Feed, FeedFormat, PreparedName};
+use hanse_testnet::knot::{KnotKey, KnotPrimary};
 use hanse_transfer::{Notify, TsigAlgorithm, TsigKey, notify_response, read_notify};
 use hanse_wire::Name;
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,8 +26,6 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "aGFuc2UtZmVlZHMta25vdC10ZXN0LXNlY3JldC0yMDI2";
 const WRONG_SECRET: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw==";
 const ZONE: &str = "rpz.test.";
-const KNOTD: &str = "/usr/sbin/knotd";
-const KNOTC: &str = "/usr/sbin/knotc";
 
 /// A directory removed on drop.
 struct TemporaryDirectory(PathBuf);
@@ -48,109 +46,21 @@ impl Drop for TemporaryDirectory {
     }
 }
 
-/// A running knotd, stopped by PID on drop.
-struct Knot {
-    child: Option<Child>,
-    directory: TemporaryDirectory,
-    address: SocketAddr,
-}
-
-impl Knot {
-    /// Starts Knot on `address` serving `zone_text` for [`ZONE`], with
-    /// transfers allowed only with the test key, and NOTIFY sent to
-    /// `notify_to` if given.
-    fn start(tag: &str, address: Ipv4Addr, zone_text: &str, notify_to: Option<SocketAddr>) -> Knot {
-        for binary in [KNOTD, KNOTC] {
-            assert!(
-                Path::new(binary).exists(),
-                "Knot DNS is required for these tests but {binary} is missing: install the \
-                 Debian package `knot`"
-            );
-        }
-        let directory = TemporaryDirectory::new(tag);
-        let port = free_port(address);
-        let dir = directory.0.display().to_string();
-        std::fs::write(directory.0.join("rpz.test.zone"), zone_text).expect("zone file");
-        let (remote, notify) = match notify_to {
-            Some(target) => (
-                format!(
-                    // `via`: NOTIFY leaves from Knot's own address, as
-                    // from a real primary (not from 127.0.0.1).
-                    "remote:\n  - id: hanse\n    address: {}@{}\n    via: {address}\n",
-                    target.ip(),
-                    target.port()
-                ),
-                "    notify: hanse\n".to_owned(),
-            ),
-            None => (String::new(), String::new()),
-        };
-        let config = format!(
-            "server:\n  rundir: \"{dir}\"\n  listen: {address}@{port}\n  pidfile: \"{dir}/knot.pid\"\n\
-             control:\n  listen: \"{dir}/knot.sock\"\n\
-             log:\n  - target: stderr\n    any: warning\n\
-             database:\n  storage: \"{dir}\"\n\
-             key:\n  - id: hanse-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
-             {remote}\
-             acl:\n  - id: transfer\n    key: hanse-key\n    action: transfer\n\
-             template:\n  - id: default\n    storage: \"{dir}\"\n    zonefile-sync: -1\n\
-             \x20   zonefile-load: difference\n    journal-content: changes\n    semantic-checks: off\n\
-             zone:\n  - domain: {ZONE}\n    file: rpz.test.zone\n    acl: transfer\n{notify}"
-        );
-        let config_path = directory.0.join("knot.conf");
-        std::fs::write(&config_path, config).expect("config");
-        let child = Command::new(KNOTD)
-            .arg("-c")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("knotd starts");
-        let knot = Knot {
-            child: Some(child),
-            directory,
-            address: SocketAddr::from((address, port)),
-        };
-        // Ready when it accepts TCP connections (bounded).
-        let ready = wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect_timeout(&knot.address, Duration::from_millis(200)).is_ok()
-        });
-        assert!(ready, "knotd did not start listening on {}", knot.address);
-        knot
-    }
-
-    /// Writes a new zone file and has Knot load it (`knotc zone-reload`).
-    fn change_zone(&self, zone_text: &str) {
-        std::fs::write(self.directory.0.join("rpz.test.zone"), zone_text).expect("zone file");
-        let status = Command::new(KNOTC)
-            .arg("-s")
-            .arg(self.directory.0.join("knot.sock"))
-            .args(["-b", "zone-reload", ZONE])
-            .stdout(Stdio::null())
-            .status()
-            .expect("knotc runs");
-        assert!(status.success(), "knotc zone-reload failed");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let stopped = wait_until(Duration::from_secs(5), || {
-                matches!(child.try_wait(), Ok(Some(_)))
-            });
-            if !stopped {
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// Knot on `address` (a free port) serving `zone_text` for [`ZONE`],
+/// transfers only with the test key, NOTIFY to `notify_to` if given.
+fn knot(address: Ipv4Addr, zone_text: &str, notify_to: Option<SocketAddr>) -> KnotPrimary {
+    let key = KnotKey {
+        name: "hanse-key.".to_owned(),
+        secret: SECRET.to_owned(),
+    };
+    KnotPrimary::start(
+        SocketAddr::from((address, free_port(address))),
+        ZONE,
+        zone_text,
+        Some(&key),
+        notify_to.as_slice(),
+    )
+    .expect("knotd (Debian package knot) starts")
 }
 
 /// Receives NOTIFY messages over UDP and TCP (Knot sends them over TCP) on
@@ -289,8 +199,7 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
         free_port(Ipv4Addr::new(127, 53, 1, 2)),
     ));
     let notify_listener = NotifyListener::bind(notify_address);
-    let mut knot = Knot::start(
-        "notify",
+    let knot = knot(
         Ipv4Addr::new(127, 53, 1, 1),
         &zone_text(1, 3600, "one.example CNAME .\n"),
         Some(notify_address),
@@ -299,7 +208,7 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
     let zone = Name::from_ascii(ZONE).expect("zone");
 
     let supply = FeedSupply::load(
-        vec![spec(vec![knot.address], SECRET)],
+        vec![spec(vec![knot.address()], SECRET)],
         options(Some(&state)),
     )
     .expect("loads");
@@ -314,7 +223,7 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
     );
     let first = status(&supply);
     assert_eq!(first.serial, Some(1));
-    assert_eq!(first.copy_origin, CopyOrigin::Primary(knot.address));
+    assert_eq!(first.copy_origin, CopyOrigin::Primary(knot.address()));
     assert!(!first.stale);
     assert!(blocks(&supply.feeds()[0], "one.example."));
     assert!(!blocks(&supply.feeds()[0], "two.example."));
@@ -326,17 +235,17 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
     assert_eq!(supply.notify(&zone, stranger), NotifyOutcome::NotPrimary);
     let other = Name::from_ascii("other.test.").expect("zone");
     assert_eq!(
-        supply.notify(&other, knot.address.ip()),
+        supply.notify(&other, knot.address().ip()),
         NotifyOutcome::UnknownZone
     );
 
     // Drain any NOTIFY Knot sent at start-up, then change the zone.
     while notify_listener.receive().is_some() {}
-    knot.change_zone(&zone_text(
+    knot.update(
+        &zone_text(2, 3600, "one.example CNAME .\ntwo.example CNAME .\n"),
         2,
-        3600,
-        "one.example CNAME .\ntwo.example CNAME .\n",
-    ));
+    )
+    .expect("knot loads the change");
     let mut notified = None;
     assert!(
         wait_until(WAIT, || {
@@ -378,9 +287,10 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
     drop(supply);
 
     // Restart with Knot gone: the saved copy is served.
-    knot.stop();
+    let knot_address = knot.address();
+    drop(knot);
     let supply = FeedSupply::load(
-        vec![spec(vec![knot.address], SECRET)],
+        vec![spec(vec![knot_address], SECRET)],
         options(Some(&state)),
     )
     .expect("loads from the saved copy");
@@ -406,15 +316,14 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
 
 #[test]
 fn a_wrong_key_is_an_error_and_the_copy_stays() {
-    let knot = Knot::start(
-        "wrong-key",
+    let knot = knot(
         Ipv4Addr::new(127, 53, 1, 3),
         &zone_text(5, 3600, "kept.example CNAME .\n"),
         None,
     );
     let state = TemporaryDirectory::new("wrong-key-state");
     let supply = FeedSupply::load(
-        vec![spec(vec![knot.address], SECRET)],
+        vec![spec(vec![knot.address()], SECRET)],
         options(Some(&state)),
     )
     .expect("loads");
@@ -424,11 +333,12 @@ fn a_wrong_key_is_an_error_and_the_copy_stays() {
     drop(supply);
 
     let supply = FeedSupply::load(
-        vec![spec(vec![knot.address], WRONG_SECRET)],
+        vec![spec(vec![knot.address()], WRONG_SECRET)],
         options(Some(&state)),
     )
     .expect("loads");
-    let (changes, on_change) = counter();
+    let generation = supply.generation();
+    let (_, on_change) = counter();
     supply.start(on_change);
     assert!(wait_until(WAIT, || status(&supply).last_error.is_some()));
     let failed = status(&supply);
@@ -439,18 +349,20 @@ fn a_wrong_key_is_an_error_and_the_copy_stays() {
     );
     assert_eq!(failed.serial, Some(5));
     assert!(blocks(&supply.feeds()[0], "kept.example."));
-    assert_eq!(changes.load(Ordering::SeqCst), 0);
+    // The failure was reported, but no feed changed.
+    assert_eq!(supply.generation(), generation);
+    assert!(!supply.take_messages().warnings.is_empty());
     drop(supply);
 
     // With the right key again, the saved copy's serial is the start of an
     // IXFR.
-    knot.change_zone(&zone_text(
+    knot.update(
+        &zone_text(6, 3600, "kept.example CNAME .\nnew.example CNAME .\n"),
         6,
-        3600,
-        "kept.example CNAME .\nnew.example CNAME .\n",
-    ));
+    )
+    .expect("knot loads the change");
     let supply = FeedSupply::load(
-        vec![spec(vec![knot.address], SECRET)],
+        vec![spec(vec![knot.address()], SECRET)],
         options(Some(&state)),
     )
     .expect("loads");
@@ -469,8 +381,7 @@ fn a_wrong_key_is_an_error_and_the_copy_stays() {
 
 #[test]
 fn a_dead_primary_fails_over_to_the_next() {
-    let knot = Knot::start(
-        "failover",
+    let knot = knot(
         Ipv4Addr::new(127, 53, 1, 5),
         &zone_text(3, 3600, "failover.example CNAME .\n"),
         None,
@@ -480,14 +391,17 @@ fn a_dead_primary_fails_over_to_the_next() {
         Ipv4Addr::new(127, 53, 1, 4),
         free_port(Ipv4Addr::new(127, 53, 1, 4)),
     ));
-    let supply = FeedSupply::load(vec![spec(vec![dead, knot.address], SECRET)], options(None))
-        .expect("loads");
+    let supply = FeedSupply::load(
+        vec![spec(vec![dead, knot.address()], SECRET)],
+        options(None),
+    )
+    .expect("loads");
     let (_, on_change) = counter();
     supply.start(on_change);
     assert!(wait_until(WAIT, || status(&supply).serial == Some(3)));
     assert_eq!(
         status(&supply).copy_origin,
-        CopyOrigin::Primary(knot.address)
+        CopyOrigin::Primary(knot.address())
     );
     assert!(blocks(&supply.feeds()[0], "failover.example."));
     // Either primary may NOTIFY.
@@ -497,22 +411,21 @@ fn a_dead_primary_fails_over_to_the_next() {
 
 #[test]
 fn the_soa_refresh_timer_picks_up_a_change_without_notify() {
-    let knot = Knot::start(
-        "timer",
+    let knot = knot(
         Ipv4Addr::new(127, 53, 1, 6),
         &zone_text(10, 2, "before.example CNAME .\n"),
         None,
     );
     let supply =
-        FeedSupply::load(vec![spec(vec![knot.address], SECRET)], options(None)).expect("loads");
+        FeedSupply::load(vec![spec(vec![knot.address()], SECRET)], options(None)).expect("loads");
     let (changes, on_change) = counter();
     supply.start(on_change);
     assert!(wait_until(WAIT, || status(&supply).serial == Some(10)));
-    knot.change_zone(&zone_text(
+    knot.update(
+        &zone_text(11, 2, "before.example CNAME .\nafter.example CNAME .\n"),
         11,
-        2,
-        "before.example CNAME .\nafter.example CNAME .\n",
-    ));
+    )
+    .expect("knot loads the change");
     assert!(
         wait_until(WAIT, || status(&supply).serial == Some(11)),
         "the refresh timer did not fetch serial 11: {:?}",

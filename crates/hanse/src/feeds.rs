@@ -102,10 +102,6 @@ pub struct NotifyToSupply(pub Arc<FeedSupply>);
 
 impl NotifyReceiver for NotifyToSupply {
     fn notify(&self, zone: &Name, _serial: Option<u32>, source: IpAddr) -> NotifyOutcome {
-        match self.0.notify(zone, source) {
-            hanse_feeds::NotifyOutcome::Accepted => NotifyOutcome::Accepted,
-            hanse_feeds::NotifyOutcome::UnknownZone => NotifyOutcome::UnknownZone,
-            hanse_feeds::NotifyOutcome::NotPrimary => NotifyOutcome::NotPrimary,
-        }
+        self.0.notify(zone, source)
     }
 }

@@ -41,18 +41,7 @@ pub trait NotifyReceiver: Send + Sync {
     fn notify(&self, zone: &Name, serial: Option<u32>, source: IpAddr) -> NotifyOutcome;
 }
 
-/// What a [`NotifyReceiver`] made of a NOTIFY; it decides the response code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotifyOutcome {
-    /// The zone is followed and the source is one of its primaries: a
-    /// refresh is scheduled. Answered NOERROR.
-    Accepted,
-    /// No followed zone has this name. Answered NOTAUTH.
-    UnknownZone,
-    /// The zone is followed, but the source is not one of its primaries.
-    /// Answered REFUSED.
-    NotPrimary,
-}
+pub use hanse_transfer::NotifyOutcome;
 
 /// The listener's answer to a NOTIFY message.
 #[derive(Debug, Clone, PartialEq, Eq)]

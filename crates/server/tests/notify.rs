@@ -13,10 +13,7 @@ use hanse_policy::{Feed, PolicySet, ProfileSpec};
 use hanse_resolve::{MonotonicClock, NetworkTransport, Resolver, ResolverConfig};
 use hanse_server::{AccessList, NotifyOutcome, NotifyReceiver, Server, ServerConfig, Settings};
 use hanse_testnet::knot::KnotPrimary;
-use hanse_wire::{
-    Class, Edns, Header, Message, MessageBuilder, Name, Opcode, Question, RType, Rcode,
-    compose_query,
-};
+use hanse_wire::{Edns, Message, Name, Opcode, RType, Rcode, compose_query};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
@@ -119,30 +116,7 @@ fn start(listen: [u8; 4], settings: Settings) -> Running {
 
 /// A NOTIFY for `zone`, with the SOA (and its serial) if `serial` is given.
 fn notify_packet(id: u16, zone: &str, serial: Option<u32>) -> Vec<u8> {
-    let zone = Name::from_ascii(zone).expect("name");
-    let mut builder = MessageBuilder::new(
-        Header {
-            id,
-            opcode: Opcode::NOTIFY.0,
-            authoritative: true,
-            ..Header::default()
-        },
-        512,
-    );
-    builder
-        .push_question(&Question {
-            name: zone.clone(),
-            rtype: RType::SOA,
-            class: Class::IN,
-        })
-        .expect("fits");
-    if let Some(serial) = serial {
-        let text = format!("@ 60 IN SOA ns admin {serial} 3600 600 86400 60\n");
-        for record in hanse_zone::parse_zone(&text, &zone, 60).expect("an SOA") {
-            builder.push_answer(&record).expect("fits");
-        }
-    }
-    builder.finish()
+    hanse_transfer::compose_notify(id, &Name::from_ascii(zone).expect("name"), serial)
 }
 
 /// Sends `packet` from `source` over UDP and returns the response.

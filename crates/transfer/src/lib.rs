@@ -6,8 +6,9 @@
 //! - [`TsigKey`] signs the request and verifies every signed response
 //!   message of a transfer with TSIG (RFC 8945), hmac-sha256 or hmac-sha512.
 //! - [`serial_newer`] compares SOA serials (RFC 1982 serial arithmetic).
-//! - [`read_notify`] and [`notify_response`] read a NOTIFY (RFC 1996) and
-//!   compose its answer, for a listener that lives elsewhere.
+//! - [`compose_notify`], [`read_notify`] and [`notify_response`] write and
+//!   read a NOTIFY (RFC 1996) and compose its answer, for a listener that
+//!   lives elsewhere; [`NotifyOutcome`] is what a secondary made of one.
 //!
 //! A primary is not trusted: every message is checked (ID, question, rcode,
 //! zone membership of every record, the SOA framing of the transfer), the
@@ -33,7 +34,7 @@ mod transfer;
 mod tsig;
 
 pub use error::{TransferError, TsigError};
-pub use notify::{Notify, notify_response, read_notify};
+pub use notify::{Notify, NotifyOutcome, compose_notify, notify_response, read_notify};
 pub use serial::serial_newer;
 pub use transfer::{Change, Limits, Transfer, transfer, transfer_with_limits};
 pub use tsig::{TsigAlgorithm, TsigKey, TsigKeyError};

@@ -1,12 +1,13 @@
-//! NOTIFY (RFC 1996): reading a primary's notification and composing the
-//! answer. The listener that receives them lives elsewhere.
+//! NOTIFY (RFC 1996): composing and reading a primary's notification,
+//! composing the answer, and the outcomes a secondary can give. The
+//! listener that receives them lives elsewhere.
 //!
 //! # Limitations
 //! NOTIFY messages signed with TSIG are read, but the signature is not
 //! checked here; the caller should only use a NOTIFY as a hint to start a
 //! (verified) transfer, as RFC 1996 §3.11 suggests.
 
-use hanse_wire::{Class, Header, Message, MessageBuilder, Name, Opcode, Question, RType};
+use hanse_wire::{Class, Header, Message, MessageBuilder, Name, Opcode, Question, RType, Record};
 
 /// A NOTIFY request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,54 @@ pub struct Notify {
     pub zone: Name,
     /// The new serial, if the primary included the SOA (RFC 1996 §3.7).
     pub serial: Option<u32>,
+}
+
+/// What a secondary made of a NOTIFY; it decides the response code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    /// The zone is followed and the source is one of its primaries: a
+    /// refresh is scheduled. Answered NOERROR.
+    Accepted,
+    /// No followed zone has this name. Answered NOTAUTH.
+    UnknownZone,
+    /// The zone is followed, but the source is not one of its primaries.
+    /// Answered REFUSED.
+    NotPrimary,
+}
+
+/// A NOTIFY request for `zone` (RFC 1996 §3.7): opcode NOTIFY, AA set, the
+/// zone's SOA as the question, and with `serial` an SOA record in the
+/// answer section carrying it (the other SOA fields zero, as only the
+/// serial is a hint).
+pub fn compose_notify(id: u16, zone: &Name, serial: Option<u32>) -> Vec<u8> {
+    let mut builder = MessageBuilder::new(
+        Header {
+            id,
+            opcode: Opcode::NOTIFY.0,
+            authoritative: true,
+            ..Header::default()
+        },
+        512,
+    );
+    // One question and one SOA with two root names always fit in 512.
+    let _ = builder.push_question(&Question {
+        name: zone.clone(),
+        rtype: RType::SOA,
+        class: Class::IN,
+    });
+    if let Some(serial) = serial {
+        let mut data = vec![0, 0];
+        data.extend_from_slice(&serial.to_be_bytes());
+        data.extend_from_slice(&[0; 16]);
+        let _ = builder.push_answer(&Record {
+            name: zone.clone(),
+            rtype: RType::SOA,
+            class: Class::IN,
+            ttl: 0,
+            data: data.into(),
+        });
+    }
+    builder.finish()
 }
 
 /// Reads a NOTIFY request for an SOA: `None` for anything else (a
@@ -71,41 +120,9 @@ pub fn notify_response(notify: &Notify) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hanse_wire::Record;
 
     fn notify_packet(id: u16, serial: Option<u32>) -> Vec<u8> {
-        let zone = Name::from_ascii("rpz.example.").unwrap();
-        let mut builder = MessageBuilder::new(
-            Header {
-                id,
-                opcode: Opcode::NOTIFY.0,
-                authoritative: true,
-                ..Header::default()
-            },
-            512,
-        );
-        builder
-            .push_question(&Question {
-                name: zone.clone(),
-                rtype: RType::SOA,
-                class: Class::IN,
-            })
-            .unwrap();
-        if let Some(serial) = serial {
-            let mut data = vec![0, 0];
-            data.extend_from_slice(&serial.to_be_bytes());
-            data.extend_from_slice(&[0; 16]);
-            builder
-                .push_answer(&Record {
-                    name: zone,
-                    rtype: RType::SOA,
-                    class: Class::IN,
-                    ttl: 60,
-                    data: data.into(),
-                })
-                .unwrap();
-        }
-        builder.finish()
+        compose_notify(id, &Name::from_ascii("rpz.example.").unwrap(), serial)
     }
 
     #[test]
