@@ -138,7 +138,11 @@ mod tests {
         );
         let all = ring.pseudonyms(client);
         assert!(all.contains(&first) && all.contains(&second));
+        // Rows of 7 days are kept: 7 days after Tuesday its key is still needed.
         ring.discard_before(tuesday + Duration::from_secs(7 * SECONDS_PER_DAY));
+        assert_eq!(ring.key_count(), 1);
+        assert_eq!(ring.pseudonyms(client), std::slice::from_ref(&second));
+        ring.discard_before(tuesday + Duration::from_secs(8 * SECONDS_PER_DAY));
         assert_eq!(ring.key_count(), 0);
         assert!(!is_pseudonym("192.0.2.1"));
     }

@@ -681,7 +681,7 @@ pub(crate) fn export_client(shared: &Shared, client: &str) -> Result<Vec<Entry>,
     let condition = format!("client IN ({})", placeholders(forms.len()));
     let mut values: Vec<Value> = forms.into_iter().map(Value::Text).collect();
     values.push(Value::Integer(EXPORT_LIMIT as i64 + 1));
-    let entries = select_entries(shared, &[condition.clone()], values.clone())?;
+    let entries = select_entries(shared, std::slice::from_ref(&condition), values.clone())?;
     if entries.len() > EXPORT_LIMIT {
         values.pop();
         let connection = connect(shared, false)?;
