@@ -233,7 +233,8 @@ pub struct Aggregates {
     pub dropped: u64,
     /// Per hour, oldest first; hours without queries are left out.
     pub per_hour: Vec<PeriodCount>,
-    /// Per minute, oldest first, from the stored rows: empty at level 3.
+    /// Per minute, oldest first, from the stored rows: the latest 1440
+    /// minutes that had queries at most; empty at level 3.
     pub per_minute: Vec<PeriodCount>,
     /// Query types and their counts, most frequent first.
     pub by_qtype: Vec<(u16, u64)>,

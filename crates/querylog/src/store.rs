@@ -40,6 +40,8 @@ const SCHEMA_VERSION: i64 = 1;
 const CHUNK: i64 = 10_000;
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const SECONDS_PER_HOUR: i64 = 3_600;
+/// The most minutes `aggregates` lists: the latest day's worth.
+const MINUTES_MAX: i64 = 1_440;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -110,7 +112,9 @@ pub(crate) fn to_micros(time: SystemTime) -> i64 {
 }
 
 fn from_micros(micros: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+    UNIX_EPOCH
+        .checked_add(Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 fn hour_of(micros: i64) -> i64 {
@@ -803,9 +807,9 @@ pub(crate) fn aggregates(shared: &Shared, since: SystemTime) -> Result<Aggregate
         if shared.level.stores_rows() {
             let mut statement = connection.prepare(
                 "SELECT time / 60000000, COUNT(*), SUM(blocked) FROM queries \
-                 WHERE time >= ?1 GROUP BY 1 ORDER BY 1",
+                 WHERE time >= ?1 GROUP BY 1 ORDER BY 1 DESC LIMIT ?2",
             )?;
-            let mut rows = statement.query([start_micros])?;
+            let mut rows = statement.query(params![start_micros, MINUTES_MAX])?;
             while let Some(row) = rows.next()? {
                 aggregates.per_minute.push(PeriodCount {
                     start: from_micros(
@@ -816,6 +820,7 @@ pub(crate) fn aggregates(shared: &Shared, since: SystemTime) -> Result<Aggregate
                 });
             }
         }
+        aggregates.per_minute.reverse();
         if shared.level.stores_clients() {
             aggregates.top_clients = ranked(
                 &connection,

@@ -768,3 +768,35 @@ fn four_threads_recording_concurrently_add_up() {
         statistics.written
     );
 }
+
+#[test]
+fn per_minute_counts_are_capped_to_the_latest_day() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let mut settings = config(directory.path(), PrivacyLevel::Anonymous, &clock);
+    settings.queue_capacity = 4096;
+    let log = QueryLog::open(settings).expect("open");
+    let first = noon() - DAY;
+    for minute in 0..1500u64 {
+        log.record(query(
+            first + Duration::from_secs(minute * 60),
+            "192.0.2.1",
+            "m.example",
+        ));
+    }
+    log.flush(FLUSH).expect("flush");
+    let aggregates = log.aggregates(first).expect("aggregates");
+    assert_eq!(aggregates.queries, 1500);
+    assert_eq!(aggregates.per_minute.len(), 1440);
+    assert!(
+        aggregates
+            .per_minute
+            .windows(2)
+            .all(|pair| pair[0].start < pair[1].start)
+    );
+    assert_eq!(
+        aggregates.per_minute.last().expect("a minute").start,
+        first + Duration::from_secs(1499 * 60)
+    );
+    assert_eq!(aggregates.per_hour.len(), 25);
+}
