@@ -13,7 +13,7 @@
 //!
 //! What is stored depends on the [`PrivacyLevel`]: 0 the client's address,
 //! 1 a pseudonym of it (a keyed hash whose key changes every UTC day, see
-//! [`pseudonym`]), 2 nothing about the client, 3 no rows at all, only per-hour
+//! docs/querylog.md), 2 nothing about the client, 3 no rows at all, only per-hour
 //! counters. At every level per-hour counters are kept (queries, blocked,
 //! answered from the cache, by query type, by response code, and the most
 //! asked names, capped per hour). Rows and counters older than the retention
@@ -32,7 +32,7 @@
 
 mod config;
 mod names;
-pub mod pseudonym;
+mod pseudonym;
 mod store;
 mod writer;
 
