@@ -1,0 +1,126 @@
+//! Domain names as the query log handles them: presentation form, lowercased,
+//! without the trailing dot (the root is `.`).
+//!
+//! The log stores each query name twice: as given, and with its labels in
+//! reverse order (`www.example.com` → `com.example.www`). The reversed form
+//! turns "this name or any name below it" (a suffix in presentation form, a
+//! subtree in RFC 9499 terms) into a prefix, which an SQLite index answers as
+//! a range.
+//!
+//! Limitations: names are text as the caller gives them; escaped dots
+//! (`\.`, RFC 1035 §5.1) are respected when labels are split, but other
+//! escapes (`\DDD`) are kept as written, so the same label written two ways
+//! is two names.
+
+/// Returns the name lowercased, without a trailing dot; the root stays `.`.
+pub(crate) fn normalise(name: &str) -> String {
+    let trimmed = strip_trailing_dot(name);
+    if trimmed.is_empty() {
+        return ".".to_owned();
+    }
+    trimmed.to_ascii_lowercase()
+}
+
+/// Returns `name` without one trailing (unescaped) dot.
+fn strip_trailing_dot(name: &str) -> &str {
+    let Some(stripped) = name.strip_suffix('.') else {
+        return name;
+    };
+    // `a\.` ends with an escaped dot: keep it.
+    let backslashes = stripped.bytes().rev().take_while(|&b| b == b'\\').count();
+    if backslashes % 2 == 1 { name } else { stripped }
+}
+
+/// Returns the labels of a normalised name in reverse order, joined by dots;
+/// the root gives the empty string.
+pub(crate) fn reverse(name: &str) -> String {
+    if name == "." || name.is_empty() {
+        return String::new();
+    }
+    let mut labels = Vec::new();
+    let bytes = name.as_bytes();
+    let mut start = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'\\' => index += 2,
+            b'.' => {
+                labels.push(&name[start..index]);
+                index += 1;
+                start = index;
+            }
+            _ => index += 1,
+        }
+    }
+    labels.push(&name[start.min(name.len())..]);
+    labels.reverse();
+    labels.join(".")
+}
+
+/// Whether `name` equals `suffix` or lies below it, compared without regard
+/// to ASCII case and to one trailing dot on either side. The root suffix
+/// (`.`) covers every name. Allocates nothing.
+pub(crate) fn is_at_or_below(name: &str, suffix: &str) -> bool {
+    let name = strip_trailing_dot(name);
+    let suffix = strip_trailing_dot(suffix);
+    if suffix.is_empty() {
+        return true;
+    }
+    if name.len() < suffix.len() {
+        return false;
+    }
+    let split = name.len() - suffix.len();
+    if !name.is_char_boundary(split) || !name[split..].eq_ignore_ascii_case(suffix) {
+        return false;
+    }
+    if split == 0 {
+        return true;
+    }
+    // The byte before the suffix must be an unescaped label separator.
+    let head = &name.as_bytes()[..split];
+    if head[split - 1] != b'.' {
+        return false;
+    }
+    let backslashes = head[..split - 1]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'\\')
+        .count();
+    backslashes % 2 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_lowercases_and_strips_the_trailing_dot() {
+        assert_eq!(normalise("WWW.Example.COM."), "www.example.com");
+        assert_eq!(normalise("."), ".");
+        assert_eq!(normalise(""), ".");
+        assert_eq!(normalise("a\\."), "a\\.");
+    }
+
+    #[test]
+    fn reverse_orders_labels_from_the_top() {
+        assert_eq!(reverse("www.example.com"), "com.example.www");
+        assert_eq!(reverse("com"), "com");
+        assert_eq!(reverse("."), "");
+        assert_eq!(reverse("a\\.b.example"), "example.a\\.b");
+    }
+
+    #[test]
+    fn suffix_matching_respects_label_boundaries() {
+        assert!(is_at_or_below("example.com", "example.com"));
+        assert!(is_at_or_below("www.Example.com.", "example.COM"));
+        assert!(!is_at_or_below("badexample.com", "example.com"));
+        assert!(!is_at_or_below("com", "example.com"));
+        assert!(is_at_or_below("anything.test", "."));
+        // An escaped dot is not a label separator.
+        assert!(!is_at_or_below("a\\.example.com", "a\\.example.com.x"));
+        assert!(!is_at_or_below("x\\.example.com", "example.com"));
+        assert!(is_at_or_below("x\\\\.example.com", "example.com"));
+        // Multi-byte text never splits inside a character.
+        assert!(!is_at_or_below("é.com", "\u{a9}.com"));
+    }
+}

@@ -1,0 +1,835 @@
+//! The SQLite side of the query log: schema, batch writes, the retention
+//! job, and the read queries (search, export, erasure, aggregates).
+//!
+//! Tables: `queries` (one row per query, levels 0 to 2; `reversed_name`
+//! holds the labels in reverse order so a subtree search is an index range),
+//! `hourly`, `hourly_qtype`, `hourly_rcode` and `hourly_name` (per-hour
+//! counters at every level; `hourly_name` keeps at most `top_names_per_hour`
+//! names per hour and blocked flag once pruned, the rest is added to
+//! `hourly.other_names`), and `meta` (schema version, the privacy level the
+//! rows were written with). Times are microseconds since 1970 UTC; hours are
+//! hours since 1970 UTC.
+//!
+//! The writer's connection runs in WAL mode with `synchronous = NORMAL`:
+//! a crash of the process loses nothing committed, a power cut may lose the
+//! last transactions, never the file's consistency.
+//!
+//! Limitations: the per-hour top names are approximate once pruned (a name
+//! that becomes frequent late in an hour after being pruned starts again
+//! from zero).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags, params, params_from_iter};
+
+use crate::config::{Clock, PrivacyLevel, QueryLogConfig};
+use crate::pseudonym::is_pseudonym;
+use crate::{
+    AGGREGATE_TOP, Aggregates, EXPORT_LIMIT, Entry, LoggedQuery, NameMatch, PeriodCount,
+    QueryLogError, Ranked, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchFilter, Shared, names,
+};
+
+const SCHEMA_VERSION: i64 = 1;
+/// Rows deleted per statement by the retention job and per step of scrubbing.
+const CHUNK: i64 = 10_000;
+const MICROS_PER_SECOND: i64 = 1_000_000;
+const SECONDS_PER_HOUR: i64 = 3_600;
+/// The most minutes `aggregates` lists: the latest day's worth.
+const MINUTES_MAX: i64 = 1_440;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    client TEXT,
+    transport TEXT NOT NULL,
+    qname TEXT NOT NULL,
+    reversed_name TEXT NOT NULL,
+    qtype INTEGER NOT NULL,
+    rcode INTEGER NOT NULL,
+    dropped INTEGER NOT NULL,
+    from_cache INTEGER NOT NULL,
+    elapsed_micros INTEGER NOT NULL,
+    profile TEXT,
+    blocked INTEGER NOT NULL,
+    feed TEXT,
+    action TEXT,
+    rule TEXT
+);
+CREATE INDEX IF NOT EXISTS queries_time ON queries (time);
+CREATE INDEX IF NOT EXISTS queries_client ON queries (client);
+CREATE INDEX IF NOT EXISTS queries_reversed_name ON queries (reversed_name);
+CREATE TABLE IF NOT EXISTS hourly (
+    hour INTEGER PRIMARY KEY,
+    queries INTEGER NOT NULL,
+    blocked INTEGER NOT NULL,
+    from_cache INTEGER NOT NULL,
+    dropped INTEGER NOT NULL,
+    other_names INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hourly_qtype (
+    hour INTEGER NOT NULL,
+    qtype INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (hour, qtype)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hourly_rcode (
+    hour INTEGER NOT NULL,
+    rcode INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (hour, rcode)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hourly_name (
+    hour INTEGER NOT NULL,
+    blocked INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (hour, blocked, name)
+) WITHOUT ROWID;
+";
+
+const INSERT_QUERY: &str = "INSERT INTO queries (time, client, transport, qname, reversed_name, \
+     qtype, rcode, dropped, from_cache, elapsed_micros, profile, blocked, feed, action, rule) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const ENTRY_COLUMNS: &str = "id, time, client, transport, qname, qtype, rcode, dropped, \
+     from_cache, elapsed_micros, profile, blocked, feed, action, rule";
+
+pub(crate) fn to_micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn from_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+fn hour_of(micros: i64) -> i64 {
+    micros / MICROS_PER_SECOND / SECONDS_PER_HOUR
+}
+
+fn hour_start(hour: i64) -> SystemTime {
+    from_micros(hour.saturating_mul(SECONDS_PER_HOUR * MICROS_PER_SECOND))
+}
+
+/// An open-time error: corruption gets its own variant naming the file.
+fn open_error(path: &Path, source: rusqlite::Error) -> QueryLogError {
+    match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => QueryLogError::Corrupt {
+            path: path.to_owned(),
+            source,
+        },
+        _ => QueryLogError::Open {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+fn database_error(shared: &Shared) -> impl Fn(rusqlite::Error) -> QueryLogError + '_ {
+    move |source| QueryLogError::Database {
+        path: shared.path.clone(),
+        source,
+    }
+}
+
+/// Counters of one hour gathered from a batch.
+#[derive(Default)]
+struct HourCounts {
+    queries: i64,
+    blocked: i64,
+    from_cache: i64,
+    dropped: i64,
+    qtypes: HashMap<u16, i64>,
+    rcodes: HashMap<u16, i64>,
+    names: HashMap<(bool, String), i64>,
+}
+
+/// The writer's connection and what it needs to write.
+pub(crate) struct Store {
+    connection: Connection,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+    retention_days: u32,
+    top_names_per_hour: i64,
+    /// Whether the last write failed (to log only the first of a run).
+    failing: bool,
+}
+
+impl Store {
+    pub(crate) fn open(
+        config: &QueryLogConfig,
+        shared: Arc<Shared>,
+    ) -> Result<Store, QueryLogError> {
+        let path = config.path.as_path();
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| open_error(path, error))?;
+        connection
+            .busy_timeout(config.busy_timeout)
+            .map_err(|error| open_error(path, error))?;
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|error| open_error(path, error))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(QueryLogError::NoWal {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|error| open_error(path, error))?;
+        let mut store = Store {
+            connection,
+            shared,
+            clock: Arc::clone(&config.clock),
+            retention_days: config.retention_days,
+            top_names_per_hour: i64::try_from(config.top_names_per_hour).unwrap_or(i64::MAX),
+            failing: false,
+        };
+        store
+            .set_up(config.privacy_level)
+            .map_err(|error| open_error(path, error))?
+            .map_or(Ok(()), Err)?;
+        store
+            .delete_expired()
+            .map_err(|error| open_error(path, error))?;
+        Ok(store)
+    }
+
+    /// Creates the schema, checks its version and brings stored rows down to
+    /// `level`. The outer error is SQLite's; the inner one a version mismatch.
+    fn set_up(&mut self, level: PrivacyLevel) -> rusqlite::Result<Option<QueryLogError>> {
+        let transaction = self.connection.transaction()?;
+        transaction.execute_batch(SCHEMA)?;
+        let version: Option<i64> = transaction
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })?;
+        match version {
+            Some(found) if found > SCHEMA_VERSION => {
+                return Ok(Some(QueryLogError::SchemaVersion {
+                    path: self.shared.path.clone(),
+                    found,
+                    known: SCHEMA_VERSION,
+                }));
+            }
+            Some(_) => {}
+            None => {
+                transaction.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+        }
+        let stored_level: Option<i64> = transaction
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'privacy_level'",
+                [],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })?;
+        let target = i64::from(level.number());
+        // The rows hold at most what the strictest level since then allows;
+        // a database of unknown history is treated as level 0.
+        let stored_level = stored_level.unwrap_or(0);
+        if target > stored_level {
+            match level {
+                PrivacyLevel::Full => {}
+                PrivacyLevel::Pseudonymous => {
+                    let mut last_id = 0i64;
+                    loop {
+                        let rows: Vec<(i64, i64, String)> = transaction
+                            .prepare(
+                                "SELECT id, time, client FROM queries \
+                                 WHERE id > ?1 AND client IS NOT NULL ORDER BY id LIMIT ?2",
+                            )?
+                            .query_map(params![last_id, CHUNK], |row| {
+                                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                            })?
+                            .collect::<rusqlite::Result<_>>()?;
+                        let Some(last) = rows.last() else { break };
+                        last_id = last.0;
+                        let mut key_ring = self.shared.key_ring();
+                        for (id, time, client) in rows {
+                            if is_pseudonym(&client) {
+                                continue;
+                            }
+                            let pseudonym = client
+                                .parse::<IpAddr>()
+                                .ok()
+                                .map(|address| key_ring.pseudonym(address, from_micros(time)));
+                            transaction.execute(
+                                "UPDATE queries SET client = ?1 WHERE id = ?2",
+                                params![pseudonym, id],
+                            )?;
+                        }
+                    }
+                }
+                PrivacyLevel::Anonymous => {
+                    transaction.execute(
+                        "UPDATE queries SET client = NULL WHERE client IS NOT NULL",
+                        [],
+                    )?;
+                }
+                PrivacyLevel::AggregatesOnly => {
+                    transaction.execute("DELETE FROM queries", [])?;
+                }
+            }
+        }
+        // Remember the strictest level the rows now satisfy: going back to a
+        // laxer level does not make old rows laxer.
+        transaction.execute(
+            "INSERT INTO meta (key, value) VALUES ('privacy_level', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [target],
+        )?;
+        transaction.commit()?;
+        Ok(None)
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Writes one batch in one transaction; failures are counted, not returned.
+    pub(crate) fn write_batch(&mut self, batch: &[LoggedQuery]) {
+        let count = batch.len() as u64;
+        match self.try_write_batch(batch) {
+            Ok(()) => {
+                let counters = &self.shared.counters;
+                counters.written.fetch_add(count, Ordering::Relaxed);
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                if self.failing {
+                    tracing::info!(path = %self.shared.path.display(), "query log writes work again");
+                }
+                self.failing = false;
+            }
+            Err(error) => self.count_failure(count, &error),
+        }
+    }
+
+    fn count_failure(&mut self, queries: u64, error: &rusqlite::Error) {
+        let counters = &self.shared.counters;
+        counters.failed.fetch_add(queries, Ordering::Relaxed);
+        counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        *counters
+            .last_write_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.to_string());
+        if !self.failing {
+            tracing::warn!(
+                path = %self.shared.path.display(),
+                %error,
+                "query log write failed; queries are dropped and counted until writes work again"
+            );
+        }
+        self.failing = true;
+    }
+
+    fn try_write_batch(&mut self, batch: &[LoggedQuery]) -> rusqlite::Result<()> {
+        let level = self.shared.level;
+        let clients: Vec<Option<String>> = match level {
+            PrivacyLevel::Full => batch
+                .iter()
+                .map(|query| Some(query.client.to_canonical().to_string()))
+                .collect(),
+            PrivacyLevel::Pseudonymous => {
+                let mut key_ring = self.shared.key_ring();
+                batch
+                    .iter()
+                    .map(|query| Some(key_ring.pseudonym(query.client, query.time)))
+                    .collect()
+            }
+            PrivacyLevel::Anonymous | PrivacyLevel::AggregatesOnly => vec![None; batch.len()],
+        };
+        let mut hours: BTreeMap<i64, HourCounts> = BTreeMap::new();
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(INSERT_QUERY)?;
+            for (query, client) in batch.iter().zip(clients) {
+                let time = to_micros(query.time);
+                let qname = names::normalise(&query.qname);
+                let counts = hours.entry(hour_of(time)).or_default();
+                counts.queries += 1;
+                counts.blocked += i64::from(query.blocked);
+                counts.from_cache += i64::from(query.from_cache);
+                counts.dropped += i64::from(query.dropped);
+                *counts.qtypes.entry(query.qtype).or_default() += 1;
+                *counts.rcodes.entry(query.rcode).or_default() += 1;
+                if level.stores_rows() {
+                    insert.execute(params![
+                        time,
+                        client,
+                        query.transport,
+                        qname,
+                        names::reverse(&qname),
+                        query.qtype,
+                        query.rcode,
+                        query.dropped,
+                        query.from_cache,
+                        query.elapsed_micros,
+                        query.profile,
+                        query.blocked,
+                        query.feed,
+                        query.action,
+                        query.rule,
+                    ])?;
+                }
+                *counts.names.entry((query.blocked, qname)).or_default() += 1;
+            }
+        }
+        for (hour, counts) in &hours {
+            transaction.execute(
+                "INSERT INTO hourly (hour, queries, blocked, from_cache, dropped, other_names) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (hour) DO UPDATE SET \
+                 queries = queries + excluded.queries, blocked = blocked + excluded.blocked, \
+                 from_cache = from_cache + excluded.from_cache, dropped = dropped + excluded.dropped",
+                params![hour, counts.queries, counts.blocked, counts.from_cache, counts.dropped],
+            )?;
+            let mut qtype = transaction.prepare_cached(
+                "INSERT INTO hourly_qtype (hour, qtype, count) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (hour, qtype) DO UPDATE SET count = count + excluded.count",
+            )?;
+            for (code, count) in &counts.qtypes {
+                qtype.execute(params![hour, code, count])?;
+            }
+            let mut rcode = transaction.prepare_cached(
+                "INSERT INTO hourly_rcode (hour, rcode, count) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (hour, rcode) DO UPDATE SET count = count + excluded.count",
+            )?;
+            for (code, count) in &counts.rcodes {
+                rcode.execute(params![hour, code, count])?;
+            }
+            let mut name = transaction.prepare_cached(
+                "INSERT INTO hourly_name (hour, blocked, name, count) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (hour, blocked, name) DO UPDATE SET count = count + excluded.count",
+            )?;
+            for ((blocked, qname), count) in &counts.names {
+                name.execute(params![hour, blocked, qname, count])?;
+            }
+            for blocked in [false, true] {
+                prune_names(&transaction, *hour, blocked, self.top_names_per_hour)?;
+            }
+        }
+        transaction.commit()
+    }
+
+    /// The periodic job: forgets expired pseudonymisation keys and deletes
+    /// rows and counters past the retention period.
+    pub(crate) fn maintain(&mut self) {
+        if let Err(error) = self.delete_expired() {
+            self.count_failure(0, &error);
+        }
+    }
+
+    fn delete_expired(&mut self) -> rusqlite::Result<()> {
+        let now = self.clock.now();
+        self.shared.key_ring().discard_before(now);
+        let retention = Duration::from_secs(u64::from(self.retention_days) * 86_400);
+        let cutoff = to_micros(now.checked_sub(retention).unwrap_or(UNIX_EPOCH));
+        // Each statement deletes a bounded chunk; the loop ends when a chunk
+        // comes back short, so it runs at most rows / CHUNK + 1 times.
+        loop {
+            let deleted = self.connection.execute(
+                "DELETE FROM queries WHERE id IN \
+                 (SELECT id FROM queries WHERE time < ?1 ORDER BY time LIMIT ?2)",
+                params![cutoff, CHUNK],
+            )?;
+            if (deleted as i64) < CHUNK {
+                break;
+            }
+        }
+        let cutoff_hour = hour_of(cutoff);
+        for table in ["hourly", "hourly_qtype", "hourly_rcode", "hourly_name"] {
+            self.connection.execute(
+                &format!("DELETE FROM {table} WHERE hour < ?1"),
+                [cutoff_hour],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the most frequent names of one hour once they exceed twice the cap,
+/// adding the counts of the others to `hourly.other_names`.
+fn prune_names(
+    transaction: &rusqlite::Transaction<'_>,
+    hour: i64,
+    blocked: bool,
+    cap: i64,
+) -> rusqlite::Result<()> {
+    let (names, total): (i64, i64) = transaction
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM hourly_name \
+             WHERE hour = ?1 AND blocked = ?2",
+        )?
+        .query_row(params![hour, blocked], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if names <= cap.saturating_mul(2) {
+        return Ok(());
+    }
+    transaction.execute(
+        "DELETE FROM hourly_name WHERE hour = ?1 AND blocked = ?2 AND name NOT IN \
+         (SELECT name FROM hourly_name WHERE hour = ?1 AND blocked = ?2 \
+          ORDER BY count DESC, name LIMIT ?3)",
+        params![hour, blocked, cap],
+    )?;
+    let kept: i64 = transaction.query_row(
+        "SELECT COALESCE(SUM(count), 0) FROM hourly_name WHERE hour = ?1 AND blocked = ?2",
+        params![hour, blocked],
+        |row| row.get(0),
+    )?;
+    transaction.execute(
+        "UPDATE hourly SET other_names = other_names + ?2 WHERE hour = ?1",
+        params![hour, total - kept],
+    )?;
+    Ok(())
+}
+
+/// A connection for one request of the API side.
+fn connect(shared: &Shared, writable: bool) -> Result<Connection, QueryLogError> {
+    let access = if writable {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let connection =
+        Connection::open_with_flags(&shared.path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(database_error(shared))?;
+    connection
+        .busy_timeout(shared.busy_timeout)
+        .map_err(database_error(shared))?;
+    Ok(connection)
+}
+
+/// A client as a request names it.
+pub(crate) enum ClientKey {
+    Address(IpAddr),
+    Pseudonym(String),
+}
+
+/// Reads a client given as an address or a pseudonym.
+pub(crate) fn check_client(client: &str) -> Result<ClientKey, QueryLogError> {
+    let client = client.trim();
+    if let Ok(address) = client.parse::<IpAddr>() {
+        return Ok(ClientKey::Address(address.to_canonical()));
+    }
+    let lowercase = client.to_ascii_lowercase();
+    if is_pseudonym(&lowercase) {
+        return Ok(ClientKey::Pseudonym(lowercase));
+    }
+    Err(QueryLogError::InvalidFilter(format!(
+        "client: {:?} is neither an IP address nor a pseudonym (c- and 16 hex digits)",
+        client.chars().take(64).collect::<String>()
+    )))
+}
+
+/// The stored forms of a client: its address and its pseudonyms under the
+/// keys still held, or the pseudonym itself.
+fn client_forms(shared: &Shared, client: &str) -> Result<Vec<String>, QueryLogError> {
+    Ok(match check_client(client)? {
+        ClientKey::Address(address) => {
+            let mut forms = vec![address.to_string()];
+            forms.extend(shared.key_ring().pseudonyms(address));
+            forms
+        }
+        ClientKey::Pseudonym(pseudonym) => vec![pseudonym],
+    })
+}
+
+fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(", ")
+}
+
+fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        id: row.get(0)?,
+        time: from_micros(row.get(1)?),
+        client: row.get(2)?,
+        transport: row.get(3)?,
+        qname: row.get(4)?,
+        qtype: row.get(5)?,
+        rcode: row.get(6)?,
+        dropped: row.get(7)?,
+        from_cache: row.get(8)?,
+        elapsed_micros: row.get(9)?,
+        profile: row.get(10)?,
+        blocked: row.get(11)?,
+        feed: row.get(12)?,
+        action: row.get(13)?,
+        rule: row.get(14)?,
+    })
+}
+
+pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry>, QueryLogError> {
+    let limit = match filter.limit {
+        0 => SEARCH_LIMIT_DEFAULT,
+        limit if limit <= SEARCH_LIMIT_MAX => limit,
+        limit => {
+            return Err(QueryLogError::InvalidFilter(format!(
+                "limit: {limit} is more than {SEARCH_LIMIT_MAX}"
+            )));
+        }
+    };
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(client) = &filter.client {
+        let forms = client_forms(shared, client)?;
+        conditions.push(format!("client IN ({})", placeholders(forms.len())));
+        values.extend(forms.into_iter().map(Value::Text));
+    }
+    if let Some(name) = &filter.name {
+        if name.is_empty() || name.len() > 1024 {
+            return Err(QueryLogError::InvalidFilter(
+                "name: empty or longer than 1024 characters".to_owned(),
+            ));
+        }
+        let reversed = names::reverse(&names::normalise(name));
+        match filter.name_match {
+            NameMatch::Exact => {
+                conditions.push("reversed_name = ?".to_owned());
+                values.push(Value::Text(reversed));
+            }
+            // The root's subtree is every name.
+            NameMatch::Subtree if reversed.is_empty() => {}
+            NameMatch::Subtree => {
+                conditions.push(
+                    "(reversed_name = ? OR (reversed_name > ? AND reversed_name < ?))".to_owned(),
+                );
+                // Names below are `reversed.` followed by anything: the range
+                // from `reversed.` up to `reversed/` ('/' follows '.').
+                values.push(Value::Text(reversed.clone()));
+                values.push(Value::Text(format!("{reversed}.")));
+                values.push(Value::Text(format!("{reversed}/")));
+            }
+        }
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && until < since
+    {
+        return Err(QueryLogError::InvalidFilter(
+            "until: earlier than since".to_owned(),
+        ));
+    }
+    if let Some(since) = filter.since {
+        conditions.push("time >= ?".to_owned());
+        values.push(Value::Integer(to_micros(since)));
+    }
+    if let Some(until) = filter.until {
+        conditions.push("time < ?".to_owned());
+        values.push(Value::Integer(to_micros(until)));
+    }
+    if filter.blocked_only {
+        conditions.push("blocked = 1".to_owned());
+    }
+    if let Some(before) = filter.before_id {
+        conditions.push("id < ?".to_owned());
+        values.push(Value::Integer(before));
+    }
+    values.push(Value::Integer(limit as i64));
+    select_entries(shared, &conditions, values)
+}
+
+fn select_entries(
+    shared: &Shared,
+    conditions: &[String],
+    values: Vec<Value>,
+) -> Result<Vec<Entry>, QueryLogError> {
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM queries {filter} ORDER BY id DESC LIMIT ?");
+    let connection = connect(shared, false)?;
+    let mut statement = connection.prepare(&sql).map_err(database_error(shared))?;
+    let entries = statement
+        .query_map(params_from_iter(values), read_entry)
+        .map_err(database_error(shared))?
+        .collect::<rusqlite::Result<Vec<Entry>>>()
+        .map_err(database_error(shared))?;
+    Ok(entries)
+}
+
+pub(crate) fn export_client(shared: &Shared, client: &str) -> Result<Vec<Entry>, QueryLogError> {
+    let forms = client_forms(shared, client)?;
+    let condition = format!("client IN ({})", placeholders(forms.len()));
+    let mut values: Vec<Value> = forms.into_iter().map(Value::Text).collect();
+    values.push(Value::Integer(EXPORT_LIMIT as i64 + 1));
+    let entries = select_entries(shared, std::slice::from_ref(&condition), values.clone())?;
+    if entries.len() > EXPORT_LIMIT {
+        values.pop();
+        let connection = connect(shared, false)?;
+        let rows: i64 = connection
+            .query_row(
+                &format!("SELECT COUNT(*) FROM queries WHERE {condition}"),
+                params_from_iter(values),
+                |row| row.get(0),
+            )
+            .map_err(database_error(shared))?;
+        return Err(QueryLogError::ExportTooLarge {
+            rows: rows as u64,
+            limit: EXPORT_LIMIT,
+        });
+    }
+    Ok(entries)
+}
+
+pub(crate) fn erase_client(shared: &Shared, client: &str) -> Result<u64, QueryLogError> {
+    let forms = client_forms(shared, client)?;
+    let connection = connect(shared, true)?;
+    let deleted = connection
+        .execute(
+            &format!(
+                "DELETE FROM queries WHERE client IN ({})",
+                placeholders(forms.len())
+            ),
+            params_from_iter(forms),
+        )
+        .map_err(database_error(shared))?;
+    Ok(deleted as u64)
+}
+
+fn ranked(connection: &Connection, sql: &str, since: i64) -> rusqlite::Result<Vec<Ranked>> {
+    connection
+        .prepare(sql)?
+        .query_map(params![since, AGGREGATE_TOP as i64], |row| {
+            Ok(Ranked {
+                key: row.get(0)?,
+                queries: row.get::<_, i64>(1)? as u64,
+            })
+        })?
+        .collect()
+}
+
+fn code_counts(connection: &Connection, sql: &str, hour: i64) -> rusqlite::Result<Vec<(u16, u64)>> {
+    connection
+        .prepare(sql)?
+        .query_map([hour], |row| {
+            Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+        })?
+        .collect()
+}
+
+pub(crate) fn aggregates(shared: &Shared, since: SystemTime) -> Result<Aggregates, QueryLogError> {
+    let connection = connect(shared, false)?;
+    let first_hour = hour_of(to_micros(since));
+    let start = hour_start(first_hour);
+    let start_micros = to_micros(start);
+    let read = || -> rusqlite::Result<Aggregates> {
+        let mut aggregates = Aggregates {
+            since: start,
+            queries: 0,
+            blocked: 0,
+            from_cache: 0,
+            dropped: 0,
+            per_hour: Vec::new(),
+            per_minute: Vec::new(),
+            by_qtype: Vec::new(),
+            by_rcode: Vec::new(),
+            top_names: Vec::new(),
+            top_blocked_names: Vec::new(),
+            other_names: 0,
+            top_clients: Vec::new(),
+        };
+        let mut statement = connection.prepare(
+            "SELECT hour, queries, blocked, from_cache, dropped, other_names FROM hourly \
+             WHERE hour >= ?1 ORDER BY hour",
+        )?;
+        let mut rows = statement.query([first_hour])?;
+        while let Some(row) = rows.next()? {
+            let queries = row.get::<_, i64>(1)? as u64;
+            let blocked = row.get::<_, i64>(2)? as u64;
+            aggregates.queries += queries;
+            aggregates.blocked += blocked;
+            aggregates.from_cache += row.get::<_, i64>(3)? as u64;
+            aggregates.dropped += row.get::<_, i64>(4)? as u64;
+            aggregates.other_names += row.get::<_, i64>(5)? as u64;
+            aggregates.per_hour.push(PeriodCount {
+                start: hour_start(row.get(0)?),
+                queries,
+                blocked,
+            });
+        }
+        aggregates.by_qtype = code_counts(
+            &connection,
+            "SELECT qtype, SUM(count) FROM hourly_qtype WHERE hour >= ?1 \
+             GROUP BY qtype ORDER BY 2 DESC, 1",
+            first_hour,
+        )?;
+        aggregates.by_rcode = code_counts(
+            &connection,
+            "SELECT rcode, SUM(count) FROM hourly_rcode WHERE hour >= ?1 \
+             GROUP BY rcode ORDER BY 2 DESC, 1",
+            first_hour,
+        )?;
+        aggregates.top_names = ranked(
+            &connection,
+            "SELECT name, SUM(count) FROM hourly_name WHERE hour >= ?1 \
+             GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?2",
+            first_hour,
+        )?;
+        aggregates.top_blocked_names = ranked(
+            &connection,
+            "SELECT name, SUM(count) FROM hourly_name WHERE hour >= ?1 AND blocked = 1 \
+             GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?2",
+            first_hour,
+        )?;
+        if shared.level.stores_rows() {
+            let mut statement = connection.prepare(
+                "SELECT time / 60000000, COUNT(*), SUM(blocked) FROM queries \
+                 WHERE time >= ?1 GROUP BY 1 ORDER BY 1 DESC LIMIT ?2",
+            )?;
+            let mut rows = statement.query(params![start_micros, MINUTES_MAX])?;
+            while let Some(row) = rows.next()? {
+                aggregates.per_minute.push(PeriodCount {
+                    start: from_micros(
+                        row.get::<_, i64>(0)?.saturating_mul(60 * MICROS_PER_SECOND),
+                    ),
+                    queries: row.get::<_, i64>(1)? as u64,
+                    blocked: row.get::<_, i64>(2)? as u64,
+                });
+            }
+        }
+        aggregates.per_minute.reverse();
+        if shared.level.stores_clients() {
+            aggregates.top_clients = ranked(
+                &connection,
+                "SELECT client, COUNT(*) FROM queries WHERE time >= ?1 AND client IS NOT NULL \
+                 GROUP BY client ORDER BY 2 DESC, 1 LIMIT ?2",
+                start_micros,
+            )?;
+        }
+        Ok(aggregates)
+    };
+    read().map_err(database_error(shared))
+}
