@@ -97,9 +97,8 @@ pub fn signed_owner(owner: &Name, labels: u8) -> Result<Name, CanonicalError> {
 pub fn canonical_data(rtype: RType, data: &[u8]) -> Result<Vec<u8>, CanonicalError> {
     let mut out = data.to_vec();
     let mut position = 0;
-    let fields = match layout(rtype) {
-        Some(fields) => fields,
-        None => return Ok(out),
+    let Some(fields) = layout(rtype) else {
+        return Ok(out);
     };
     for field in fields {
         match *field {

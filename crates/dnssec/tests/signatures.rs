@@ -389,7 +389,7 @@ fn keytrap_colliding_keys_stop_at_the_budget() {
     let mut budget = Budget::new(generous);
     let error = verify_signed_rrset(
         &rrset,
-        &[rrsig_record.clone()],
+        std::slice::from_ref(&rrsig_record),
         &dnskey_records(&fakes),
         NOW,
         &policy,
@@ -406,7 +406,7 @@ fn keytrap_colliding_keys_stop_at_the_budget() {
     assert!(
         verify_signed_rrset(
             &rrset,
-            &[rrsig_record.clone()],
+            std::slice::from_ref(&rrsig_record),
             &dnskey_records(&behind),
             NOW,
             &policy,
