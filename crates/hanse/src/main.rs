@@ -432,6 +432,15 @@ fn init_logging(level: &str) {
 }
 
 fn serve(path: Option<&Path>) -> anyhow::Result<()> {
+    // One jemalloc background thread returns freed pages to the system
+    // after its decay time (10 s), also while the process is idle: the
+    // transient memory of loading a large feed (its text and records) would
+    // otherwise stay resident until the next allocation burst.
+    if let Err(error) = tikv_jemalloc_ctl::max_background_threads::write(1)
+        .and_then(|()| tikv_jemalloc_ctl::background_thread::write(true))
+    {
+        eprintln!("hanse: cannot start jemalloc's background thread: {error}");
+    }
     let (mut config, resolver_settings, policy) = match path {
         Some(path) => match load_everything(path) {
             Ok(loaded) => loaded,
