@@ -425,6 +425,12 @@ fn identical_questions_in_flight_are_coalesced_into_one_upstream_query() {
 fn a_flood_of_random_and_mutated_packets_leaves_it_answering() {
     let (_net, hints) = hierarchy(8, Behaviour::Normal);
     let hanse = start("flood", &hints, "\"127.0.0.0/8\"", "");
+    // Cached before the flood: a cache hit must be served whatever else
+    // the flood left queued.
+    assert_eq!(
+        ask(&hanse, "www.example.", RType::A).rcode(),
+        Rcode::NOERROR
+    );
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let valid = compose_query(
         300,
@@ -463,6 +469,26 @@ fn a_flood_of_random_and_mutated_packets_leaves_it_answering() {
         ask(&hanse, "www.example.", RType::A).rcode(),
         Rcode::NOERROR
     );
+    // A new resolution still works once the resolutions the mutated
+    // queries started have run their course (bounded: each is limited by
+    // max_resolution_time).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let name = Name::from_ascii("slow.example.").unwrap();
+    loop {
+        match query(
+            hanse.address,
+            &name,
+            RType::A,
+            Transport::Udp,
+            Duration::from_secs(2),
+        ) {
+            Ok(answer) if answer.rcode() == Rcode::NOERROR => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "slow.example. not resolved 30 s after the flood: {other:?}"
+            ),
+        }
+    }
 }
 
 #[test]
