@@ -82,6 +82,7 @@ fn settings(notify: Option<Arc<dyn NotifyReceiver>>) -> Settings {
         policy: None,
         extra_text: true,
         notify,
+        observer: None,
     }
 }
 
