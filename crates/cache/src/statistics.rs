@@ -31,10 +31,19 @@ const STRIPES: usize = 16;
 #[repr(align(128))]
 struct Stripe(AtomicU64);
 
-/// A counter spread over [`STRIPES`] cache lines, summed when read.
-#[derive(Debug, Default)]
+/// A counter spread over [`STRIPES`] cache lines, summed when read. The
+/// stripes live on the heap, so the caches that hold counters stay small.
+#[derive(Debug)]
 pub(crate) struct StripedCounter {
-    stripes: [Stripe; STRIPES],
+    stripes: Box<[Stripe]>,
+}
+
+impl Default for StripedCounter {
+    fn default() -> StripedCounter {
+        StripedCounter {
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+        }
+    }
 }
 
 /// The next stripe handed to a thread that counts for the first time.
@@ -63,9 +72,9 @@ fn thread_stripe() -> usize {
 impl StripedCounter {
     /// Adds one.
     pub(crate) fn increment(&self) {
-        self.stripes[thread_stripe()]
-            .0
-            .fetch_add(1, Ordering::Relaxed);
+        if let Some(stripe) = self.stripes.get(thread_stripe()) {
+            stripe.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The sum of all stripes.

@@ -304,6 +304,12 @@ impl ServiceStatistics {
         WORKER_INDEX.with(|cell| cell.set(index));
     }
 
+    /// The counters of worker `index` (modulo the number of workers), for
+    /// benchmarks and tests that count outside a worker thread.
+    pub fn worker(&self, index: usize) -> &WorkerCounters {
+        &self.workers[index % self.workers.len()]
+    }
+
     /// The counters of the calling worker thread.
     pub(crate) fn current(&self) -> &WorkerCounters {
         let index = WORKER_INDEX.with(std::cell::Cell::get);
