@@ -304,8 +304,9 @@ impl Handler {
             }
         };
         let counters = self.statistics.current();
-        if let Some(rtype) = rtype {
-            counters.count_response(rtype, rcode);
+        match rtype {
+            Some(rtype) => counters.count_response(rtype, rcode),
+            None => counters.count_rcode(rcode),
         }
         if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
             observer.observe(&QueryEvent {

@@ -193,6 +193,13 @@ impl WorkerCounters {
     #[inline]
     pub fn count_response(&self, rtype: RType, rcode: Rcode) {
         bump(&self.queries_by_type[type_slot(rtype)]);
+        self.count_rcode(rcode);
+    }
+
+    /// Counts a response sent with `rcode` to a query whose question could
+    /// not be read.
+    #[inline]
+    pub fn count_rcode(&self, rcode: Rcode) {
         let slot = usize::from(rcode.0).min(COUNTED_RCODES);
         bump(&self.responses_by_rcode[slot]);
     }
