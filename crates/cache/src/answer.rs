@@ -25,10 +25,16 @@
 
 use crate::key::KeyHasher;
 use crate::memory::{ARC_HEADER, PrehashedKeys, bounded_map, heap_block, table_slot, weight_of};
+use crate::statistics::{
+    AnswerCacheStatistics, AnswerListing, EvictionCounter, StripedCounter, name_matches,
+};
 use hanse_wire::answer::patch;
+use hanse_wire::{Message, Name, RType, Record};
 use quick_cache::Weighter;
-use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::sync::Cache;
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The length of a DNS message header (RFC 1035 §4.1.1).
 const HEADER_LENGTH: usize = 12;
@@ -238,6 +244,106 @@ impl StoredAnswer {
         Some(response)
     }
 
+    /// The question name of the stored answer, uncompressed at byte 12.
+    fn question_name(&self) -> Option<&[u8]> {
+        let wire = self.wire();
+        let question = wire.get(HEADER_LENGTH..)?;
+        let mut offset = 0;
+        for _ in 0..=128 {
+            let length = usize::from(*question.get(offset)?);
+            if length == 0 {
+                return question.get(..=offset);
+            }
+            if length >= 64 {
+                return None;
+            }
+            offset += 1 + length;
+        }
+        None
+    }
+
+    /// Whether `matches` accepts the question name, the name the answer was
+    /// stored under, or the owner of a record in the answer or authority
+    /// section. An answer that cannot be read counts as a match.
+    fn mentions(&self, matches: &dyn Fn(&[u8]) -> bool) -> bool {
+        let (_, key, wire) = self.sections();
+        let Some(question) = self.question_name() else {
+            return true;
+        };
+        if matches(question) {
+            return true;
+        }
+        if self.field_u16(10) & KEY_FROM_QUESTION == 0 {
+            // Stored under a key of its own: its name part, if it is one.
+            match key.len().checked_sub(KEY_TAIL_LENGTH) {
+                Some(length) if Name::from_wire(&key[..length]).is_ok() => {
+                    if matches(&key[..length]) {
+                        return true;
+                    }
+                }
+                _ => return true,
+            }
+        }
+        let count = |offset: usize| {
+            wire.get(offset..offset + 2).map_or(0, |field| {
+                usize::from(u16::from_be_bytes([field[0], field[1]]))
+            })
+        };
+        let records = count(6) + count(8);
+        let mut offset = HEADER_LENGTH + question.len() + 4;
+        for _ in 0..records {
+            // Owners written by this server point at the question, already checked.
+            if wire.get(offset..offset + 2) == Some(&[0xc0, 0x0c]) {
+                offset += 2;
+            } else {
+                let Ok((owner, next)) = Name::parse_compressed(wire, offset) else {
+                    return true;
+                };
+                if matches(owner.as_wire()) {
+                    return true;
+                }
+                offset = next;
+            }
+            let Some(data_length) = wire.get(offset + 8..offset + 10) else {
+                return true;
+            };
+            offset += 10 + usize::from(u16::from_be_bytes([data_length[0], data_length[1]]));
+        }
+        offset > wire.len()
+    }
+
+    /// What [`AnswerCache::lookup`] shows of this answer at `now`.
+    fn listing(&self, now: u32) -> Option<AnswerListing> {
+        let (_, key, wire) = self.sections();
+        let message = Message::parse(wire).ok()?;
+        let question = message.question()?;
+        let key_flags = if self.field_u16(10) & KEY_FROM_QUESTION != 0 {
+            *key.first()?
+        } else {
+            *key.last()?
+        };
+        let age = now.saturating_sub(self.stored_at());
+        let aged = |records: &[Record]| -> Vec<Record> {
+            records
+                .iter()
+                .map(|record| Record {
+                    ttl: record.ttl.saturating_sub(age),
+                    ..record.clone()
+                })
+                .collect()
+        };
+        Some(AnswerListing {
+            name: question.name.to_lowercase(),
+            rtype: question.rtype,
+            class: question.class,
+            key_flags,
+            rcode: message.rcode(),
+            answers: aged(&message.answers),
+            authorities: aged(&message.authorities),
+            ttl: self.expires_at().saturating_sub(now),
+        })
+    }
+
     /// The estimated bytes this answer holds in the map.
     fn weight(&self) -> u64 {
         weight_of(table_slot::<u64, StoredAnswer>() + heap_block(ARC_HEADER + self.block.len()))
@@ -300,13 +406,13 @@ impl Weighter<u64, StoredAnswer> for AnswerWeighter {
 /// allocate nothing.
 pub struct AnswerCache {
     hasher: KeyHasher,
-    answers: Cache<
-        u64,
-        StoredAnswer,
-        AnswerWeighter,
-        PrehashedKeys,
-        DefaultLifecycle<u64, StoredAnswer>,
-    >,
+    answers: Cache<u64, StoredAnswer, AnswerWeighter, PrehashedKeys, EvictionCounter>,
+    evictions: EvictionCounter,
+    insertions: StripedCounter,
+    flushed: AtomicU64,
+    /// Raised by every flush; see [`AnswerCache::insert_unless_flushed`].
+    generation: AtomicU64,
+    capacity_bytes: u64,
 }
 
 impl std::fmt::Debug for AnswerCache {
@@ -321,9 +427,20 @@ impl std::fmt::Debug for AnswerCache {
 impl AnswerCache {
     /// An empty cache holding at most about `max_bytes`.
     pub fn new(max_bytes: usize) -> AnswerCache {
+        let evictions = EvictionCounter::default();
         AnswerCache {
             hasher: KeyHasher::default(),
-            answers: bounded_map(max_bytes, TYPICAL_ENTRY_BYTES, AnswerWeighter),
+            answers: bounded_map(
+                max_bytes,
+                TYPICAL_ENTRY_BYTES,
+                AnswerWeighter,
+                evictions.clone(),
+            ),
+            evictions,
+            insertions: StripedCounter::default(),
+            flushed: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            capacity_bytes: u64::try_from(max_bytes).unwrap_or(u64::MAX),
         }
     }
 
@@ -337,7 +454,31 @@ impl AnswerCache {
         }
         if let Some(answer) = answer.with_key(key) {
             self.answers.insert(self.hasher.bytes(key), answer);
+            self.insertions.increment();
         }
+    }
+
+    /// The flush generation: raised by every [`AnswerCache::flush`]. Read it
+    /// before the work whose result goes to
+    /// [`AnswerCache::insert_unless_flushed`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Like [`AnswerCache::insert`], but the answer does not stay if a flush
+    /// began since `generation` was read: an answer composed from data read
+    /// before a flush never outlives it. Returns whether the answer stayed.
+    ///
+    /// Either the flush's generation is seen here and the answer is removed
+    /// again, or the insertion happened before the flush raised the
+    /// generation, so the flush's scan, which follows, finds it.
+    pub fn insert_unless_flushed(&self, key: &[u8], answer: StoredAnswer, generation: u64) -> bool {
+        self.insert(key, answer);
+        if self.generation() != generation {
+            self.remove(key);
+            return false;
+        }
+        true
     }
 
     /// The answer stored under `key` if it is still valid at `now`
@@ -383,6 +524,70 @@ impl AnswerCache {
     /// The estimated bytes held.
     pub fn weight(&self) -> u64 {
         self.answers.weight()
+    }
+
+    /// The counters and the size now.
+    pub fn statistics(&self) -> AnswerCacheStatistics {
+        AnswerCacheStatistics {
+            insertions: self.insertions.sum(),
+            evictions: self.evictions.count(),
+            flushed: self.flushed.load(Ordering::Relaxed),
+            entries: u64::try_from(self.answers.len()).unwrap_or(u64::MAX),
+            bytes: self.answers.weight(),
+            capacity_bytes: self.capacity_bytes,
+        }
+    }
+
+    /// The live answers whose question is `name` (any case) and, if given,
+    /// `rtype`, one per set of query flags, TTLs aged to `now`.
+    ///
+    /// Scans the whole cache (answers are keyed by a hash of the question):
+    /// an operator's tool, not for the query path. Each shard is locked for
+    /// writing while it is scanned.
+    pub fn lookup(&self, name: &Name, rtype: Option<RType>, now: u32) -> Vec<AnswerListing> {
+        let found = RefCell::new(Vec::new());
+        self.answers.retain(|_, answer| {
+            if now < answer.expires_at()
+                && let Some(listing) = answer.listing(now)
+                && name_matches(listing.name.as_wire(), name.as_wire(), false)
+                && rtype.is_none_or(|rtype| rtype == listing.rtype)
+            {
+                found.borrow_mut().push(listing);
+            }
+            true
+        });
+        found.into_inner()
+    }
+
+    /// Removes every answer about `name` (any case), or with `subtree` about
+    /// `name` and the names below it, and returns how many were removed.
+    ///
+    /// An answer is about a name if its question is that name or if a record
+    /// of its answer or authority section is owned by it: the answer for an
+    /// alias that leads to a flushed name goes too. An answer that cannot be
+    /// read is removed whatever the name (correctness over keeping it).
+    /// Answers being composed while the flush runs are kept out by
+    /// [`AnswerCache::insert_unless_flushed`].
+    ///
+    /// Scans the whole cache, each shard locked for writing while it is
+    /// scanned: an operator's tool, not for the query path.
+    pub fn flush(&self, name: &Name, subtree: bool) -> usize {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let target = name.as_wire();
+        let removed = std::cell::Cell::new(0usize);
+        self.answers.retain(|_, answer| {
+            let about = answer.mentions(&|candidate| name_matches(candidate, target, subtree));
+            if about {
+                removed.set(removed.get() + 1);
+            }
+            !about
+        });
+        let removed = removed.get();
+        self.flushed.fetch_add(
+            u64::try_from(removed).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        removed
     }
 }
 

@@ -6,6 +6,9 @@
 //!   RFC 2308) and resolution failures (SERVFAIL, RFC 2308 §7.1, RFC 9520).
 //! - [`AnswerCache`]: complete wire responses keyed by the bytes of a
 //!   [`hanse_wire::CacheKey`], served on the hot path without allocating.
+//! - Operators' views ([`statistics`](RrsetCacheStatistics)): counters and
+//!   sizes of both caches, look-up of one name's entries, and flushing a
+//!   name or a subtree from either cache.
 //!
 //! Both caches are `Send + Sync`, used through `&self`, and bounded in memory:
 //! every entry is weighed by an estimate of the bytes it holds (heap data,
@@ -31,8 +34,12 @@ mod answer;
 mod key;
 mod memory;
 mod rrset;
+mod statistics;
 mod trust;
 
 pub use answer::{AnswerCache, StoredAnswer};
 pub use rrset::{CacheConfig, CachedRrset, NEGATIVE_TTL_WITHOUT_SOA, NegativeEntry, RrsetCache};
+pub use statistics::{
+    AnswerCacheStatistics, AnswerListing, ListingKind, RrsetCacheStatistics, RrsetListing,
+};
 pub use trust::Trust;

@@ -23,8 +23,8 @@
 //! - Ghost slots are counted as a share of each entry; while the cache is
 //!   filling, before anything is evicted, there are none yet.
 
-use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::{OptionsBuilder, Weighter};
+use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 /// The bytes of header `malloc` keeps in front of each block.
@@ -124,16 +124,18 @@ fn shard_count() -> usize {
 /// rounded down to a multiple of the shard count (a power of two, and quick_cache
 /// only ever halves it) so that the shard budgets add up to at most `max_bytes`.
 /// The table grows with use; `typical_entry_bytes` only sizes the number of
-/// ghost keys kept.
-pub(crate) fn bounded_map<K, V, W>(
+/// ghost keys kept. `lifecycle` hears of every eviction.
+pub(crate) fn bounded_map<K, V, W, L>(
     max_bytes: usize,
     typical_entry_bytes: usize,
     weighter: W,
-) -> Cache<K, V, W, PrehashedKeys, DefaultLifecycle<K, V>>
+    lifecycle: L,
+) -> Cache<K, V, W, PrehashedKeys, L>
 where
     K: Eq + Hash,
     V: Clone,
     W: Weighter<K, V> + Clone,
+    L: Lifecycle<K, V> + Clone,
 {
     let shards = shard_count();
     let capacity = max_bytes / shards * shards;
@@ -146,20 +148,9 @@ where
         .ghost_allocation(GHOST_FRACTION)
         .build();
     match options {
-        Ok(options) => Cache::with_options(
-            options,
-            weighter,
-            PrehashedKeys,
-            DefaultLifecycle::default(),
-        ),
+        Ok(options) => Cache::with_options(options, weighter, PrehashedKeys, lifecycle),
         // Unreachable: both required options are set. Fall back to defaults.
-        Err(_) => Cache::with(
-            items,
-            capacity,
-            weighter,
-            PrehashedKeys,
-            DefaultLifecycle::default(),
-        ),
+        Err(_) => Cache::with(items, capacity, weighter, PrehashedKeys, lifecycle),
     }
 }
 

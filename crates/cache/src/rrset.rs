@@ -39,11 +39,16 @@
 
 use crate::key::{EntryKind, KeyHasher};
 use crate::memory::{PrehashedKeys, bounded_map, heap_block, table_slot, weight_of};
+use crate::statistics::{
+    EvictionCounter, ListingKind, RrsetCacheStatistics, RrsetListing, StripedCounter, name_matches,
+};
 use crate::trust::Trust;
 use hanse_wire::{Class, Name, RType, Record};
 use quick_cache::Weighter;
-use quick_cache::sync::{Cache, DefaultLifecycle, EntryAction, EntryResult};
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The TTL of a negative entry stored without an SOA record (RFC 2308 §5
 /// advises not to cache those at all; a short time still absorbs repeated
@@ -349,6 +354,33 @@ impl EntryFields<'_> {
         Some(records.into())
     }
 
+    /// What [`RrsetCache::lookup`] shows of the entry at `now`, `None` once expired.
+    fn listing(&self, now: u32) -> Option<RrsetListing> {
+        let ttl = self.remaining(now)?;
+        let records = match self.kind {
+            EntryKind::Rrset => self.records()?.to_vec(),
+            EntryKind::NoData | EntryKind::NameError => self.soa().into_iter().collect(),
+            EntryKind::Failure => Vec::new(),
+        };
+        let kind = match self.kind {
+            EntryKind::Rrset => ListingKind::Rrset,
+            EntryKind::NoData => ListingKind::NoData,
+            EntryKind::NameError => ListingKind::NxDomain,
+            EntryKind::Failure => ListingKind::Failure,
+        };
+        Some(RrsetListing {
+            name: Name::from_wire(self.owner).ok()?,
+            rtype: self.rtype,
+            kind,
+            records: records
+                .into_iter()
+                .map(|record| Record { ttl, ..record })
+                .collect(),
+            ttl,
+            trust: self.trust,
+        })
+    }
+
     /// The SOA record of a negative entry, if it holds one.
     fn soa(&self) -> Option<Record> {
         if !self.has_soa {
@@ -418,8 +450,20 @@ fn clamp_ttl(ttl: u32, minimum: u32, maximum: u32) -> u32 {
 pub struct RrsetCache {
     config: CacheConfig,
     hasher: KeyHasher,
-    entries:
-        Cache<u64, StoredEntry, EntryWeighter, PrehashedKeys, DefaultLifecycle<u64, StoredEntry>>,
+    entries: Cache<u64, StoredEntry, EntryWeighter, PrehashedKeys, EvictionCounter>,
+    counters: RrsetCounters,
+}
+
+/// The counters of an [`RrsetCache`].
+#[derive(Default)]
+struct RrsetCounters {
+    hits: StripedCounter,
+    misses: StripedCounter,
+    negative_hits: StripedCounter,
+    failure_hits: StripedCounter,
+    insertions: StripedCounter,
+    evictions: EvictionCounter,
+    flushed: AtomicU64,
 }
 
 impl std::fmt::Debug for RrsetCache {
@@ -435,10 +479,17 @@ impl std::fmt::Debug for RrsetCache {
 impl RrsetCache {
     /// An empty cache with the given limits.
     pub fn new(config: CacheConfig) -> RrsetCache {
+        let counters = RrsetCounters::default();
         RrsetCache {
             config,
             hasher: KeyHasher::default(),
-            entries: bounded_map(config.max_bytes, TYPICAL_ENTRY_BYTES, EntryWeighter),
+            entries: bounded_map(
+                config.max_bytes,
+                TYPICAL_ENTRY_BYTES,
+                EntryWeighter,
+                counters.evictions.clone(),
+            ),
+            counters,
         }
     }
 
@@ -542,19 +593,31 @@ impl RrsetCache {
             EntryResult::Retained(()) | EntryResult::Removed(..) | EntryResult::Timeout => false,
         };
         // The map silently drops an entry too heavy for its shard.
-        admitted && self.entries.contains_key(&key)
+        let stored = admitted && self.entries.contains_key(&key);
+        if stored {
+            self.counters.insertions.increment();
+        }
+        stored
     }
 
     /// The live RRset of `name` and `rtype`, if cached. Expired entries are
     /// removed on the way.
     pub fn get(&self, name: &Name, rtype: RType, now: u32) -> Option<CachedRrset> {
-        let entry = self.get_live(name, rtype, EntryKind::Rrset, now)?;
-        let fields = entry.fields()?;
-        Some(CachedRrset {
-            records: fields.records()?,
-            ttl: fields.remaining(now)?,
-            trust: fields.trust,
-        })
+        let found = self
+            .get_live(name, rtype, EntryKind::Rrset, now)
+            .and_then(|entry| {
+                let fields = entry.fields()?;
+                Some(CachedRrset {
+                    records: fields.records()?,
+                    ttl: fields.remaining(now)?,
+                    trust: fields.trust,
+                })
+            });
+        match found {
+            Some(_) => self.counters.hits.increment(),
+            None => self.counters.misses.increment(),
+        }
+        found
     }
 
     /// Records a negative answer (RFC 2308).
@@ -618,6 +681,7 @@ impl RrsetCache {
         if let Some(stored) = stored {
             let key = self.hasher.entry(name.as_wire(), rtype, kind);
             self.entries.insert(key, stored);
+            self.counters.insertions.increment();
         }
     }
 
@@ -629,11 +693,13 @@ impl RrsetCache {
             None => (self.get_live(name, rtype, EntryKind::NoData, now)?, false),
         };
         let fields = entry.fields()?;
-        Some(NegativeEntry {
+        let found = NegativeEntry {
             nxdomain,
             soa: fields.soa(),
             ttl: fields.remaining(now)?,
-        })
+        };
+        self.counters.negative_hits.increment();
+        Some(found)
     }
 
     /// Remembers that resolving `name` and `rtype` failed, for
@@ -657,14 +723,20 @@ impl RrsetCache {
         if let Some(stored) = stored {
             let key = self.hasher.entry(name.as_wire(), rtype, EntryKind::Failure);
             self.entries.insert(key, stored);
+            self.counters.insertions.increment();
         }
     }
 
     /// Whether resolving `name` and `rtype` failed less than `servfail_ttl`
     /// seconds ago.
     pub fn get_failure(&self, name: &Name, rtype: RType, now: u32) -> bool {
-        self.get_live(name, rtype, EntryKind::Failure, now)
-            .is_some()
+        let failed = self
+            .get_live(name, rtype, EntryKind::Failure, now)
+            .is_some();
+        if failed {
+            self.counters.failure_hits.increment();
+        }
+        failed
     }
 
     /// Forgets the RRset, the NODATA entry and the failure entry of `name`
@@ -693,6 +765,87 @@ impl RrsetCache {
     /// The estimated bytes held, at most [`CacheConfig::max_bytes`].
     pub fn weight(&self) -> u64 {
         self.entries.weight()
+    }
+
+    /// The counters and the size now.
+    pub fn statistics(&self) -> RrsetCacheStatistics {
+        let counters = &self.counters;
+        RrsetCacheStatistics {
+            hits: counters.hits.sum(),
+            misses: counters.misses.sum(),
+            negative_hits: counters.negative_hits.sum(),
+            failure_hits: counters.failure_hits.sum(),
+            insertions: counters.insertions.sum(),
+            evictions: counters.evictions.count(),
+            flushed: counters.flushed.load(Ordering::Relaxed),
+            entries: u64::try_from(self.entries.len()).unwrap_or(u64::MAX),
+            bytes: self.entries.weight(),
+            capacity_bytes: u64::try_from(self.config.max_bytes).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The live entries of `name` (any case): with `rtype`, those for that
+    /// type and the NXDOMAIN entry of the name; without, every entry of the
+    /// name. TTLs are the time left at `now`. Does not count as a hit or
+    /// miss.
+    ///
+    /// Without a type the whole cache is scanned (entries are keyed by a hash
+    /// of name and type), each shard locked for writing while it is scanned:
+    /// an operator's tool, not for the query path.
+    pub fn lookup(&self, name: &Name, rtype: Option<RType>, now: u32) -> Vec<RrsetListing> {
+        let wire = name.as_wire();
+        let Some(rtype) = rtype else {
+            let found = RefCell::new(Vec::new());
+            self.entries.retain(|_, entry| {
+                if let Some(fields) = entry.fields()
+                    && fields.owner.eq_ignore_ascii_case(wire)
+                    && let Some(listing) = fields.listing(now)
+                {
+                    found.borrow_mut().push(listing);
+                }
+                true
+            });
+            return found.into_inner();
+        };
+        [
+            (rtype, EntryKind::Rrset),
+            (rtype, EntryKind::NoData),
+            (RType(0), EntryKind::NameError),
+            (rtype, EntryKind::Failure),
+        ]
+        .into_iter()
+        .filter_map(|(rtype, kind)| {
+            let entry = self.entries.peek(&self.hasher.entry(wire, rtype, kind))?;
+            entry.fields_of(wire, rtype, kind)?.listing(now)
+        })
+        .collect()
+    }
+
+    /// Removes every entry of `name` (any case), or with `subtree` of `name`
+    /// and the names below it, of every kind and type, and returns how many
+    /// were removed.
+    ///
+    /// Scans the whole cache, each shard locked for writing while it is
+    /// scanned: an operator's tool, not for the query path. An entry that
+    /// cannot be read is removed too.
+    pub fn flush(&self, name: &Name, subtree: bool) -> usize {
+        let target = name.as_wire();
+        let removed = Cell::new(0usize);
+        self.entries.retain(|_, entry| {
+            let about = entry
+                .fields()
+                .is_none_or(|fields| name_matches(fields.owner, target, subtree));
+            if about {
+                removed.set(removed.get() + 1);
+            }
+            !about
+        });
+        let removed = removed.get();
+        self.counters.flushed.fetch_add(
+            u64::try_from(removed).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        removed
     }
 
     /// The entry of `kind` for `name` and `rtype` if it is live at `now`;

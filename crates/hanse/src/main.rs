@@ -255,6 +255,7 @@ fn settings(config: &Config, policy: &PolicyLoad) -> Settings {
         notify: policy.supply.as_ref().map(|supply| {
             Arc::new(feeds::NotifyToSupply(Arc::clone(supply))) as Arc<dyn NotifyReceiver>
         }),
+        observer: None,
     }
 }
 

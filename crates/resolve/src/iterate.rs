@@ -17,6 +17,7 @@ use crate::coalesce::InFlight;
 use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode};
 use crate::outcome::{ExtendedError, Resolution};
 use crate::selection::ServerSelection;
+use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
 use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
 };
@@ -46,6 +47,7 @@ pub struct Resolver<T: Transport> {
     clock: Arc<dyn Clock>,
     selection: ServerSelection,
     in_flight: InFlight,
+    upstream: UpstreamCounters,
     ipv4_usable: bool,
     ipv6_usable: bool,
 }
@@ -145,6 +147,7 @@ impl<T: Transport> Resolver<T> {
             clock,
             selection: ServerSelection::default(),
             in_flight: InFlight::default(),
+            upstream: UpstreamCounters::default(),
             ipv4_usable: family_usable("192.0.2.1:53".parse().expect("literal")),
             ipv6_usable: family_usable("[2001:db8::1]:53".parse().expect("literal")),
         }
@@ -158,6 +161,12 @@ impl<T: Transport> Resolver<T> {
     /// The RRset cache.
     pub fn cache(&self) -> &RrsetCache {
         &self.cache
+    }
+
+    /// The counters of the traffic with upstream servers and of SERVFAIL
+    /// resolutions by reason, now.
+    pub fn upstream_statistics(&self) -> UpstreamStatistics {
+        self.upstream.snapshot()
     }
 
     /// The clock the resolver reads.
@@ -223,7 +232,12 @@ impl<T: Transport> Resolver<T> {
             };
             task.lookup(name, rtype).await
         });
-        self.in_flight.run(name, rtype, work).await
+        let resolution = self.in_flight.run(name, rtype, work).await;
+        if resolution.rcode == Rcode::SERVFAIL {
+            self.upstream
+                .record_failure(FailureReason::of(resolution.extended_error.as_ref()));
+        }
+        resolution
     }
 }
 
@@ -939,19 +953,23 @@ impl<T: Transport> Task<'_, T> {
                 timeout,
             };
             let started = Instant::now();
+            let upstream = &self.resolver.upstream;
             let bytes = match self.resolver.transport.exchange(query).await {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    self.resolver
-                        .selection
-                        .record_timeout(server, started.elapsed());
+                    let waited = started.elapsed();
+                    self.resolver.selection.record_timeout(server, waited);
+                    upstream.record_exchange(server, protocol, Err(error));
                     return Err(Ok(error));
                 }
             };
+            let rtt = started.elapsed();
             self.resolver
                 .selection
-                .record_response(server, started.elapsed(), use_edns);
+                .record_response(server, rtt, use_edns);
+            upstream.record_exchange(server, protocol, Ok(rtt));
             let Ok(response) = Message::parse(&bytes) else {
+                upstream.record_malformed();
                 return Err(Ok(TransportError::Malformed));
             };
             let rcode = response.rcode();
@@ -961,10 +979,12 @@ impl<T: Transport> Task<'_, T> {
             {
                 // RFC 6891 §7: a server that does not know EDNS; ask again without.
                 self.resolver.selection.disable_edns(server);
+                upstream.record_edns_fallback();
                 edns_choice = Some(false);
                 continue;
             }
             if response.header.truncated && protocol == Protocol::Udp {
+                upstream.record_tcp_fallback();
                 protocol = Protocol::Tcp;
                 continue;
             }

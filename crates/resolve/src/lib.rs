@@ -7,6 +7,8 @@
 //! Extended DNS Error), never a Rust error. It reaches the network only through
 //! the [`Transport`] trait, so tests and scenario replays drive it without
 //! sockets; [`NetworkTransport`] is the real UDP/TCP implementation.
+//! [`Resolver::upstream_statistics`] counts the traffic with upstream
+//! servers (per server, bounded) and SERVFAIL answers by reason.
 //!
 //! RFCs: 1034, 1035, 2181 (trust ranking, bailiwick), 2308 (negative
 //! caching), 6672 (DNAME), 6891 (EDNS), 7766 (TCP), 8020 (NXDOMAIN below),
@@ -25,6 +27,7 @@ mod config;
 mod iterate;
 mod outcome;
 mod selection;
+mod statistics;
 mod transport;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
@@ -32,4 +35,8 @@ pub use coalesce::InFlight;
 pub use config::{Limits, QnameMinimisation, ResolverConfig, ResolverMode, ZoneServers};
 pub use iterate::Resolver;
 pub use outcome::{ExtendedError, Resolution};
+pub use statistics::{
+    FailureReason, HistogramSnapshot, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, LatencyHistogram,
+    MAX_TRACKED_SERVERS, ServerStatistics, UpstreamStatistics,
+};
 pub use transport::{NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery};

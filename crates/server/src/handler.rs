@@ -8,8 +8,14 @@
 
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
+use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
+pub(crate) use crate::statistics::Transport;
+use crate::statistics::{ServiceStatistics, WorkerCounters};
 use hanse_cache::{AnswerCache, StoredAnswer};
-use hanse_policy::{ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime, Verdict};
+use hanse_policy::{
+    Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
+    Verdict,
+};
 use hanse_resolve::{NetworkTransport, Resolution, Resolver};
 use hanse_wire::{
     CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, Opcode,
@@ -17,7 +23,7 @@ use hanse_wire::{
 };
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
 
 /// The EDNS option code of an Extended DNS Error (RFC 8914).
 const EXTENDED_ERROR_OPTION: u16 = 15;
@@ -42,6 +48,9 @@ pub struct Settings {
     pub extra_text: bool,
     /// Where NOTIFY messages (RFC 1996) go; `None` answers them NOTIMP.
     pub notify: Option<Arc<dyn NotifyReceiver>>,
+    /// Hears of every query answered or dropped (the query log); `None`
+    /// costs the hot path one branch.
+    pub observer: Option<Arc<dyn QueryObserver>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -53,124 +62,9 @@ impl std::fmt::Debug for Settings {
             .field("policy", &self.policy)
             .field("extra_text", &self.extra_text)
             .field("notify", &self.notify.as_ref().map(|_| "receiver"))
+            .field("observer", &self.observer.as_ref().map(|_| "observer"))
             .finish()
     }
-}
-
-/// Counters of one worker thread, on a cache line of their own so that
-/// workers never write to a shared line on the query path.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub struct WorkerCounters {
-    /// Queries received over UDP.
-    pub udp_queries: AtomicU64,
-    /// Queries received over TCP.
-    pub tcp_queries: AtomicU64,
-    /// Answers served from the answer cache.
-    pub cache_hits: AtomicU64,
-    /// Queries that needed a resolution.
-    pub cache_misses: AtomicU64,
-    /// Queries refused by the access list.
-    pub refused: AtomicU64,
-    /// Packets dropped without an answer (not a query, unreadable).
-    pub dropped: AtomicU64,
-    /// Error responses for malformed or unsupported queries.
-    pub malformed: AtomicU64,
-    /// Answers rewritten by the filtering policy.
-    pub policy_hits: AtomicU64,
-    /// NOTIFY messages received (RFC 1996), whatever became of them.
-    pub notify_received: AtomicU64,
-    /// NOTIFY messages not accepted: no receiver, unknown zone, a source
-    /// that is not a primary, or malformed.
-    pub notify_refused: AtomicU64,
-}
-
-/// Counters of the service: one [`WorkerCounters`] per worker thread,
-/// summed when read.
-#[derive(Debug)]
-pub struct ServiceStatistics {
-    workers: Box<[WorkerCounters]>,
-}
-
-thread_local! {
-    /// The index of the worker running on this thread.
-    static WORKER_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-impl ServiceStatistics {
-    /// Counters for `workers` worker threads.
-    pub fn new(workers: usize) -> ServiceStatistics {
-        ServiceStatistics {
-            workers: (0..workers.max(1))
-                .map(|_| WorkerCounters::default())
-                .collect(),
-        }
-    }
-
-    /// Marks the calling thread as worker `index`.
-    pub(crate) fn enter_worker(index: usize) {
-        WORKER_INDEX.with(|cell| cell.set(index));
-    }
-
-    /// The counters of the calling worker thread.
-    pub(crate) fn current(&self) -> &WorkerCounters {
-        let index = WORKER_INDEX.with(std::cell::Cell::get);
-        &self.workers[index % self.workers.len()]
-    }
-
-    /// The sum over all workers.
-    pub fn total(&self) -> CounterTotals {
-        let sum = |field: fn(&WorkerCounters) -> &AtomicU64| {
-            self.workers
-                .iter()
-                .map(|worker| field(worker).load(Ordering::Relaxed))
-                .sum()
-        };
-        CounterTotals {
-            udp_queries: sum(|worker| &worker.udp_queries),
-            tcp_queries: sum(|worker| &worker.tcp_queries),
-            cache_hits: sum(|worker| &worker.cache_hits),
-            cache_misses: sum(|worker| &worker.cache_misses),
-            refused: sum(|worker| &worker.refused),
-            dropped: sum(|worker| &worker.dropped),
-            malformed: sum(|worker| &worker.malformed),
-            policy_hits: sum(|worker| &worker.policy_hits),
-            notify_received: sum(|worker| &worker.notify_received),
-            notify_refused: sum(|worker| &worker.notify_refused),
-        }
-    }
-}
-
-/// The counters of all workers added up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CounterTotals {
-    /// Queries received over UDP.
-    pub udp_queries: u64,
-    /// Queries received over TCP.
-    pub tcp_queries: u64,
-    /// Answers served from the answer cache.
-    pub cache_hits: u64,
-    /// Queries that needed a resolution.
-    pub cache_misses: u64,
-    /// Queries refused by the access list.
-    pub refused: u64,
-    /// Packets dropped without an answer.
-    pub dropped: u64,
-    /// Error responses for malformed or unsupported queries.
-    pub malformed: u64,
-    /// Answers rewritten by the filtering policy.
-    pub policy_hits: u64,
-    /// NOTIFY messages received.
-    pub notify_received: u64,
-    /// NOTIFY messages not accepted.
-    pub notify_refused: u64,
-}
-
-/// Where a query came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Transport {
-    Udp,
-    Tcp,
 }
 
 /// A query that needs a resolution.
@@ -185,6 +79,8 @@ pub(crate) struct Pending {
     checking_disabled: bool,
     edns: Option<ClientEdns>,
     key: CacheKey,
+    /// When the query arrived.
+    received: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -239,6 +135,14 @@ impl Handler {
         self.settings.store(Arc::new(settings));
     }
 
+    /// Removes `name` (and with `subtree` the names below) from both caches;
+    /// see [`crate::Server::flush`].
+    pub(crate) fn flush(&self, name: &Name, subtree: bool) -> crate::listener::FlushCounts {
+        let rrsets = self.resolver.cache().flush(name, subtree);
+        let answers = self.answers.flush(name, subtree);
+        crate::listener::FlushCounts { rrsets, answers }
+    }
+
     /// Handles a packet from `client`; a cache hit is written into `buffer`.
     pub(crate) fn handle<'b>(
         &self,
@@ -248,23 +152,13 @@ impl Handler {
         buffer: &'b mut [u8],
     ) -> Action<'b> {
         let counters = self.statistics.current();
-        let counter = match transport {
-            Transport::Udp => &counters.udp_queries,
-            Transport::Tcp => &counters.tcp_queries,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counters.count_query(transport);
         let Ok(header) = Header::parse(packet) else {
-            self.statistics
-                .current()
-                .dropped
-                .fetch_add(1, Ordering::Relaxed);
+            WorkerCounters::count(&counters.dropped);
             return Action::Drop;
         };
         if header.response {
-            self.statistics
-                .current()
-                .dropped
-                .fetch_add(1, Ordering::Relaxed);
+            WorkerCounters::count(&counters.dropped);
             return Action::Drop;
         }
         let settings = self.settings.load();
@@ -272,12 +166,20 @@ impl Handler {
             // Before the access list: the receiver checks the source.
             return Action::Owned(self.notify(packet, client, &settings));
         }
+        // The one branch the hot path pays for the observer.
+        let started = settings.observer.is_some().then(Instant::now);
         if !settings.access.allows(client) {
-            self.statistics
-                .current()
-                .refused
-                .fetch_add(1, Ordering::Relaxed);
-            return Action::Owned(error_response(packet, Rcode::REFUSED, &settings));
+            WorkerCounters::count(&counters.refused);
+            let response = error_response(packet, Rcode::REFUSED, &settings);
+            self.finish_error(
+                packet,
+                client,
+                transport,
+                Rcode::REFUSED,
+                &settings,
+                started,
+            );
+            return Action::Owned(response);
         }
         let profile = settings.policy.as_deref().map(|policy| {
             let client_info = ClientInfo {
@@ -290,29 +192,31 @@ impl Handler {
             address: client,
             profile,
         };
-        if let Some(reply) =
-            self.answer_from_cache(packet, &header, transport, &settings, client, buffer)
-        {
+        if let Some(reply) = self.answer_from_cache(
+            packet, &header, transport, &settings, client, started, buffer,
+        ) {
             return Action::Reply(reply);
         }
-        self.slow_path(packet, &settings, client)
+        self.slow_path(packet, &settings, client, transport, started)
     }
 
     /// Answers a NOTIFY message and counts it.
     fn notify(&self, packet: &[u8], source: IpAddr, settings: &Settings) -> Vec<u8> {
         let counters = self.statistics.current();
-        counters.notify_received.fetch_add(1, Ordering::Relaxed);
+        WorkerCounters::count(&counters.notify_received);
         match answer_notify(packet, settings.notify.as_deref(), source) {
             NotifyReply::Accepted(response) => response,
             NotifyReply::Error(rcode) => {
-                counters.notify_refused.fetch_add(1, Ordering::Relaxed);
+                WorkerCounters::count(&counters.notify_refused);
                 error_response(packet, rcode, settings)
             }
         }
     }
 
     /// The hot path: a query of the common shape whose answer is cached and
-    /// fits the client. Allocates nothing.
+    /// fits the client. Allocates nothing (the observer, if any, is handed a
+    /// borrowed event).
+    #[allow(clippy::too_many_arguments)]
     fn answer_from_cache<'b>(
         &self,
         packet: &[u8],
@@ -320,6 +224,7 @@ impl Handler {
         transport: Transport,
         settings: &Settings,
         client: Client,
+        started: Option<Instant>,
         buffer: &'b mut [u8],
     ) -> Option<&'b [u8]> {
         let view = QueryView::parse(packet)?;
@@ -327,7 +232,11 @@ impl Handler {
             return None;
         }
         let now = self.resolver.now();
-        let stored = self.answers.get(view.cache_key().as_bytes(), now)?;
+        let counters = self.statistics.current();
+        let Some(stored) = self.answers.get(view.cache_key().as_bytes(), now) else {
+            counters.count_answer_cache_miss();
+            return None;
+        };
         if let (Some(policy), Some(profile)) = (settings.policy.as_deref(), client.profile) {
             // Anything but a plain pass takes the slow path, which applies it;
             // so do answers whose CNAME chain or addresses need the response
@@ -338,6 +247,7 @@ impl Handler {
                 || policy.needs_response_phase(profile)
                 || starts_with_alias(stored.wire(), view.name_wire().len())
             {
+                counters.count_answer_cache_bypass();
                 return None;
             }
         }
@@ -346,60 +256,130 @@ impl Handler {
             Transport::Tcp => usize::MAX,
         };
         if stored.wire().len() > limit {
+            counters.count_answer_cache_bypass();
             return None;
         }
         let reply = stored.write_to(buffer, header.id, view.name_wire(), now)?;
-        self.statistics
-            .current()
-            .cache_hits
-            .fetch_add(1, Ordering::Relaxed);
+        let rcode_bits = reply[3] & 0x0f;
+        counters.count_hot_path_answer(view.rtype, rcode_bits);
+        if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
+            observer.observe(&QueryEvent {
+                time: SystemTime::now(),
+                client: client.address,
+                transport,
+                qname_wire: view.name_wire(),
+                qtype: view.rtype,
+                rcode: Rcode(u16::from(rcode_bits)),
+                dropped: false,
+                from_cache: true,
+                elapsed: started.elapsed(),
+                profile: profile_name(settings, client.profile),
+                policy: None,
+            });
+        }
         Some(reply)
     }
 
+    /// Counts an error response to `packet` and tells the observer.
+    fn finish_error(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        rcode: Rcode,
+        settings: &Settings,
+        started: Option<Instant>,
+    ) {
+        // The question, if it can be read: the view first, the parser for
+        // the unusual shapes (error path only).
+        let parsed;
+        let (name, rtype): (&[u8], Option<RType>) = match QueryView::parse(packet) {
+            Some(view) => (view.name_wire(), Some(view.rtype)),
+            None => {
+                parsed = Message::parse(packet).ok();
+                match parsed.as_ref().and_then(Message::question) {
+                    Some(question) => (question.name.as_wire(), Some(question.rtype)),
+                    None => (&[], None),
+                }
+            }
+        };
+        let counters = self.statistics.current();
+        match rtype {
+            Some(rtype) => counters.count_response(rtype, rcode),
+            None => counters.count_rcode(rcode),
+        }
+        if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
+            observer.observe(&QueryEvent {
+                time: SystemTime::now(),
+                client,
+                transport,
+                qname_wire: name,
+                qtype: rtype.unwrap_or(RType(0)),
+                rcode,
+                dropped: false,
+                from_cache: false,
+                elapsed: started.elapsed(),
+                profile: None,
+                policy: None,
+            });
+        }
+    }
+
+    /// An error response to `packet`, counted and observed.
+    fn error_action<'b>(
+        &self,
+        packet: &[u8],
+        rcode: Rcode,
+        settings: &Settings,
+        client: Client,
+        transport: Transport,
+        started: Option<Instant>,
+    ) -> Action<'b> {
+        let response = error_response(packet, rcode, settings);
+        self.finish_error(packet, client.address, transport, rcode, settings, started);
+        Action::Owned(response)
+    }
+
     /// Full parsing, checks, and either an error response or a resolution.
-    fn slow_path<'b>(&self, packet: &[u8], settings: &Settings, client: Client) -> Action<'b> {
+    fn slow_path<'b>(
+        &self,
+        packet: &[u8],
+        settings: &Settings,
+        client: Client,
+        transport: Transport,
+        started: Option<Instant>,
+    ) -> Action<'b> {
+        let received = started.unwrap_or_else(Instant::now);
+        let started = Some(received);
+        let counters = self.statistics.current();
         let Ok(message) = Message::parse(packet) else {
-            self.statistics
-                .current()
-                .malformed
-                .fetch_add(1, Ordering::Relaxed);
-            return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+            WorkerCounters::count(&counters.malformed);
+            return self.error_action(packet, Rcode::FORMERR, settings, client, transport, started);
         };
         let header = message.header;
         if header.opcode != 0 {
-            self.statistics
-                .current()
-                .malformed
-                .fetch_add(1, Ordering::Relaxed);
-            return Action::Owned(error_response(packet, Rcode::NOTIMP, settings));
+            WorkerCounters::count(&counters.malformed);
+            return self.error_action(packet, Rcode::NOTIMP, settings, client, transport, started);
         }
         if message.questions.len() != 1
             || !message.answers.is_empty()
             || !message.authorities.is_empty()
         {
-            self.statistics
-                .current()
-                .malformed
-                .fetch_add(1, Ordering::Relaxed);
-            return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+            WorkerCounters::count(&counters.malformed);
+            return self.error_action(packet, Rcode::FORMERR, settings, client, transport, started);
         }
+        let error = |rcode| self.error_action(packet, rcode, settings, client, transport, started);
         if message.edns.as_ref().is_some_and(|edns| edns.version != 0) {
-            return Action::Owned(error_response(packet, Rcode::BADVERS, settings));
+            return error(Rcode::BADVERS);
         }
         let question = message.questions[0].clone();
         if question.class != Class::IN {
-            return Action::Owned(error_response(packet, Rcode::REFUSED, settings));
+            return error(Rcode::REFUSED);
         }
         match question.rtype {
-            RType::OPT | RType::TSIG | RType::TKEY => {
-                return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
-            }
-            RType::AXFR | RType::IXFR => {
-                return Action::Owned(error_response(packet, Rcode::REFUSED, settings));
-            }
-            RType::MAILA | RType::MAILB => {
-                return Action::Owned(error_response(packet, Rcode::NOTIMP, settings));
-            }
+            RType::OPT | RType::TSIG | RType::TKEY => return error(Rcode::FORMERR),
+            RType::AXFR | RType::IXFR => return error(Rcode::REFUSED),
+            RType::MAILA | RType::MAILB => return error(Rcode::NOTIMP),
             _ => {}
         }
         let edns = message.edns.as_ref().map(|edns| ClientEdns {
@@ -418,12 +398,9 @@ impl Handler {
             question.class,
             flags,
         ) else {
-            return Action::Owned(error_response(packet, Rcode::FORMERR, settings));
+            return error(Rcode::FORMERR);
         };
-        self.statistics
-            .current()
-            .cache_misses
-            .fetch_add(1, Ordering::Relaxed);
+        WorkerCounters::count(&counters.cache_misses);
         Action::Resolve(Box::new(Pending {
             id: header.id,
             client: client.address,
@@ -437,16 +414,86 @@ impl Handler {
             checking_disabled: header.checking_disabled,
             edns,
             key,
+            received,
         }))
     }
 
-    /// Resolves a pending query and returns the response for the client,
-    /// storing the answer in the answer cache.
+    /// Counts a query dropped because the worker has too many resolutions
+    /// under way, and tells the observer.
+    pub(crate) fn drop_overloaded(&self, pending: &Pending, transport: Transport) {
+        let counters = self.statistics.current();
+        counters.count_overload_drop();
+        counters.count_dropped_type(pending.question.rtype);
+        let settings = self.settings.load();
+        if let Some(observer) = settings.observer.as_deref() {
+            observer.observe(&QueryEvent {
+                time: SystemTime::now(),
+                client: pending.client,
+                transport,
+                qname_wire: &pending.client_name,
+                qtype: pending.question.rtype,
+                rcode: Rcode::NOERROR,
+                dropped: true,
+                from_cache: false,
+                elapsed: pending.received.elapsed(),
+                profile: profile_name(&settings, pending.profile),
+                policy: None,
+            });
+        }
+    }
+
     /// Resolves a pending query and returns the response for the client
     /// (`None`: send nothing), storing the real answer in the answer cache.
     /// Policy applies on the way out: a rewritten answer is never stored.
+    /// Counts the answer and tells the observer.
     pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Option<Vec<u8>> {
         let settings = self.settings.load_full();
+        let outcome = self.answer_pending(pending, transport, &settings).await;
+        let elapsed = pending.received.elapsed();
+        let counters = self.statistics.current();
+        match &outcome.response {
+            Some(_) => {
+                counters.count_slow_path_answer(elapsed);
+                counters.count_response(pending.question.rtype, outcome.rcode);
+            }
+            None => {
+                counters.count_policy_drop();
+                counters.count_dropped_type(pending.question.rtype);
+            }
+        }
+        if let Some(observer) = settings.observer.as_deref() {
+            observer.observe(&QueryEvent {
+                time: SystemTime::now(),
+                client: pending.client,
+                transport,
+                qname_wire: &pending.client_name,
+                qtype: pending.question.rtype,
+                rcode: if outcome.response.is_some() {
+                    outcome.rcode
+                } else {
+                    Rcode::NOERROR
+                },
+                dropped: outcome.response.is_none(),
+                from_cache: false,
+                elapsed,
+                profile: profile_name(&settings, pending.profile),
+                policy: outcome.policy.as_ref().map(|note| PolicyNote {
+                    feed: &note.feed,
+                    action: note.action,
+                    rule: &note.rule,
+                }),
+            });
+        }
+        outcome.response
+    }
+
+    /// The work of [`Handler::resolve`].
+    async fn answer_pending(
+        &self,
+        pending: &Pending,
+        transport: Transport,
+        settings: &Settings,
+    ) -> Outcome {
         let policy = settings.policy.as_deref().zip(pending.profile);
         let time = unix_now();
         if let Some((policy, profile)) = policy {
@@ -464,7 +511,7 @@ impl Handler {
                         &pending.question.name,
                         &[],
                         transport,
-                        &settings,
+                        settings,
                     )
                     .await;
             }
@@ -472,6 +519,9 @@ impl Handler {
             // draft's precedence may let a RESPONSE-IP rule of an earlier
             // zone win, and check_response finds the query-phase hit again.
         }
+        // Read before the resolution reads any cache: an answer composed from
+        // data a flush removed meanwhile must not stay.
+        let generation = self.answers.generation();
         let resolution = if pending.question.rtype == RType::ANY {
             any_answer(&pending.question.name)
         } else {
@@ -480,7 +530,7 @@ impl Handler {
                 .await
         };
         let now = self.resolver.now();
-        let (wire, ttl_offsets) = compose(pending, &resolution, &settings);
+        let (wire, ttl_offsets) = compose(pending, &resolution, settings);
         let ttl = if resolution.rcode == Rcode::SERVFAIL {
             settings.servfail_ttl
         } else {
@@ -488,7 +538,8 @@ impl Handler {
         };
         if ttl > 0 {
             let stored = StoredAnswer::new(&wire, &ttl_offsets, now, now.saturating_add(ttl));
-            self.answers.insert(pending.key.as_bytes(), stored);
+            self.answers
+                .insert_unless_flushed(pending.key.as_bytes(), stored, generation);
         }
         if let Some((policy, profile)) = policy {
             let mut facts = ResolutionFacts::of(&pending.question.name, &resolution);
@@ -510,13 +561,18 @@ impl Handler {
                 let (replaced, kept) =
                     facts.split_at_hit(&pending.question.name, &verdict, &resolution);
                 return self
-                    .rewrite(pending, &verdict, &replaced, &kept, transport, &settings)
+                    .rewrite(pending, &verdict, &replaced, &kept, transport, settings)
                     .await;
             }
         }
         let mut response = wire;
         hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
-        Some(fit(response, pending, transport, &settings))
+        let (response, rcode) = fit(response, resolution.rcode, pending, transport, settings);
+        Outcome {
+            response: Some(response),
+            rcode,
+            policy: None,
+        }
     }
 
     /// The answer a policy verdict gives: `replaced` is the name whose answer
@@ -529,69 +585,139 @@ impl Handler {
         kept: &[Record],
         transport: Transport,
         settings: &Settings,
-    ) -> Option<Vec<u8>> {
-        self.statistics
-            .current()
-            .policy_hits
-            .fetch_add(1, Ordering::Relaxed);
-        match hanse_policy::synthesize(verdict, replaced, pending.question.rtype) {
-            Synthesis::Resolve => None,
-            Synthesis::Drop => None,
-            Synthesis::Truncate if transport == Transport::Udp => {
-                Some(truncated(pending, settings))
-            }
-            Synthesis::Truncate => {
-                let resolution = self
-                    .resolver
-                    .resolve(&pending.question.name, pending.question.rtype)
-                    .await;
-                let (mut wire, _) = compose(pending, &resolution, settings);
-                hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
-                Some(wire)
-            }
-            Synthesis::Answer {
-                rcode,
-                answers,
-                authority,
-                ede,
-                follow,
-            } => {
-                let mut records = kept.to_vec();
-                records.extend(answers);
-                let mut rcode = rcode;
-                let mut authorities = authority;
-                if let Some(target) = follow {
-                    // A CNAME rewrite (walled garden, safe search): the target
-                    // is resolved normally and its data follows the CNAME.
-                    let followed = self.resolver.resolve(&target, pending.question.rtype).await;
-                    rcode = followed.rcode;
-                    records.extend(followed.answers);
-                    authorities = followed.authorities;
+    ) -> Outcome {
+        let note = OwnedNote::of(verdict);
+        if let (Some(policy), Some(profile)) = (settings.policy.as_deref(), pending.profile) {
+            self.statistics.current().count_policy_hit(
+                &note.feed,
+                policy.profile_name(profile),
+                note.action,
+            );
+        }
+        let (response, rcode) =
+            match hanse_policy::synthesize(verdict, replaced, pending.question.rtype) {
+                Synthesis::Resolve => (None, Rcode::NOERROR),
+                Synthesis::Drop => (None, Rcode::NOERROR),
+                Synthesis::Truncate if transport == Transport::Udp => {
+                    (Some(truncated(pending, settings)), Rcode::NOERROR)
                 }
-                let resolution = Resolution {
+                Synthesis::Truncate => {
+                    let resolution = self
+                        .resolver
+                        .resolve(&pending.question.name, pending.question.rtype)
+                        .await;
+                    let (mut wire, _) = compose(pending, &resolution, settings);
+                    hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
+                    (Some(wire), resolution.rcode)
+                }
+                Synthesis::Answer {
                     rcode,
-                    answers: records,
-                    authorities,
-                    extended_error: None,
-                };
-                let (mut wire, _) = compose_with_error(
-                    pending,
-                    &resolution,
-                    settings,
-                    ede.map(|(code, text)| {
-                        let text = if settings.extra_text {
-                            text
-                        } else {
-                            String::new()
-                        };
-                        (code.info_code(), text)
-                    }),
-                );
-                hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
-                Some(fit(wire, pending, transport, settings))
-            }
+                    answers,
+                    authority,
+                    ede,
+                    follow,
+                } => {
+                    let mut records = kept.to_vec();
+                    records.extend(answers);
+                    let mut rcode = rcode;
+                    let mut authorities = authority;
+                    if let Some(target) = follow {
+                        // A CNAME rewrite (walled garden, safe search): the target
+                        // is resolved normally and its data follows the CNAME.
+                        let followed = self.resolver.resolve(&target, pending.question.rtype).await;
+                        rcode = followed.rcode;
+                        records.extend(followed.answers);
+                        authorities = followed.authorities;
+                    }
+                    let resolution = Resolution {
+                        rcode,
+                        answers: records,
+                        authorities,
+                        extended_error: None,
+                    };
+                    let (mut wire, _) = compose_with_error(
+                        pending,
+                        &resolution,
+                        settings,
+                        ede.map(|(code, text)| {
+                            let text = if settings.extra_text {
+                                text
+                            } else {
+                                String::new()
+                            };
+                            (code.info_code(), text)
+                        }),
+                    );
+                    hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
+                    let (wire, rcode) = fit(wire, rcode, pending, transport, settings);
+                    (Some(wire), rcode)
+                }
+            };
+        Outcome {
+            response,
+            rcode,
+            policy: Some(note),
         }
     }
+}
+
+/// What [`Handler::answer_pending`] produced.
+struct Outcome {
+    /// The response, `None` to send nothing.
+    response: Option<Vec<u8>>,
+    /// Its response code.
+    rcode: Rcode,
+    /// The policy rule that changed it, if any.
+    policy: Option<OwnedNote>,
+}
+
+/// A [`PolicyNote`] that owns its texts (a rewrite is on the slow path).
+struct OwnedNote {
+    feed: String,
+    action: &'static str,
+    rule: String,
+}
+
+impl OwnedNote {
+    /// The note of a verdict that changes the answer.
+    fn of(verdict: &Verdict<'_>) -> OwnedNote {
+        match verdict {
+            Verdict::Match(hit) => OwnedNote {
+                feed: hit.feed.name().to_owned(),
+                action: action_label(&hit.action),
+                rule: hit.rule.to_string(),
+            },
+            Verdict::SafeSearch(rewrite) => OwnedNote {
+                feed: String::new(),
+                action: "safe-search",
+                rule: rewrite.target.to_string(),
+            },
+            Verdict::Pass | Verdict::Allowed(_) => OwnedNote {
+                feed: String::new(),
+                action: "passthru",
+                rule: String::new(),
+            },
+        }
+    }
+}
+
+/// The label of a policy action, one of [`crate::POLICY_ACTIONS`].
+fn action_label(action: &PolicyAction<'_>) -> &'static str {
+    match action {
+        PolicyAction::Nxdomain => "nxdomain",
+        PolicyAction::Nodata => "nodata",
+        PolicyAction::Passthru => "passthru",
+        PolicyAction::Drop => "drop",
+        PolicyAction::TcpOnly => "tcp-only",
+        PolicyAction::LocalData(_) => "local-data",
+        PolicyAction::Cname(_) => "cname",
+        PolicyAction::Block(_) => "block",
+    }
+}
+
+/// The name of the profile `profile` of the settings' policy.
+fn profile_name(settings: &Settings, profile: Option<ProfileId>) -> Option<&str> {
+    Some(settings.policy.as_deref()?.profile_name(profile?))
 }
 
 /// The largest UDP response for a client (RFC 6891 §6.2.5; 512 without EDNS).
@@ -741,21 +867,28 @@ fn error_response(packet: &[u8], rcode: Rcode, settings: &Settings) -> Vec<u8> {
     builder.finish()
 }
 
-/// Fits a response to the client's UDP size, or sends TC.
-fn fit(response: Vec<u8>, pending: &Pending, transport: Transport, settings: &Settings) -> Vec<u8> {
+/// Fits a response with `rcode` to the client's UDP size, or sends TC
+/// (NOERROR); returns what is sent and its response code.
+fn fit(
+    response: Vec<u8>,
+    rcode: Rcode,
+    pending: &Pending,
+    transport: Transport,
+    settings: &Settings,
+) -> (Vec<u8>, Rcode) {
     let limit = match transport {
         Transport::Udp => udp_limit(pending.edns.map(|edns| edns.udp_size), settings),
         Transport::Tcp => usize::MAX,
     };
     if response.len() > limit {
-        return truncated(pending, settings);
+        return (truncated(pending, settings), Rcode::NOERROR);
     }
-    response
+    (response, rcode)
 }
 
 /// The current time for time windows.
 fn unix_now() -> UnixTime {
-    let seconds = std::time::SystemTime::now()
+    let seconds = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     UnixTime(i64::try_from(seconds).unwrap_or(i64::MAX))

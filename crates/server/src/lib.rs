@@ -15,6 +15,12 @@
 //! NOTIFY messages (RFC 1996) for zones this node follows as a secondary go
 //! to a [`NotifyReceiver`] (see [`NotifyOutcome`] for the answers).
 //!
+//! Instrumentation: per-worker counters summed by
+//! [`ServiceStatistics::snapshot`] (queries by transport and type, responses
+//! by code, hot and slow path, drops, policy hits, resolution times), and a
+//! [`QueryObserver`] that hears of every query (the query log).
+//! [`Server::flush`] removes a name or a subtree from both caches.
+//!
 //! # Limitations
 //! - Sockets bound to a wildcard address answer from the host's primary
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
@@ -28,11 +34,18 @@ mod floor;
 mod handler;
 mod listener;
 mod notify;
+mod observer;
+mod statistics;
 mod tcp;
 mod udp;
 
 pub use access::AccessList;
 pub use floor::{canned_answer, serve_floor};
-pub use handler::{CounterTotals, ServiceStatistics, Settings, WorkerCounters};
-pub use listener::{Server, ServerConfig, ServerError};
+pub use handler::Settings;
+pub use listener::{FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
+pub use observer::{PolicyNote, QueryEvent, QueryObserver};
+pub use statistics::{
+    COUNTED_RCODES, COUNTED_TYPES, CounterTotals, MAX_POLICY_HIT_KEYS, POLICY_ACTIONS,
+    PolicyHitCount, ServiceSnapshot, ServiceStatistics, Transport, WorkerCounters,
+};

@@ -1,10 +1,12 @@
 //! Binding the listening sockets and running the worker threads.
 
-use crate::handler::{Handler, ServiceStatistics, Settings};
+use crate::handler::{Handler, Settings};
+use crate::statistics::ServiceStatistics;
 use crate::tcp::{ConnectionLimits, serve_tcp};
 use crate::udp::serve_udp;
 use hanse_cache::AnswerCache;
 use hanse_resolve::{NetworkTransport, Resolver};
+use hanse_wire::Name;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +48,15 @@ pub enum ServerError {
     /// A worker thread or its runtime could not be started.
     #[error("cannot start a worker: {0}")]
     Worker(std::io::Error),
+}
+
+/// What [`Server::flush`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushCounts {
+    /// Entries of the RRset cache (RRsets, negative entries, failures).
+    pub rrsets: usize,
+    /// Answers of the answer cache.
+    pub answers: usize,
 }
 
 /// The running service.
@@ -215,6 +226,17 @@ impl Server {
     /// The service counters.
     pub fn statistics(&self) -> Arc<ServiceStatistics> {
         Arc::clone(&self.handler.statistics)
+    }
+
+    /// Removes `name` (with `subtree`, also every name below it) from both
+    /// caches: after it returns, no answer for those names comes from either
+    /// cache; the next query for them goes upstream. The RRset cache is
+    /// flushed first, then the answer cache, whose flush generation keeps
+    /// out answers composed meanwhile from what the first flush removed.
+    /// The workers keep no other state about names. Scans both caches: an
+    /// operator's tool.
+    pub fn flush(&self, name: &Name, subtree: bool) -> FlushCounts {
+        self.handler.flush(name, subtree)
     }
 
     /// Stops accepting queries, waits up to `grace` for resolutions under

@@ -53,6 +53,7 @@ pub(crate) async fn serve_udp(
             Action::Drop => {}
             Action::Resolve(query) => {
                 if pending.get() >= MAX_PENDING_PER_WORKER {
+                    handler.drop_overloaded(&query, Transport::Udp);
                     continue;
                 }
                 pending.set(pending.get() + 1);

@@ -79,6 +79,7 @@ fn settings(notify: Option<Arc<dyn NotifyReceiver>>) -> Settings {
         policy: None,
         extra_text: true,
         notify,
+        observer: None,
     }
 }
 
