@@ -185,7 +185,23 @@ impl IntoResponse for Problem {
 }
 
 fn query_rejection(rejection: QueryRejection) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, rejection.body_text())
+    let detail = rejection.body_text();
+    let errors = field_in_message(&detail)
+        .map(|field| FieldProblem::new(field, detail.clone()))
+        .into_iter()
+        .collect();
+    Problem {
+        errors,
+        ..Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+}
+
+/// The field serde names in a message such as "missing field `name`".
+fn field_in_message(message: &str) -> Option<&str> {
+    message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(field, _)| field)
 }
 
 fn path_rejection(rejection: PathRejection) -> Problem {
@@ -226,11 +242,7 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
             StatusCode::BAD_REQUEST,
             format!("malformed JSON: {message}"),
         );
-        if let Some(field) = message
-            .split_once("field `")
-            .and_then(|(_, rest)| rest.split_once('`'))
-            .map(|(field, _)| field)
-        {
+        if let Some(field) = field_in_message(&message) {
             problem
                 .errors
                 .push(FieldProblem::new(field, message.clone()));
@@ -407,7 +419,7 @@ impl utoipa::Modify for BearerSecurity {
     }
 }
 
-/// `GET /api/v1/openapi.json`
+/// This OpenAPI document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "This OpenAPI document", content_type = "application/json")))]
 async fn openapi_json() -> Response {
@@ -428,7 +440,7 @@ async fn openapi_json() -> Response {
 
 // ---------------------------------------------------------------- metrics and health
 
-/// `GET /metrics`
+/// Metrics in the Prometheus text exposition format 0.0.4.
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
               (status = 401, description = "No valid token", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
@@ -442,7 +454,7 @@ async fn metrics_text(State(state): State<AppState>) -> Result<Response, Problem
     Ok(response)
 }
 
-/// `GET /healthz/live`: the process answers HTTP.
+/// Liveness: the process answers HTTP.
 #[utoipa::path(get, path = "/healthz/live", tag = "meta", security(()),
     responses((status = 200, description = "Alive", body = Readiness)))]
 async fn live() -> Response {
@@ -456,7 +468,7 @@ async fn live() -> Response {
     )
 }
 
-/// `GET /healthz/ready`: 200 when ready, 503 with the reasons otherwise.
+/// Readiness: 200 when ready, 503 with the reasons otherwise.
 #[utoipa::path(get, path = "/healthz/ready", tag = "meta", security(()),
     responses((status = 200, description = "Ready", body = Readiness),
               (status = 503, description = "Not ready, or draining", body = Readiness)))]
@@ -472,17 +484,17 @@ async fn ready(State(state): State<AppState>) -> Result<Response, Problem> {
 
 // ---------------------------------------------------------------- stats, settings, cache
 
-/// `GET /api/v1/stats`
+/// Counters for the overview.
 #[utoipa::path(get, path = "/api/v1/stats", tag = "stats",
-    responses((status = 200, body = Statistics)))]
+    responses((status = 200, description = "OK", body = Statistics)))]
 async fn statistics(State(state): State<AppState>) -> Result<Response, Problem> {
     let statistics = call(&state, |backend| backend.statistics()).await?;
     Ok(json(StatusCode::OK, &statistics))
 }
 
-/// `GET /api/v1/settings`
+/// The settings in force (read-only, without secrets).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "stats",
-    responses((status = 200, body = Vec<Setting>)))]
+    responses((status = 200, description = "OK", body = Vec<Setting>)))]
 async fn settings(State(state): State<AppState>) -> Result<Response, Problem> {
     let settings = call(&state, |backend| backend.settings()).await?;
     Ok(json(StatusCode::OK, &settings))
@@ -499,10 +511,10 @@ struct CacheLookupParameters {
     record_type: Option<String>,
 }
 
-/// `GET /api/v1/cache?name=&type=`
+/// Looks up the cache entries of a name.
 #[utoipa::path(get, path = "/api/v1/cache", tag = "cache", params(CacheLookupParameters),
-    responses((status = 200, body = Vec<CacheEntry>),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = Vec<CacheEntry>),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn cache_lookup(
     State(state): State<AppState>,
     parameters: Result<Query<CacheLookupParameters>, QueryRejection>,
@@ -527,10 +539,10 @@ struct CacheFlushParameters {
     subtree: Option<bool>,
 }
 
-/// `DELETE /api/v1/cache?name=&subtree=`
+/// Removes the cache entries of a name, or of a whole subtree.
 #[utoipa::path(delete, path = "/api/v1/cache", tag = "cache", params(CacheFlushParameters),
-    responses((status = 200, body = FlushOutcome),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = FlushOutcome),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn cache_flush(
     State(state): State<AppState>,
     parameters: Result<Query<CacheFlushParameters>, QueryRejection>,
@@ -544,19 +556,19 @@ async fn cache_flush(
 
 // ---------------------------------------------------------------- feeds
 
-/// `GET /api/v1/feeds`
+/// The state of every feed.
 #[utoipa::path(get, path = "/api/v1/feeds", tag = "feeds",
-    responses((status = 200, body = Vec<FeedState>)))]
+    responses((status = 200, description = "OK", body = Vec<FeedState>)))]
 async fn feeds(State(state): State<AppState>) -> Result<Response, Problem> {
     let feeds = call(&state, |backend| backend.feeds()).await?;
     Ok(json(StatusCode::OK, &feeds))
 }
 
-/// `POST /api/v1/feeds/{name}/refresh`: starts a refresh now.
+/// Starts a refresh of a feed now.
 #[utoipa::path(post, path = "/api/v1/feeds/{name}/refresh", tag = "feeds",
     params(("name" = String, Path, description = "The feed's name")),
     responses((status = 202, description = "Refresh started"),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn refresh_feed(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -568,21 +580,21 @@ async fn refresh_feed(
 
 // ---------------------------------------------------------------- profiles
 
-/// `GET /api/v1/profiles`
+/// The profiles.
 #[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles",
-    responses((status = 200, body = Vec<ProfileDocument>)))]
+    responses((status = 200, description = "OK", body = Vec<ProfileDocument>)))]
 async fn profiles(State(state): State<AppState>) -> Result<Response, Problem> {
     let profiles = call(&state, |backend| backend.profiles()).await?;
     Ok(json(StatusCode::OK, &profiles))
 }
 
-/// `POST /api/v1/profiles`
+/// Adds a profile (saved to the configuration).
 #[utoipa::path(post, path = "/api/v1/profiles", tag = "profiles", request_body = ProfileDocument,
-    responses((status = 201, body = ProfileDocument),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 413, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 422, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 201, description = "Created", body = ProfileDocument),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 409, description = "Conflict", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 413, description = "The body is larger than the limit", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not valid; the problem lists the fields", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn create_profile(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -593,11 +605,11 @@ async fn create_profile(
     Ok(json(StatusCode::CREATED, &created))
 }
 
-/// `GET /api/v1/profiles/{name}`
+/// One profile.
 #[utoipa::path(get, path = "/api/v1/profiles/{name}", tag = "profiles",
     params(("name" = String, Path, description = "The profile's name")),
-    responses((status = 200, body = ProfileDocument),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = ProfileDocument),
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn profile(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -611,14 +623,14 @@ async fn profile(
     Ok(json(StatusCode::OK, &profile))
 }
 
-/// `PUT /api/v1/profiles/{name}`
+/// Replaces a profile (saved to the configuration).
 #[utoipa::path(put, path = "/api/v1/profiles/{name}", tag = "profiles", request_body = ProfileDocument,
     params(("name" = String, Path, description = "The profile's name")),
-    responses((status = 200, body = ProfileDocument),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 413, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 422, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = ProfileDocument),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 413, description = "The body is larger than the limit", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not valid; the problem lists the fields", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn update_profile(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -637,12 +649,12 @@ async fn update_profile(
     Ok(json(StatusCode::OK, &updated))
 }
 
-/// `DELETE /api/v1/profiles/{name}`
+/// Removes a profile (saved to the configuration).
 #[utoipa::path(delete, path = "/api/v1/profiles/{name}", tag = "profiles",
     params(("name" = String, Path, description = "The profile's name")),
     responses((status = 204, description = "Deleted"),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 422, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not valid; the problem lists the fields", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn delete_profile(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -659,21 +671,21 @@ fn network_from_path(segment: &str) -> Result<String, Problem> {
     parse_network("cidr", &segment.replace('_', "/"))
 }
 
-/// `GET /api/v1/clients`
+/// The client mappings.
 #[utoipa::path(get, path = "/api/v1/clients", tag = "clients",
-    responses((status = 200, body = Vec<ClientMapping>)))]
+    responses((status = 200, description = "OK", body = Vec<ClientMapping>)))]
 async fn clients(State(state): State<AppState>) -> Result<Response, Problem> {
     let clients = call(&state, |backend| backend.clients()).await?;
     Ok(json(StatusCode::OK, &clients))
 }
 
-/// `POST /api/v1/clients`
+/// Maps a client network to a profile (saved to the configuration).
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = ClientMapping,
-    responses((status = 201, body = ClientMapping),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 409, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 413, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 422, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 201, description = "Created", body = ClientMapping),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 409, description = "Conflict", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 413, description = "The body is larger than the limit", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not valid; the problem lists the fields", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn create_client(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -685,12 +697,12 @@ async fn create_client(
     Ok(json(StatusCode::CREATED, &created))
 }
 
-/// `GET /api/v1/clients/{cidr}`
+/// The mapping of one client network.
 #[utoipa::path(get, path = "/api/v1/clients/{cidr}", tag = "clients",
     params(("cidr" = String, Path, description = "The network, with `/` written `_` or `%2F`: `10.1.0.0_16`")),
-    responses((status = 200, body = ClientMapping),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = ClientMapping),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn client(
     State(state): State<AppState>,
     cidr: Result<Path<String>, PathRejection>,
@@ -705,14 +717,14 @@ async fn client(
     Ok(json(StatusCode::OK, &mapping))
 }
 
-/// `PUT /api/v1/clients/{cidr}`
+/// Replaces the mapping of a client network.
 #[utoipa::path(put, path = "/api/v1/clients/{cidr}", tag = "clients", request_body = ClientMapping,
     params(("cidr" = String, Path, description = "The network, with `/` written `_` or `%2F`: `10.1.0.0_16`")),
-    responses((status = 200, body = ClientMapping),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 413, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 422, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = ClientMapping),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 413, description = "The body is larger than the limit", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not valid; the problem lists the fields", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn update_client(
     State(state): State<AppState>,
     cidr: Result<Path<String>, PathRejection>,
@@ -730,12 +742,12 @@ async fn update_client(
     Ok(json(StatusCode::OK, &updated))
 }
 
-/// `DELETE /api/v1/clients/{cidr}`
+/// Removes the mapping of a client network.
 #[utoipa::path(delete, path = "/api/v1/clients/{cidr}", tag = "clients",
     params(("cidr" = String, Path, description = "The network, with `/` written `_` or `%2F`: `10.1.0.0_16`")),
     responses((status = 204, description = "Deleted"),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
-              (status = 404, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn delete_client(
     State(state): State<AppState>,
     cidr: Result<Path<String>, PathRejection>,
@@ -763,10 +775,10 @@ struct ExplainParameters {
     at: Option<i64>,
 }
 
-/// `GET /api/v1/explain?name=&type=&client=&at=`
+/// Explains how the policy answers a question for a client.
 #[utoipa::path(get, path = "/api/v1/explain", tag = "policy", params(ExplainParameters),
-    responses((status = 200, body = ExplanationDocument),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, description = "OK", body = ExplanationDocument),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn explain(
     State(state): State<AppState>,
     parameters: Result<Query<ExplainParameters>, QueryRejection>,
@@ -822,10 +834,10 @@ fn query_log_filter(parameters: QueryLogParameters) -> Result<QueryLogFilter, Pr
     })
 }
 
-/// `GET /api/v1/querylog?client=&name=&name_match=&since=&until=&blocked_only=&limit=&before_id=`
+/// Searches the query log, newest first.
 #[utoipa::path(get, path = "/api/v1/querylog", tag = "querylog", params(QueryLogParameters),
-    responses((status = 200, body = Vec<QueryLogEntry>),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+    responses((status = 200, description = "OK", body = Vec<QueryLogEntry>),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
               (status = 409, description = "The query log is off", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn query_log_search(
     State(state): State<AppState>,
@@ -845,10 +857,10 @@ struct ClientParameter {
     client: String,
 }
 
-/// `GET /api/v1/querylog/export?client=`: every entry of one client.
+/// Exports every query-log entry of one client.
 #[utoipa::path(get, path = "/api/v1/querylog/export", tag = "querylog", params(ClientParameter),
-    responses((status = 200, body = Vec<QueryLogEntry>),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+    responses((status = 200, description = "OK", body = Vec<QueryLogEntry>),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
               (status = 409, description = "The query log is off", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn query_log_export(
     State(state): State<AppState>,
@@ -865,10 +877,10 @@ async fn query_log_export(
     Ok(response)
 }
 
-/// `DELETE /api/v1/querylog?client=`: erases every entry of one client.
+/// Erases every query-log entry of one client.
 #[utoipa::path(delete, path = "/api/v1/querylog", tag = "querylog", params(ClientParameter),
-    responses((status = 200, body = EraseOutcome),
-              (status = 400, body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+    responses((status = 200, description = "OK", body = EraseOutcome),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
               (status = 409, description = "The query log is off", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
 async fn query_log_erase(
     State(state): State<AppState>,
@@ -882,7 +894,7 @@ async fn query_log_erase(
 
 // ---------------------------------------------------------------- reload
 
-/// `POST /api/v1/reload`: reads the configuration again and applies it.
+/// Reads the configuration again and applies it.
 #[utoipa::path(post, path = "/api/v1/reload", tag = "meta",
     responses((status = 204, description = "Reloaded"),
               (status = 422, description = "The configuration has problems; the old one stays in force", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
