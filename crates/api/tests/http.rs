@@ -664,6 +664,19 @@ fn openapi_document_lists_the_routes() {
         document["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Every response of every operation has a description (OpenAPI 3.1 requires one).
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|text| !text.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+            }
+        }
+    }
 }
 
 /// 127.56.0.7
