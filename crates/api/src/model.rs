@@ -303,6 +303,7 @@ pub struct QueryLogParameters {
     /// Only filtered queries.
     pub blocked_only: Option<bool>,
     /// At most this many entries, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Only entries with an id below this one.
     pub before_id: Option<u64>,

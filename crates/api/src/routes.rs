@@ -416,7 +416,43 @@ impl utoipa::Modify for BearerSecurity {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Operations that need a token (no security of their own) can answer
+        // 401, and those that change things 403 for a read token.
+        for item in openapi.paths.paths.values_mut() {
+            let reads = [&mut item.get].into_iter().flatten();
+            for operation in reads.filter(|operation| operation.security.is_none()) {
+                add_problem_response(operation, "401", "No valid bearer token");
+            }
+            let writes = [&mut item.post, &mut item.put, &mut item.delete]
+                .into_iter()
+                .flatten();
+            for operation in writes.filter(|operation| operation.security.is_none()) {
+                add_problem_response(operation, "401", "No valid bearer token");
+                add_problem_response(operation, "403", "The token may only read");
+            }
+        }
     }
+}
+
+fn add_problem_response(
+    operation: &mut utoipa::openapi::path::Operation,
+    status: &str,
+    text: &str,
+) {
+    let content = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(utoipa::openapi::Ref::from_schema_name(
+            "ProblemDocument",
+        )))
+        .build();
+    let response = utoipa::openapi::ResponseBuilder::new()
+        .description(text)
+        .content("application/problem+json", content)
+        .build();
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert(response.into());
 }
 
 /// This OpenAPI document.

@@ -366,6 +366,22 @@ fn openapi_document_lists_the_routes() {
         document["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Operations that need a token document 401, writes also 403; public ones neither.
+    assert!(
+        paths["/api/v1/stats"]["get"]["responses"]
+            .get("401")
+            .is_some()
+    );
+    assert!(
+        paths["/api/v1/reload"]["post"]["responses"]
+            .get("403")
+            .is_some()
+    );
+    assert!(
+        paths["/healthz/ready"]["get"]["responses"]
+            .get("401")
+            .is_none()
+    );
     // Every response of every operation has a description (OpenAPI 3.1 requires one).
     for (path, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
