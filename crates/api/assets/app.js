@@ -35,8 +35,8 @@ async function api(method, path, body) {
 // Runs an action and shows its failure in the status line.
 async function attempt(action) {
   try {
-    await action();
     showStatus("");
+    await action();
   } catch (error) {
     showStatus(error.message);
   }
