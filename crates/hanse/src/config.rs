@@ -62,6 +62,7 @@ use hanse_policy::{
 };
 use hanse_transfer::{TsigAlgorithm, TsigKey};
 use hanse_wire::Name;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -112,6 +113,96 @@ pub struct Config {
     pub log: LogSection,
     /// `[policy]`: filtering feeds, profiles and client mappings.
     pub policy: PolicySection,
+    /// `[api]`: the HTTP API and dashboard listener.
+    pub api: ApiSection,
+    /// `[query_log]`: the query log (off by default).
+    pub query_log: QueryLogSection,
+}
+
+/// The `[api]` section: the HTTP listener of the API, metrics and dashboard.
+///
+/// Its `Debug` form hides the tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiSection {
+    /// Whether the listener runs.
+    pub enabled: bool,
+    /// The address and port it listens on.
+    pub listen: SocketAddr,
+    /// `[[api.token]]`: bearer tokens with their scopes. Empty: only loopback
+    /// peers are served, as admin.
+    pub tokens: Vec<(String, ApiScope)>,
+    /// The file the API writes its profiles and client mappings to, and that
+    /// [`load`] reads back. `None` without a configuration file: API writes
+    /// are refused then.
+    pub policy_file: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> ApiSection {
+        ApiSection {
+            enabled: true,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_API_PORT),
+            tokens: Vec::new(),
+            policy_file: None,
+        }
+    }
+}
+
+impl fmt::Debug for ApiSection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scopes: Vec<ApiScope> = self.tokens.iter().map(|(_, scope)| *scope).collect();
+        formatter
+            .debug_struct("ApiSection")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token_scopes", &scopes)
+            .field("policy_file", &self.policy_file)
+            .finish()
+    }
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiScope {
+    /// Reading only (`GET`, `HEAD`).
+    Read,
+    /// Everything, including changes.
+    Admin,
+}
+
+/// The `[query_log]` section: what the query log keeps, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLogSection {
+    /// Whether queries are logged at all.
+    pub enabled: bool,
+    /// The SQLite database; by default `querylog.sqlite` in
+    /// `policy.state_directory`.
+    pub path: PathBuf,
+    /// 0 full, 1 pseudonymised clients, 2 no clients, 3 aggregates only.
+    pub privacy_level: u8,
+    /// How many days entries are kept.
+    pub retention_days: u32,
+    /// Client networks never logged, as (address, prefix length), host bits
+    /// cleared.
+    pub exclude_clients: Vec<(IpAddr, u8)>,
+    /// Names never logged, with everything below them.
+    pub exclude_names: Vec<Name>,
+    /// Queries waiting for the writer at most; more are dropped and counted.
+    pub queue_capacity: usize,
+}
+
+impl Default for QueryLogSection {
+    fn default() -> QueryLogSection {
+        QueryLogSection {
+            enabled: false,
+            path: Path::new(DEFAULT_STATE_DIRECTORY).join(QUERY_LOG_FILE),
+            privacy_level: 1,
+            retention_days: 7,
+            exclude_clients: Vec::new(),
+            exclude_names: Vec::new(),
+            queue_capacity: 65_536,
+        }
+    }
 }
 
 /// The `[server]` section.
@@ -484,6 +575,13 @@ pub struct PolicySection {
     /// Whether filtered answers carry an EDE EXTRA-TEXT naming the rule's
     /// source (RFC 8914 §2).
     pub extra_text: bool,
+    /// The profiles read from the API's policy file (`api.policy_file`), as
+    /// written there; they are also in `profiles`, after the configuration
+    /// file's. Only these can be changed through the API.
+    pub api_profiles: Vec<ProfileEntry>,
+    /// The client mappings read from the API's policy file; they are also in
+    /// `clients`, after the configuration file's.
+    pub api_clients: Vec<ClientEntry>,
 }
 
 impl Default for PolicySection {
@@ -494,6 +592,8 @@ impl Default for PolicySection {
             clients: Vec::new(),
             state_directory: PathBuf::from(DEFAULT_STATE_DIRECTORY),
             extra_text: true,
+            api_profiles: Vec::new(),
+            api_clients: Vec::new(),
         }
     }
 }
@@ -503,6 +603,132 @@ impl PolicySection {
     pub fn is_empty(&self) -> bool {
         self.feeds.is_empty() && self.profiles.is_empty()
     }
+}
+
+/// A profile as written in TOML (`[[profile]]` of the API's policy file,
+/// shaped like `[[policy.profile]]`). Mirrors `hanse_api::model::ProfileDocument`
+/// field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileEntry {
+    /// 1 to 63 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// Feed names in precedence order.
+    #[serde(default)]
+    pub feeds: Vec<String>,
+    /// The answer for blocked names; `None` means the engine's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_answer: Option<BlockAnswerEntry>,
+    /// Names never filtered, with everything below them.
+    #[serde(default)]
+    pub allowlist: Vec<String>,
+    /// Engines whose safe search is enforced.
+    #[serde(default)]
+    pub safe_search: Vec<String>,
+    /// The IANA time zone of the schedules.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Time windows of feeds.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleEntry>,
+    /// Per-feed switches.
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<OverrideEntry>,
+}
+
+/// A profile's `block_answer` as written: a mode or block-page addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockAnswerEntry {
+    /// `nxdomain`, `null` or `refused`.
+    Mode(String),
+    /// The addresses of a block page.
+    Addresses(Vec<String>),
+}
+
+/// A `[[profile.schedule]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    /// A feed of the profile.
+    pub feed: String,
+    /// `mon` … `sun` or ranges such as `mon-fri`; empty means every day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<String>,
+    /// Start, local `HH:MM`.
+    pub from: String,
+    /// End, local `HH:MM`.
+    pub to: String,
+}
+
+/// A `[[profile.override]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideEntry {
+    /// A feed of the profile.
+    pub feed: String,
+    /// Replaces the action of every rule of the feed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// `false` skips the feed for this profile.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Whether the feed's hits are logged.
+    #[serde(default = "default_true")]
+    pub log: bool,
+    /// `blocked`, `censored` or `filtered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ede: Option<String>,
+}
+
+/// A client mapping as written (`[[client]]` of the API's policy file).
+/// Mirrors `hanse_api::model::ClientMapping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    /// The network, `ADDRESS/LENGTH`; [`load`] writes it canonically (host
+    /// bits cleared).
+    pub cidr: String,
+    /// A configured profile.
+    pub profile: String,
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The API's policy file as a whole.
+#[derive(Serialize, Deserialize)]
+struct PolicyFileDocument {
+    #[serde(default)]
+    profile: Vec<ProfileEntry>,
+    #[serde(default)]
+    client: Vec<ClientEntry>,
+}
+
+/// The API-managed entries as TOML text (exactly what [`load`] reads back):
+/// a `[[profile]]` array and a `[[client]]` array, after a comment saying
+/// who writes the file.
+// The API backend of the binary calls it; until it is wired only the tests do.
+#[allow(dead_code)]
+pub fn render_policy_file(
+    profiles: &[ProfileEntry],
+    clients: &[ClientEntry],
+) -> Result<String, toml::ser::Error> {
+    let document = PolicyFileDocument {
+        profile: profiles.to_vec(),
+        client: clients.to_vec(),
+    };
+    let body = toml::to_string(&document)?;
+    Ok(format!(
+        "# Profiles and client mappings managed through the Hanse API.\n\
+         # Hanse rewrites this file on every change; the configuration file is never written.\n\n\
+         {body}"
+    ))
 }
 
 /// One `[[policy.feed]]` entry: what a feed is and where its text comes from.
@@ -587,7 +813,37 @@ const TEBIBYTE: u64 = 1024 * GIBIBYTE;
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
-const SECTION_KEYS: &[&str] = &["server", "resolver", "cache", "log", "policy"];
+const SECTION_KEYS: &[&str] = &[
+    "server",
+    "resolver",
+    "cache",
+    "log",
+    "policy",
+    "api",
+    "query_log",
+];
+const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
+const API_TOKEN_KEYS: &[&str] = &["scope", "token", "token_file"];
+const API_SCOPES: [(&str, ApiScope); 2] = [("read", ApiScope::Read), ("admin", ApiScope::Admin)];
+/// The default port of `api.listen`.
+const DEFAULT_API_PORT: u16 = 8053;
+/// The shortest API token accepted, in characters.
+const MIN_TOKEN_LENGTH: usize = 16;
+/// The sections of the API's policy file.
+const POLICY_FILE_KEYS: &[&str] = &["profile", "client"];
+const QUERY_LOG_KEYS: &[&str] = &[
+    "enabled",
+    "path",
+    "privacy_level",
+    "retention_days",
+    "exclude_clients",
+    "exclude_names",
+    "queue_capacity",
+];
+/// The query log's file name in `policy.state_directory` by default.
+const QUERY_LOG_FILE: &str = "querylog.sqlite";
+/// The largest `query_log.queue_capacity`.
+const MAX_QUERY_LOG_QUEUE: usize = 10_000_000;
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "allow_from",
@@ -689,8 +945,9 @@ const EDE_CHOICES: [(&str, EdeCode); 3] = [
     ("filtered", EdeCode::Filtered),
 ];
 
-/// Reads and checks the configuration file at `path`. A file that cannot be
-/// read is one problem at line 1, column 1.
+/// Reads and checks the configuration file at `path`, and the API's policy
+/// file it names (see [`parse`]). A file that cannot be read is one problem
+/// at line 1, column 1.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
     let file_name = path.display().to_string();
     match std::fs::read_to_string(path) {
@@ -705,33 +962,128 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
 }
 
 /// Checks the configuration `text`. `file_name` labels the problems, and its
-/// directory is the base of a relative `resolver.root_hints`. Returns every
-/// problem found, in file order.
+/// directory is the base of relative paths (`resolver.root_hints`, feed
+/// files, `api.policy_file`, …). Then reads the API's policy file
+/// (`api.policy_file`, by default `STEM.api.toml` beside `file_name`) if it
+/// exists, and appends its profiles and client mappings; its problems are
+/// labelled with its own path. Returns every problem found, in file order,
+/// the configuration file's first.
 pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    let document = parse_document(file_name, text)?;
+    let base_directory = Path::new(file_name).parent().unwrap_or(Path::new(""));
+    let mut config = Config::default();
+    let mut checker = Checker {
+        base_directory,
+        problems: Vec::new(),
+        policy_names: PolicyNames::new(),
+        query_log_path_given: false,
+    };
+    checker.read_document(document.get_ref(), &mut config);
+    if config.api.policy_file.is_none() {
+        let stem = Path::new(file_name)
+            .file_stem()
+            .map_or_else(|| "hanse".into(), |stem| stem.to_string_lossy());
+        config.api.policy_file = Some(base_directory.join(format!("{stem}.api.toml")));
+    }
+    if !checker.query_log_path_given {
+        config.query_log.path = config.policy.state_directory.join(QUERY_LOG_FILE);
+    }
+    let mut main_found = std::mem::take(&mut checker.problems);
+    let mut names = std::mem::replace(&mut checker.policy_names, PolicyNames::new());
+    names.mention_file(file_name);
+    let main_profiles_at = names.profiles_at.take();
+
+    // The API's policy file: (its name, its text, its problems) once read.
+    let mut policy_file: Option<(String, String, Vec<(usize, String)>)> = None;
+    let mut policy_problems = Vec::new();
+    if let Some(policy_path) = &config.api.policy_file {
+        let policy_name = policy_path.display().to_string();
+        match std::fs::read_to_string(policy_path) {
+            Ok(policy_text) => match parse_document(&policy_name, &policy_text) {
+                Ok(policy_document) => {
+                    let mut policy_checker = Checker {
+                        base_directory,
+                        problems: Vec::new(),
+                        policy_names: names,
+                        query_log_path_given: false,
+                    };
+                    policy_checker.read_policy_file(policy_document.get_ref(), &mut config.policy);
+                    names = policy_checker.policy_names;
+                    let mut found = policy_checker.problems;
+                    if found.is_empty() {
+                        read_policy_file_entries(&policy_text, &mut config.policy, &mut found);
+                    }
+                    policy_file = Some((policy_name, policy_text, found));
+                }
+                Err(syntax_problems) => {
+                    names.profiles.complete = false;
+                    policy_problems = syntax_problems;
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                names.profiles.complete = false;
+                policy_problems.push(ConfigProblem {
+                    file: policy_name,
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot read the API policy file: {error}"),
+                });
+            }
+        }
+    }
+    // With explicit profiles, one of the two files names one `default`.
+    if names.profiles.complete && !names.profiles.contains(DEFAULT_PROFILE) {
+        let message = "no profile is named \"default\"; add one for the clients that no";
+        match (main_profiles_at, &mut policy_file, names.profiles_at) {
+            (Some(offset), _, _) => main_found.push((
+                offset,
+                format!("policy.profile: {message} [[policy.client]] entry names"),
+            )),
+            (None, Some((_, _, found)), Some(offset)) => {
+                found.push((offset, format!("profile: {message} client mapping names")));
+            }
+            _ => {}
+        }
+    }
+    let mut problems = problems_at(file_name, text, main_found);
+    if let Some((policy_name, policy_text, found)) = policy_file {
+        problems.extend(problems_at(&policy_name, &policy_text, found));
+    }
+    problems.extend(policy_problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Parses TOML text into a spanned document; its syntax errors are the
+/// problems otherwise (the recovered document is not checked).
+fn parse_document<'i>(
+    file_name: &str,
+    text: &'i str,
+) -> Result<Spanned<DeTable<'i>>, Vec<ConfigProblem>> {
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
-    let mut found: Vec<(usize, String)> = syntax_errors
+    if syntax_errors.is_empty() {
+        return Ok(document);
+    }
+    let found = syntax_errors
         .iter()
         .map(|error| {
             let offset = error.span().map_or(0, |span| span.start);
             (offset, format!("TOML syntax error: {}", error.message()))
         })
         .collect();
-    let mut config = Config::default();
-    if found.is_empty() {
-        let base_directory = Path::new(file_name).parent().unwrap_or(Path::new(""));
-        let mut checker = Checker {
-            base_directory,
-            problems: Vec::new(),
-        };
-        checker.read_document(document.get_ref(), &mut config);
-        found = checker.problems;
-    }
-    if found.is_empty() {
-        return Ok(config);
-    }
+    Err(problems_at(file_name, text, found))
+}
+
+/// Turns (byte offset, message) pairs into problems of one file, sorted by
+/// position without repeats.
+fn problems_at(file_name: &str, text: &str, mut found: Vec<(usize, String)>) -> Vec<ConfigProblem> {
     found.sort_by_key(|(offset, _)| *offset);
     found.dedup();
-    Err(found
+    found
         .into_iter()
         .map(|(offset, message)| {
             let (line, column) = line_and_column(text, offset);
@@ -742,7 +1094,37 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
                 message,
             }
         })
-        .collect())
+        .collect()
+}
+
+/// Keeps the entries of a checked policy file as written (client networks
+/// canonical), for the API to list and rewrite.
+fn read_policy_file_entries(
+    text: &str,
+    policy: &mut PolicySection,
+    found: &mut Vec<(usize, String)>,
+) {
+    match toml::from_str::<PolicyFileDocument>(text) {
+        Ok(document) => {
+            policy.api_profiles = document.profile;
+            policy.api_clients = document
+                .client
+                .into_iter()
+                .map(|mut client| {
+                    if let Ok(network) = IpNetwork::from_str(&client.cidr) {
+                        client.cidr = network.to_string();
+                    }
+                    client
+                })
+                .collect();
+        }
+        // The checker accepts nothing that this reading refuses; this is a
+        // guard, not an expected path.
+        Err(error) => found.push((
+            error.span().map_or(0, |span| span.start),
+            format!("cannot read the entries: {}", error.message()),
+        )),
+    }
 }
 
 /// Converts a byte offset into a 1-based line and column (in Unicode scalar
@@ -802,6 +1184,11 @@ type Value<'i> = Spanned<DeValue<'i>>;
 struct Checker<'a> {
     base_directory: &'a Path,
     problems: Vec<(usize, String)>,
+    /// The policy's names so far, carried from the configuration file to the
+    /// API's policy file.
+    policy_names: PolicyNames,
+    /// Whether `query_log.path` was given (else it follows the state directory).
+    query_log_path_given: bool,
 }
 
 impl Checker<'_> {
@@ -1132,6 +1519,16 @@ impl Checker<'_> {
                 "policy" => {
                     if let Some(table) = self.expect_table(value, name) {
                         self.read_policy(table, &mut config.policy);
+                    }
+                }
+                "api" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_api(table, &mut config.api);
+                    }
+                }
+                "query_log" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_query_log(table, &mut config.query_log);
                     }
                 }
                 _ => self.report_unknown_key(key, "", SECTION_KEYS),
@@ -1610,6 +2007,251 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    fn read_api(&mut self, table: &DeTable<'_>, api: &mut ApiSection) {
+        let mut listen_offset = None;
+        let mut token_entries = None;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("api", name);
+            match name {
+                "enabled" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        api.enabled = flag;
+                    }
+                }
+                "listen" => {
+                    let Some(text) = self.expect_string(value, &path) else {
+                        continue;
+                    };
+                    match SocketAddr::from_str(text) {
+                        Ok(address) => {
+                            api.listen = address;
+                            listen_offset = Some(value.span().start);
+                        }
+                        Err(_) => self.report(
+                            value.span().start,
+                            &path,
+                            format!(
+                                "{text:?} is not an address with a port, such as \
+                                 \"127.0.0.1:8053\" or \"[::1]:8053\""
+                            ),
+                        ),
+                    }
+                }
+                "policy_file" => {
+                    let Some(text) = self.expect_string(value, &path) else {
+                        continue;
+                    };
+                    let file = self.base_directory.join(text);
+                    if text.is_empty() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            "is empty; remove the key for the default beside the configuration file",
+                        );
+                    } else if file.is_dir() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            format!("{} is a directory", file.display()),
+                        );
+                    } else {
+                        api.policy_file = Some(file);
+                    }
+                }
+                "token" => token_entries = Some(value),
+                _ => self.report_unknown_key(key, "api", API_KEYS),
+            }
+        }
+        let mut valid_tokens = true;
+        if let Some(value) = token_entries {
+            for (path, entry, table) in self.expect_entries(value, "api.token") {
+                match self.read_api_token(entry, table, &path) {
+                    Some((token, scope, offset)) => {
+                        if let Some(index) =
+                            api.tokens.iter().position(|(other, _)| *other == token)
+                        {
+                            self.report(
+                                offset,
+                                &path,
+                                format!(
+                                    "the same token is already configured at api.token[{index}]"
+                                ),
+                            );
+                        } else {
+                            api.tokens.push((token, scope));
+                        }
+                    }
+                    None => valid_tokens = false,
+                }
+            }
+        }
+        if api.enabled && valid_tokens && api.tokens.is_empty() && !api.listen.ip().is_loopback() {
+            let offset = listen_offset.unwrap_or(0);
+            self.report(
+                offset,
+                "api.listen",
+                format!(
+                    "{} is not a loopback address and no [[api.token]] is configured: the API \
+                     would be open to the network; add a token or listen on 127.0.0.1 or [::1]",
+                    api.listen.ip()
+                ),
+            );
+        }
+    }
+
+    /// One `[[api.token]]`: its token, scope and the offset of the entry.
+    fn read_api_token(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+    ) -> Option<(String, ApiScope, usize)> {
+        let mut scope: Option<Option<ApiScope>> = None;
+        let mut tokens: Vec<(Option<String>, &str, usize)> = Vec::new();
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let key_path = join_path(path, name);
+            match name {
+                "scope" => scope = Some(self.read_choice(value, &key_path, &API_SCOPES)),
+                "token" => {
+                    let token = self.expect_string(value, &key_path).map(str::to_owned);
+                    tokens.push((token, "token", value.span().start));
+                }
+                "token_file" => {
+                    let token = self.read_secret_file(value, &key_path, "the token");
+                    tokens.push((token, "token_file", value.span().start));
+                }
+                _ => self.report_unknown_key(key, path, API_TOKEN_KEYS),
+            }
+        }
+        if scope.is_none() {
+            self.report(
+                entry.span().start,
+                path,
+                "missing key \"scope\" (\"read\" or \"admin\")",
+            );
+        }
+        let (token, key, offset) = match tokens.as_slice() {
+            [] => {
+                self.report(
+                    entry.span().start,
+                    path,
+                    "missing key \"token\" or \"token_file\"",
+                );
+                return None;
+            }
+            [one] => one.clone(),
+            [_, second, ..] => {
+                self.report(
+                    second.2,
+                    path,
+                    "give either \"token\" or \"token_file\", not both",
+                );
+                return None;
+            }
+        };
+        let token = token?;
+        // The token itself is never echoed: problems end up in logs.
+        let length = token.chars().count();
+        if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+            self.report(
+                offset,
+                &join_path(path, key),
+                "a token may hold only visible ASCII characters (no spaces or control characters)",
+            );
+            return None;
+        }
+        if length < MIN_TOKEN_LENGTH {
+            self.report(
+                offset,
+                &join_path(path, key),
+                format!("the token has {length} characters; it needs at least {MIN_TOKEN_LENGTH}"),
+            );
+            return None;
+        }
+        Some((token, scope.flatten()?, offset))
+    }
+
+    fn read_query_log(&mut self, table: &DeTable<'_>, query_log: &mut QueryLogSection) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("query_log", name);
+            match name {
+                "enabled" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        query_log.enabled = flag;
+                    }
+                }
+                "path" => {
+                    self.query_log_path_given = true;
+                    let Some(text) = self.expect_string(value, &path) else {
+                        continue;
+                    };
+                    let file = self.base_directory.join(text);
+                    if text.is_empty() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            "is empty; remove the key for querylog.sqlite in the state directory",
+                        );
+                    } else if file.is_dir() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            format!("{} is a directory; name the database file", file.display()),
+                        );
+                    } else {
+                        query_log.path = file;
+                    }
+                }
+                "privacy_level" => {
+                    if let Some(level) = self.read_integer(value, &path, 0_u8, 3) {
+                        query_log.privacy_level = level;
+                    }
+                }
+                "retention_days" => {
+                    if let Some(days) = self.read_integer(value, &path, 1_u32, 3650) {
+                        query_log.retention_days = days;
+                    }
+                }
+                "exclude_clients" => {
+                    if let Some(networks) = self.read_networks(value, &path) {
+                        query_log.exclude_clients = networks
+                            .into_iter()
+                            .map(|network| (network.address, network.prefix_length))
+                            .collect();
+                    }
+                }
+                "exclude_names" => {
+                    let Some(elements) = self.expect_array(value, &path) else {
+                        continue;
+                    };
+                    let mut names = Vec::with_capacity(elements.len());
+                    for (index, element) in elements.iter().enumerate() {
+                        let element_path = format!("{path}[{index}]");
+                        if let Some(name) = self.read_zone_name(element, &element_path) {
+                            names.push(name);
+                        }
+                    }
+                    if names.len() == elements.len() {
+                        query_log.exclude_names = names;
+                    }
+                }
+                "queue_capacity" => {
+                    if let Some(capacity) =
+                        self.read_integer(value, &path, 1_usize, MAX_QUERY_LOG_QUEUE)
+                    {
+                        query_log.queue_capacity = capacity;
+                    }
+                }
+                _ => self.report_unknown_key(key, "query_log", QUERY_LOG_KEYS),
+            }
+        }
+    }
+}
+
 /// A `[[policy.profile.override]]` entry as read.
 struct FeedOverride {
     feed: String,
@@ -1687,6 +2329,42 @@ impl Names {
     }
 }
 
+/// What the configuration file defined that the API's policy file refers to
+/// or must not define again.
+struct PolicyNames {
+    feeds: Names,
+    profiles: Names,
+    /// The client networks mapped so far, with the key path of each.
+    networks: Vec<(Prefix, String)>,
+    /// Where the current file's profile array starts, if it has one.
+    profiles_at: Option<usize>,
+}
+
+impl PolicyNames {
+    fn new() -> PolicyNames {
+        PolicyNames {
+            feeds: Names::new(),
+            profiles: Names::new(),
+            networks: Vec::new(),
+            profiles_at: None,
+        }
+    }
+
+    /// Adds the file's name to the key paths, for messages about another file.
+    fn mention_file(&mut self, file_name: &str) {
+        let paths = self
+            .feeds
+            .defined
+            .iter_mut()
+            .chain(self.profiles.defined.iter_mut())
+            .map(|defined| &mut defined.path)
+            .chain(self.networks.iter_mut().map(|(_, path)| path));
+        for path in paths {
+            *path = format!("{path} in {file_name}");
+        }
+    }
+}
+
 impl Checker<'_> {
     fn read_policy(&mut self, table: &DeTable<'_>, policy: &mut PolicySection) {
         let mut tsig_key_entries = None;
@@ -1734,28 +2412,9 @@ impl Checker<'_> {
                 }
             }
         }
-        let mut profile_names = Names::new();
+        self.policy_names.feeds = feed_names;
         match profile_entries {
-            Some(value) => {
-                for (path, entry, table) in self.expect_entries(value, "policy.profile") {
-                    let profile = self.read_profile(
-                        entry,
-                        table,
-                        &path,
-                        (&feed_names, &policy.feeds),
-                        &mut profile_names,
-                    );
-                    policy.profiles.extend(profile);
-                }
-                if profile_names.complete && !profile_names.contains(DEFAULT_PROFILE) {
-                    self.report(
-                        value.span().start,
-                        "policy.profile",
-                        "no profile is named \"default\"; add one for the clients that no \
-                         [[policy.client]] entry names",
-                    );
-                }
-            }
+            Some(value) => self.read_profile_entries(value, "policy.profile", policy),
             None if !policy.feeds.is_empty() => {
                 let mut profile = ProfileSpec::new(DEFAULT_PROFILE, &[]);
                 profile.feeds = policy
@@ -1767,7 +2426,7 @@ impl Checker<'_> {
                     })
                     .collect();
                 policy.profiles.push(profile);
-                profile_names.defined.push(Defined {
+                self.policy_names.profiles.defined.push(Defined {
                     name: DEFAULT_PROFILE.to_owned(),
                     path: "the implicit default profile".to_owned(),
                 });
@@ -1775,12 +2434,60 @@ impl Checker<'_> {
             None => {}
         }
         if let Some(value) = client_entries {
-            let mut networks: Vec<(Prefix, String)> = Vec::new();
-            for (path, entry, table) in self.expect_entries(value, "policy.client") {
-                let client = self.read_client(entry, table, &path, &profile_names, &mut networks);
-                policy.clients.extend(client);
+            self.read_client_entries(value, "policy.client", policy);
+        }
+    }
+
+    /// The API's policy file: `[[profile]]` and `[[client]]` entries, checked
+    /// like `[[policy.profile]]` and `[[policy.client]]` against the names
+    /// of the configuration file, and appended to `policy`.
+    fn read_policy_file(&mut self, document: &DeTable<'_>, policy: &mut PolicySection) {
+        let mut profile_entries = None;
+        let mut client_entries = None;
+        for (key, value) in document.iter() {
+            match &**key.get_ref() {
+                "profile" => profile_entries = Some(value),
+                "client" => client_entries = Some(value),
+                _ => self.report_unknown_key(key, "", POLICY_FILE_KEYS),
             }
         }
+        if let Some(value) = profile_entries {
+            self.read_profile_entries(value, "profile", policy);
+        }
+        if let Some(value) = client_entries {
+            self.read_client_entries(value, "client", policy);
+        }
+    }
+
+    /// An array of profiles (at `path`), appended to `policy.profiles`.
+    fn read_profile_entries(&mut self, value: &Value<'_>, path: &str, policy: &mut PolicySection) {
+        self.policy_names.profiles_at = Some(value.span().start);
+        let mut names = std::mem::replace(&mut self.policy_names.profiles, Names::new());
+        let feed_names = std::mem::replace(&mut self.policy_names.feeds, Names::new());
+        for (entry_path, entry, table) in self.expect_entries(value, path) {
+            let profile = self.read_profile(
+                entry,
+                table,
+                &entry_path,
+                (&feed_names, &policy.feeds),
+                &mut names,
+            );
+            policy.profiles.extend(profile);
+        }
+        self.policy_names.profiles = names;
+        self.policy_names.feeds = feed_names;
+    }
+
+    /// An array of client mappings (at `path`), appended to `policy.clients`.
+    fn read_client_entries(&mut self, value: &Value<'_>, path: &str, policy: &mut PolicySection) {
+        let profile_names = std::mem::replace(&mut self.policy_names.profiles, Names::new());
+        let mut networks = std::mem::take(&mut self.policy_names.networks);
+        for (entry_path, entry, table) in self.expect_entries(value, path) {
+            let client = self.read_client(entry, table, &entry_path, &profile_names, &mut networks);
+            policy.clients.extend(client);
+        }
+        self.policy_names.profiles = profile_names;
+        self.policy_names.networks = networks;
     }
 
     /// The tables of an array of tables, each with its key path.
@@ -2258,7 +2965,7 @@ impl Checker<'_> {
                     let text = if which == "secret" {
                         self.expect_string(value, &key_path).map(str::to_owned)
                     } else {
-                        self.read_secret_file(value, &key_path)
+                        self.read_secret_file(value, &key_path, "the base64 secret")
                     };
                     secret = Some((text, value.span().start, which));
                 }
@@ -2310,9 +3017,10 @@ impl Checker<'_> {
         }
     }
 
-    /// A `secret_file`: relative to the configuration file's directory; it
-    /// holds the base64 secret, with white space around it ignored.
-    fn read_secret_file(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
+    /// A `secret_file` or `token_file`: relative to the configuration file's
+    /// directory; it holds `holds` (a TSIG secret, an API token), with white
+    /// space around it ignored.
+    fn read_secret_file(&mut self, value: &Value<'_>, path: &str, holds: &str) -> Option<String> {
         let text = self.expect_string(value, path)?;
         if text.is_empty() {
             self.report(value.span().start, path, "is empty");
@@ -2331,16 +3039,13 @@ impl Checker<'_> {
         let problem = match read {
             Err(error) => format!("cannot use {}: {error}", file.display()),
             Ok(_) if contents.len() as u64 > MAX_SECRET_FILE_SIZE => format!(
-                "{} is larger than {}; it should hold only the base64 secret",
+                "{} is larger than {}; it should hold only {holds}",
                 file.display(),
                 describe_size(MAX_SECRET_FILE_SIZE)
             ),
             Ok(_) => match String::from_utf8(contents) {
                 Ok(secret) => return Some(secret.trim().to_owned()),
-                Err(_) => format!(
-                    "{} is not text; it should hold the base64 secret",
-                    file.display()
-                ),
+                Err(_) => format!("{} is not text; it should hold {holds}", file.display()),
             },
         };
         self.report(value.span().start, path, problem);
@@ -3184,6 +3889,14 @@ mod tests {
         text.parse().expect("test address")
     }
 
+    /// The configuration an empty `test.toml` gives: the defaults, with the
+    /// API's policy file beside it.
+    fn test_defaults() -> Config {
+        let mut config = Config::default();
+        config.api.policy_file = Some(PathBuf::from("test.api.toml"));
+        config
+    }
+
     fn network(text: &str) -> IpNetwork {
         text.parse().expect("test network")
     }
@@ -3214,11 +3927,11 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_defaults() {
-        assert_eq!(parse_ok(""), Config::default());
-        assert_eq!(parse_ok("# only a comment\n\n"), Config::default());
+        assert_eq!(parse_ok(""), test_defaults());
+        assert_eq!(parse_ok("# only a comment\n\n"), test_defaults());
         assert_eq!(
             parse_ok("[server]\n[resolver]\n[resolver.limits]\n[cache]\n[log]\n"),
-            Config::default()
+            test_defaults()
         );
     }
 
@@ -3390,6 +4103,11 @@ level = "debug"
                 level: "debug".to_owned(),
             },
             policy: PolicySection::default(),
+            api: ApiSection {
+                policy_file: Some(PathBuf::from("test.api.toml")),
+                ..ApiSection::default()
+            },
+            query_log: QueryLogSection::default(),
         };
         assert_eq!(parse_ok(&text), expected);
     }
@@ -3397,7 +4115,7 @@ level = "debug"
     #[test]
     fn full_example_parses_to_the_expected_struct() {
         let config = parse_ok(include_str!("../../../examples/hanse.toml"));
-        let mut expected = Config::default();
+        let mut expected = test_defaults();
         expected.resolver.forward_zones = vec![ZoneServers {
             name: name("corp.example."),
             servers: vec![address("10.1.1.1:53"), address("10.1.1.3:53")],
@@ -3406,13 +4124,15 @@ level = "debug"
             name: name("internal.example."),
             servers: vec![address("10.1.1.2:53")],
         }];
+        expected.query_log.exclude_clients = vec![(network("192.0.2.0/24").address, 24)];
+        expected.query_log.exclude_names = vec![name("home.arpa.")];
         assert_eq!(config, expected);
     }
 
     #[test]
     fn minimal_example_parses() {
         let config = parse_ok(include_str!("../../../examples/minimal.toml"));
-        let mut expected = Config::default();
+        let mut expected = test_defaults();
         expected.server.listen = vec![address("127.0.0.1:5300")];
         assert_eq!(config, expected);
     }
@@ -3443,7 +4163,7 @@ level = \"loud\"
                 "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
-                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log",
                 "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
             ]
         );
