@@ -977,9 +977,10 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
         problems: Vec::new(),
         policy_names: PolicyNames::new(),
         query_log_path_given: false,
+        policy_file_given: false,
     };
     checker.read_document(document.get_ref(), &mut config);
-    if config.api.policy_file.is_none() {
+    if !checker.policy_file_given {
         let stem = Path::new(file_name)
             .file_stem()
             .map_or_else(|| "hanse".into(), |stem| stem.to_string_lossy());
@@ -994,7 +995,7 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
     let main_profiles_at = names.profiles_at.take();
 
     // The API's policy file: (its name, its text, its problems) once read.
-    let mut policy_file: Option<(String, String, Vec<(usize, String)>)> = None;
+    let mut policy_file: Option<(String, String, Found)> = None;
     let mut policy_problems = Vec::new();
     if let Some(policy_path) = &config.api.policy_file {
         let policy_name = policy_path.display().to_string();
@@ -1006,6 +1007,7 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
                         problems: Vec::new(),
                         policy_names: names,
                         query_log_path_given: false,
+                        policy_file_given: false,
                     };
                     policy_checker.read_policy_file(policy_document.get_ref(), &mut config.policy);
                     names = policy_checker.policy_names;
@@ -1057,6 +1059,9 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
         Err(problems)
     }
 }
+
+/// Problems of one file as (byte offset, message) pairs.
+type Found = Vec<(usize, String)>;
 
 /// Parses TOML text into a spanned document; its syntax errors are the
 /// problems otherwise (the recovered document is not checked).
@@ -1189,6 +1194,8 @@ struct Checker<'a> {
     policy_names: PolicyNames,
     /// Whether `query_log.path` was given (else it follows the state directory).
     query_log_path_given: bool,
+    /// Whether `api.policy_file` was given (else it is beside the file).
+    policy_file_given: bool,
 }
 
 impl Checker<'_> {
@@ -2040,6 +2047,7 @@ impl Checker<'_> {
                     }
                 }
                 "policy_file" => {
+                    self.policy_file_given = true;
                     let Some(text) = self.expect_string(value, &path) else {
                         continue;
                     };
@@ -2066,21 +2074,22 @@ impl Checker<'_> {
         }
         let mut valid_tokens = true;
         if let Some(value) = token_entries {
+            // The key path of each token kept, by its index in `api.tokens`.
+            let mut token_paths: Vec<String> = Vec::new();
             for (path, entry, table) in self.expect_entries(value, "api.token") {
                 match self.read_api_token(entry, table, &path) {
                     Some((token, scope, offset)) => {
                         if let Some(index) =
                             api.tokens.iter().position(|(other, _)| *other == token)
                         {
-                            self.report(
-                                offset,
-                                &path,
-                                format!(
-                                    "the same token is already configured at api.token[{index}]"
-                                ),
+                            let message = format!(
+                                "the same token is already configured at {}",
+                                token_paths[index]
                             );
+                            self.report(offset, &path, message);
                         } else {
                             api.tokens.push((token, scope));
+                            token_paths.push(path);
                         }
                     }
                     None => valid_tokens = false,
@@ -4970,6 +4979,14 @@ servers = [\"10.1.1.2\"]
             PolicyFiles(directory)
         }
 
+        /// Writes a configuration file `file` into the directory and
+        /// returns its path.
+        fn write_config(&self, file: &str, text: &str) -> PathBuf {
+            let path = self.0.join(file);
+            std::fs::write(&path, text).expect("configuration file");
+            path
+        }
+
         /// Parses `text` as if it were `hanse.toml` in the directory.
         fn parse(&self, text: &str) -> Result<Config, Vec<ConfigProblem>> {
             parse(&self.0.join("hanse.toml").display().to_string(), text)
@@ -5964,5 +5981,549 @@ tsig_key = "nobody."
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(join_path("", "server"), "server");
         assert_eq!(join_path("server", "a.b"), "server.\"a.b\"");
+    }
+
+    /// All problems of a parse, as `FILE:LINE:COLUMN: MESSAGE` with the
+    /// directory of `files` cut off.
+    fn file_positions(
+        files: &PolicyFiles,
+        result: Result<Config, Vec<ConfigProblem>>,
+    ) -> Vec<String> {
+        let directory = format!("{}/", files.0.display());
+        match result {
+            Ok(config) => panic!("expected problems, got {config:?}"),
+            Err(problems) => problems
+                .iter()
+                .map(|problem| problem.to_string().replace(&directory, ""))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn api_and_query_log_defaults_are_as_documented() {
+        let config = Config::default();
+        assert!(config.api.enabled);
+        assert_eq!(config.api.listen, address("127.0.0.1:8053"));
+        assert!(config.api.tokens.is_empty());
+        assert_eq!(config.api.policy_file, None);
+        assert!(!config.query_log.enabled);
+        assert_eq!(
+            config.query_log.path,
+            PathBuf::from("/var/lib/hanse/querylog.sqlite")
+        );
+        assert_eq!(config.query_log.privacy_level, 1);
+        assert_eq!(config.query_log.retention_days, 7);
+        assert!(config.query_log.exclude_clients.is_empty());
+        assert!(config.query_log.exclude_names.is_empty());
+        assert_eq!(config.query_log.queue_capacity, 65_536);
+        // With a file: the policy file beside it, the query log in the state
+        // directory.
+        let files = PolicyFiles::new("api-defaults");
+        let config = files
+            .parse("[policy]\nstate_directory = \"state\"\n")
+            .expect("valid");
+        assert_eq!(config.api.policy_file, Some(files.0.join("hanse.api.toml")));
+        assert_eq!(config.query_log.path, files.0.join("state/querylog.sqlite"));
+        let config = parse_ok("[api]\n[query_log]\n");
+        assert_eq!(config, test_defaults());
+    }
+
+    #[test]
+    fn every_api_and_query_log_key_parses() {
+        let files = PolicyFiles::new("api-keys");
+        std::fs::write(
+            files.0.join("admin.token"),
+            "\n  0123456789abcdef-admin  \n",
+        )
+        .expect("token file");
+        let config = files
+            .parse(
+                r#"
+[api]
+enabled = false
+listen = "[::]:9053"
+policy_file = "managed/policy.toml"
+[[api.token]]
+scope = "read"
+token = "read-only-token-0123"
+[[api.token]]
+scope = "admin"
+token_file = "admin.token"
+
+[query_log]
+enabled = true
+path = "log/queries.sqlite"
+privacy_level = 0
+retention_days = 3650
+exclude_clients = ["10.1.2.3/8", "2001:db8::/32"]
+exclude_names = ["example.com", "corp.example."]
+queue_capacity = 10_000_000
+"#,
+            )
+            .expect("valid");
+        let expected_api = ApiSection {
+            enabled: false,
+            listen: address("[::]:9053"),
+            tokens: vec![
+                ("read-only-token-0123".to_owned(), ApiScope::Read),
+                ("0123456789abcdef-admin".to_owned(), ApiScope::Admin),
+            ],
+            policy_file: Some(files.0.join("managed/policy.toml")),
+        };
+        assert_eq!(config.api, expected_api);
+        // Debug hides the tokens.
+        let debug = format!("{:?}", config.api);
+        assert!(!debug.contains("read-only-token"), "{debug}");
+        assert!(debug.contains("Admin"), "{debug}");
+        let expected_log = QueryLogSection {
+            enabled: true,
+            path: files.0.join("log/queries.sqlite"),
+            privacy_level: 0,
+            retention_days: 3650,
+            exclude_clients: vec![
+                ("10.0.0.0".parse().expect("address"), 8),
+                ("2001:db8::".parse().expect("address"), 32),
+            ],
+            exclude_names: vec![name("example.com."), name("corp.example.")],
+            queue_capacity: 10_000_000,
+        };
+        assert_eq!(config.query_log, expected_log);
+        // The lowest values of the ranges.
+        let config =
+            parse_ok("[query_log]\nprivacy_level = 3\nretention_days = 1\nqueue_capacity = 1\n");
+        assert_eq!(
+            (
+                config.query_log.privacy_level,
+                config.query_log.retention_days,
+                config.query_log.queue_capacity
+            ),
+            (3, 1, 1)
+        );
+        // A listen address that is not loopback is fine with a token.
+        let config = parse_ok(
+            "[api]\nlisten = \"0.0.0.0:8053\"\n[[api.token]]\nscope = \"admin\"\n\
+             token = \"0123456789abcdef\"\n",
+        );
+        assert_eq!(config.api.listen, address("0.0.0.0:8053"));
+        // And without any, when the API is off.
+        parse_ok("[api]\nenabled = false\nlisten = \"0.0.0.0:8053\"\n");
+        parse_ok("[api]\nlisten = \"[::1]:1\"\n");
+    }
+
+    #[test]
+    fn api_problems_are_reported_with_positions() {
+        let text = r#"[api]
+enabled = "yes"
+listen = "127.0.0.1"
+colour = 1
+policy_file = ""
+[[api.token]]
+scope = "root"
+token = "short"
+[[api.token]]
+token = "0123456789abcdef"
+[[api.token]]
+scope = "read"
+[[api.token]]
+scope = "read"
+token = "0123456789abcdef"
+token_file = "x"
+[[api.token]]
+scope = "read"
+token = "0123456789 abcdef"
+[[api.token]]
+scope = "admin"
+token = "0123456789abcdefXYZ"
+[[api.token]]
+scope = "read"
+token = "0123456789abcdefXYZ"
+[[api.token]]
+scope = "read"
+token_file = "no-such.token"
+"#;
+        let found = positions(text);
+        assert_eq!(
+            found,
+            vec![
+                "2:11: api.enabled: expected a boolean (true or false), found a string",
+                "3:10: api.listen: \"127.0.0.1\" is not an address with a port, such as \
+                 \"127.0.0.1:8053\" or \"[::1]:8053\"",
+                "4:1: api.colour: unknown key; expected one of: enabled, listen, policy_file, token",
+                "5:15: api.policy_file: is empty; remove the key for the default beside the \
+                 configuration file",
+                "7:9: api.token[0].scope: \"root\" is not one of \"read\", \"admin\"",
+                "8:9: api.token[0].token: the token has 5 characters; it needs at least 16",
+                "9:1: api.token[1]: missing key \"scope\" (\"read\" or \"admin\")",
+                "11:1: api.token[2]: missing key \"token\" or \"token_file\"",
+                "16:14: api.token[3].token_file: cannot use x: No such file or directory (os \
+                 error 2)",
+                "16:14: api.token[3]: give either \"token\" or \"token_file\", not both",
+                "19:9: api.token[4].token: a token may hold only visible ASCII characters (no \
+                 spaces or control characters)",
+                "25:9: api.token[6]: the same token is already configured at api.token[5]",
+                "28:14: api.token[7].token_file: cannot use no-such.token: No such file or \
+                 directory (os error 2)",
+            ]
+        );
+        // No token is ever echoed in a problem.
+        for problem in &found {
+            assert!(!problem.contains("0123456789"), "{problem}");
+            assert!(!problem.contains("short\""), "{problem}");
+        }
+        // Open to the network: reported at listen, saying why.
+        assert_one_problem(
+            "[api]\nlisten = \"192.0.2.1:8053\"\n",
+            2,
+            10,
+            "192.0.2.1 is not a loopback address and no [[api.token]] is configured: the API \
+             would be open to the network",
+        );
+        assert_one_problem(
+            "[api]\nlisten = \"[::]:8053\"\n",
+            2,
+            10,
+            "would be open to the network",
+        );
+        assert_one_problem("[api]\nlisten = 8053\n", 2, 10, "expected a string");
+        assert_one_problem("api = 1\n", 1, 7, "api: expected a table");
+        assert_one_problem(
+            "[api]\ntoken = \"0123456789abcdef\"\n",
+            2,
+            9,
+            "api.token: expected an array of tables ([[api.token]] entries)",
+        );
+    }
+
+    #[test]
+    fn token_files_are_trimmed_and_checked() {
+        let files = PolicyFiles::new("token-files");
+        std::fs::write(files.0.join("short.token"), "abc\n").expect("token file");
+        std::fs::write(files.0.join("big.token"), vec![b'a'; 5000]).expect("token file");
+        std::fs::write(files.0.join("binary.token"), [0xff_u8; 20]).expect("token file");
+        std::fs::create_dir_all(files.0.join("directory.token")).expect("directory");
+        let found = files.positions(
+            r#"[[api.token]]
+scope = "read"
+token_file = "short.token"
+[[api.token]]
+scope = "read"
+token_file = "big.token"
+[[api.token]]
+scope = "read"
+token_file = "binary.token"
+[[api.token]]
+scope = "read"
+token_file = "directory.token"
+"#,
+        );
+        let directory = files.0.display().to_string();
+        let found: Vec<String> = found
+            .iter()
+            .map(|problem| problem.replace(&directory, "DIR"))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                "3:14: api.token[0].token_file: the token has 3 characters; it needs at least 16",
+                "6:14: api.token[1].token_file: DIR/big.token is larger than 4KiB; it should \
+                 hold only the token",
+                "9:14: api.token[2].token_file: DIR/binary.token is not text; it should hold \
+                 the token",
+                "12:14: api.token[3].token_file: cannot use DIR/directory.token: not a regular \
+                 file",
+            ]
+        );
+    }
+
+    #[test]
+    fn query_log_problems_are_reported_with_positions() {
+        let files = PolicyFiles::new("query-log-problems");
+        let found = files.positions(
+            r#"[query_log]
+enabled = 1
+path = "."
+privacy_level = 4
+retention_days = 0
+exclude_clients = ["10.0.0.0/33", 7]
+exclude_names = ["bad name", ""]
+queue_capacity = 10_000_001
+level = 1
+"#,
+        );
+        let directory = files.0.display().to_string();
+        let found: Vec<String> = found
+            .iter()
+            .map(|problem| problem.replace(&directory, "DIR"))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                "2:11: query_log.enabled: expected a boolean (true or false), found an integer",
+                "3:8: query_log.path: DIR/. is a directory; name the database file",
+                "4:17: query_log.privacy_level: 4 is out of range 0..=3",
+                "5:18: query_log.retention_days: 0 is out of range 1..=3650",
+                "6:20: query_log.exclude_clients[0]: \"10.0.0.0/33\" is not a network such as \
+                 \"10.0.0.0/8\": the prefix length is longer than 32",
+                "6:35: query_log.exclude_clients[1]: expected a string, found an integer",
+                "7:18: query_log.exclude_names[0]: \"bad name\" is not a domain name: it \
+                 contains white space or a control character",
+                "7:30: query_log.exclude_names[1]: \"\" is not a domain name: it is empty; \
+                 write \".\" for the root",
+                "8:18: query_log.queue_capacity: 10000001 is out of range 1..=10000000",
+                "9:1: query_log.level: unknown key; expected one of: enabled, path, \
+                 privacy_level, retention_days, exclude_clients, exclude_names, queue_capacity",
+            ]
+        );
+        assert_one_problem(
+            "[query_log]\nretention_days = 3651\n",
+            2,
+            18,
+            "3651 is out of range 1..=3650",
+        );
+        assert_one_problem(
+            "[query_log]\npath = \"\"\n",
+            2,
+            8,
+            "query_log.path: is empty",
+        );
+        assert_one_problem(
+            "[query_log]\nqueue_capacity = 0\n",
+            2,
+            18,
+            "0 is out of range 1..=10000000",
+        );
+    }
+
+    fn kids_profile() -> ProfileEntry {
+        ProfileEntry {
+            name: "kids".to_owned(),
+            feeds: vec!["malware".to_owned(), "social".to_owned()],
+            block_answer: Some(BlockAnswerEntry::Addresses(vec![
+                "192.0.2.10".to_owned(),
+                "2001:db8::10".to_owned(),
+            ])),
+            allowlist: vec!["school.example".to_owned()],
+            safe_search: vec!["google".to_owned(), "youtube".to_owned()],
+            time_zone: "Europe/Berlin".to_owned(),
+            schedule: vec![ScheduleEntry {
+                feed: "social".to_owned(),
+                days: vec!["sun-thu".to_owned()],
+                from: "21:00".to_owned(),
+                to: "07:00".to_owned(),
+            }],
+            overrides: vec![OverrideEntry {
+                feed: "malware".to_owned(),
+                action: Some("cname:walled.example.".to_owned()),
+                enabled: true,
+                log: false,
+                ede: Some("filtered".to_owned()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_policy_file_round_trips_and_is_merged_after_the_configuration() {
+        let files = PolicyFiles::new("policy-file-round-trip");
+        let main = format!(
+            "{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\nfeeds = [\"malware\"]\n\n\
+             [[policy.client]]\ncidr = \"10.1.0.0/16\"\nprofile = \"default\"\n"
+        );
+        let config_path = files.write_config("home.toml", &main);
+        let profiles = vec![
+            kids_profile(),
+            ProfileEntry {
+                name: "guests".to_owned(),
+                feeds: Vec::new(),
+                block_answer: Some(BlockAnswerEntry::Mode("refused".to_owned())),
+                allowlist: Vec::new(),
+                safe_search: Vec::new(),
+                time_zone: "UTC".to_owned(),
+                schedule: Vec::new(),
+                overrides: Vec::new(),
+            },
+        ];
+        let clients = vec![
+            ClientEntry {
+                cidr: "10.2.0.0/16".to_owned(),
+                profile: "kids".to_owned(),
+            },
+            ClientEntry {
+                cidr: "2001:db8:1::/48".to_owned(),
+                profile: "guests".to_owned(),
+            },
+            ClientEntry {
+                cidr: "192.0.2.7/32".to_owned(),
+                profile: "default".to_owned(),
+            },
+        ];
+        let text = render_policy_file(&profiles, &clients).expect("render");
+        assert!(
+            text.starts_with("# Profiles and client mappings managed"),
+            "{text}"
+        );
+        std::fs::write(files.0.join("home.api.toml"), &text).expect("policy file");
+        let config = load(&config_path).unwrap_or_else(|problems| panic!("{problems:#?}\n{text}"));
+        assert_eq!(config.api.policy_file, Some(files.0.join("home.api.toml")));
+        assert_eq!(config.policy.api_profiles, profiles);
+        assert_eq!(config.policy.api_clients, clients);
+        let names: Vec<&str> = config
+            .policy
+            .profiles
+            .iter()
+            .map(|profile| profile.name.as_str())
+            .collect();
+        assert_eq!(names, ["default", "kids", "guests"]);
+        let kids = &config.policy.profiles[1];
+        assert_eq!(kids.time_zone, "Europe/Berlin");
+        assert_eq!(kids.feeds[0].ede, EdeCode::Filtered);
+        assert!(!kids.feeds[0].log);
+        assert_eq!(kids.feeds[1].schedule.len(), 1);
+        assert_eq!(kids.allowlist, vec![name("school.example.")]);
+        assert_eq!(config.policy.clients.len(), 4);
+        assert_eq!(config.policy.clients[1].profile, "kids");
+        // Rendering what was read gives the same text again.
+        assert_eq!(
+            render_policy_file(&config.policy.api_profiles, &config.policy.api_clients)
+                .expect("render"),
+            text
+        );
+        // Nothing rendered: an empty but valid file.
+        let empty = render_policy_file(&[], &[]).expect("render");
+        std::fs::write(files.0.join("home.api.toml"), &empty).expect("policy file");
+        let config = load(&config_path).expect("empty policy file");
+        assert!(config.policy.api_profiles.is_empty());
+        assert_eq!(config.policy.profiles.len(), 1);
+        // Client networks are kept canonically.
+        std::fs::write(
+            files.0.join("home.api.toml"),
+            "[[client]]\ncidr = \"10.3.4.5/16\"\nprofile = \"default\"\n",
+        )
+        .expect("policy file");
+        let config = load(&config_path).expect("valid");
+        assert_eq!(config.policy.api_clients[0].cidr, "10.3.0.0/16");
+    }
+
+    #[test]
+    fn policy_file_problems_name_the_policy_file_and_its_positions() {
+        let files = PolicyFiles::new("policy-file-problems");
+        let main = format!(
+            "{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\nfeeds = [\"malware\"]\n\n\
+             [[policy.client]]\ncidr = \"10.1.0.0/16\"\nprofile = \"default\"\n\n\
+             [api]\npolicy_file = \"api/policy.toml\"\n"
+        );
+        let config_path = files.write_config("hanse.toml", &main);
+        std::fs::create_dir_all(files.0.join("api")).expect("directory");
+        let policy = r#"[[profile]]
+name = "default"
+feeds = ["social"]
+
+[[profile]]
+name = "kids"
+feeds = ["malware", "gambling"]
+colour = "red"
+
+[[client]]
+cidr = "10.1.0.0/16"
+profile = "kids"
+
+[[client]]
+cidr = "10.9.0.0/16"
+profile = "adults"
+
+[settings]
+"#;
+        std::fs::write(files.0.join("api/policy.toml"), policy).expect("policy file");
+        assert_eq!(
+            file_positions(&files, load(&config_path)),
+            vec![
+                "api/policy.toml:2:8: profile[0].name: profile \"default\" is already defined \
+                 at policy.profile[0].name in hanse.toml",
+                "api/policy.toml:7:21: profile[1].feeds[1]: unknown feed \"gambling\" \
+                 (configured: \"malware\", \"social\")",
+                "api/policy.toml:8:1: profile[1].colour: unknown key; expected one of: name, \
+                 feeds, block_answer, allowlist, safe_search, time_zone, schedule, override",
+                "api/policy.toml:11:8: client[0].cidr: 10.1.0.0/16 is already mapped at \
+                 policy.client[0].cidr in hanse.toml",
+                "api/policy.toml:16:11: client[1].profile: unknown profile \"adults\" \
+                 (configured: \"default\", \"kids\")",
+                "api/policy.toml:18:2: settings: unknown section; expected one of: profile, client",
+            ]
+        );
+        // Problems of both files: the configuration file's first.
+        let broken_main = main.replace("feeds = [\"malware\"]", "feeds = [\"nothing\"]");
+        let config_path = files.write_config("hanse.toml", &broken_main);
+        let found = file_positions(&files, load(&config_path));
+        assert!(found[0].starts_with("hanse.toml:"), "{found:#?}");
+        assert!(
+            found
+                .last()
+                .expect("problems")
+                .starts_with("api/policy.toml:"),
+            "{found:#?}"
+        );
+        // A syntax error in the policy file.
+        let config_path = files.write_config("hanse.toml", &main);
+        std::fs::write(files.0.join("api/policy.toml"), "[[profile]\nname = 1\n")
+            .expect("policy file");
+        let found = file_positions(&files, load(&config_path));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].starts_with("api/policy.toml:1:"), "{found:#?}");
+        assert!(found[0].contains("TOML syntax error"), "{found:#?}");
+        // A policy file that cannot be read.
+        std::fs::remove_file(files.0.join("api/policy.toml")).expect("remove");
+        std::fs::create_dir_all(files.0.join("api/policy.toml")).expect("directory");
+        let found = file_positions(&files, load(&config_path));
+        assert_eq!(
+            found,
+            vec!["hanse.toml:23:15: api.policy_file: api/policy.toml is a directory"]
+        );
+        std::fs::remove_dir(files.0.join("api/policy.toml")).expect("remove");
+        // Missing: no entries, no problem.
+        let config = load(&config_path).expect("no policy file");
+        assert!(config.policy.api_profiles.is_empty());
+        assert_eq!(config.policy.profiles.len(), 1);
+    }
+
+    #[test]
+    fn the_default_profile_may_come_from_either_file() {
+        let files = PolicyFiles::new("policy-file-default");
+        // No profiles in the configuration file, none named default in the
+        // policy file: reported in the policy file.
+        let config_path = files.write_config("hanse.toml", "");
+        std::fs::write(
+            files.0.join("hanse.api.toml"),
+            "# comment\n[[profile]]\nname = \"kids\"\n",
+        )
+        .expect("policy file");
+        assert_eq!(
+            file_positions(&files, load(&config_path)),
+            vec![
+                "hanse.api.toml:2:1: profile: no profile is named \"default\"; add one for the \
+                 clients that no client mapping names"
+            ]
+        );
+        // Profiles in the configuration file without a default, the default
+        // in the policy file: fine.
+        let config_path = files.write_config(
+            "hanse.toml",
+            &format!("{TWO_FEEDS}\n[[policy.profile]]\nname = \"kids\"\nfeeds = [\"social\"]\n"),
+        );
+        std::fs::write(
+            files.0.join("hanse.api.toml"),
+            "[[profile]]\nname = \"default\"\nfeeds = [\"malware\"]\n",
+        )
+        .expect("policy file");
+        let config = load(&config_path).expect("default in the policy file");
+        assert_eq!(config.policy.profiles[1].name, "default");
+        // Feeds without profiles: the implicit default clashes with one in
+        // the policy file.
+        let config_path = files.write_config("hanse.toml", TWO_FEEDS);
+        assert_eq!(
+            file_positions(&files, load(&config_path)),
+            vec![
+                "hanse.api.toml:2:8: profile[0].name: profile \"default\" is already defined at \
+                 the implicit default profile in hanse.toml"
+            ]
+        );
     }
 }
