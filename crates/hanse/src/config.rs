@@ -31,6 +31,17 @@
 //!   supported yet. Feed files are read by `feeds.rs`; remote feeds are
 //!   fetched elsewhere.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
+//! - `[api]`: bearer tokens (RFC 6750) inline or in a `token_file`, at least
+//!   16 visible ASCII characters, never quoted in a problem; a listen
+//!   address that is not loopback needs a token. `[query_log]`: privacy
+//!   level, retention and exclusions, checked here and used by the binary.
+//! - The API's policy file (`api.policy_file`, by default `STEM.api.toml`
+//!   beside the configuration file) holds `[[profile]]` and `[[client]]`
+//!   entries shaped like `[[policy.profile]]` and `[[policy.client]]`. It is
+//!   read after the configuration file, checked by the same code against the
+//!   configuration file's names, its problems labelled with its own path; its
+//!   entries are also kept as written (`PolicySection::api_profiles`,
+//!   `api_clients`) for the API, and `render_policy_file` writes them back.
 //!
 //! # Limitations
 //! - After a TOML syntax error only the syntax errors are reported: the
@@ -43,6 +54,8 @@
 //!   addresses, forwarders, zone servers, transfer primaries); the resolver
 //!   must not depend on itself to start. Feed URLs do name hosts: they are
 //!   resolved when fetched, not here.
+//! - The configuration file's clients may name only its own profiles, not
+//!   those of the API's policy file; rendering the policy file drops comments.
 //! - Feed URLs are checked for their form only (scheme, host, port, visible
 //!   ASCII); user names and passwords in URLs are refused, and
 //!   internationalised host names must be written in their `xn--` form.
@@ -949,9 +962,26 @@ const EDE_CHOICES: [(&str, EdeCode); 3] = [
 /// file it names (see [`parse`]). A file that cannot be read is one problem
 /// at line 1, column 1.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
+    load_with(path, None)
+}
+
+/// Like [`load`], but checks `policy_text` as the API's policy file instead
+/// of the file on disk: how the API checks a change before saving it with
+/// [`save_policy_file`]. Problems of `policy_text` carry the policy file's
+/// path.
+// The API backend of the binary calls it; until it is wired only the tests do.
+#[allow(dead_code)]
+pub fn load_with_policy_text(path: &Path, policy_text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    load_with(path, Some(policy_text))
+}
+
+fn load_with(path: &Path, policy_text: Option<&str>) -> Result<Config, Vec<ConfigProblem>> {
     let file_name = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&file_name, &text),
+        Ok(text) => match policy_text {
+            None => parse(&file_name, &text),
+            Some(_) => parse_with(&file_name, &text, policy_text),
+        },
         Err(error) => Err(vec![ConfigProblem {
             file: file_name,
             line: 1,
@@ -959,6 +989,32 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
             message: format!("cannot read the configuration file: {error}"),
         }]),
     }
+}
+
+/// Writes the API's policy file `text` (from [`render_policy_file`]) to
+/// `path` atomically: into a temporary file beside it, flushed to disk, then
+/// renamed over it, so that readers see the old or the new file, never a
+/// part.
+// The API backend of the binary calls it; until it is wired only the tests do.
+#[allow(dead_code)]
+pub fn save_policy_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the policy file path has no file name"))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(file_name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = std::fs::File::create(&temporary).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed
 }
 
 /// Checks the configuration `text`. `file_name` labels the problems, and its
@@ -969,6 +1025,16 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
 /// labelled with its own path. Returns every problem found, in file order,
 /// the configuration file's first.
 pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    parse_with(file_name, text, None)
+}
+
+/// [`parse`], with the API's policy file given as text instead of read from
+/// disk when `policy_text` is `Some`.
+fn parse_with(
+    file_name: &str,
+    text: &str,
+    policy_text: Option<&str>,
+) -> Result<Config, Vec<ConfigProblem>> {
     let document = parse_document(file_name, text)?;
     let base_directory = Path::new(file_name).parent().unwrap_or(Path::new(""));
     let mut config = Config::default();
@@ -999,7 +1065,11 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
     let mut policy_problems = Vec::new();
     if let Some(policy_path) = &config.api.policy_file {
         let policy_name = policy_path.display().to_string();
-        match std::fs::read_to_string(policy_path) {
+        let read = match policy_text {
+            Some(given) => Ok(given.to_owned()),
+            None => std::fs::read_to_string(policy_path),
+        };
+        match read {
             Ok(policy_text) => match parse_document(&policy_name, &policy_text) {
                 Ok(policy_document) => {
                     let mut policy_checker = Checker {
@@ -6525,5 +6595,51 @@ profile = "adults"
                  the implicit default profile in hanse.toml"
             ]
         );
+    }
+
+    #[test]
+    fn a_policy_text_is_checked_before_it_is_saved_atomically() {
+        let files = PolicyFiles::new("policy-file-save");
+        let config_path = files.write_config("hanse.toml", TWO_FEEDS);
+        let policy_path = files.0.join("hanse.api.toml");
+        let clients = vec![ClientEntry {
+            cidr: "10.4.0.0/16".to_owned(),
+            profile: "default".to_owned(),
+        }];
+        let good = render_policy_file(&[], &clients).expect("render");
+        let config = load_with_policy_text(&config_path, &good).expect("valid change");
+        assert_eq!(config.policy.api_clients, clients);
+        // Checking writes nothing.
+        assert!(!policy_path.exists());
+        let bad_clients = vec![ClientEntry {
+            cidr: "10.4.0.0/16".to_owned(),
+            profile: "nobody".to_owned(),
+        }];
+        let bad = render_policy_file(&[], &bad_clients).expect("render");
+        let problems = load_with_policy_text(&config_path, &bad).expect_err("refused");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert_eq!(problems[0].file, policy_path.display().to_string());
+        assert!(
+            problems[0].message.contains("unknown profile \"nobody\""),
+            "{problems:#?}"
+        );
+        // Saving replaces the file whole and leaves no temporary file.
+        save_policy_file(&policy_path, &good).expect("save");
+        save_policy_file(&policy_path, &good).expect("save again");
+        assert_eq!(std::fs::read_to_string(&policy_path).expect("read"), good);
+        let leftovers: Vec<_> = std::fs::read_dir(&files.0)
+            .expect("directory")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(
+            load(&config_path).expect("saved").policy.api_clients,
+            clients
+        );
+        // A directory that does not exist: an error, nothing written.
+        let missing = files.0.join("missing/hanse.api.toml");
+        assert!(save_policy_file(&missing, &good).is_err());
+        assert!(!missing.exists());
     }
 }
