@@ -595,6 +595,11 @@ pub struct PolicySection {
     /// The client mappings read from the API's policy file; they are also in
     /// `clients`, after the configuration file's.
     pub api_clients: Vec<ClientEntry>,
+    /// The profiles of the configuration file, as written (read-only
+    /// through the API).
+    pub file_profiles: Vec<ProfileEntry>,
+    /// The client mappings of the configuration file, as written.
+    pub file_clients: Vec<ClientEntry>,
 }
 
 impl Default for PolicySection {
@@ -607,6 +612,8 @@ impl Default for PolicySection {
             extra_text: true,
             api_profiles: Vec::new(),
             api_clients: Vec::new(),
+            file_profiles: Vec::new(),
+            file_clients: Vec::new(),
         }
     }
 }
@@ -727,7 +734,6 @@ struct PolicyFileDocument {
 /// a `[[profile]]` array and a `[[client]]` array, after a comment saying
 /// who writes the file.
 // The API backend of the binary calls it; until it is wired only the tests do.
-#[allow(dead_code)]
 pub fn render_policy_file(
     profiles: &[ProfileEntry],
     clients: &[ClientEntry],
@@ -970,7 +976,6 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
 /// [`save_policy_file`]. Problems of `policy_text` carry the policy file's
 /// path.
 // The API backend of the binary calls it; until it is wired only the tests do.
-#[allow(dead_code)]
 pub fn load_with_policy_text(path: &Path, policy_text: &str) -> Result<Config, Vec<ConfigProblem>> {
     load_with(path, Some(policy_text))
 }
@@ -996,7 +1001,6 @@ fn load_with(path: &Path, policy_text: Option<&str>) -> Result<Config, Vec<Confi
 /// renamed over it, so that readers see the old or the new file, never a
 /// part.
 // The API backend of the binary calls it; until it is wired only the tests do.
-#[allow(dead_code)]
 pub fn save_policy_file(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let file_name = path
@@ -1056,6 +1060,9 @@ fn parse_with(
         config.query_log.path = config.policy.state_directory.join(QUERY_LOG_FILE);
     }
     let mut main_found = std::mem::take(&mut checker.problems);
+    if main_found.is_empty() {
+        read_main_file_entries(text, &mut config.policy, &mut main_found);
+    }
     let mut names = std::mem::replace(&mut checker.policy_names, PolicyNames::new());
     names.mention_file(file_name);
     let main_profiles_at = names.profiles_at.take();
@@ -1172,6 +1179,50 @@ fn problems_at(file_name: &str, text: &str, mut found: Vec<(usize, String)>) -> 
         .collect()
 }
 
+/// The `[policy]` part of the main file, for [`read_main_file_entries`].
+#[derive(Deserialize)]
+struct MainFileDocument {
+    #[serde(default)]
+    policy: MainFilePolicy,
+}
+
+#[derive(Deserialize, Default)]
+struct MainFilePolicy {
+    #[serde(default)]
+    profile: Vec<ProfileEntry>,
+    #[serde(default)]
+    client: Vec<ClientEntry>,
+}
+
+/// Keeps the profiles and client mappings of a checked main file as
+/// written (client networks canonical), for the API to list (read-only).
+fn read_main_file_entries(text: &str, policy: &mut PolicySection, found: &mut Found) {
+    match toml::from_str::<MainFileDocument>(text) {
+        Ok(document) => {
+            policy.file_profiles = document.policy.profile;
+            policy.file_clients = canonical_clients(document.policy.client);
+        }
+        // The checker accepts nothing that this reading refuses; this is a
+        // guard, not an expected path.
+        Err(error) => found.push((
+            error.span().map_or(0, |span| span.start),
+            format!("cannot read the entries: {}", error.message()),
+        )),
+    }
+}
+
+fn canonical_clients(clients: Vec<ClientEntry>) -> Vec<ClientEntry> {
+    clients
+        .into_iter()
+        .map(|mut client| {
+            if let Ok(network) = IpNetwork::from_str(&client.cidr) {
+                client.cidr = network.to_string();
+            }
+            client
+        })
+        .collect()
+}
+
 /// Keeps the entries of a checked policy file as written (client networks
 /// canonical), for the API to list and rewrite.
 fn read_policy_file_entries(
@@ -1182,16 +1233,7 @@ fn read_policy_file_entries(
     match toml::from_str::<PolicyFileDocument>(text) {
         Ok(document) => {
             policy.api_profiles = document.profile;
-            policy.api_clients = document
-                .client
-                .into_iter()
-                .map(|mut client| {
-                    if let Ok(network) = IpNetwork::from_str(&client.cidr) {
-                        client.cidr = network.to_string();
-                    }
-                    client
-                })
-                .collect();
+            policy.api_clients = canonical_clients(document.client);
         }
         // The checker accepts nothing that this reading refuses; this is a
         // guard, not an expected path.
