@@ -14,7 +14,7 @@
 //! - A6 (obsolete, RFC 6563) is not lower-cased; its data is signed as is.
 
 use crate::rdata::{Rrsig, read_name};
-use hanse_wire::{Name, RType, Record};
+use hanse_wire::{Name, RType, RdataField, Record, canonical_layout};
 
 /// Why an RRset cannot be put in canonical form for a given RRSIG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -97,12 +97,12 @@ pub fn signed_owner(owner: &Name, labels: u8) -> Result<Name, CanonicalError> {
 pub fn canonical_data(rtype: RType, data: &[u8]) -> Result<Vec<u8>, CanonicalError> {
     let mut out = data.to_vec();
     let mut position = 0;
-    let Some(fields) = layout(rtype) else {
+    let Some(fields) = canonical_layout(rtype) else {
         return Ok(out);
     };
     for field in fields {
         match *field {
-            Field::Name => {
+            RdataField::Name => {
                 let (name, _) =
                     read_name(data.get(position..).ok_or(CanonicalError::MalformedData)?)
                         .ok_or(CanonicalError::MalformedData)?;
@@ -110,64 +110,26 @@ pub fn canonical_data(rtype: RType, data: &[u8]) -> Result<Vec<u8>, CanonicalErr
                 out[position..position + length].make_ascii_lowercase();
                 position += length;
             }
-            Field::Fixed(size) => {
+            RdataField::Fixed(size) => {
                 position += size;
                 if position > data.len() {
                     return Err(CanonicalError::MalformedData);
                 }
             }
-            Field::CharacterString => {
+            RdataField::CharacterString => {
                 let length = usize::from(*data.get(position).ok_or(CanonicalError::MalformedData)?);
                 position += 1 + length;
                 if position > data.len() {
                     return Err(CanonicalError::MalformedData);
                 }
             }
-            Field::Rest => return Ok(out),
+            RdataField::Rest => return Ok(out),
         }
     }
     if position != data.len() {
         return Err(CanonicalError::MalformedData);
     }
     Ok(out)
-}
-
-enum Field {
-    Name,
-    Fixed(usize),
-    CharacterString,
-    Rest,
-}
-
-fn layout(rtype: RType) -> Option<&'static [Field]> {
-    use Field::*;
-    Some(match rtype {
-        RType::NS
-        | RType::MD
-        | RType::MF
-        | RType::CNAME
-        | RType::MB
-        | RType::MG
-        | RType::MR
-        | RType::PTR
-        | RType::DNAME => &[Name],
-        RType::SOA => &[Name, Name, Fixed(20)],
-        RType::MINFO | RType::RP => &[Name, Name],
-        RType::MX | RType::AFSDB | RType::RT | RType::KX => &[Fixed(2), Name],
-        RType::PX => &[Fixed(2), Name, Name],
-        RType::SRV => &[Fixed(6), Name],
-        RType::NAPTR => &[
-            Fixed(4),
-            CharacterString,
-            CharacterString,
-            CharacterString,
-            Name,
-        ],
-        RType::SIG | RType::RRSIG => &[Fixed(18), Name, Rest],
-        // NXT (type 30, obsolete): the next name, then a bit map.
-        RType(30) => &[Name, Rest],
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

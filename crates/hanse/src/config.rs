@@ -2160,23 +2160,12 @@ impl Checker<'_> {
                 }
                 "policy_file" => {
                     self.policy_file_given = true;
-                    let Some(text) = self.expect_string(value, &path) else {
-                        continue;
-                    };
-                    let file = self.base_directory.join(text);
-                    if text.is_empty() {
-                        self.report(
-                            value.span().start,
-                            &path,
-                            "is empty; remove the key for the default beside the configuration file",
-                        );
-                    } else if file.is_dir() {
-                        self.report(
-                            value.span().start,
-                            &path,
-                            format!("{} is a directory", file.display()),
-                        );
-                    } else {
+                    if let Some(file) = self.read_file_to_write(
+                        value,
+                        &path,
+                        "remove the key for the default beside the configuration file",
+                        "",
+                    ) {
                         api.policy_file = Some(file);
                     }
                 }
@@ -2307,23 +2296,12 @@ impl Checker<'_> {
                 }
                 "path" => {
                     self.query_log_path_given = true;
-                    let Some(text) = self.expect_string(value, &path) else {
-                        continue;
-                    };
-                    let file = self.base_directory.join(text);
-                    if text.is_empty() {
-                        self.report(
-                            value.span().start,
-                            &path,
-                            "is empty; remove the key for querylog.sqlite in the state directory",
-                        );
-                    } else if file.is_dir() {
-                        self.report(
-                            value.span().start,
-                            &path,
-                            format!("{} is a directory; name the database file", file.display()),
-                        );
-                    } else {
+                    if let Some(file) = self.read_file_to_write(
+                        value,
+                        &path,
+                        "remove the key for querylog.sqlite in the state directory",
+                        "; name the database file",
+                    ) {
                         query_log.path = file;
                     }
                 }
@@ -3197,6 +3175,34 @@ impl Checker<'_> {
             return None;
         }
         Some(directory)
+    }
+
+    /// A file Hanse writes (it need not exist): relative to the
+    /// configuration file's directory, not empty (`empty_hint` says what to
+    /// do instead) and not a directory (`directory_hint` follows the
+    /// message).
+    fn read_file_to_write(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        empty_hint: &str,
+        directory_hint: &str,
+    ) -> Option<PathBuf> {
+        let text = self.expect_string(value, path)?;
+        let file = self.base_directory.join(text);
+        if text.is_empty() {
+            self.report(value.span().start, path, format!("is empty; {empty_hint}"));
+            None
+        } else if file.is_dir() {
+            self.report(
+                value.span().start,
+                path,
+                format!("{} is a directory{directory_hint}", file.display()),
+            );
+            None
+        } else {
+            Some(file)
+        }
     }
 
     /// A feed file: it must exist when the configuration is read; relative

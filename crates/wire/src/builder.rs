@@ -24,13 +24,15 @@ enum Section {
     Additional,
 }
 
-/// Parts of record data for compression when composing.
+/// Parts of record data for compression when composing: only the types of
+/// RFC 1035 itself are compressed when sending (RFC 3597 §4), a narrower set
+/// than [`crate::compressible_layout`] reads.
 enum Part {
     Name,
     Fixed(usize),
 }
 
-fn compressible_layout(rtype: RType) -> Option<&'static [Part]> {
+fn sending_layout(rtype: RType) -> Option<&'static [Part]> {
     Some(match rtype {
         RType::NS | RType::CNAME | RType::PTR => &[Part::Name],
         RType::SOA => &[Part::Name, Part::Name, Part::Fixed(20)],
@@ -174,7 +176,7 @@ impl MessageBuilder {
     }
 
     fn write_data(&mut self, record: &Record) {
-        let Some(parts) = compressible_layout(record.rtype) else {
+        let Some(parts) = sending_layout(record.rtype) else {
             self.buffer.extend_from_slice(&record.data);
             return;
         };

@@ -29,5 +29,5 @@ pub use error::WireError;
 pub use header::{Header, Opcode};
 pub use message::{Edns, EdnsOption, Message, Question, Record};
 pub use name::{MAX_NAME_LENGTH, Name, NameError};
-pub use types::{Class, RType, Rcode};
+pub use types::{Class, RType, Rcode, RdataField, canonical_layout, compressible_layout};
 pub use view::{CacheKey, KeyFlags, MAX_KEY_LENGTH, QueryView};

@@ -10,6 +10,7 @@ use crate::error::WireError;
 use crate::header::{HEADER_LENGTH, Header};
 use crate::name::{MAX_NAME_LENGTH, Name, decompress_into};
 use crate::types::{Class, RType, Rcode};
+use crate::types::{RdataField, compressible_layout};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A question: the name, type and class asked for.
@@ -287,42 +288,6 @@ impl Reader<'_> {
     }
 }
 
-/// The layout of record data in terms of names and fixed-size fields.
-enum Field {
-    Name,
-    Fixed(usize),
-    CharacterString,
-}
-
-/// The layouts of the types whose data holds names that may be compressed.
-fn layout(rtype: RType) -> Option<&'static [Field]> {
-    use Field::*;
-    Some(match rtype {
-        RType::NS
-        | RType::MD
-        | RType::MF
-        | RType::CNAME
-        | RType::MB
-        | RType::MG
-        | RType::MR
-        | RType::PTR
-        | RType::DNAME => &[Name],
-        RType::SOA => &[Name, Name, Fixed(20)],
-        RType::MINFO | RType::RP => &[Name, Name],
-        RType::MX | RType::AFSDB | RType::RT | RType::KX => &[Fixed(2), Name],
-        RType::PX => &[Fixed(2), Name, Name],
-        RType::SRV => &[Fixed(6), Name],
-        RType::NAPTR => &[
-            Fixed(4),
-            CharacterString,
-            CharacterString,
-            CharacterString,
-            Name,
-        ],
-        _ => return None,
-    })
-}
-
 fn decompress_data(
     packet: &[u8],
     start: usize,
@@ -335,7 +300,7 @@ fn decompress_data(
         RType::AAAA if raw.len() != 16 => return Err(WireError::BadRecordData),
         _ => {}
     }
-    let Some(fields) = layout(rtype) else {
+    let Some(fields) = compressible_layout(rtype) else {
         return Ok(raw.into());
     };
     // Names are read from the packet (for pointers) but must not run past `end`.
@@ -344,27 +309,31 @@ fn decompress_data(
     let mut position = start;
     for field in fields {
         match field {
-            Field::Name => {
+            RdataField::Name => {
                 let mut buffer = [0u8; MAX_NAME_LENGTH];
                 let (length, next) = decompress_into(bounded, position, &mut buffer)
                     .map_err(|_| WireError::BadRecordData)?;
                 data.extend_from_slice(&buffer[..length]);
                 position = next;
             }
-            Field::Fixed(size) => {
+            RdataField::Fixed(size) => {
                 let bytes = bounded
                     .get(position..position + size)
                     .ok_or(WireError::BadRecordData)?;
                 data.extend_from_slice(bytes);
                 position += size;
             }
-            Field::CharacterString => {
+            RdataField::CharacterString => {
                 let length = usize::from(*bounded.get(position).ok_or(WireError::BadRecordData)?);
                 let bytes = bounded
                     .get(position..position + 1 + length)
                     .ok_or(WireError::BadRecordData)?;
                 data.extend_from_slice(bytes);
                 position += 1 + length;
+            }
+            RdataField::Rest => {
+                data.extend_from_slice(&bounded[position.min(end)..]);
+                position = end;
             }
         }
     }

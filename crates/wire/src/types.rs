@@ -209,3 +209,61 @@ mod tests {
         assert_eq!("nxdomain".parse::<Rcode>(), Ok(Rcode::NXDOMAIN));
     }
 }
+
+/// One field of record data, for walking the names inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RdataField {
+    /// A domain name.
+    Name,
+    /// A fixed number of octets.
+    Fixed(usize),
+    /// A `<character-string>`: a length octet and that many octets.
+    CharacterString,
+    /// Everything that follows, opaque.
+    Rest,
+}
+
+/// Where the names are in the data of the types that RFC 1035 and its
+/// successors define with embedded names, which a message may compress
+/// (RFC 3597 §4: compression is only read for these): `None` for every other
+/// type.
+pub fn compressible_layout(rtype: RType) -> Option<&'static [RdataField]> {
+    use RdataField::*;
+    Some(match rtype {
+        RType::NS
+        | RType::MD
+        | RType::MF
+        | RType::CNAME
+        | RType::MB
+        | RType::MG
+        | RType::MR
+        | RType::PTR
+        | RType::DNAME => &[Name],
+        RType::SOA => &[Name, Name, Fixed(20)],
+        RType::MINFO | RType::RP => &[Name, Name],
+        RType::MX | RType::AFSDB | RType::RT | RType::KX => &[Fixed(2), Name],
+        RType::PX => &[Fixed(2), Name, Name],
+        RType::SRV => &[Fixed(6), Name],
+        RType::NAPTR => &[
+            Fixed(4),
+            CharacterString,
+            CharacterString,
+            CharacterString,
+            Name,
+        ],
+        _ => return None,
+    })
+}
+
+/// Where the names are in the data of the types whose names RFC 4034 §6.2
+/// lower-cases for the canonical form (without NSEC, RFC 6840 §5.1): the
+/// compressible types plus SIG, RRSIG (the signer's name) and NXT.
+pub fn canonical_layout(rtype: RType) -> Option<&'static [RdataField]> {
+    use RdataField::*;
+    match rtype {
+        RType::SIG | RType::RRSIG => Some(&[Fixed(18), Name, Rest]),
+        // NXT (type 30, obsolete): the next name, then a bit map.
+        RType(30) => Some(&[Name, Rest]),
+        _ => compressible_layout(rtype),
+    }
+}
