@@ -329,7 +329,7 @@ async function run() {
       const overflow = await phone.evaluate(() => {
         const width = document.documentElement.clientWidth;
         const wide = [];
-        for (const node of document.querySelectorAll("header, header > *, #status, main, main > section, section > *")) {
+        for (const node of document.querySelectorAll("header, header > *, #status, main, main > section, section > *, section table")) {
           const box = node.getBoundingClientRect();
           if (box.right > width + 0.5 || box.left < -0.5) wide.push(`${node.tagName.toLowerCase()}#${node.id} [${Math.round(box.left)}, ${Math.round(box.right)}]`);
         }
