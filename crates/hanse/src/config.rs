@@ -31,6 +31,17 @@
 //!   supported yet. Feed files are read by `feeds.rs`; remote feeds are
 //!   fetched elsewhere.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
+//! - `[api]`: bearer tokens (RFC 6750) inline or in a `token_file`, at least
+//!   16 visible ASCII characters, never quoted in a problem; a listen
+//!   address that is not loopback needs a token. `[query_log]`: privacy
+//!   level, retention and exclusions, checked here and used by the binary.
+//! - The API's policy file (`api.policy_file`, by default `STEM.api.toml`
+//!   beside the configuration file) holds `[[profile]]` and `[[client]]`
+//!   entries shaped like `[[policy.profile]]` and `[[policy.client]]`. It is
+//!   read after the configuration file, checked by the same code against the
+//!   configuration file's names, its problems labelled with its own path; its
+//!   entries are also kept as written (`PolicySection::api_profiles`,
+//!   `api_clients`) for the API, and `render_policy_file` writes them back.
 //!
 //! # Limitations
 //! - After a TOML syntax error only the syntax errors are reported: the
@@ -43,6 +54,8 @@
 //!   addresses, forwarders, zone servers, transfer primaries); the resolver
 //!   must not depend on itself to start. Feed URLs do name hosts: they are
 //!   resolved when fetched, not here.
+//! - The configuration file's clients may name only its own profiles, not
+//!   those of the API's policy file; rendering the policy file drops comments.
 //! - Feed URLs are checked for their form only (scheme, host, port, visible
 //!   ASCII); user names and passwords in URLs are refused, and
 //!   internationalised host names must be written in their `xn--` form.
@@ -62,6 +75,7 @@ use hanse_policy::{
 };
 use hanse_transfer::{TsigAlgorithm, TsigKey};
 use hanse_wire::Name;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -112,6 +126,96 @@ pub struct Config {
     pub log: LogSection,
     /// `[policy]`: filtering feeds, profiles and client mappings.
     pub policy: PolicySection,
+    /// `[api]`: the HTTP API and dashboard listener.
+    pub api: ApiSection,
+    /// `[query_log]`: the query log (off by default).
+    pub query_log: QueryLogSection,
+}
+
+/// The `[api]` section: the HTTP listener of the API, metrics and dashboard.
+///
+/// Its `Debug` form hides the tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiSection {
+    /// Whether the listener runs.
+    pub enabled: bool,
+    /// The address and port it listens on.
+    pub listen: SocketAddr,
+    /// `[[api.token]]`: bearer tokens with their scopes. Empty: only loopback
+    /// peers are served, as admin.
+    pub tokens: Vec<(String, ApiScope)>,
+    /// The file the API writes its profiles and client mappings to, and that
+    /// [`load`] reads back. `None` without a configuration file: API writes
+    /// are refused then.
+    pub policy_file: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> ApiSection {
+        ApiSection {
+            enabled: true,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_API_PORT),
+            tokens: Vec::new(),
+            policy_file: None,
+        }
+    }
+}
+
+impl fmt::Debug for ApiSection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scopes: Vec<ApiScope> = self.tokens.iter().map(|(_, scope)| *scope).collect();
+        formatter
+            .debug_struct("ApiSection")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("token_scopes", &scopes)
+            .field("policy_file", &self.policy_file)
+            .finish()
+    }
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiScope {
+    /// Reading only (`GET`, `HEAD`).
+    Read,
+    /// Everything, including changes.
+    Admin,
+}
+
+/// The `[query_log]` section: what the query log keeps, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLogSection {
+    /// Whether queries are logged at all.
+    pub enabled: bool,
+    /// The SQLite database; by default `querylog.sqlite` in
+    /// `policy.state_directory`.
+    pub path: PathBuf,
+    /// 0 full, 1 pseudonymised clients, 2 no clients, 3 aggregates only.
+    pub privacy_level: u8,
+    /// How many days entries are kept.
+    pub retention_days: u32,
+    /// Client networks never logged, as (address, prefix length), host bits
+    /// cleared.
+    pub exclude_clients: Vec<(IpAddr, u8)>,
+    /// Names never logged, with everything below them.
+    pub exclude_names: Vec<Name>,
+    /// Queries waiting for the writer at most; more are dropped and counted.
+    pub queue_capacity: usize,
+}
+
+impl Default for QueryLogSection {
+    fn default() -> QueryLogSection {
+        QueryLogSection {
+            enabled: false,
+            path: Path::new(DEFAULT_STATE_DIRECTORY).join(QUERY_LOG_FILE),
+            privacy_level: 1,
+            retention_days: 7,
+            exclude_clients: Vec::new(),
+            exclude_names: Vec::new(),
+            queue_capacity: 65_536,
+        }
+    }
 }
 
 /// The `[server]` section.
@@ -484,6 +588,18 @@ pub struct PolicySection {
     /// Whether filtered answers carry an EDE EXTRA-TEXT naming the rule's
     /// source (RFC 8914 §2).
     pub extra_text: bool,
+    /// The profiles read from the API's policy file (`api.policy_file`), as
+    /// written there; they are also in `profiles`, after the configuration
+    /// file's. Only these can be changed through the API.
+    pub api_profiles: Vec<ProfileEntry>,
+    /// The client mappings read from the API's policy file; they are also in
+    /// `clients`, after the configuration file's.
+    pub api_clients: Vec<ClientEntry>,
+    /// The profiles of the configuration file, as written (read-only
+    /// through the API).
+    pub file_profiles: Vec<ProfileEntry>,
+    /// The client mappings of the configuration file, as written.
+    pub file_clients: Vec<ClientEntry>,
 }
 
 impl Default for PolicySection {
@@ -494,6 +610,10 @@ impl Default for PolicySection {
             clients: Vec::new(),
             state_directory: PathBuf::from(DEFAULT_STATE_DIRECTORY),
             extra_text: true,
+            api_profiles: Vec::new(),
+            api_clients: Vec::new(),
+            file_profiles: Vec::new(),
+            file_clients: Vec::new(),
         }
     }
 }
@@ -503,6 +623,131 @@ impl PolicySection {
     pub fn is_empty(&self) -> bool {
         self.feeds.is_empty() && self.profiles.is_empty()
     }
+}
+
+/// A profile as written in TOML (`[[profile]]` of the API's policy file,
+/// shaped like `[[policy.profile]]`). Mirrors `hanse_api::model::ProfileDocument`
+/// field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileEntry {
+    /// 1 to 63 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// Feed names in precedence order.
+    #[serde(default)]
+    pub feeds: Vec<String>,
+    /// The answer for blocked names; `None` means the engine's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_answer: Option<BlockAnswerEntry>,
+    /// Names never filtered, with everything below them.
+    #[serde(default)]
+    pub allowlist: Vec<String>,
+    /// Engines whose safe search is enforced.
+    #[serde(default)]
+    pub safe_search: Vec<String>,
+    /// The IANA time zone of the schedules.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Time windows of feeds.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleEntry>,
+    /// Per-feed switches.
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<OverrideEntry>,
+}
+
+/// A profile's `block_answer` as written: a mode or block-page addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockAnswerEntry {
+    /// `nxdomain`, `null` or `refused`.
+    Mode(String),
+    /// The addresses of a block page.
+    Addresses(Vec<String>),
+}
+
+/// A `[[profile.schedule]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    /// A feed of the profile.
+    pub feed: String,
+    /// `mon` … `sun` or ranges such as `mon-fri`; empty means every day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<String>,
+    /// Start, local `HH:MM`.
+    pub from: String,
+    /// End, local `HH:MM`.
+    pub to: String,
+}
+
+/// A `[[profile.override]]` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideEntry {
+    /// A feed of the profile.
+    pub feed: String,
+    /// Replaces the action of every rule of the feed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// `false` skips the feed for this profile.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Whether the feed's hits are logged.
+    #[serde(default = "default_true")]
+    pub log: bool,
+    /// `blocked`, `censored` or `filtered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ede: Option<String>,
+}
+
+/// A client mapping as written (`[[client]]` of the API's policy file).
+/// Mirrors `hanse_api::model::ClientMapping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    /// The network, `ADDRESS/LENGTH`; [`load`] writes it canonically (host
+    /// bits cleared).
+    pub cidr: String,
+    /// A configured profile.
+    pub profile: String,
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The API's policy file as a whole.
+#[derive(Serialize, Deserialize)]
+struct PolicyFileDocument {
+    #[serde(default)]
+    profile: Vec<ProfileEntry>,
+    #[serde(default)]
+    client: Vec<ClientEntry>,
+}
+
+/// The API-managed entries as TOML text (exactly what [`load`] reads back):
+/// a `[[profile]]` array and a `[[client]]` array, after a comment saying
+/// who writes the file.
+// The API backend of the binary calls it; until it is wired only the tests do.
+pub fn render_policy_file(
+    profiles: &[ProfileEntry],
+    clients: &[ClientEntry],
+) -> Result<String, toml::ser::Error> {
+    let document = PolicyFileDocument {
+        profile: profiles.to_vec(),
+        client: clients.to_vec(),
+    };
+    let body = toml::to_string(&document)?;
+    Ok(format!(
+        "# Profiles and client mappings managed through the Hanse API.\n\
+         # Hanse rewrites this file on every change; the configuration file is never written.\n\n\
+         {body}"
+    ))
 }
 
 /// One `[[policy.feed]]` entry: what a feed is and where its text comes from.
@@ -587,7 +832,37 @@ const TEBIBYTE: u64 = 1024 * GIBIBYTE;
 
 const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
-const SECTION_KEYS: &[&str] = &["server", "resolver", "cache", "log", "policy"];
+const SECTION_KEYS: &[&str] = &[
+    "server",
+    "resolver",
+    "cache",
+    "log",
+    "policy",
+    "api",
+    "query_log",
+];
+const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
+const API_TOKEN_KEYS: &[&str] = &["scope", "token", "token_file"];
+const API_SCOPES: [(&str, ApiScope); 2] = [("read", ApiScope::Read), ("admin", ApiScope::Admin)];
+/// The default port of `api.listen`.
+const DEFAULT_API_PORT: u16 = 8053;
+/// The shortest API token accepted, in characters.
+const MIN_TOKEN_LENGTH: usize = 16;
+/// The sections of the API's policy file.
+const POLICY_FILE_KEYS: &[&str] = &["profile", "client"];
+const QUERY_LOG_KEYS: &[&str] = &[
+    "enabled",
+    "path",
+    "privacy_level",
+    "retention_days",
+    "exclude_clients",
+    "exclude_names",
+    "queue_capacity",
+];
+/// The query log's file name in `policy.state_directory` by default.
+const QUERY_LOG_FILE: &str = "querylog.sqlite";
+/// The largest `query_log.queue_capacity`.
+const MAX_QUERY_LOG_QUEUE: usize = 10_000_000;
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "allow_from",
@@ -689,12 +964,29 @@ const EDE_CHOICES: [(&str, EdeCode); 3] = [
     ("filtered", EdeCode::Filtered),
 ];
 
-/// Reads and checks the configuration file at `path`. A file that cannot be
-/// read is one problem at line 1, column 1.
+/// Reads and checks the configuration file at `path`, and the API's policy
+/// file it names (see [`parse`]). A file that cannot be read is one problem
+/// at line 1, column 1.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
+    load_with(path, None)
+}
+
+/// Like [`load`], but checks `policy_text` as the API's policy file instead
+/// of the file on disk: how the API checks a change before saving it with
+/// [`save_policy_file`]. Problems of `policy_text` carry the policy file's
+/// path.
+// The API backend of the binary calls it; until it is wired only the tests do.
+pub fn load_with_policy_text(path: &Path, policy_text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    load_with(path, Some(policy_text))
+}
+
+fn load_with(path: &Path, policy_text: Option<&str>) -> Result<Config, Vec<ConfigProblem>> {
     let file_name = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&file_name, &text),
+        Ok(text) => match policy_text {
+            None => parse(&file_name, &text),
+            Some(_) => parse_with(&file_name, &text, policy_text),
+        },
         Err(error) => Err(vec![ConfigProblem {
             file: file_name,
             line: 1,
@@ -704,34 +996,176 @@ pub fn load(path: &Path) -> Result<Config, Vec<ConfigProblem>> {
     }
 }
 
+/// Writes the API's policy file `text` (from [`render_policy_file`]) to
+/// `path` atomically: into a temporary file beside it, flushed to disk, then
+/// renamed over it, so that readers see the old or the new file, never a
+/// part.
+// The API backend of the binary calls it; until it is wired only the tests do.
+pub fn save_policy_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the policy file path has no file name"))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(file_name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = std::fs::File::create(&temporary).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed
+}
+
 /// Checks the configuration `text`. `file_name` labels the problems, and its
-/// directory is the base of a relative `resolver.root_hints`. Returns every
-/// problem found, in file order.
+/// directory is the base of relative paths (`resolver.root_hints`, feed
+/// files, `api.policy_file`, …). Then reads the API's policy file
+/// (`api.policy_file`, by default `STEM.api.toml` beside `file_name`) if it
+/// exists, and appends its profiles and client mappings; its problems are
+/// labelled with its own path. Returns every problem found, in file order,
+/// the configuration file's first.
 pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> {
+    parse_with(file_name, text, None)
+}
+
+/// [`parse`], with the API's policy file given as text instead of read from
+/// disk when `policy_text` is `Some`.
+fn parse_with(
+    file_name: &str,
+    text: &str,
+    policy_text: Option<&str>,
+) -> Result<Config, Vec<ConfigProblem>> {
+    let document = parse_document(file_name, text)?;
+    let base_directory = Path::new(file_name).parent().unwrap_or(Path::new(""));
+    let mut config = Config::default();
+    let mut checker = Checker {
+        base_directory,
+        problems: Vec::new(),
+        policy_names: PolicyNames::new(),
+        query_log_path_given: false,
+        policy_file_given: false,
+    };
+    checker.read_document(document.get_ref(), &mut config);
+    if !checker.policy_file_given {
+        let stem = Path::new(file_name)
+            .file_stem()
+            .map_or_else(|| "hanse".into(), |stem| stem.to_string_lossy());
+        config.api.policy_file = Some(base_directory.join(format!("{stem}.api.toml")));
+    }
+    if !checker.query_log_path_given {
+        config.query_log.path = config.policy.state_directory.join(QUERY_LOG_FILE);
+    }
+    let mut main_found = std::mem::take(&mut checker.problems);
+    if main_found.is_empty() {
+        read_main_file_entries(text, &mut config.policy, &mut main_found);
+    }
+    let mut names = std::mem::replace(&mut checker.policy_names, PolicyNames::new());
+    names.mention_file(file_name);
+    let main_profiles_at = names.profiles_at.take();
+
+    // The API's policy file: (its name, its text, its problems) once read.
+    let mut policy_file: Option<(String, String, Found)> = None;
+    let mut policy_problems = Vec::new();
+    if let Some(policy_path) = &config.api.policy_file {
+        let policy_name = policy_path.display().to_string();
+        let read = match policy_text {
+            Some(given) => Ok(given.to_owned()),
+            None => std::fs::read_to_string(policy_path),
+        };
+        match read {
+            Ok(policy_text) => match parse_document(&policy_name, &policy_text) {
+                Ok(policy_document) => {
+                    let mut policy_checker = Checker {
+                        base_directory,
+                        problems: Vec::new(),
+                        policy_names: names,
+                        query_log_path_given: false,
+                        policy_file_given: false,
+                    };
+                    policy_checker.read_policy_file(policy_document.get_ref(), &mut config.policy);
+                    names = policy_checker.policy_names;
+                    let mut found = policy_checker.problems;
+                    if found.is_empty() {
+                        read_policy_file_entries(&policy_text, &mut config.policy, &mut found);
+                    }
+                    policy_file = Some((policy_name, policy_text, found));
+                }
+                Err(syntax_problems) => {
+                    names.profiles.complete = false;
+                    policy_problems = syntax_problems;
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                names.profiles.complete = false;
+                policy_problems.push(ConfigProblem {
+                    file: policy_name,
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot read the API policy file: {error}"),
+                });
+            }
+        }
+    }
+    // With explicit profiles, one of the two files names one `default`.
+    if names.profiles.complete && !names.profiles.contains(DEFAULT_PROFILE) {
+        let message = "no profile is named \"default\"; add one for the clients that no";
+        match (main_profiles_at, &mut policy_file, names.profiles_at) {
+            (Some(offset), _, _) => main_found.push((
+                offset,
+                format!("policy.profile: {message} [[policy.client]] entry names"),
+            )),
+            (None, Some((_, _, found)), Some(offset)) => {
+                found.push((offset, format!("profile: {message} client mapping names")));
+            }
+            _ => {}
+        }
+    }
+    let mut problems = problems_at(file_name, text, main_found);
+    if let Some((policy_name, policy_text, found)) = policy_file {
+        problems.extend(problems_at(&policy_name, &policy_text, found));
+    }
+    problems.extend(policy_problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Problems of one file as (byte offset, message) pairs.
+type Found = Vec<(usize, String)>;
+
+/// Parses TOML text into a spanned document; its syntax errors are the
+/// problems otherwise (the recovered document is not checked).
+fn parse_document<'i>(
+    file_name: &str,
+    text: &'i str,
+) -> Result<Spanned<DeTable<'i>>, Vec<ConfigProblem>> {
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
-    let mut found: Vec<(usize, String)> = syntax_errors
+    if syntax_errors.is_empty() {
+        return Ok(document);
+    }
+    let found = syntax_errors
         .iter()
         .map(|error| {
             let offset = error.span().map_or(0, |span| span.start);
             (offset, format!("TOML syntax error: {}", error.message()))
         })
         .collect();
-    let mut config = Config::default();
-    if found.is_empty() {
-        let base_directory = Path::new(file_name).parent().unwrap_or(Path::new(""));
-        let mut checker = Checker {
-            base_directory,
-            problems: Vec::new(),
-        };
-        checker.read_document(document.get_ref(), &mut config);
-        found = checker.problems;
-    }
-    if found.is_empty() {
-        return Ok(config);
-    }
+    Err(problems_at(file_name, text, found))
+}
+
+/// Turns (byte offset, message) pairs into problems of one file, sorted by
+/// position without repeats.
+fn problems_at(file_name: &str, text: &str, mut found: Vec<(usize, String)>) -> Vec<ConfigProblem> {
     found.sort_by_key(|(offset, _)| *offset);
     found.dedup();
-    Err(found
+    found
         .into_iter()
         .map(|(offset, message)| {
             let (line, column) = line_and_column(text, offset);
@@ -742,7 +1176,72 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Vec<ConfigProblem>> 
                 message,
             }
         })
-        .collect())
+        .collect()
+}
+
+/// The `[policy]` part of the main file, for [`read_main_file_entries`].
+#[derive(Deserialize)]
+struct MainFileDocument {
+    #[serde(default)]
+    policy: MainFilePolicy,
+}
+
+#[derive(Deserialize, Default)]
+struct MainFilePolicy {
+    #[serde(default)]
+    profile: Vec<ProfileEntry>,
+    #[serde(default)]
+    client: Vec<ClientEntry>,
+}
+
+/// Keeps the profiles and client mappings of a checked main file as
+/// written (client networks canonical), for the API to list (read-only).
+fn read_main_file_entries(text: &str, policy: &mut PolicySection, found: &mut Found) {
+    match toml::from_str::<MainFileDocument>(text) {
+        Ok(document) => {
+            policy.file_profiles = document.policy.profile;
+            policy.file_clients = canonical_clients(document.policy.client);
+        }
+        // The checker accepts nothing that this reading refuses; this is a
+        // guard, not an expected path.
+        Err(error) => found.push((
+            error.span().map_or(0, |span| span.start),
+            format!("cannot read the entries: {}", error.message()),
+        )),
+    }
+}
+
+fn canonical_clients(clients: Vec<ClientEntry>) -> Vec<ClientEntry> {
+    clients
+        .into_iter()
+        .map(|mut client| {
+            if let Ok(network) = IpNetwork::from_str(&client.cidr) {
+                client.cidr = network.to_string();
+            }
+            client
+        })
+        .collect()
+}
+
+/// Keeps the entries of a checked policy file as written (client networks
+/// canonical), for the API to list and rewrite.
+fn read_policy_file_entries(
+    text: &str,
+    policy: &mut PolicySection,
+    found: &mut Vec<(usize, String)>,
+) {
+    match toml::from_str::<PolicyFileDocument>(text) {
+        Ok(document) => {
+            policy.api_profiles = document.profile;
+            policy.api_clients = canonical_clients(document.client);
+        }
+        // The checker accepts nothing that this reading refuses; this is a
+        // guard, not an expected path.
+        Err(error) => found.push((
+            error.span().map_or(0, |span| span.start),
+            format!("cannot read the entries: {}", error.message()),
+        )),
+    }
 }
 
 /// Converts a byte offset into a 1-based line and column (in Unicode scalar
@@ -802,6 +1301,13 @@ type Value<'i> = Spanned<DeValue<'i>>;
 struct Checker<'a> {
     base_directory: &'a Path,
     problems: Vec<(usize, String)>,
+    /// The policy's names so far, carried from the configuration file to the
+    /// API's policy file.
+    policy_names: PolicyNames,
+    /// Whether `query_log.path` was given (else it follows the state directory).
+    query_log_path_given: bool,
+    /// Whether `api.policy_file` was given (else it is beside the file).
+    policy_file_given: bool,
 }
 
 impl Checker<'_> {
@@ -1132,6 +1638,16 @@ impl Checker<'_> {
                 "policy" => {
                     if let Some(table) = self.expect_table(value, name) {
                         self.read_policy(table, &mut config.policy);
+                    }
+                }
+                "api" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_api(table, &mut config.api);
+                    }
+                }
+                "query_log" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_query_log(table, &mut config.query_log);
                     }
                 }
                 _ => self.report_unknown_key(key, "", SECTION_KEYS),
@@ -1610,6 +2126,253 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    fn read_api(&mut self, table: &DeTable<'_>, api: &mut ApiSection) {
+        let mut listen_offset = None;
+        let mut token_entries = None;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("api", name);
+            match name {
+                "enabled" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        api.enabled = flag;
+                    }
+                }
+                "listen" => {
+                    let Some(text) = self.expect_string(value, &path) else {
+                        continue;
+                    };
+                    match SocketAddr::from_str(text) {
+                        Ok(address) => {
+                            api.listen = address;
+                            listen_offset = Some(value.span().start);
+                        }
+                        Err(_) => self.report(
+                            value.span().start,
+                            &path,
+                            format!(
+                                "{text:?} is not an address with a port, such as \
+                                 \"127.0.0.1:8053\" or \"[::1]:8053\""
+                            ),
+                        ),
+                    }
+                }
+                "policy_file" => {
+                    self.policy_file_given = true;
+                    let Some(text) = self.expect_string(value, &path) else {
+                        continue;
+                    };
+                    let file = self.base_directory.join(text);
+                    if text.is_empty() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            "is empty; remove the key for the default beside the configuration file",
+                        );
+                    } else if file.is_dir() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            format!("{} is a directory", file.display()),
+                        );
+                    } else {
+                        api.policy_file = Some(file);
+                    }
+                }
+                "token" => token_entries = Some(value),
+                _ => self.report_unknown_key(key, "api", API_KEYS),
+            }
+        }
+        let mut valid_tokens = true;
+        if let Some(value) = token_entries {
+            // The key path of each token kept, by its index in `api.tokens`.
+            let mut token_paths: Vec<String> = Vec::new();
+            for (path, entry, table) in self.expect_entries(value, "api.token") {
+                match self.read_api_token(entry, table, &path) {
+                    Some((token, scope, offset)) => {
+                        if let Some(index) =
+                            api.tokens.iter().position(|(other, _)| *other == token)
+                        {
+                            let message = format!(
+                                "the same token is already configured at {}",
+                                token_paths[index]
+                            );
+                            self.report(offset, &path, message);
+                        } else {
+                            api.tokens.push((token, scope));
+                            token_paths.push(path);
+                        }
+                    }
+                    None => valid_tokens = false,
+                }
+            }
+        }
+        if api.enabled && valid_tokens && api.tokens.is_empty() && !api.listen.ip().is_loopback() {
+            let offset = listen_offset.unwrap_or(0);
+            self.report(
+                offset,
+                "api.listen",
+                format!(
+                    "{} is not a loopback address and no [[api.token]] is configured: the API \
+                     would be open to the network; add a token or listen on 127.0.0.1 or [::1]",
+                    api.listen.ip()
+                ),
+            );
+        }
+    }
+
+    /// One `[[api.token]]`: its token, scope and the offset of the entry.
+    fn read_api_token(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+    ) -> Option<(String, ApiScope, usize)> {
+        let mut scope: Option<Option<ApiScope>> = None;
+        let mut tokens: Vec<(Option<String>, &str, usize)> = Vec::new();
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let key_path = join_path(path, name);
+            match name {
+                "scope" => scope = Some(self.read_choice(value, &key_path, &API_SCOPES)),
+                "token" => {
+                    let token = self.expect_string(value, &key_path).map(str::to_owned);
+                    tokens.push((token, "token", value.span().start));
+                }
+                "token_file" => {
+                    let token = self.read_secret_file(value, &key_path, "the token");
+                    tokens.push((token, "token_file", value.span().start));
+                }
+                _ => self.report_unknown_key(key, path, API_TOKEN_KEYS),
+            }
+        }
+        if scope.is_none() {
+            self.report(
+                entry.span().start,
+                path,
+                "missing key \"scope\" (\"read\" or \"admin\")",
+            );
+        }
+        let (token, key, offset) = match tokens.as_slice() {
+            [] => {
+                self.report(
+                    entry.span().start,
+                    path,
+                    "missing key \"token\" or \"token_file\"",
+                );
+                return None;
+            }
+            [one] => one.clone(),
+            [_, second, ..] => {
+                self.report(
+                    second.2,
+                    path,
+                    "give either \"token\" or \"token_file\", not both",
+                );
+                return None;
+            }
+        };
+        let token = token?;
+        // The token itself is never echoed: problems end up in logs.
+        let length = token.chars().count();
+        if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+            self.report(
+                offset,
+                &join_path(path, key),
+                "a token may hold only visible ASCII characters (no spaces or control characters)",
+            );
+            return None;
+        }
+        if length < MIN_TOKEN_LENGTH {
+            self.report(
+                offset,
+                &join_path(path, key),
+                format!("the token has {length} characters; it needs at least {MIN_TOKEN_LENGTH}"),
+            );
+            return None;
+        }
+        Some((token, scope.flatten()?, offset))
+    }
+
+    fn read_query_log(&mut self, table: &DeTable<'_>, query_log: &mut QueryLogSection) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("query_log", name);
+            match name {
+                "enabled" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        query_log.enabled = flag;
+                    }
+                }
+                "path" => {
+                    self.query_log_path_given = true;
+                    let Some(text) = self.expect_string(value, &path) else {
+                        continue;
+                    };
+                    let file = self.base_directory.join(text);
+                    if text.is_empty() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            "is empty; remove the key for querylog.sqlite in the state directory",
+                        );
+                    } else if file.is_dir() {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            format!("{} is a directory; name the database file", file.display()),
+                        );
+                    } else {
+                        query_log.path = file;
+                    }
+                }
+                "privacy_level" => {
+                    if let Some(level) = self.read_integer(value, &path, 0_u8, 3) {
+                        query_log.privacy_level = level;
+                    }
+                }
+                "retention_days" => {
+                    if let Some(days) = self.read_integer(value, &path, 1_u32, 3650) {
+                        query_log.retention_days = days;
+                    }
+                }
+                "exclude_clients" => {
+                    if let Some(networks) = self.read_networks(value, &path) {
+                        query_log.exclude_clients = networks
+                            .into_iter()
+                            .map(|network| (network.address, network.prefix_length))
+                            .collect();
+                    }
+                }
+                "exclude_names" => {
+                    let Some(elements) = self.expect_array(value, &path) else {
+                        continue;
+                    };
+                    let mut names = Vec::with_capacity(elements.len());
+                    for (index, element) in elements.iter().enumerate() {
+                        let element_path = format!("{path}[{index}]");
+                        if let Some(name) = self.read_zone_name(element, &element_path) {
+                            names.push(name);
+                        }
+                    }
+                    if names.len() == elements.len() {
+                        query_log.exclude_names = names;
+                    }
+                }
+                "queue_capacity" => {
+                    if let Some(capacity) =
+                        self.read_integer(value, &path, 1_usize, MAX_QUERY_LOG_QUEUE)
+                    {
+                        query_log.queue_capacity = capacity;
+                    }
+                }
+                _ => self.report_unknown_key(key, "query_log", QUERY_LOG_KEYS),
+            }
+        }
+    }
+}
+
 /// A `[[policy.profile.override]]` entry as read.
 struct FeedOverride {
     feed: String,
@@ -1687,6 +2450,42 @@ impl Names {
     }
 }
 
+/// What the configuration file defined that the API's policy file refers to
+/// or must not define again.
+struct PolicyNames {
+    feeds: Names,
+    profiles: Names,
+    /// The client networks mapped so far, with the key path of each.
+    networks: Vec<(Prefix, String)>,
+    /// Where the current file's profile array starts, if it has one.
+    profiles_at: Option<usize>,
+}
+
+impl PolicyNames {
+    fn new() -> PolicyNames {
+        PolicyNames {
+            feeds: Names::new(),
+            profiles: Names::new(),
+            networks: Vec::new(),
+            profiles_at: None,
+        }
+    }
+
+    /// Adds the file's name to the key paths, for messages about another file.
+    fn mention_file(&mut self, file_name: &str) {
+        let paths = self
+            .feeds
+            .defined
+            .iter_mut()
+            .chain(self.profiles.defined.iter_mut())
+            .map(|defined| &mut defined.path)
+            .chain(self.networks.iter_mut().map(|(_, path)| path));
+        for path in paths {
+            *path = format!("{path} in {file_name}");
+        }
+    }
+}
+
 impl Checker<'_> {
     fn read_policy(&mut self, table: &DeTable<'_>, policy: &mut PolicySection) {
         let mut tsig_key_entries = None;
@@ -1734,28 +2533,9 @@ impl Checker<'_> {
                 }
             }
         }
-        let mut profile_names = Names::new();
+        self.policy_names.feeds = feed_names;
         match profile_entries {
-            Some(value) => {
-                for (path, entry, table) in self.expect_entries(value, "policy.profile") {
-                    let profile = self.read_profile(
-                        entry,
-                        table,
-                        &path,
-                        (&feed_names, &policy.feeds),
-                        &mut profile_names,
-                    );
-                    policy.profiles.extend(profile);
-                }
-                if profile_names.complete && !profile_names.contains(DEFAULT_PROFILE) {
-                    self.report(
-                        value.span().start,
-                        "policy.profile",
-                        "no profile is named \"default\"; add one for the clients that no \
-                         [[policy.client]] entry names",
-                    );
-                }
-            }
+            Some(value) => self.read_profile_entries(value, "policy.profile", policy),
             None if !policy.feeds.is_empty() => {
                 let mut profile = ProfileSpec::new(DEFAULT_PROFILE, &[]);
                 profile.feeds = policy
@@ -1767,7 +2547,7 @@ impl Checker<'_> {
                     })
                     .collect();
                 policy.profiles.push(profile);
-                profile_names.defined.push(Defined {
+                self.policy_names.profiles.defined.push(Defined {
                     name: DEFAULT_PROFILE.to_owned(),
                     path: "the implicit default profile".to_owned(),
                 });
@@ -1775,12 +2555,60 @@ impl Checker<'_> {
             None => {}
         }
         if let Some(value) = client_entries {
-            let mut networks: Vec<(Prefix, String)> = Vec::new();
-            for (path, entry, table) in self.expect_entries(value, "policy.client") {
-                let client = self.read_client(entry, table, &path, &profile_names, &mut networks);
-                policy.clients.extend(client);
+            self.read_client_entries(value, "policy.client", policy);
+        }
+    }
+
+    /// The API's policy file: `[[profile]]` and `[[client]]` entries, checked
+    /// like `[[policy.profile]]` and `[[policy.client]]` against the names
+    /// of the configuration file, and appended to `policy`.
+    fn read_policy_file(&mut self, document: &DeTable<'_>, policy: &mut PolicySection) {
+        let mut profile_entries = None;
+        let mut client_entries = None;
+        for (key, value) in document.iter() {
+            match &**key.get_ref() {
+                "profile" => profile_entries = Some(value),
+                "client" => client_entries = Some(value),
+                _ => self.report_unknown_key(key, "", POLICY_FILE_KEYS),
             }
         }
+        if let Some(value) = profile_entries {
+            self.read_profile_entries(value, "profile", policy);
+        }
+        if let Some(value) = client_entries {
+            self.read_client_entries(value, "client", policy);
+        }
+    }
+
+    /// An array of profiles (at `path`), appended to `policy.profiles`.
+    fn read_profile_entries(&mut self, value: &Value<'_>, path: &str, policy: &mut PolicySection) {
+        self.policy_names.profiles_at = Some(value.span().start);
+        let mut names = std::mem::replace(&mut self.policy_names.profiles, Names::new());
+        let feed_names = std::mem::replace(&mut self.policy_names.feeds, Names::new());
+        for (entry_path, entry, table) in self.expect_entries(value, path) {
+            let profile = self.read_profile(
+                entry,
+                table,
+                &entry_path,
+                (&feed_names, &policy.feeds),
+                &mut names,
+            );
+            policy.profiles.extend(profile);
+        }
+        self.policy_names.profiles = names;
+        self.policy_names.feeds = feed_names;
+    }
+
+    /// An array of client mappings (at `path`), appended to `policy.clients`.
+    fn read_client_entries(&mut self, value: &Value<'_>, path: &str, policy: &mut PolicySection) {
+        let profile_names = std::mem::replace(&mut self.policy_names.profiles, Names::new());
+        let mut networks = std::mem::take(&mut self.policy_names.networks);
+        for (entry_path, entry, table) in self.expect_entries(value, path) {
+            let client = self.read_client(entry, table, &entry_path, &profile_names, &mut networks);
+            policy.clients.extend(client);
+        }
+        self.policy_names.profiles = profile_names;
+        self.policy_names.networks = networks;
     }
 
     /// The tables of an array of tables, each with its key path.
@@ -2258,7 +3086,7 @@ impl Checker<'_> {
                     let text = if which == "secret" {
                         self.expect_string(value, &key_path).map(str::to_owned)
                     } else {
-                        self.read_secret_file(value, &key_path)
+                        self.read_secret_file(value, &key_path, "the base64 secret")
                     };
                     secret = Some((text, value.span().start, which));
                 }
@@ -2310,9 +3138,10 @@ impl Checker<'_> {
         }
     }
 
-    /// A `secret_file`: relative to the configuration file's directory; it
-    /// holds the base64 secret, with white space around it ignored.
-    fn read_secret_file(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
+    /// A `secret_file` or `token_file`: relative to the configuration file's
+    /// directory; it holds `holds` (a TSIG secret, an API token), with white
+    /// space around it ignored.
+    fn read_secret_file(&mut self, value: &Value<'_>, path: &str, holds: &str) -> Option<String> {
         let text = self.expect_string(value, path)?;
         if text.is_empty() {
             self.report(value.span().start, path, "is empty");
@@ -2331,16 +3160,13 @@ impl Checker<'_> {
         let problem = match read {
             Err(error) => format!("cannot use {}: {error}", file.display()),
             Ok(_) if contents.len() as u64 > MAX_SECRET_FILE_SIZE => format!(
-                "{} is larger than {}; it should hold only the base64 secret",
+                "{} is larger than {}; it should hold only {holds}",
                 file.display(),
                 describe_size(MAX_SECRET_FILE_SIZE)
             ),
             Ok(_) => match String::from_utf8(contents) {
                 Ok(secret) => return Some(secret.trim().to_owned()),
-                Err(_) => format!(
-                    "{} is not text; it should hold the base64 secret",
-                    file.display()
-                ),
+                Err(_) => format!("{} is not text; it should hold {holds}", file.display()),
             },
         };
         self.report(value.span().start, path, problem);
@@ -3184,6 +4010,14 @@ mod tests {
         text.parse().expect("test address")
     }
 
+    /// The configuration an empty `test.toml` gives: the defaults, with the
+    /// API's policy file beside it.
+    fn test_defaults() -> Config {
+        let mut config = Config::default();
+        config.api.policy_file = Some(PathBuf::from("test.api.toml"));
+        config
+    }
+
     fn network(text: &str) -> IpNetwork {
         text.parse().expect("test network")
     }
@@ -3214,11 +4048,11 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_defaults() {
-        assert_eq!(parse_ok(""), Config::default());
-        assert_eq!(parse_ok("# only a comment\n\n"), Config::default());
+        assert_eq!(parse_ok(""), test_defaults());
+        assert_eq!(parse_ok("# only a comment\n\n"), test_defaults());
         assert_eq!(
             parse_ok("[server]\n[resolver]\n[resolver.limits]\n[cache]\n[log]\n"),
-            Config::default()
+            test_defaults()
         );
     }
 
@@ -3390,6 +4224,11 @@ level = "debug"
                 level: "debug".to_owned(),
             },
             policy: PolicySection::default(),
+            api: ApiSection {
+                policy_file: Some(PathBuf::from("test.api.toml")),
+                ..ApiSection::default()
+            },
+            query_log: QueryLogSection::default(),
         };
         assert_eq!(parse_ok(&text), expected);
     }
@@ -3397,7 +4236,7 @@ level = "debug"
     #[test]
     fn full_example_parses_to_the_expected_struct() {
         let config = parse_ok(include_str!("../../../examples/hanse.toml"));
-        let mut expected = Config::default();
+        let mut expected = test_defaults();
         expected.resolver.forward_zones = vec![ZoneServers {
             name: name("corp.example."),
             servers: vec![address("10.1.1.1:53"), address("10.1.1.3:53")],
@@ -3406,13 +4245,15 @@ level = "debug"
             name: name("internal.example."),
             servers: vec![address("10.1.1.2:53")],
         }];
+        expected.query_log.exclude_clients = vec![(network("192.0.2.0/24").address, 24)];
+        expected.query_log.exclude_names = vec![name("home.arpa.")];
         assert_eq!(config, expected);
     }
 
     #[test]
     fn minimal_example_parses() {
         let config = parse_ok(include_str!("../../../examples/minimal.toml"));
-        let mut expected = Config::default();
+        let mut expected = test_defaults();
         expected.server.listen = vec![address("127.0.0.1:5300")];
         assert_eq!(config, expected);
     }
@@ -3443,7 +4284,7 @@ level = \"loud\"
                 "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
-                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log",
                 "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
             ]
         );
@@ -4248,6 +5089,14 @@ servers = [\"10.1.1.2\"]
             std::fs::write(directory.join("malware.rpz"), "").expect("feed file");
             std::fs::write(directory.join("social.domains"), "").expect("feed file");
             PolicyFiles(directory)
+        }
+
+        /// Writes a configuration file `file` into the directory and
+        /// returns its path.
+        fn write_config(&self, file: &str, text: &str) -> PathBuf {
+            let path = self.0.join(file);
+            std::fs::write(&path, text).expect("configuration file");
+            path
         }
 
         /// Parses `text` as if it were `hanse.toml` in the directory.
@@ -5244,5 +6093,595 @@ tsig_key = "nobody."
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(join_path("", "server"), "server");
         assert_eq!(join_path("server", "a.b"), "server.\"a.b\"");
+    }
+
+    /// All problems of a parse, as `FILE:LINE:COLUMN: MESSAGE` with the
+    /// directory of `files` cut off.
+    fn file_positions(
+        files: &PolicyFiles,
+        result: Result<Config, Vec<ConfigProblem>>,
+    ) -> Vec<String> {
+        let directory = format!("{}/", files.0.display());
+        match result {
+            Ok(config) => panic!("expected problems, got {config:?}"),
+            Err(problems) => problems
+                .iter()
+                .map(|problem| problem.to_string().replace(&directory, ""))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn api_and_query_log_defaults_are_as_documented() {
+        let config = Config::default();
+        assert!(config.api.enabled);
+        assert_eq!(config.api.listen, address("127.0.0.1:8053"));
+        assert!(config.api.tokens.is_empty());
+        assert_eq!(config.api.policy_file, None);
+        assert!(!config.query_log.enabled);
+        assert_eq!(
+            config.query_log.path,
+            PathBuf::from("/var/lib/hanse/querylog.sqlite")
+        );
+        assert_eq!(config.query_log.privacy_level, 1);
+        assert_eq!(config.query_log.retention_days, 7);
+        assert!(config.query_log.exclude_clients.is_empty());
+        assert!(config.query_log.exclude_names.is_empty());
+        assert_eq!(config.query_log.queue_capacity, 65_536);
+        // With a file: the policy file beside it, the query log in the state
+        // directory.
+        let files = PolicyFiles::new("api-defaults");
+        let config = files
+            .parse("[policy]\nstate_directory = \"state\"\n")
+            .expect("valid");
+        assert_eq!(config.api.policy_file, Some(files.0.join("hanse.api.toml")));
+        assert_eq!(config.query_log.path, files.0.join("state/querylog.sqlite"));
+        let config = parse_ok("[api]\n[query_log]\n");
+        assert_eq!(config, test_defaults());
+    }
+
+    #[test]
+    fn every_api_and_query_log_key_parses() {
+        let files = PolicyFiles::new("api-keys");
+        std::fs::write(
+            files.0.join("admin.token"),
+            "\n  0123456789abcdef-admin  \n",
+        )
+        .expect("token file");
+        let config = files
+            .parse(
+                r#"
+[api]
+enabled = false
+listen = "[::]:9053"
+policy_file = "managed/policy.toml"
+[[api.token]]
+scope = "read"
+token = "read-only-token-0123"
+[[api.token]]
+scope = "admin"
+token_file = "admin.token"
+
+[query_log]
+enabled = true
+path = "log/queries.sqlite"
+privacy_level = 0
+retention_days = 3650
+exclude_clients = ["10.1.2.3/8", "2001:db8::/32"]
+exclude_names = ["example.com", "corp.example."]
+queue_capacity = 10_000_000
+"#,
+            )
+            .expect("valid");
+        let expected_api = ApiSection {
+            enabled: false,
+            listen: address("[::]:9053"),
+            tokens: vec![
+                ("read-only-token-0123".to_owned(), ApiScope::Read),
+                ("0123456789abcdef-admin".to_owned(), ApiScope::Admin),
+            ],
+            policy_file: Some(files.0.join("managed/policy.toml")),
+        };
+        assert_eq!(config.api, expected_api);
+        // Debug hides the tokens.
+        let debug = format!("{:?}", config.api);
+        assert!(!debug.contains("read-only-token"), "{debug}");
+        assert!(debug.contains("Admin"), "{debug}");
+        let expected_log = QueryLogSection {
+            enabled: true,
+            path: files.0.join("log/queries.sqlite"),
+            privacy_level: 0,
+            retention_days: 3650,
+            exclude_clients: vec![
+                ("10.0.0.0".parse().expect("address"), 8),
+                ("2001:db8::".parse().expect("address"), 32),
+            ],
+            exclude_names: vec![name("example.com."), name("corp.example.")],
+            queue_capacity: 10_000_000,
+        };
+        assert_eq!(config.query_log, expected_log);
+        // The lowest values of the ranges.
+        let config =
+            parse_ok("[query_log]\nprivacy_level = 3\nretention_days = 1\nqueue_capacity = 1\n");
+        assert_eq!(
+            (
+                config.query_log.privacy_level,
+                config.query_log.retention_days,
+                config.query_log.queue_capacity
+            ),
+            (3, 1, 1)
+        );
+        // A listen address that is not loopback is fine with a token.
+        let config = parse_ok(
+            "[api]\nlisten = \"0.0.0.0:8053\"\n[[api.token]]\nscope = \"admin\"\n\
+             token = \"0123456789abcdef\"\n",
+        );
+        assert_eq!(config.api.listen, address("0.0.0.0:8053"));
+        // And without any, when the API is off.
+        parse_ok("[api]\nenabled = false\nlisten = \"0.0.0.0:8053\"\n");
+        parse_ok("[api]\nlisten = \"[::1]:1\"\n");
+    }
+
+    #[test]
+    fn api_problems_are_reported_with_positions() {
+        let text = r#"[api]
+enabled = "yes"
+listen = "127.0.0.1"
+colour = 1
+policy_file = ""
+[[api.token]]
+scope = "root"
+token = "short"
+[[api.token]]
+token = "0123456789abcdef"
+[[api.token]]
+scope = "read"
+[[api.token]]
+scope = "read"
+token = "0123456789abcdef"
+token_file = "x"
+[[api.token]]
+scope = "read"
+token = "0123456789 abcdef"
+[[api.token]]
+scope = "admin"
+token = "0123456789abcdefXYZ"
+[[api.token]]
+scope = "read"
+token = "0123456789abcdefXYZ"
+[[api.token]]
+scope = "read"
+token_file = "no-such.token"
+"#;
+        let found = positions(text);
+        assert_eq!(
+            found,
+            vec![
+                "2:11: api.enabled: expected a boolean (true or false), found a string",
+                "3:10: api.listen: \"127.0.0.1\" is not an address with a port, such as \
+                 \"127.0.0.1:8053\" or \"[::1]:8053\"",
+                "4:1: api.colour: unknown key; expected one of: enabled, listen, policy_file, token",
+                "5:15: api.policy_file: is empty; remove the key for the default beside the \
+                 configuration file",
+                "7:9: api.token[0].scope: \"root\" is not one of \"read\", \"admin\"",
+                "8:9: api.token[0].token: the token has 5 characters; it needs at least 16",
+                "9:1: api.token[1]: missing key \"scope\" (\"read\" or \"admin\")",
+                "11:1: api.token[2]: missing key \"token\" or \"token_file\"",
+                "16:14: api.token[3].token_file: cannot use x: No such file or directory (os \
+                 error 2)",
+                "16:14: api.token[3]: give either \"token\" or \"token_file\", not both",
+                "19:9: api.token[4].token: a token may hold only visible ASCII characters (no \
+                 spaces or control characters)",
+                "25:9: api.token[6]: the same token is already configured at api.token[5]",
+                "28:14: api.token[7].token_file: cannot use no-such.token: No such file or \
+                 directory (os error 2)",
+            ]
+        );
+        // No token is ever echoed in a problem.
+        for problem in &found {
+            assert!(!problem.contains("0123456789"), "{problem}");
+            assert!(!problem.contains("short\""), "{problem}");
+        }
+        // Open to the network: reported at listen, saying why.
+        assert_one_problem(
+            "[api]\nlisten = \"192.0.2.1:8053\"\n",
+            2,
+            10,
+            "192.0.2.1 is not a loopback address and no [[api.token]] is configured: the API \
+             would be open to the network",
+        );
+        assert_one_problem(
+            "[api]\nlisten = \"[::]:8053\"\n",
+            2,
+            10,
+            "would be open to the network",
+        );
+        assert_one_problem("[api]\nlisten = 8053\n", 2, 10, "expected a string");
+        assert_one_problem("api = 1\n", 1, 7, "api: expected a table");
+        assert_one_problem(
+            "[api]\ntoken = \"0123456789abcdef\"\n",
+            2,
+            9,
+            "api.token: expected an array of tables ([[api.token]] entries)",
+        );
+    }
+
+    #[test]
+    fn token_files_are_trimmed_and_checked() {
+        let files = PolicyFiles::new("token-files");
+        std::fs::write(files.0.join("short.token"), "abc\n").expect("token file");
+        std::fs::write(files.0.join("big.token"), vec![b'a'; 5000]).expect("token file");
+        std::fs::write(files.0.join("binary.token"), [0xff_u8; 20]).expect("token file");
+        std::fs::create_dir_all(files.0.join("directory.token")).expect("directory");
+        let found = files.positions(
+            r#"[[api.token]]
+scope = "read"
+token_file = "short.token"
+[[api.token]]
+scope = "read"
+token_file = "big.token"
+[[api.token]]
+scope = "read"
+token_file = "binary.token"
+[[api.token]]
+scope = "read"
+token_file = "directory.token"
+"#,
+        );
+        let directory = files.0.display().to_string();
+        let found: Vec<String> = found
+            .iter()
+            .map(|problem| problem.replace(&directory, "DIR"))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                "3:14: api.token[0].token_file: the token has 3 characters; it needs at least 16",
+                "6:14: api.token[1].token_file: DIR/big.token is larger than 4KiB; it should \
+                 hold only the token",
+                "9:14: api.token[2].token_file: DIR/binary.token is not text; it should hold \
+                 the token",
+                "12:14: api.token[3].token_file: cannot use DIR/directory.token: not a regular \
+                 file",
+            ]
+        );
+    }
+
+    #[test]
+    fn query_log_problems_are_reported_with_positions() {
+        let files = PolicyFiles::new("query-log-problems");
+        let found = files.positions(
+            r#"[query_log]
+enabled = 1
+path = "."
+privacy_level = 4
+retention_days = 0
+exclude_clients = ["10.0.0.0/33", 7]
+exclude_names = ["bad name", ""]
+queue_capacity = 10_000_001
+level = 1
+"#,
+        );
+        let directory = files.0.display().to_string();
+        let found: Vec<String> = found
+            .iter()
+            .map(|problem| problem.replace(&directory, "DIR"))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                "2:11: query_log.enabled: expected a boolean (true or false), found an integer",
+                "3:8: query_log.path: DIR/. is a directory; name the database file",
+                "4:17: query_log.privacy_level: 4 is out of range 0..=3",
+                "5:18: query_log.retention_days: 0 is out of range 1..=3650",
+                "6:20: query_log.exclude_clients[0]: \"10.0.0.0/33\" is not a network such as \
+                 \"10.0.0.0/8\": the prefix length is longer than 32",
+                "6:35: query_log.exclude_clients[1]: expected a string, found an integer",
+                "7:18: query_log.exclude_names[0]: \"bad name\" is not a domain name: it \
+                 contains white space or a control character",
+                "7:30: query_log.exclude_names[1]: \"\" is not a domain name: it is empty; \
+                 write \".\" for the root",
+                "8:18: query_log.queue_capacity: 10000001 is out of range 1..=10000000",
+                "9:1: query_log.level: unknown key; expected one of: enabled, path, \
+                 privacy_level, retention_days, exclude_clients, exclude_names, queue_capacity",
+            ]
+        );
+        assert_one_problem(
+            "[query_log]\nretention_days = 3651\n",
+            2,
+            18,
+            "3651 is out of range 1..=3650",
+        );
+        assert_one_problem(
+            "[query_log]\npath = \"\"\n",
+            2,
+            8,
+            "query_log.path: is empty",
+        );
+        assert_one_problem(
+            "[query_log]\nqueue_capacity = 0\n",
+            2,
+            18,
+            "0 is out of range 1..=10000000",
+        );
+    }
+
+    fn kids_profile() -> ProfileEntry {
+        ProfileEntry {
+            name: "kids".to_owned(),
+            feeds: vec!["malware".to_owned(), "social".to_owned()],
+            block_answer: Some(BlockAnswerEntry::Addresses(vec![
+                "192.0.2.10".to_owned(),
+                "2001:db8::10".to_owned(),
+            ])),
+            allowlist: vec!["school.example".to_owned()],
+            safe_search: vec!["google".to_owned(), "youtube".to_owned()],
+            time_zone: "Europe/Berlin".to_owned(),
+            schedule: vec![ScheduleEntry {
+                feed: "social".to_owned(),
+                days: vec!["sun-thu".to_owned()],
+                from: "21:00".to_owned(),
+                to: "07:00".to_owned(),
+            }],
+            overrides: vec![OverrideEntry {
+                feed: "malware".to_owned(),
+                action: Some("cname:walled.example.".to_owned()),
+                enabled: true,
+                log: false,
+                ede: Some("filtered".to_owned()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_policy_file_round_trips_and_is_merged_after_the_configuration() {
+        let files = PolicyFiles::new("policy-file-round-trip");
+        let main = format!(
+            "{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\nfeeds = [\"malware\"]\n\n\
+             [[policy.client]]\ncidr = \"10.1.0.0/16\"\nprofile = \"default\"\n"
+        );
+        let config_path = files.write_config("home.toml", &main);
+        let profiles = vec![
+            kids_profile(),
+            ProfileEntry {
+                name: "guests".to_owned(),
+                feeds: Vec::new(),
+                block_answer: Some(BlockAnswerEntry::Mode("refused".to_owned())),
+                allowlist: Vec::new(),
+                safe_search: Vec::new(),
+                time_zone: "UTC".to_owned(),
+                schedule: Vec::new(),
+                overrides: Vec::new(),
+            },
+        ];
+        let clients = vec![
+            ClientEntry {
+                cidr: "10.2.0.0/16".to_owned(),
+                profile: "kids".to_owned(),
+            },
+            ClientEntry {
+                cidr: "2001:db8:1::/48".to_owned(),
+                profile: "guests".to_owned(),
+            },
+            ClientEntry {
+                cidr: "192.0.2.7/32".to_owned(),
+                profile: "default".to_owned(),
+            },
+        ];
+        let text = render_policy_file(&profiles, &clients).expect("render");
+        assert!(
+            text.starts_with("# Profiles and client mappings managed"),
+            "{text}"
+        );
+        std::fs::write(files.0.join("home.api.toml"), &text).expect("policy file");
+        let config = load(&config_path).unwrap_or_else(|problems| panic!("{problems:#?}\n{text}"));
+        assert_eq!(config.api.policy_file, Some(files.0.join("home.api.toml")));
+        assert_eq!(config.policy.api_profiles, profiles);
+        assert_eq!(config.policy.api_clients, clients);
+        let names: Vec<&str> = config
+            .policy
+            .profiles
+            .iter()
+            .map(|profile| profile.name.as_str())
+            .collect();
+        assert_eq!(names, ["default", "kids", "guests"]);
+        let kids = &config.policy.profiles[1];
+        assert_eq!(kids.time_zone, "Europe/Berlin");
+        assert_eq!(kids.feeds[0].ede, EdeCode::Filtered);
+        assert!(!kids.feeds[0].log);
+        assert_eq!(kids.feeds[1].schedule.len(), 1);
+        assert_eq!(kids.allowlist, vec![name("school.example.")]);
+        assert_eq!(config.policy.clients.len(), 4);
+        assert_eq!(config.policy.clients[1].profile, "kids");
+        // Rendering what was read gives the same text again.
+        assert_eq!(
+            render_policy_file(&config.policy.api_profiles, &config.policy.api_clients)
+                .expect("render"),
+            text
+        );
+        // Nothing rendered: an empty but valid file.
+        let empty = render_policy_file(&[], &[]).expect("render");
+        std::fs::write(files.0.join("home.api.toml"), &empty).expect("policy file");
+        let config = load(&config_path).expect("empty policy file");
+        assert!(config.policy.api_profiles.is_empty());
+        assert_eq!(config.policy.profiles.len(), 1);
+        // Client networks are kept canonically.
+        std::fs::write(
+            files.0.join("home.api.toml"),
+            "[[client]]\ncidr = \"10.3.4.5/16\"\nprofile = \"default\"\n",
+        )
+        .expect("policy file");
+        let config = load(&config_path).expect("valid");
+        assert_eq!(config.policy.api_clients[0].cidr, "10.3.0.0/16");
+    }
+
+    #[test]
+    fn policy_file_problems_name_the_policy_file_and_its_positions() {
+        let files = PolicyFiles::new("policy-file-problems");
+        let main = format!(
+            "{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\nfeeds = [\"malware\"]\n\n\
+             [[policy.client]]\ncidr = \"10.1.0.0/16\"\nprofile = \"default\"\n\n\
+             [api]\npolicy_file = \"api/policy.toml\"\n"
+        );
+        let config_path = files.write_config("hanse.toml", &main);
+        std::fs::create_dir_all(files.0.join("api")).expect("directory");
+        let policy = r#"[[profile]]
+name = "default"
+feeds = ["social"]
+
+[[profile]]
+name = "kids"
+feeds = ["malware", "gambling"]
+colour = "red"
+
+[[client]]
+cidr = "10.1.0.0/16"
+profile = "kids"
+
+[[client]]
+cidr = "10.9.0.0/16"
+profile = "adults"
+
+[settings]
+"#;
+        std::fs::write(files.0.join("api/policy.toml"), policy).expect("policy file");
+        assert_eq!(
+            file_positions(&files, load(&config_path)),
+            vec![
+                "api/policy.toml:2:8: profile[0].name: profile \"default\" is already defined \
+                 at policy.profile[0].name in hanse.toml",
+                "api/policy.toml:7:21: profile[1].feeds[1]: unknown feed \"gambling\" \
+                 (configured: \"malware\", \"social\")",
+                "api/policy.toml:8:1: profile[1].colour: unknown key; expected one of: name, \
+                 feeds, block_answer, allowlist, safe_search, time_zone, schedule, override",
+                "api/policy.toml:11:8: client[0].cidr: 10.1.0.0/16 is already mapped at \
+                 policy.client[0].cidr in hanse.toml",
+                "api/policy.toml:16:11: client[1].profile: unknown profile \"adults\" \
+                 (configured: \"default\", \"kids\")",
+                "api/policy.toml:18:2: settings: unknown section; expected one of: profile, client",
+            ]
+        );
+        // Problems of both files: the configuration file's first.
+        let broken_main = main.replace("feeds = [\"malware\"]", "feeds = [\"nothing\"]");
+        let config_path = files.write_config("hanse.toml", &broken_main);
+        let found = file_positions(&files, load(&config_path));
+        assert!(found[0].starts_with("hanse.toml:"), "{found:#?}");
+        assert!(
+            found
+                .last()
+                .expect("problems")
+                .starts_with("api/policy.toml:"),
+            "{found:#?}"
+        );
+        // A syntax error in the policy file.
+        let config_path = files.write_config("hanse.toml", &main);
+        std::fs::write(files.0.join("api/policy.toml"), "[[profile]\nname = 1\n")
+            .expect("policy file");
+        let found = file_positions(&files, load(&config_path));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].starts_with("api/policy.toml:1:"), "{found:#?}");
+        assert!(found[0].contains("TOML syntax error"), "{found:#?}");
+        // A policy file that cannot be read.
+        std::fs::remove_file(files.0.join("api/policy.toml")).expect("remove");
+        std::fs::create_dir_all(files.0.join("api/policy.toml")).expect("directory");
+        let found = file_positions(&files, load(&config_path));
+        assert_eq!(
+            found,
+            vec!["hanse.toml:23:15: api.policy_file: api/policy.toml is a directory"]
+        );
+        std::fs::remove_dir(files.0.join("api/policy.toml")).expect("remove");
+        // Missing: no entries, no problem.
+        let config = load(&config_path).expect("no policy file");
+        assert!(config.policy.api_profiles.is_empty());
+        assert_eq!(config.policy.profiles.len(), 1);
+    }
+
+    #[test]
+    fn the_default_profile_may_come_from_either_file() {
+        let files = PolicyFiles::new("policy-file-default");
+        // No profiles in the configuration file, none named default in the
+        // policy file: reported in the policy file.
+        let config_path = files.write_config("hanse.toml", "");
+        std::fs::write(
+            files.0.join("hanse.api.toml"),
+            "# comment\n[[profile]]\nname = \"kids\"\n",
+        )
+        .expect("policy file");
+        assert_eq!(
+            file_positions(&files, load(&config_path)),
+            vec![
+                "hanse.api.toml:2:1: profile: no profile is named \"default\"; add one for the \
+                 clients that no client mapping names"
+            ]
+        );
+        // Profiles in the configuration file without a default, the default
+        // in the policy file: fine.
+        let config_path = files.write_config(
+            "hanse.toml",
+            &format!("{TWO_FEEDS}\n[[policy.profile]]\nname = \"kids\"\nfeeds = [\"social\"]\n"),
+        );
+        std::fs::write(
+            files.0.join("hanse.api.toml"),
+            "[[profile]]\nname = \"default\"\nfeeds = [\"malware\"]\n",
+        )
+        .expect("policy file");
+        let config = load(&config_path).expect("default in the policy file");
+        assert_eq!(config.policy.profiles[1].name, "default");
+        // Feeds without profiles: the implicit default clashes with one in
+        // the policy file.
+        let config_path = files.write_config("hanse.toml", TWO_FEEDS);
+        assert_eq!(
+            file_positions(&files, load(&config_path)),
+            vec![
+                "hanse.api.toml:2:8: profile[0].name: profile \"default\" is already defined at \
+                 the implicit default profile in hanse.toml"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_policy_text_is_checked_before_it_is_saved_atomically() {
+        let files = PolicyFiles::new("policy-file-save");
+        let config_path = files.write_config("hanse.toml", TWO_FEEDS);
+        let policy_path = files.0.join("hanse.api.toml");
+        let clients = vec![ClientEntry {
+            cidr: "10.4.0.0/16".to_owned(),
+            profile: "default".to_owned(),
+        }];
+        let good = render_policy_file(&[], &clients).expect("render");
+        let config = load_with_policy_text(&config_path, &good).expect("valid change");
+        assert_eq!(config.policy.api_clients, clients);
+        // Checking writes nothing.
+        assert!(!policy_path.exists());
+        let bad_clients = vec![ClientEntry {
+            cidr: "10.4.0.0/16".to_owned(),
+            profile: "nobody".to_owned(),
+        }];
+        let bad = render_policy_file(&[], &bad_clients).expect("render");
+        let problems = load_with_policy_text(&config_path, &bad).expect_err("refused");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert_eq!(problems[0].file, policy_path.display().to_string());
+        assert!(
+            problems[0].message.contains("unknown profile \"nobody\""),
+            "{problems:#?}"
+        );
+        // Saving replaces the file whole and leaves no temporary file.
+        save_policy_file(&policy_path, &good).expect("save");
+        save_policy_file(&policy_path, &good).expect("save again");
+        assert_eq!(std::fs::read_to_string(&policy_path).expect("read"), good);
+        let leftovers: Vec<_> = std::fs::read_dir(&files.0)
+            .expect("directory")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(
+            load(&config_path).expect("saved").policy.api_clients,
+            clients
+        );
+        // A directory that does not exist: an error, nothing written.
+        let missing = files.0.join("missing/hanse.api.toml");
+        assert!(save_policy_file(&missing, &good).is_err());
+        assert!(!missing.exists());
     }
 }

@@ -10,8 +10,11 @@
 //! configuration file and the filtering feeds without dropping queries; if
 //! anything fails, the previous configuration and policy stay in force.
 
+mod api_policy;
 mod config;
 mod feeds;
+mod metrics;
+mod operations;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -20,17 +23,19 @@ use feeds::PolicyLoad;
 use hanse_cache::{AnswerCache, CacheConfig, RrsetCache};
 use hanse_feeds::Messages;
 use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
+use hanse_querylog::QueryLog;
 use hanse_resolve::{
     Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver, ResolverConfig,
     ResolverMode, ZoneServers,
 };
-use hanse_server::{AccessList, NotifyReceiver, Server, ServerConfig, Settings};
+use hanse_server::{AccessList, NotifyReceiver, QueryObserver, Server, ServerConfig, Settings};
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// jemalloc instead of the system allocator: the caches keep millions of
@@ -238,7 +243,11 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     })
 }
 
-fn settings(config: &Config, policy: &PolicyLoad) -> Settings {
+fn settings(
+    config: &Config,
+    policy: &PolicyLoad,
+    observer: Option<Arc<dyn QueryObserver>>,
+) -> Settings {
     Settings {
         access: AccessList::new(
             config
@@ -255,7 +264,7 @@ fn settings(config: &Config, policy: &PolicyLoad) -> Settings {
         notify: policy.supply.as_ref().map(|supply| {
             Arc::new(feeds::NotifyToSupply(Arc::clone(supply))) as Arc<dyn NotifyReceiver>
         }),
-        observer: None,
+        observer,
     }
 }
 
@@ -476,11 +485,12 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         servfail_ttl: config.cache.servfail_ttl,
     }));
     let answers = Arc::new(AnswerCache::new(memory / 4));
+    let clock = Arc::new(MonotonicClock::new());
     let resolver = Arc::new(Resolver::new(
         resolver_settings,
         cache,
         NetworkTransport::new(),
-        Arc::new(MonotonicClock::new()),
+        Arc::clone(&clock) as Arc<dyn hanse_resolve::Clock>,
     ));
     let server_config = ServerConfig {
         listen: config.server.listen.clone(),
@@ -511,12 +521,18 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         let feeds_changed = Arc::clone(&feeds_changed);
         Arc::new(move || feeds_changed.notify_one())
     };
-    let server = Server::start(
+    // The query log (off by default) is opened before the first query, so
+    // that every answered query can reach it.
+    let query_log = open_query_log(&config)?;
+    let observer: Option<Arc<dyn QueryObserver>> = query_log.as_ref().map(|log| {
+        Arc::new(operations::QueryLogObserver(Arc::clone(log))) as Arc<dyn QueryObserver>
+    });
+    let server = Arc::new(Server::start(
         &server_config,
-        settings(&config, &policy),
+        settings(&config, &policy, observer.clone()),
         Arc::clone(&resolver),
-        answers,
-    )?;
+        Arc::clone(&answers),
+    )?);
     for address in server.local_addresses() {
         tracing::info!("serving DNS on {address} (UDP and TCP)");
     }
@@ -526,6 +542,23 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         built_generation = supply.generation();
         supply.start(Arc::clone(&on_change));
     }
+    let (requests, mut api_requests) = tokio::sync::mpsc::unbounded_channel();
+    let draining = Arc::new(AtomicBool::new(false));
+    let operations = Arc::new(operations::Operations {
+        started: std::time::Instant::now(),
+        statistics: server.statistics(),
+        resolver: Arc::clone(&resolver),
+        answers,
+        server: Arc::clone(&server),
+        clock,
+        query_log: query_log.clone(),
+        policy: arc_swap::ArcSwap::from_pointee(policy_view(&config, &policy, path)),
+        draining: Arc::clone(&draining),
+        requests,
+        samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        edit_lock: std::sync::Mutex::new(()),
+    });
+    let api = start_api(&config, &operations)?;
     runtime.block_on(async {
         loop {
             tokio::select! {
@@ -544,61 +577,292 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                     match feeds::build_policy(&config.policy, &supply) {
                         Ok(rebuilt) => {
                             policy.policy = Some(rebuilt);
-                            server.reload(settings(&config, &policy));
+                            server.reload(settings(&config, &policy, observer.clone()));
+                            operations.policy.store(Arc::new(policy_view(&config, &policy, path)));
                         }
                         Err(error) => tracing::error!("feed update not applied: {error}"),
                     }
                 }
                 _ = hangup.recv() => {
-                    let Some(path) = path else {
-                        tracing::warn!("SIGHUP: no configuration file to reload");
-                        continue;
-                    };
-                    match load_everything(path) {
-                        Ok((mut new_config, new_resolver, new_policy)) => {
-                            if new_config.server.listen != config.server.listen
-                                || new_config.server.threads != config.server.threads
-                                || new_config.cache.max_memory != config.cache.max_memory
-                            {
-                                tracing::warn!("listen addresses, threads and cache size change only on restart");
-                            }
-                            // Keep what is running, so the next reload
-                            // compares against it.
-                            new_config.server.listen.clone_from(&config.server.listen);
-                            new_config.server.threads = config.server.threads;
-                            new_config.cache.max_memory = config.cache.max_memory;
-                            log_messages(&new_policy.messages);
-                            resolver.reconfigure(new_resolver);
-                            // The new policy was built beside the old one;
-                            // the reload swaps it in whole. The new supply
-                            // starts from the saved copies and checks its
-                            // sources again; the old one stops aside.
-                            server.reload(settings(&new_config, &new_policy));
-                            if let Some(supply) = &new_policy.supply {
-                                built_generation = supply.generation();
-                                supply.start(Arc::clone(&on_change));
-                            }
-                            if let Some(old) = std::mem::replace(&mut policy, new_policy).supply {
-                                std::thread::spawn(move || old.stop());
-                            }
-                            config = new_config;
-                            tracing::info!("configuration reloaded from {}", path.display());
-                        }
-                        Err(problems) => {
-                            for problem in problems {
-                                tracing::error!("reload refused: {problem}");
-                            }
+                    if let Err(problems) = reload(path, &mut config, &mut policy, &mut built_generation, &Reloading {
+                        resolver: &resolver,
+                        server: &server,
+                        on_change: &on_change,
+                        observer: &observer,
+                        operations: &operations,
+                    }) {
+                        for problem in problems {
+                            tracing::error!("reload refused: {problem}");
                         }
                     }
                 }
+                Some(request) = api_requests.recv() => match request {
+                    operations::Request::Reload(reply) => {
+                        let outcome = reload(path, &mut config, &mut policy, &mut built_generation, &Reloading {
+                            resolver: &resolver,
+                            server: &server,
+                            on_change: &on_change,
+                            observer: &observer,
+                            operations: &operations,
+                        });
+                        if let Err(problems) = &outcome {
+                            for problem in problems {
+                                tracing::error!("reload through the API refused: {problem}");
+                            }
+                        }
+                        let _ = reply.send(outcome);
+                    }
+                },
             }
         }
         Ok::<(), std::io::Error>(())
     })?;
     tracing::info!("draining");
+    // Not ready from now on: load balancers and Kubernetes stop sending.
+    draining.store(true, Ordering::Relaxed);
     if let Some(supply) = &policy.supply {
         supply.stop();
     }
     server.shutdown(DRAIN_GRACE);
+    if let Some(api) = api {
+        api.stop();
+    }
+    if let Some(log) = query_log {
+        // Flushes what is queued; the last reference closes the database.
+        let _ = log.flush(Duration::from_secs(5));
+    }
     Ok(())
+}
+
+/// What a reload changes besides the configuration and the policy.
+struct Reloading<'a> {
+    resolver: &'a Arc<Resolver<NetworkTransport>>,
+    server: &'a Server,
+    on_change: &'a Arc<dyn Fn() + Send + Sync>,
+    observer: &'a Option<Arc<dyn QueryObserver>>,
+    operations: &'a operations::Operations,
+}
+
+/// Reloads the configuration file (SIGHUP, or the API): builds everything
+/// beside what is running, and swaps it in only if all of it loads.
+fn reload(
+    path: Option<&Path>,
+    config: &mut Config,
+    policy: &mut PolicyLoad,
+    built_generation: &mut u64,
+    running: &Reloading<'_>,
+) -> Result<(), Vec<String>> {
+    let Some(path) = path else {
+        return Err(vec!["no configuration file to reload".to_owned()]);
+    };
+    let (mut new_config, new_resolver, new_policy) = load_everything(path)?;
+    if new_config.server.listen != config.server.listen
+        || new_config.server.threads != config.server.threads
+        || new_config.cache.max_memory != config.cache.max_memory
+        || new_config.api != config.api && new_config.api.listen != config.api.listen
+        || new_config.query_log != config.query_log
+    {
+        tracing::warn!(
+            "listen addresses, threads, cache size, the API listener and the query log change only on restart"
+        );
+    }
+    // Keep what is running, so the next reload compares against it.
+    new_config.server.listen.clone_from(&config.server.listen);
+    new_config.server.threads = config.server.threads;
+    new_config.cache.max_memory = config.cache.max_memory;
+    new_config.api.listen = config.api.listen;
+    new_config.api.enabled = config.api.enabled;
+    new_config.query_log.clone_from(&config.query_log);
+    log_messages(&new_policy.messages);
+    running.resolver.reconfigure(new_resolver);
+    // The new policy was built beside the old one; the reload swaps it in
+    // whole. The new supply starts from the saved copies and checks its
+    // sources again; the old one stops aside.
+    running
+        .server
+        .reload(settings(&new_config, &new_policy, running.observer.clone()));
+    if let Some(supply) = &new_policy.supply {
+        *built_generation = supply.generation();
+        supply.start(Arc::clone(running.on_change));
+    }
+    if let Some(old) = std::mem::replace(policy, new_policy).supply {
+        std::thread::spawn(move || old.stop());
+    }
+    *config = new_config;
+    running
+        .operations
+        .policy
+        .store(Arc::new(policy_view(config, policy, Some(path))));
+    tracing::info!("configuration reloaded from {}", path.display());
+    Ok(())
+}
+
+/// The API's view of the policy and settings in force.
+fn policy_view(
+    config: &Config,
+    policy: &PolicyLoad,
+    config_path: Option<&Path>,
+) -> operations::PolicyView {
+    operations::PolicyView {
+        config_path: config_path.map(Path::to_path_buf),
+        section: config.policy.clone(),
+        load: operations::PolicyLoadView::from(policy),
+        settings: settings_page(config),
+        policy_file: config.api.policy_file.clone(),
+    }
+}
+
+/// The settings page of the dashboard: the configuration in force, without
+/// secrets (token values are never shown).
+fn settings_page(config: &Config) -> Vec<hanse_api::model::Setting> {
+    let setting = |section: &str, key: &str, value: String| hanse_api::model::Setting {
+        section: section.to_owned(),
+        key: key.to_owned(),
+        value,
+    };
+    let join = |items: Vec<String>| items.join(", ");
+    vec![
+        setting(
+            "server",
+            "listen",
+            join(
+                config
+                    .server
+                    .listen
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+        ),
+        setting("server", "threads", config.server.threads.to_string()),
+        setting(
+            "server",
+            "allow_from",
+            join(
+                config
+                    .server
+                    .allow_from
+                    .iter()
+                    .map(|network| format!("{}/{}", network.address, network.prefix_length))
+                    .collect(),
+            ),
+        ),
+        setting(
+            "resolver",
+            "mode",
+            format!("{:?}", config.resolver.mode).to_lowercase(),
+        ),
+        setting(
+            "resolver",
+            "qname_minimisation",
+            format!("{:?}", config.resolver.qname_minimisation).to_lowercase(),
+        ),
+        setting("cache", "max_memory", config.cache.max_memory.to_string()),
+        setting("policy", "feeds", config.policy.feeds.len().to_string()),
+        setting(
+            "policy",
+            "profiles",
+            config.policy.profiles.len().to_string(),
+        ),
+        setting("policy", "clients", config.policy.clients.len().to_string()),
+        setting(
+            "policy",
+            "state_directory",
+            config.policy.state_directory.display().to_string(),
+        ),
+        setting("api", "listen", config.api.listen.to_string()),
+        setting("api", "tokens", config.api.tokens.len().to_string()),
+        setting("query_log", "enabled", config.query_log.enabled.to_string()),
+        setting(
+            "query_log",
+            "privacy_level",
+            config.query_log.privacy_level.to_string(),
+        ),
+        setting(
+            "query_log",
+            "retention_days",
+            config.query_log.retention_days.to_string(),
+        ),
+    ]
+}
+
+/// Opens the query log if `[query_log]` turns it on.
+fn open_query_log(config: &Config) -> anyhow::Result<Option<Arc<QueryLog>>> {
+    let section = &config.query_log;
+    if !section.enabled {
+        return Ok(None);
+    }
+    if let Some(directory) = section.path.parent() {
+        std::fs::create_dir_all(directory)
+            .with_context(|| format!("cannot create {}", directory.display()))?;
+    }
+    let mut log_config = hanse_querylog::QueryLogConfig::new(section.path.clone());
+    log_config.privacy_level = hanse_querylog::PrivacyLevel::from_number(section.privacy_level)
+        .with_context(|| format!("query_log.privacy_level {}", section.privacy_level))?;
+    log_config.retention_days = section.retention_days;
+    log_config.queue_capacity = section.queue_capacity;
+    log_config.excluded_clients = section
+        .exclude_clients
+        .iter()
+        .map(|(address, length)| {
+            format!("{address}/{length}")
+                .parse()
+                .map_err(|error| anyhow::anyhow!("query_log.exclude_clients: {error}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    log_config.excluded_names = section
+        .exclude_names
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let log = QueryLog::open(log_config)
+        .with_context(|| format!("cannot open the query log {}", section.path.display()))?;
+    tracing::info!(
+        "query log on: {} (privacy level {}, {} days)",
+        section.path.display(),
+        section.privacy_level,
+        section.retention_days
+    );
+    Ok(Some(Arc::new(log)))
+}
+
+/// Starts the HTTP listener of the API, metrics and dashboard if `[api]`
+/// turns it on.
+fn start_api(
+    config: &Config,
+    operations: &Arc<operations::Operations>,
+) -> anyhow::Result<Option<hanse_api::ApiHandle>> {
+    let section = &config.api;
+    if !section.enabled {
+        return Ok(None);
+    }
+    let listener = std::net::TcpListener::bind(section.listen).with_context(|| {
+        format!(
+            "cannot listen for the API on {} (set [api] listen, or enabled = false)",
+            section.listen
+        )
+    })?;
+    let api_config = hanse_api::ApiConfig {
+        tokens: section
+            .tokens
+            .iter()
+            .map(|(token, scope)| {
+                let scope = match scope {
+                    config::ApiScope::Read => hanse_api::Scope::Read,
+                    config::ApiScope::Admin => hanse_api::Scope::Admin,
+                };
+                (token.clone(), scope)
+            })
+            .collect(),
+        open_on_loopback_without_tokens: true,
+        ..hanse_api::ApiConfig::default()
+    };
+    let backend: Arc<dyn hanse_api::Backend> =
+        Arc::clone(operations) as Arc<dyn hanse_api::Backend>;
+    let handle = hanse_api::serve(listener, api_config, backend)?;
+    tracing::info!(
+        "API, metrics and dashboard on http://{}/",
+        handle.local_addr()
+    );
+    Ok(Some(handle))
 }

@@ -394,3 +394,75 @@ fn explain_refuses_bad_arguments() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("2025-01-06T22:30:00+00:00[UTC]"));
 }
+
+#[test]
+fn check_config_reads_api_tokens_from_a_token_file_and_the_api_policy_file() {
+    let scratch = Scratch::new("api");
+    scratch.write("list.domains", "blocked.example\n");
+    scratch.write("admin.token", "  a-long-admin-token-from-a-file\n");
+    let config_text = r#"[[policy.feed]]
+name = "list"
+format = "domains"
+file = "list.domains"
+
+[api]
+listen = "0.0.0.0:8053"
+[[api.token]]
+scope = "admin"
+token_file = "admin.token"
+"#;
+    let config = scratch.write("hanse.toml", config_text);
+    let path = config.to_str().expect("UTF-8 path");
+    // A non-loopback listener is accepted with the token from the file.
+    let output = hanse(&["check-config", path]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // The API's policy file beside the configuration is read and checked.
+    scratch.write(
+        "hanse.api.toml",
+        "[[profile]]\nname = \"kids\"\nfeeds = [\"list\"]\n\n[[client]]\n\
+         cidr = \"10.2.0.0/16\"\nprofile = \"kids\"\n",
+    );
+    let output = hanse(&["check-config", path]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let policy_file = scratch.write(
+        "hanse.api.toml",
+        "[[client]]\ncidr = \"10.2.0.0/16\"\nprofile = \"teens\"\n",
+    );
+    let output = hanse(&["check-config", path]);
+    assert!(!output.status.success());
+    let errors = text(&output.stderr);
+    assert!(
+        errors.contains(&format!(
+            "{}:3:11: client[0].profile: unknown profile \"teens\" (configured: \"default\")",
+            policy_file.display()
+        )),
+        "{errors}"
+    );
+    // A token file too short, and no token echoed.
+    scratch.write("admin.token", "short\n");
+    std::fs::remove_file(&policy_file).expect("remove the policy file");
+    let output = hanse(&["check-config", path]);
+    assert!(!output.status.success());
+    let errors = text(&output.stderr);
+    assert!(
+        errors.contains(&format!(
+            "{}:10:14: api.token[0].token_file: the token has 5 characters; it needs at least 16",
+            config.display()
+        )),
+        "{errors}"
+    );
+    assert!(!errors.contains("short"), "{errors}");
+    // Without any token, a listener open to the network is refused.
+    let open = scratch.write("open.toml", "[api]\nlisten = \"0.0.0.0:8053\"\n");
+    let output = hanse(&["check-config", open.to_str().expect("UTF-8 path")]);
+    assert!(!output.status.success());
+    let errors = text(&output.stderr);
+    assert!(
+        errors.contains(&format!(
+            "{}:2:10: api.listen: 0.0.0.0 is not a loopback address",
+            open.display()
+        )),
+        "{errors}"
+    );
+    assert!(errors.contains("open to the network"), "{errors}");
+}

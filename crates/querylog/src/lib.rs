@@ -184,6 +184,9 @@ pub enum NameMatch {
     Exact,
     /// The name and every name below it.
     Subtree,
+    /// Names containing the text anywhere (`LIKE`, `%` and `_` taken
+    /// literally).
+    Contains,
 }
 
 /// What to search for; unset fields match everything. Results are newest

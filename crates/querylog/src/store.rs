@@ -619,6 +619,14 @@ pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry
                 conditions.push("reversed_name = ?".to_owned());
                 values.push(Value::Text(reversed));
             }
+            NameMatch::Contains => {
+                let escaped = names::normalise(name)
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                conditions.push("qname LIKE ? ESCAPE '\\'".to_owned());
+                values.push(Value::Text(format!("%{escaped}%")));
+            }
             // The root's subtree is every name.
             NameMatch::Subtree if reversed.is_empty() => {}
             NameMatch::Subtree => {

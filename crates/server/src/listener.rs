@@ -61,7 +61,7 @@ pub struct FlushCounts {
 
 /// The running service.
 pub struct Server {
-    workers: Vec<JoinHandle<()>>,
+    workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
     stopping: Arc<AtomicBool>,
     handler: Arc<Handler>,
@@ -204,7 +204,7 @@ impl Server {
             workers.push(worker);
         }
         Ok(Server {
-            workers,
+            workers: std::sync::Mutex::new(workers),
             shutdown,
             stopping,
             handler,
@@ -241,8 +241,9 @@ impl Server {
 
     /// Stops accepting queries, waits up to `grace` for resolutions under
     /// way to be answered, and returns when the workers are done or the
-    /// grace period is over.
-    pub fn shutdown(self, grace: Duration) {
+    /// grace period is over. Callable through a shared reference (the API
+    /// keeps one); a second call returns at once.
+    pub fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let deadline = Instant::now() + grace;
@@ -250,7 +251,13 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         if self.in_flight.load(Ordering::Acquire) == 0 {
-            for worker in self.workers {
+            let workers = std::mem::take(
+                &mut *self
+                    .workers
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner()),
+            );
+            for worker in workers {
                 let _ = worker.join();
             }
         }
