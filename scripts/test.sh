@@ -6,7 +6,8 @@
 # 1. installs what the tests need if it is missing: the Debian packages in PKGS (needs
 #    root; `apt-get update` only when something is missing) and cargo-deny
 # 2. cargo fmt --check, clippy with -D warnings, release build, the test suite
-#    (cargo-nextest if installed, else cargo test), cargo deny (licences, bans, sources)
+#    (cargo-nextest if installed, else cargo test), the dashboard in headless Chromium
+#    (scripts/e2e.sh; SKIP_E2E=1 skips it), cargo deny (licences, bans, sources)
 # 3. the correctness comparison against Unbound (bench/compare/run.sh, 2000 questions)
 #    and the RPZ comparison against BIND 9 (bench/rpz-compare/run.sh, same policy zones)
 #
@@ -111,6 +112,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   step "cargo test --workspace (cargo-nextest not installed)"
   cargo test --workspace
+fi
+
+if [ "${SKIP_E2E:-0}" != 1 ]; then
+  step "dashboard end-to-end test in headless Chromium (scripts/e2e.sh)"
+  bash scripts/e2e.sh
 fi
 
 step "cargo deny check licenses bans sources"

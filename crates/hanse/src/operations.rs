@@ -447,7 +447,7 @@ impl Backend for Operations {
         }
         steps.push(format!("answer: {}", explanation.answer));
         let (verdict, action, feed, rule, serial, extended_error) = match &explanation.decision {
-            Decision::Pass => ("pass".to_owned(), None, None, None, None, None),
+            Decision::Pass => ("allowed".to_owned(), None, None, None, None, None),
             Decision::Allowed(entry) => (
                 "allowed".to_owned(),
                 None,
@@ -457,7 +457,7 @@ impl Backend for Operations {
                 None,
             ),
             Decision::SafeSearch { engine, target } => (
-                "safe-search".to_owned(),
+                "rewritten".to_owned(),
                 Some(format!("CNAME {target}")),
                 None,
                 Some(format!("safe search for {engine}")),
@@ -473,17 +473,31 @@ impl Backend for Operations {
                 action,
                 ede,
                 ..
-            } => (
-                "match".to_owned(),
-                Some(action.clone()),
-                Some(feed.clone()),
-                Some(match line {
-                    Some(line) => format!("{trigger_kind} {trigger} line {line}"),
-                    None => format!("{trigger_kind} {trigger}"),
-                }),
-                *serial,
-                ede.map(hanse_policy::EdeCode::info_code),
-            ),
+            } => {
+                // The configuration's words for the action taken.
+                let action = match action.as_str() {
+                    "TCPONLY" => "tcp-only".to_owned(),
+                    "LOCALDATA" => "local-data".to_owned(),
+                    "BLOCK" => "block-answer".to_owned(),
+                    other => other.to_ascii_lowercase(),
+                };
+                let verdict = match action.as_str() {
+                    "passthru" => "passthru",
+                    "local-data" | "cname" => "rewritten",
+                    _ => "blocked",
+                };
+                (
+                    verdict.to_owned(),
+                    Some(action),
+                    Some(feed.clone()),
+                    Some(match line {
+                        Some(line) => format!("{trigger_kind} {trigger} line {line}"),
+                        None => format!("{trigger_kind} {trigger}"),
+                    }),
+                    *serial,
+                    ede.map(hanse_policy::EdeCode::info_code),
+                )
+            }
         };
         Ok(ExplanationDocument {
             name: explanation.name,
