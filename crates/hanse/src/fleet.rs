@@ -188,7 +188,9 @@ pub struct NodeReport {
 impl NodeReport {
     /// Answers, is ready, and no feed lags or is missing.
     pub fn in_step(&self) -> bool {
-        self.readiness.as_ref().is_ok_and(|readiness| readiness.ready)
+        self.readiness
+            .as_ref()
+            .is_ok_and(|readiness| readiness.ready)
             && self.feeds.as_ref().is_ok_and(|lines| {
                 lines.iter().all(|line| {
                     matches!(
@@ -240,27 +242,31 @@ pub fn assess(observations: &[NodeObservation], now: i64) -> FleetReport {
         .map(|observation| NodeReport {
             node: observation.node.clone(),
             readiness: observation.readiness.clone(),
-            feeds: observation.feeds.as_ref().map_err(Clone::clone).map(|feeds| {
-                newest
-                    .iter()
-                    .map(|(&name, &newest_serial)| {
-                        let state = feeds.iter().find(|feed| feed.name == name).cloned();
-                        let standing = match (&state, newest_serial) {
-                            (None, _) => FeedStanding::Missing,
-                            (Some(_), None) => FeedStanding::Unjudged,
-                            (Some(state), Some(newest)) => match state.serial {
-                                Some(serial) if serial == newest => FeedStanding::Current,
-                                _ => FeedStanding::Lagging { newest },
-                            },
-                        };
-                        FeedLine {
-                            feed: name.to_owned(),
-                            state,
-                            standing,
-                        }
-                    })
-                    .collect()
-            }),
+            feeds: observation
+                .feeds
+                .as_ref()
+                .map_err(Clone::clone)
+                .map(|feeds| {
+                    newest
+                        .iter()
+                        .map(|(&name, &newest_serial)| {
+                            let state = feeds.iter().find(|feed| feed.name == name).cloned();
+                            let standing = match (&state, newest_serial) {
+                                (None, _) => FeedStanding::Missing,
+                                (Some(_), None) => FeedStanding::Unjudged,
+                                (Some(state), Some(newest)) => match state.serial {
+                                    Some(serial) if serial == newest => FeedStanding::Current,
+                                    _ => FeedStanding::Lagging { newest },
+                                },
+                            };
+                            FeedLine {
+                                feed: name.to_owned(),
+                                state,
+                                standing,
+                            }
+                        })
+                        .collect()
+                }),
         })
         .collect();
     FleetReport { now, nodes }
@@ -388,7 +394,11 @@ pub fn render(report: &FleetReport) -> String {
     let _ = writeln!(
         text,
         "{in_step} of {total} node(s) ready and in step{}",
-        if in_step == total { "" } else { "; FLEET OUT OF STEP" }
+        if in_step == total {
+            ""
+        } else {
+            "; FLEET OUT OF STEP"
+        }
     );
     text
 }
