@@ -16,11 +16,15 @@
 //! worker. Routes, scopes, shapes and the dashboard's element ids are
 //! documented in `docs/api.md`.
 //!
+//! [`client`] is the other side: a small blocking client of another node's
+//! API, for `hanse fleet status`.
+//!
 //! Limitations: HTTP/1.1 without TLS; tokens are fixed while the listener
 //! runs; the dashboard polls rather than receiving pushed updates.
 
 mod auth;
 mod backend;
+pub mod client;
 mod dashboard;
 pub mod metrics;
 pub mod model;

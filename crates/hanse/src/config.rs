@@ -233,6 +233,9 @@ pub struct ServerSection {
     pub max_tcp_connections: usize,
     /// Open TCP connections from one client address.
     pub max_tcp_connections_per_client: usize,
+    /// After SIGTERM: how long the node keeps answering DNS while it
+    /// reports not-ready, before it stops accepting (0 to 25 s).
+    pub lame_duck: Duration,
 }
 
 impl Default for ServerSection {
@@ -250,6 +253,7 @@ impl Default for ServerSection {
             tcp_idle_timeout: Duration::from_secs(10),
             max_tcp_connections: 1024,
             max_tcp_connections_per_client: 64,
+            lame_duck: Duration::from_secs(5),
         }
     }
 }
@@ -863,6 +867,8 @@ const QUERY_LOG_KEYS: &[&str] = &[
 const QUERY_LOG_FILE: &str = "querylog.sqlite";
 /// The largest `query_log.queue_capacity`.
 const MAX_QUERY_LOG_QUEUE: usize = 10_000_000;
+/// The longest `server.lame_duck`, in seconds.
+const MAX_LAME_DUCK_SECONDS: u64 = 25;
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "allow_from",
@@ -870,6 +876,7 @@ const SERVER_KEYS: &[&str] = &[
     "tcp_idle_timeout",
     "max_tcp_connections",
     "max_tcp_connections_per_client",
+    "lame_duck",
 ];
 const RESOLVER_KEYS: &[&str] = &[
     "mode",
@@ -1698,6 +1705,15 @@ impl Checker<'_> {
                     per_client_origin = Origin::of(&result, offset);
                     if let Some(count) = result {
                         server.max_tcp_connections_per_client = count;
+                    }
+                }
+                "lame_duck" => {
+                    // Lame duck plus the drain of work in flight must fit in
+                    // Kubernetes' default grace period of 30 s.
+                    let maximum = Duration::from_secs(MAX_LAME_DUCK_SECONDS);
+                    if let Some(period) = self.read_duration(value, &path, Duration::ZERO, maximum)
+                    {
+                        server.lame_duck = period;
                     }
                 }
                 _ => self.report_unknown_key(key, "server", SERVER_KEYS),
@@ -4092,6 +4108,7 @@ mod tests {
         assert_eq!(config.server.tcp_idle_timeout, Duration::from_secs(10));
         assert_eq!(config.server.max_tcp_connections, 1024);
         assert_eq!(config.server.max_tcp_connections_per_client, 64);
+        assert_eq!(config.server.lame_duck, Duration::from_secs(5));
         assert_eq!(config.resolver.mode, ResolverMode::Recursive);
         assert_eq!(config.resolver.root_hints, None);
         assert!(config.resolver.forwarders.is_empty());
@@ -4130,6 +4147,7 @@ threads = 4
 tcp_idle_timeout = "2m"
 max_tcp_connections = 2000
 max_tcp_connections_per_client = 2000
+lame_duck = "12s"
 
 [resolver]
 mode = "forward"
@@ -4188,6 +4206,7 @@ level = "debug"
                 tcp_idle_timeout: Duration::from_secs(120),
                 max_tcp_connections: 2000,
                 max_tcp_connections_per_client: 2000,
+                lame_duck: Duration::from_secs(12),
             },
             resolver: ResolverSection {
                 mode: ResolverMode::Forward,
@@ -4287,7 +4306,7 @@ level = \"loud\"
             [
                 "2:11: server.threads: 0 is out of range 1..=1024",
                 "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
-                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
                 "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log",
@@ -4522,6 +4541,30 @@ level = \"loud\"
             2,
             11,
             "out of range",
+        );
+    }
+
+    #[test]
+    fn lame_duck_is_zero_to_twenty_five_seconds() {
+        let lame_duck = |text: &str| {
+            parse_ok(&format!("[server]\nlame_duck = {text}\n"))
+                .server
+                .lame_duck
+        };
+        assert_eq!(lame_duck("0"), Duration::ZERO);
+        assert_eq!(lame_duck("\"1500ms\""), Duration::from_millis(1500));
+        assert_eq!(lame_duck("\"25s\""), Duration::from_secs(25));
+        assert_one_problem(
+            "[server]\nlame_duck = \"26s\"\n",
+            2,
+            13,
+            "26s is out of range 0s..=25s",
+        );
+        assert_one_problem(
+            "[server]\nlame_duck = \"soon\"\n",
+            2,
+            13,
+            "is not a duration",
         );
     }
 

@@ -5,14 +5,17 @@
 //! Commands: `serve` (run the resolver), `check-config FILE` (report every
 //! problem with file, line and column, and load the filtering feeds),
 //! `explain NAME` (why the filtering policy answers a name as it does),
+//! `fleet status NODE…` (which nodes lag behind the fleet's feeds),
 //! `version`.
-//! Signals: SIGTERM and SIGINT drain and exit; SIGHUP reloads the
+//! Signals: SIGTERM and SIGINT make the node not-ready, keep answering for
+//! the lame-duck period (`[server] lame_duck`), then drain and exit; SIGHUP reloads the
 //! configuration file and the filtering feeds without dropping queries; if
 //! anything fails, the previous configuration and policy stay in force.
 
 mod api_policy;
 mod config;
 mod feeds;
+mod fleet;
 mod metrics;
 mod operations;
 
@@ -48,6 +51,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// How long a draining server waits for resolutions under way.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// The lame-duck period and the drain together take at most this long,
+/// within Kubernetes' default grace period of 30 s (the API stops beside
+/// the drain, in at most 3 s).
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(27);
 
 #[derive(Parser)]
 #[command(
@@ -92,6 +99,11 @@ enum Action {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Operate several nodes: `hanse fleet status NODE…`.
+    Fleet {
+        #[command(subcommand)]
+        action: fleet::FleetAction,
+    },
     /// Print the version.
     Version,
     /// Benchmark floor: answer every UDP query with one canned A record.
@@ -114,6 +126,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::CheckConfig { file } => check_config(&file),
+        Action::Fleet { action } => fleet::run(action),
         Action::Explain {
             name,
             rtype,
@@ -617,16 +630,34 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         }
         Ok::<(), std::io::Error>(())
     })?;
-    tracing::info!("draining");
     // Not ready from now on: load balancers and Kubernetes stop sending.
+    // DNS is still answered for the lame-duck period, while they notice.
     draining.store(true, Ordering::Relaxed);
+    let lame_duck = config.server.lame_duck;
+    tracing::info!(
+        "not ready; answering for the lame-duck period of {} ms, then draining",
+        lame_duck.as_millis()
+    );
+    runtime.block_on(async {
+        // A second SIGTERM or SIGINT ends the lame-duck period early.
+        tokio::select! {
+            () = tokio::time::sleep(lame_duck) => {}
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    });
+    tracing::info!("draining");
     if let Some(supply) = &policy.supply {
         supply.stop();
     }
-    server.shutdown(DRAIN_GRACE);
-    if let Some(api) = api {
-        api.stop();
-    }
+    // Lame duck, drain and the API's stop fit in Kubernetes' 30 s grace.
+    let grace = DRAIN_GRACE.min(SHUTDOWN_BUDGET.saturating_sub(lame_duck));
+    std::thread::scope(|scope| {
+        if let Some(api) = api {
+            scope.spawn(move || api.stop());
+        }
+        server.shutdown(grace);
+    });
     if let Some(log) = query_log {
         // Flushes what is queued; the last reference closes the database.
         let _ = log.flush(Duration::from_secs(5));
