@@ -21,10 +21,8 @@ use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
 use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
 };
+use crate::validate::{Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of};
 use arc_swap::ArcSwap;
-use crate::validate::{
-    Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of,
-};
 use hanse_cache::{RrsetCache, Security, Trust};
 use hanse_dnssec::Budget;
 use hanse_wire::{Message, Name, RType, Rcode, Record};

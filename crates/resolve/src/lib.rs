@@ -41,8 +41,10 @@ pub use coalesce::InFlight;
 pub use config::{
     DnssecConfig, Limits, QnameMinimisation, ResolverConfig, ResolverMode, ZoneServers,
 };
-pub use iterate::Resolver;
 pub use hanse_cache::Security;
+/// The DNSSEC primitives, for trust anchors in [`DnssecConfig`].
+pub use hanse_dnssec;
+pub use iterate::Resolver;
 pub use outcome::{ClientAnswer, ExtendedError, Resolution};
 pub use statistics::{
     FailureReason, HistogramSnapshot, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, LatencyHistogram,

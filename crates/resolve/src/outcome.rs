@@ -155,7 +155,10 @@ impl Resolution {
         checking_disabled: bool,
     ) -> ClientAnswer {
         if self.security == Security::Bogus && !checking_disabled {
-            let error = self.extended_error.clone().unwrap_or(ExtendedError::DNSSEC_BOGUS);
+            let error = self
+                .extended_error
+                .clone()
+                .unwrap_or(ExtendedError::DNSSEC_BOGUS);
             return ClientAnswer {
                 resolution: Resolution::failure(error),
                 authentic_data: false,

@@ -299,7 +299,8 @@ mod tests {
         let name = Name::from_ascii("Www.Example.com.").unwrap();
         for rtype in [RType::A, RType::NS, RType::DS] {
             for recursion_desired in [false, true] {
-                let plain = compose_upstream_query(513, &name, rtype, recursion_desired, None, false);
+                let plain =
+                    compose_upstream_query(513, &name, rtype, recursion_desired, None, false);
                 let expected = compose_query(513, &name, rtype, recursion_desired, None);
                 assert_eq!(plain, expected);
                 let edns = Edns {

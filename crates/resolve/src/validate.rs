@@ -213,7 +213,13 @@ impl<T: Transport> Task<'_, T> {
         zone: &Name,
         authorities: &[Record],
     ) -> CheckedRrset {
-        if std::env::var_os("HANSE_DEBUG_VALIDATION").is_some() { eprintln!("DEBUGVAL check_rrset {:?} sigs {} zone {zone}", rrset.first().map(|r| (r.name.to_string(), r.rtype)), signatures.len()); }
+        if std::env::var_os("HANSE_DEBUG_VALIDATION").is_some() {
+            eprintln!(
+                "DEBUGVAL check_rrset {:?} sigs {} zone {zone}",
+                rrset.first().map(|r| (r.name.to_string(), r.rtype)),
+                signatures.len()
+            );
+        }
         let unchecked = |verdict| CheckedRrset {
             verdict,
             ttl_cap: None,
@@ -229,7 +235,9 @@ impl<T: Transport> Task<'_, T> {
         let signer = signatures
             .iter()
             .filter_map(|record| Rrsig::from_record(record).ok())
-            .find(|rrsig| rrsig.type_covered == first.rtype && owner.is_subdomain_of(&rrsig.signer_name))
+            .find(|rrsig| {
+                rrsig.type_covered == first.rtype && owner.is_subdomain_of(&rrsig.signer_name)
+            })
             .map(|rrsig| rrsig.signer_name);
         let Some(signer) = signer else {
             let zone = if owner.is_subdomain_of(zone) {
@@ -251,17 +259,13 @@ impl<T: Transport> Task<'_, T> {
         };
         let now = self.unix_time();
         let policy = self.config.dnssec.algorithms;
-        let verified = match verify_signed_rrset(
-            rrset,
-            signatures,
-            &keys,
-            now,
-            &policy,
-            &mut self.budget,
-        ) {
-            Ok(verified) => verified,
-            Err(error) => return unchecked(Verdict::bogus(ExtendedError::of_verify_error(&error))),
-        };
+        let verified =
+            match verify_signed_rrset(rrset, signatures, &keys, now, &policy, &mut self.budget) {
+                Ok(verified) => verified,
+                Err(error) => {
+                    return unchecked(Verdict::bogus(ExtendedError::of_verify_error(&error)));
+                }
+            };
         // An RRSIG whose labels field is below the owner's label count was
         // made for a wildcard (RFC 4035 §5.3.4).
         let owner_labels = owner.label_count() - usize::from(owner.is_wildcard());
@@ -365,9 +369,7 @@ impl<T: Transport> Task<'_, T> {
             .filter(|record| record.rtype == RType::RRSIG)
             .filter_map(|record| Rrsig::from_record(record).ok())
             .map(|rrsig| rrsig.signer_name)
-            .find(|signer| {
-                name.is_subdomain_of(signer) && !(rtype == RType::DS && signer == name)
-            });
+            .find(|signer| name.is_subdomain_of(signer) && !(rtype == RType::DS && signer == name));
         let soa_owner = records
             .iter()
             .find(|record| record.rtype == RType::SOA && name.is_subdomain_of(&record.name))
@@ -473,7 +475,8 @@ impl<T: Transport> Task<'_, T> {
                     let Ok(nsec3) = Nsec3::from_record(record) else {
                         continue;
                     };
-                    if nsec3.iterations > nsec3::MAX_ITERATIONS || self.budget.charge_hash().is_err()
+                    if nsec3.iterations > nsec3::MAX_ITERATIONS
+                        || self.budget.charge_hash().is_err()
                     {
                         return false;
                     }
@@ -513,7 +516,15 @@ impl<T: Transport> Task<'_, T> {
         self.validating.push(zone.clone());
         let keys = self.find_zone_keys(zone).await;
         self.validating.pop();
-        if std::env::var_os("HANSE_DEBUG_VALIDATION").is_some() { eprintln!("DEBUGVAL zone_keys {zone}: {:?}", match &keys { ZoneKeys::Secure(k) => format!("secure {}", k.len()), other => format!("{other:?}") }); }
+        if std::env::var_os("HANSE_DEBUG_VALIDATION").is_some() {
+            eprintln!(
+                "DEBUGVAL zone_keys {zone}: {:?}",
+                match &keys {
+                    ZoneKeys::Secure(k) => format!("secure {}", k.len()),
+                    other => format!("{other:?}"),
+                }
+            );
+        }
         if self.zone_keys_found.len() < MAX_REMEMBERED_ZONES {
             self.zone_keys_found.push((zone.clone(), keys.clone()));
         }
@@ -581,7 +592,8 @@ impl<T: Transport> Task<'_, T> {
                 return ZoneKeys::Insecure;
             }
             let policy = self.config.dnssec.algorithms;
-            ds_set.retain(|ds| is_supported_digest(ds.digest_type) && policy.supports(ds.algorithm));
+            ds_set
+                .retain(|ds| is_supported_digest(ds.digest_type) && policy.supports(ds.algorithm));
             if ds_set.is_empty() {
                 // Only unsupported algorithms or digests (RFC 6840 §5.2).
                 return ZoneKeys::Insecure;
