@@ -213,13 +213,6 @@ impl<T: Transport> Task<'_, T> {
         zone: &Name,
         authorities: &[Record],
     ) -> CheckedRrset {
-        if std::env::var_os("HANSE_DEBUG_VALIDATION").is_some() {
-            eprintln!(
-                "DEBUGVAL check_rrset {:?} sigs {} zone {zone}",
-                rrset.first().map(|r| (r.name.to_string(), r.rtype)),
-                signatures.len()
-            );
-        }
         let unchecked = |verdict| CheckedRrset {
             verdict,
             ttl_cap: None,
@@ -516,15 +509,6 @@ impl<T: Transport> Task<'_, T> {
         self.validating.push(zone.clone());
         let keys = self.find_zone_keys(zone).await;
         self.validating.pop();
-        if std::env::var_os("HANSE_DEBUG_VALIDATION").is_some() {
-            eprintln!(
-                "DEBUGVAL zone_keys {zone}: {:?}",
-                match &keys {
-                    ZoneKeys::Secure(k) => format!("secure {}", k.len()),
-                    other => format!("{other:?}"),
-                }
-            );
-        }
         if self.zone_keys_found.len() < MAX_REMEMBERED_ZONES {
             self.zone_keys_found.push((zone.clone(), keys.clone()));
         }
