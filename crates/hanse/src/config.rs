@@ -4297,6 +4297,7 @@ level = "debug"
                 ..ApiSection::default()
             },
             query_log: QueryLogSection::default(),
+            dnssec: DnssecSection::default(),
         };
         assert_eq!(parse_ok(&text), expected);
     }
@@ -4352,7 +4353,7 @@ level = \"loud\"
                 "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
-                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec",
                 "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
             ]
         );
