@@ -42,7 +42,7 @@ use crate::memory::{PrehashedKeys, bounded_map, heap_block, table_slot, weight_o
 use crate::statistics::{
     EvictionCounter, ListingKind, RrsetCacheStatistics, RrsetListing, StripedCounter, name_matches,
 };
-use crate::trust::Trust;
+use crate::trust::{Security, Trust};
 use hanse_wire::{Class, Name, RType, Record};
 use quick_cache::Weighter;
 use quick_cache::sync::{Cache, EntryAction, EntryResult};
@@ -103,6 +103,11 @@ pub struct CachedRrset {
     pub ttl: u32,
     /// Where the RRset came from.
     pub trust: Trust,
+    /// What DNSSEC validation said of it.
+    pub security: Security,
+    /// The RRSIG records stored with it (each with the RRset's stored TTL);
+    /// empty when none were stored.
+    pub signatures: Vec<Record>,
 }
 
 /// A cached negative answer (RFC 2308).
@@ -119,14 +124,22 @@ pub struct NegativeEntry {
     pub soa: Option<Record>,
     /// Seconds left before the entry expires; always above zero.
     pub ttl: u32,
+    /// What DNSSEC validation said of the proof of nonexistence.
+    pub security: Security,
+    /// The records of the proof stored with it (NSEC, NSEC3 and RRSIG
+    /// records, each with the entry's stored TTL); empty when none were stored.
+    pub proof: Vec<Record>,
 }
 
 /// The bit of [`StoredEntry`]'s flags byte set when the class is IN and not stored.
 const CLASS_IN: u8 = 1 << 5;
 /// The bit of [`StoredEntry`]'s flags byte set when a negative entry holds an SOA record.
 const HAS_SOA: u8 = 1 << 6;
+/// The bit of [`StoredEntry`]'s DNSSEC byte set when extra records (RRSIGs,
+/// a proof of nonexistence) follow the payload.
+const HAS_EXTRA: u8 = 1 << 2;
 /// The length of the fixed part of a [`StoredEntry`].
-const FIXED_LENGTH: usize = 11;
+const FIXED_LENGTH: usize = 12;
 
 /// One entry of the map, encoded in a single heap block:
 ///
@@ -136,9 +149,12 @@ const FIXED_LENGTH: usize = 11;
 /// | 4..8 | the TTL stored with, which caps the time left |
 /// | 8..10 | the type (0 for NXDOMAIN) |
 /// | 10 | flags: kind (bits 0–1), trust (bits 2–4), [`CLASS_IN`], [`HAS_SOA`] |
+/// | 11 | DNSSEC: the [`Security`] (bits 0–1), [`HAS_EXTRA`] |
+/// | (4) | the payload's length, little-endian, if [`HAS_EXTRA`] |
 /// | (2) | the class, unless [`CLASS_IN`] |
 /// | 1 + n | the owner name's length and wire form, in its original case |
-/// | rest | RRset: each record's data, prefixed by its length in 7-bit groups; negative with SOA: the SOA's owner name (length and wire form) and its data |
+/// | payload | RRset: each record's data, prefixed by its length in 7-bit groups; negative with SOA: the SOA's owner name (length and wire form) and its data |
+/// | extras | if [`HAS_EXTRA`]: per record its owner name (length and wire form), type (little-endian) and data prefixed by its length |
 ///
 /// Invariant: produced by [`StoredEntry::encode`]; decoding still checks
 /// every length and gives up on anything malformed instead of panicking.
@@ -155,6 +171,9 @@ struct EntryHead<'a> {
     class: Class,
     kind: EntryKind,
     trust: Trust,
+    security: Security,
+    /// Records stored after the payload (RRSIGs, NSEC, NSEC3), of any owner and type.
+    extras: &'a [Record],
 }
 
 /// The fields of a [`StoredEntry`], borrowed.
@@ -166,8 +185,10 @@ struct EntryFields<'a> {
     trust: Trust,
     class: Class,
     has_soa: bool,
+    security: Security,
     owner: &'a [u8],
     payload: &'a [u8],
+    extras: &'a [u8],
 }
 
 /// The trust rank's number in a stored entry.
@@ -260,24 +281,62 @@ impl StoredEntry {
     ) -> Option<StoredEntry> {
         let owner = head.owner.as_wire();
         let class_length = if head.class == Class::IN { 0 } else { 2 };
+        let has_extra = !head.extras.is_empty();
+        let extras_length: usize = head
+            .extras
+            .iter()
+            .map(|record| {
+                1 + record.name.as_wire().len()
+                    + 2
+                    + length_size(record.data.len())
+                    + record.data.len()
+            })
+            .sum();
+        let extra_header = if has_extra { 4 } else { 0 };
         // The exact length: shrinking a block later may leave it in its
         // larger size class.
-        let mut blob =
-            Vec::with_capacity(FIXED_LENGTH + class_length + 1 + owner.len() + payload_length);
+        let mut blob = Vec::with_capacity(
+            FIXED_LENGTH
+                + extra_header
+                + class_length
+                + 1
+                + owner.len()
+                + payload_length
+                + extras_length,
+        );
         blob.extend_from_slice(&head.now.saturating_add(head.ttl).to_le_bytes());
         blob.extend_from_slice(&head.ttl.to_le_bytes());
         blob.extend_from_slice(&head.rtype.0.to_le_bytes());
         let flags_at = blob.len();
         let mut flags = head.kind.code() | trust_code(head.trust) << 2;
         blob.push(0);
+        blob.push(head.security.code() | if has_extra { HAS_EXTRA } else { 0 });
+        let payload_length_at = blob.len();
+        if has_extra {
+            blob.extend_from_slice(&[0; 4]);
+        }
         if head.class == Class::IN {
             flags |= CLASS_IN;
         } else {
             blob.extend_from_slice(&head.class.0.to_le_bytes());
         }
         push_name(&mut blob, owner)?;
+        let payload_start = blob.len();
         if payload(&mut blob)? {
             flags |= HAS_SOA;
+        }
+        if has_extra {
+            let written = u32::try_from(blob.len() - payload_start).ok()?;
+            blob[payload_length_at..payload_length_at + 4].copy_from_slice(&written.to_le_bytes());
+            for record in head.extras {
+                if record.data.len() > MAX_STORED_LENGTH {
+                    return None;
+                }
+                push_name(&mut blob, record.name.as_wire())?;
+                blob.extend_from_slice(&record.rtype.0.to_le_bytes());
+                push_length(&mut blob, record.data.len());
+                blob.extend_from_slice(&record.data);
+            }
         }
         blob[flags_at] = flags;
         Some(StoredEntry(blob.into_boxed_slice()))
@@ -290,16 +349,29 @@ impl StoredEntry {
         let ttl = read_u32(bytes, 4)?;
         let rtype = RType(u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]));
         let flags = *bytes.get(10)?;
-        let (class, rest) = if flags & CLASS_IN != 0 {
-            (Class::IN, bytes.get(FIXED_LENGTH..)?)
+        let dnssec = *bytes.get(11)?;
+        let mut offset = FIXED_LENGTH;
+        let payload_length = if dnssec & HAS_EXTRA != 0 {
+            let length = usize::try_from(read_u32(bytes, offset)?).ok()?;
+            offset += 4;
+            Some(length)
         } else {
-            let field = bytes.get(FIXED_LENGTH..FIXED_LENGTH + 2)?;
+            None
+        };
+        let (class, rest) = if flags & CLASS_IN != 0 {
+            (Class::IN, bytes.get(offset..)?)
+        } else {
+            let field = bytes.get(offset..offset + 2)?;
             (
                 Class(u16::from_le_bytes([field[0], field[1]])),
-                bytes.get(FIXED_LENGTH + 2..)?,
+                bytes.get(offset + 2..)?,
             )
         };
-        let (owner, payload) = take_name(rest)?;
+        let (owner, rest) = take_name(rest)?;
+        let (payload, extras) = match payload_length {
+            Some(length) => (rest.get(..length)?, rest.get(length..)?),
+            None => (rest, &[][..]),
+        };
         Some(EntryFields {
             expires_at,
             ttl,
@@ -308,8 +380,10 @@ impl StoredEntry {
             trust: trust_from_code((flags >> 2) & 7),
             class,
             has_soa: flags & HAS_SOA != 0,
+            security: Security::from_code(dnssec),
             owner,
             payload,
+            extras,
         })
     }
 
@@ -352,6 +426,27 @@ impl EntryFields<'_> {
             });
         }
         Some(records.into())
+    }
+
+    /// The extra records (RRSIGs, proofs), each with the stored TTL.
+    fn extras(&self) -> Option<Vec<Record>> {
+        let mut records = Vec::new();
+        let mut rest = self.extras;
+        while !rest.is_empty() {
+            let (owner, after) = take_name(rest)?;
+            let rtype = RType(u16::from_le_bytes([*after.first()?, *after.get(1)?]));
+            let (length, after) = take_length(after.get(2..)?)?;
+            let data = after.get(..length)?;
+            rest = after.get(length..)?;
+            records.push(Record {
+                name: Name::from_wire(owner).ok()?,
+                rtype,
+                class: self.class,
+                ttl: self.ttl,
+                data: data.into(),
+            });
+        }
+        Some(records)
     }
 
     /// What [`RrsetCache::lookup`] shows of the entry at `now`, `None` once expired.
@@ -514,7 +609,24 @@ impl RrsetCache {
     /// From trust [`Trust::AnswerNonAuthoritative`] up, storing an RRset also
     /// removes the NXDOMAIN entry of its name and the NODATA and failure
     /// entries of its name and type: the data proves them wrong.
+    ///
+    /// The RRset is stored with [`Security::Indeterminate`] and no RRSIGs;
+    /// see [`RrsetCache::insert_signed`].
     pub fn insert(&self, records: &[Record], trust: Trust, now: u32) -> bool {
+        self.insert_signed(records, &[], trust, Security::Indeterminate, now)
+    }
+
+    /// [`RrsetCache::insert`] with the RRSIG records of the RRset and its
+    /// DNSSEC status. A live [`Security::Secure`] RRset is not replaced by
+    /// data of the same trust that is not secure.
+    pub fn insert_signed(
+        &self,
+        records: &[Record],
+        signatures: &[Record],
+        trust: Trust,
+        security: Security,
+        now: u32,
+    ) -> bool {
         let Some(first) = records.first() else {
             return false;
         };
@@ -551,6 +663,8 @@ impl RrsetCache {
             class: first.class,
             kind: EntryKind::Rrset,
             trust,
+            security,
+            extras: signatures,
         };
         let stored = StoredEntry::encode(&head, payload_length, |blob| {
             for record in &members {
@@ -580,7 +694,13 @@ impl RrsetCache {
                 // An entry of another identity with the same hash is replaced.
                 let outranks = cached
                     .fields_of(owner, first.rtype, EntryKind::Rrset)
-                    .is_some_and(|fields| fields.trust > trust && fields.remaining(now).is_some());
+                    .is_some_and(|fields| {
+                        let better = fields.trust > trust
+                            || (fields.trust == trust
+                                && fields.security == Security::Secure
+                                && security != Security::Secure);
+                        better && fields.remaining(now).is_some()
+                    });
                 if outranks {
                     EntryAction::Retain(())
                 } else {
@@ -611,6 +731,8 @@ impl RrsetCache {
                     records: fields.records()?,
                     ttl: fields.remaining(now)?,
                     trust: fields.trust,
+                    security: fields.security,
+                    signatures: fields.extras()?,
                 })
             });
         match found {
@@ -630,12 +752,38 @@ impl RrsetCache {
     /// §5), clamped to `[min_ttl, negative_max_ttl]`; without a usable SOA
     /// record it is [`NEGATIVE_TTL_WITHOUT_SOA`], clamped the same way.
     /// The stored SOA record gets that TTL. A TTL of zero stores nothing.
+    /// The entry is stored with [`Security::Indeterminate`] and no proof; see
+    /// [`RrsetCache::insert_negative_signed`].
     pub fn insert_negative(
         &self,
         name: &Name,
         rtype: Option<RType>,
         soa: Option<Record>,
         rcode_nxdomain: bool,
+        now: u32,
+    ) {
+        self.insert_negative_signed(
+            name,
+            rtype,
+            soa,
+            rcode_nxdomain,
+            &[],
+            Security::Indeterminate,
+            now,
+        );
+    }
+
+    /// [`RrsetCache::insert_negative`] with the records of the proof of
+    /// nonexistence (NSEC, NSEC3, RRSIGs, the SOA's RRSIG) and its DNSSEC status.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_negative_signed(
+        &self,
+        name: &Name,
+        rtype: Option<RType>,
+        soa: Option<Record>,
+        rcode_nxdomain: bool,
+        proof: &[Record],
+        security: Security,
         now: u32,
     ) {
         let (rtype, kind) = match (rcode_nxdomain, rtype) {
@@ -669,6 +817,8 @@ impl RrsetCache {
             class,
             kind,
             trust: Trust::Additional,
+            security,
+            extras: proof,
         };
         let stored = StoredEntry::encode(&head, payload_length, |blob| match &soa {
             Some(record) => {
@@ -697,6 +847,8 @@ impl RrsetCache {
             nxdomain,
             soa: fields.soa(),
             ttl: fields.remaining(now)?,
+            security: fields.security,
+            proof: fields.extras()?,
         };
         self.counters.negative_hits.increment();
         Some(found)
@@ -718,6 +870,8 @@ impl RrsetCache {
             class: Class::IN,
             kind: EntryKind::Failure,
             trust: Trust::Additional,
+            security: Security::Indeterminate,
+            extras: &[],
         };
         let stored = StoredEntry::encode(&head, 0, |_| Some(false));
         if let Some(stored) = stored {
@@ -925,6 +1079,86 @@ mod tests {
             max_bytes: 1 << 20,
             ..CacheConfig::default()
         })
+    }
+
+    #[test]
+    fn signatures_proofs_and_security_are_kept() {
+        let cache = RrsetCache::new(CacheConfig::default());
+        let signature = Record {
+            name: name("www.example."),
+            rtype: RType::RRSIG,
+            class: Class::IN,
+            ttl: 300,
+            data: vec![0, 1, 8, 2, 0, 0, 1, 44, 9, 9, 9, 9].into(),
+        };
+        let rrset = [
+            a_record("www.example.", 300, 1),
+            a_record("www.example.", 300, 2),
+        ];
+        assert!(cache.insert_signed(
+            &rrset,
+            std::slice::from_ref(&signature),
+            Trust::AnswerAuthoritative,
+            Security::Secure,
+            10
+        ));
+        let cached = cache.get(&name("www.example."), RType::A, 20).unwrap();
+        assert_eq!(cached.security, Security::Secure);
+        assert_eq!(cached.records.len(), 2);
+        assert_eq!(cached.signatures.len(), 1);
+        assert_eq!(cached.signatures[0].data, signature.data);
+        assert_eq!(cached.signatures[0].rtype, RType::RRSIG);
+        // Data of the same trust that is not secure does not replace it.
+        assert!(!cache.insert(&rrset[..1], Trust::AnswerAuthoritative, 20));
+        assert_eq!(
+            cache
+                .get(&name("www.example."), RType::A, 20)
+                .unwrap()
+                .records
+                .len(),
+            2
+        );
+        // A plain insert stores no signatures and an indeterminate status.
+        cache.insert(
+            &[a_record("other.example.", 300, 3)],
+            Trust::AnswerAuthoritative,
+            10,
+        );
+        let plain = cache.get(&name("other.example."), RType::A, 10).unwrap();
+        assert_eq!(plain.security, Security::Indeterminate);
+        assert!(plain.signatures.is_empty());
+
+        let nsec = Record {
+            name: name("a.example."),
+            rtype: RType::NSEC,
+            class: Class::IN,
+            ttl: 300,
+            data: vec![
+                1, b'z', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0, 0, 1, 0x40,
+            ]
+            .into(),
+        };
+        cache.insert_negative_signed(
+            &name("b.example."),
+            None,
+            Some(soa_record("example.", 300, 60)),
+            true,
+            std::slice::from_ref(&nsec),
+            Security::Bogus,
+            10,
+        );
+        let negative = cache
+            .get_negative(&name("b.example."), RType::A, 11)
+            .unwrap();
+        assert!(negative.nxdomain);
+        assert_eq!(negative.security, Security::Bogus);
+        assert_eq!(
+            negative.soa.unwrap().data,
+            soa_record("example.", 300, 60).data
+        );
+        assert_eq!(negative.proof.len(), 1);
+        assert_eq!(negative.proof[0].name, nsec.name);
+        assert_eq!(negative.proof[0].data, nsec.data);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The credibility ranking of cached data (RFC 2181 §5.4.1).
 //!
 //! # Limitations
-//! - Only the five ranks a non-validating iterative resolver produces; zone
-//!   data, glue of a primary zone and DNSSEC validation states are not ranked.
+//! - Only the five ranks an iterative resolver produces; zone data and glue
+//!   of a primary zone are not ranked. The DNSSEC status ([`Security`]) is
+//!   kept beside the rank, not in it.
 
 /// How far cached data can be trusted, by the section and message it came
 /// from (RFC 2181 §5.4.1). Ordered from least to most trustworthy, so
@@ -25,6 +26,46 @@ pub enum Trust {
     AuthorityAuthoritative,
     /// From the answer section of an authoritative (AA) response.
     AnswerAuthoritative,
+}
+
+/// The DNSSEC security status of cached data (RFC 4035 §4.3): whether a
+/// validator proved it authentic. A validator stores it with the data; a
+/// resolver that does not validate leaves every entry `Indeterminate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Security {
+    /// Validation failed: the data must not be served as authentic, nor at
+    /// all to a client that did not set CD.
+    Bogus,
+    /// Not validated (validation off, or no trust anchor above it).
+    #[default]
+    Indeterminate,
+    /// Proven to come from an unsigned zone (an insecure delegation, a
+    /// negative trust anchor, or only unsupported algorithms).
+    Insecure,
+    /// Validated through a chain of trust from a trust anchor.
+    Secure,
+}
+
+impl Security {
+    /// The number stored in a cache entry.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Security::Indeterminate => 0,
+            Security::Insecure => 1,
+            Security::Bogus => 2,
+            Security::Secure => 3,
+        }
+    }
+
+    /// The status of a number from [`Security::code`].
+    pub(crate) fn from_code(code: u8) -> Security {
+        match code & 3 {
+            1 => Security::Insecure,
+            2 => Security::Bogus,
+            3 => Security::Secure,
+            _ => Security::Indeterminate,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -130,6 +130,34 @@ pub struct Config {
     pub api: ApiSection,
     /// `[query_log]`: the query log (off by default).
     pub query_log: QueryLogSection,
+    /// `[dnssec]`: DNSSEC validation.
+    pub dnssec: DnssecSection,
+}
+
+/// The `[dnssec]` section: DNSSEC validation (RFC 4033–4035).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnssecSection {
+    /// `validation`: whether answers are validated (on by default).
+    pub validation: bool,
+    /// `trust_anchor_file`: DS or DNSKEY records in master-file format,
+    /// replacing the built-in root anchors. Without it the built-in root
+    /// anchors apply, unless `resolver.root_hints` names a root of one's
+    /// own (a private namespace the IANA keys do not sign): then no anchor
+    /// is configured and nothing validates as secure or bogus.
+    pub trust_anchor_file: Option<PathBuf>,
+    /// `negative_trust_anchors`: names whose subtrees are treated as
+    /// insecure (RFC 7646).
+    pub negative_trust_anchors: Vec<Name>,
+}
+
+impl Default for DnssecSection {
+    fn default() -> DnssecSection {
+        DnssecSection {
+            validation: true,
+            trust_anchor_file: None,
+            negative_trust_anchors: Vec::new(),
+        }
+    }
 }
 
 /// The `[api]` section: the HTTP listener of the API, metrics and dashboard.
@@ -844,7 +872,9 @@ const SECTION_KEYS: &[&str] = &[
     "policy",
     "api",
     "query_log",
+    "dnssec",
 ];
+const DNSSEC_KEYS: &[&str] = &["validation", "trust_anchor_file", "negative_trust_anchors"];
 const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
 const API_TOKEN_KEYS: &[&str] = &["scope", "token", "token_file"];
 const API_SCOPES: [(&str, ApiScope); 2] = [("read", ApiScope::Read), ("admin", ApiScope::Admin)];
@@ -1657,6 +1687,11 @@ impl Checker<'_> {
                         self.read_query_log(table, &mut config.query_log);
                     }
                 }
+                "dnssec" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_dnssec(table, &mut config.dnssec);
+                    }
+                }
                 _ => self.report_unknown_key(key, "", SECTION_KEYS),
             }
         }
@@ -2067,6 +2102,39 @@ impl Checker<'_> {
                     describe_duration(limits.max_resolution_time)
                 ),
             );
+        }
+    }
+
+    fn read_dnssec(&mut self, table: &DeTable<'_>, dnssec: &mut DnssecSection) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("dnssec", name);
+            match name {
+                "validation" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        dnssec.validation = flag;
+                    }
+                }
+                "trust_anchor_file" => {
+                    if let Some(file) = self.read_existing_file(
+                        value,
+                        &path,
+                        "is empty; remove the key to use the built-in root anchors",
+                    ) {
+                        dnssec.trust_anchor_file = Some(file);
+                    }
+                }
+                "negative_trust_anchors" => {
+                    let names = self.read_parsed_strings(value, &path, |text| {
+                        Name::from_ascii(text).map_err(|error| error.to_string())
+                    });
+                    if let Some(names) = names {
+                        dnssec.negative_trust_anchors =
+                            names.into_iter().map(|(name, _)| name).collect();
+                    }
+                }
+                _ => self.report_unknown_key(key, "dnssec", DNSSEC_KEYS),
+            }
         }
     }
 
@@ -4254,6 +4322,7 @@ level = "debug"
                 ..ApiSection::default()
             },
             query_log: QueryLogSection::default(),
+            dnssec: DnssecSection::default(),
         };
         assert_eq!(parse_ok(&text), expected);
     }
@@ -4309,7 +4378,7 @@ level = \"loud\"
                 "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
-                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec",
                 "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
             ]
         );
@@ -5006,6 +5075,33 @@ servers = [\"10.1.1.2\"]
                 servers: vec![address("192.0.2.1:853")]
             }]
         );
+    }
+
+    #[test]
+    fn dnssec_section() {
+        let config = parse_ok("");
+        assert!(config.dnssec.validation);
+        assert_eq!(config.dnssec.trust_anchor_file, None);
+        let file = TemporaryFile::new(
+            ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+        );
+        let anchors = file.0.clone();
+        let text = format!(
+            "[dnssec]\nvalidation = false\ntrust_anchor_file = {:?}\nnegative_trust_anchors = [\"example.\", \"test.org\"]\n",
+            anchors.display().to_string()
+        );
+        let config = parse_ok(&text);
+        assert!(!config.dnssec.validation);
+        assert_eq!(
+            config.dnssec.trust_anchor_file.as_deref(),
+            Some(anchors.as_path())
+        );
+        assert_eq!(
+            config.dnssec.negative_trust_anchors,
+            vec![name("example."), name("test.org.")]
+        );
+        let found = problems("[dnssec]\nvalidation = 1\nunknown = true\n");
+        assert_eq!(found.len(), 2, "{found:?}");
     }
 
     #[test]

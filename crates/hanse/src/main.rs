@@ -28,8 +28,8 @@ use hanse_feeds::Messages;
 use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
 use hanse_querylog::QueryLog;
 use hanse_resolve::{
-    Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver, ResolverConfig,
-    ResolverMode, ZoneServers,
+    DnssecConfig, Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver,
+    ResolverConfig, ResolverMode, ZoneServers,
 };
 use hanse_server::{AccessList, NotifyReceiver, QueryObserver, Server, ServerConfig, Settings};
 use hanse_wire::{Name, RType};
@@ -197,6 +197,24 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
+/// `[dnssec]` as the resolver takes it: the built-in root anchors unless a
+/// trust-anchor file is given or the root hints name a private root.
+fn dnssec_config(section: &config::DnssecSection, own_root: bool) -> anyhow::Result<DnssecConfig> {
+    let anchors = match &section.trust_anchor_file {
+        Some(path) => hanse_resolve::hanse_dnssec::parse_trust_anchors(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read trust anchors {}", path.display()))?,
+        )
+        .with_context(|| format!("{}", path.display()))?,
+        None if own_root => Vec::new(),
+        None => hanse_resolve::hanse_dnssec::builtin_root_anchors(),
+    };
+    let mut dnssec = DnssecConfig::with_anchors(anchors);
+    dnssec.validation = section.validation;
+    dnssec.negative_trust_anchors = section.negative_trust_anchors.clone();
+    Ok(dnssec)
+}
+
 fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     let section = &config.resolver;
     let hints = match &section.root_hints {
@@ -229,6 +247,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
             .collect()
     };
     let limits = &section.limits;
+    let dnssec = dnssec_config(&config.dnssec, section.root_hints.is_some())?;
     Ok(ResolverConfig {
         mode,
         root_hints: hints
@@ -253,6 +272,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
             upstream_timeout: limits.upstream_timeout,
             max_delegation_depth: limits.max_delegation_depth,
         },
+        dnssec,
     })
 }
 

@@ -8,6 +8,15 @@ use std::time::Instant;
 pub trait Clock: Send + Sync {
     /// Seconds since an arbitrary fixed start.
     fn now(&self) -> u32;
+
+    /// Seconds since the UNIX epoch, modulo 2^32: the time RRSIG validity
+    /// periods are checked against (RFC 4034 §3.1.5). The system's clock by
+    /// default.
+    fn unix_time(&self) -> u32 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs() as u32)
+    }
 }
 
 /// The process's monotonic clock in whole seconds, read with one atomic load.
@@ -65,5 +74,11 @@ pub struct ManualClock(pub Arc<AtomicU32>);
 impl Clock for ManualClock {
     fn now(&self) -> u32 {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// The same count: a test that checks signatures sets the clock to a
+    /// UNIX time.
+    fn unix_time(&self) -> u32 {
+        self.now()
     }
 }

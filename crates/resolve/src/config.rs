@@ -1,5 +1,6 @@
 //! Settings of the resolution engine.
 
+use hanse_dnssec::{AlgorithmPolicy, TrustAnchor};
 use hanse_wire::Name;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -64,6 +65,77 @@ impl Default for Limits {
     }
 }
 
+/// DNSSEC validation settings (RFC 4033–4035, 5155, 6840, 7646).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnssecConfig {
+    /// Whether answers are validated. Off: queries still carry DO and the
+    /// signatures are kept, but nothing is marked secure or bogus.
+    pub validation: bool,
+    /// The trust anchors (DS or DNSKEY of a zone); names below no anchor
+    /// are indeterminate.
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// Negative trust anchors (RFC 7646): a name and everything below it is
+    /// treated as insecure.
+    pub negative_trust_anchors: Vec<Name>,
+    /// The work allowed per client query (KeyTrap caps): signature
+    /// verifications, keys tried per key tag, NSEC3 hashes. Running out
+    /// makes the answer bogus.
+    pub limits: hanse_dnssec::Limits,
+    /// Which optional algorithms are verified (RSA/SHA-1 off by default).
+    pub algorithms: AlgorithmPolicy,
+    /// The longest time bogus data is kept, so that CD queries find it
+    /// (RFC 4035 §4.7; RFC 9520 §3.2 asks for at most 5 minutes).
+    pub bogus_ttl: u32,
+}
+
+impl DnssecConfig {
+    /// Validation off.
+    pub fn disabled() -> DnssecConfig {
+        DnssecConfig {
+            validation: false,
+            trust_anchors: Vec::new(),
+            negative_trust_anchors: Vec::new(),
+            limits: DnssecConfig::default_limits(),
+            algorithms: AlgorithmPolicy::default(),
+            bogus_ttl: 60,
+        }
+    }
+
+    /// Validation on, from these trust anchors.
+    pub fn with_anchors(trust_anchors: Vec<TrustAnchor>) -> DnssecConfig {
+        DnssecConfig {
+            validation: true,
+            trust_anchors,
+            ..DnssecConfig::disabled()
+        }
+    }
+
+    /// The allowance of one client query: enough for a chain of trust of
+    /// several zones from a cold cache with NSEC3 proofs, far below what a
+    /// KeyTrap zone asks for.
+    pub fn default_limits() -> hanse_dnssec::Limits {
+        hanse_dnssec::Limits {
+            max_verifications: 48,
+            max_keys_per_tag: 4,
+            max_nsec3_hashes: 96,
+        }
+    }
+
+    /// Whether `name` is at or below a negative trust anchor.
+    pub fn is_negative_anchor(&self, name: &Name) -> bool {
+        self.negative_trust_anchors
+            .iter()
+            .any(|anchor| name.is_subdomain_of(anchor))
+    }
+}
+
+impl Default for DnssecConfig {
+    /// Validation on from the built-in root trust anchors.
+    fn default() -> DnssecConfig {
+        DnssecConfig::with_anchors(hanse_dnssec::builtin_root_anchors())
+    }
+}
+
 /// Everything the resolver needs to know; replaced as a whole on reload.
 #[derive(Debug, Clone)]
 pub struct ResolverConfig {
@@ -83,6 +155,8 @@ pub struct ResolverConfig {
     pub edns_buffer_size: u16,
     /// Work limits.
     pub limits: Limits,
+    /// DNSSEC validation.
+    pub dnssec: DnssecConfig,
 }
 
 impl ResolverConfig {
@@ -97,6 +171,7 @@ impl ResolverConfig {
             qname_minimisation: QnameMinimisation::Relaxed,
             edns_buffer_size: 1232,
             limits: Limits::default(),
+            dnssec: DnssecConfig::default(),
         }
     }
 }

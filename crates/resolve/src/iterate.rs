@@ -21,8 +21,10 @@ use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
 use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
 };
+use crate::validate::{Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of};
 use arc_swap::ArcSwap;
-use hanse_cache::{RrsetCache, Trust};
+use hanse_cache::{RrsetCache, Security, Trust};
+use hanse_dnssec::Budget;
 use hanse_wire::{Message, Name, RType, Rcode, Record};
 use rand::seq::SliceRandom;
 use std::collections::HashSet;
@@ -44,7 +46,7 @@ pub struct Resolver<T: Transport> {
     config: ArcSwap<ResolverConfig>,
     cache: Arc<RrsetCache>,
     transport: T,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     selection: ServerSelection,
     in_flight: InFlight,
     upstream: UpstreamCounters,
@@ -55,14 +57,15 @@ pub struct Resolver<T: Transport> {
 /// The outcome of one step: resolving one name without following aliases.
 #[derive(Debug)]
 enum Step {
-    /// The RRset asked for (and any chain records the response carried).
+    /// The RRset asked for (and any chain records the response carried),
+    /// with their RRSIGs and any wildcard proof.
     Answer(Vec<Record>),
     /// The name is an alias: these records lead to `target`.
     Alias { records: Vec<Record>, target: Name },
-    /// The name does not exist.
-    NxDomain(Option<Record>),
-    /// The name exists but has no data of the type.
-    NoData(Option<Record>),
+    /// The name does not exist: the SOA and the proof, if any.
+    NxDomain(Vec<Record>),
+    /// The name exists but has no data of the type: the SOA and the proof, if any.
+    NoData(Vec<Record>),
     /// A DNAME applies but the substituted name would be too long.
     YxDomain(Vec<Record>),
     /// No answer could be had.
@@ -222,6 +225,7 @@ impl<T: Transport> Resolver<T> {
         let work = Box::pin(async {
             let config = self.config.load_full();
             let deadline = Instant::now() + config.limits.max_resolution_time;
+            let budget = Budget::new(config.dnssec.limits);
             let mut task = Task {
                 resolver: self,
                 config,
@@ -229,6 +233,10 @@ impl<T: Transport> Resolver<T> {
                 deadline,
                 depth: 0,
                 resolving: Vec::new(),
+                budget,
+                verdict: Verdict::secure(),
+                validating: Vec::new(),
+                zone_keys_found: Vec::new(),
             };
             task.lookup(name, rtype).await
         });
@@ -242,27 +250,68 @@ impl<T: Transport> Resolver<T> {
 }
 
 /// One client question under way, with its budget.
-struct Task<'r, T: Transport> {
-    resolver: &'r Resolver<T>,
-    config: Arc<ResolverConfig>,
+pub(crate) struct Task<'r, T: Transport> {
+    pub(crate) resolver: &'r Resolver<T>,
+    pub(crate) config: Arc<ResolverConfig>,
     queries_sent: u32,
     deadline: Instant,
     depth: u32,
     /// Nameserver names whose addresses are being looked up, to break cycles.
     resolving: Vec<Name>,
+    /// The DNSSEC work allowance of the whole client query.
+    pub(crate) budget: Budget,
+    /// The DNSSEC status of the answer being put together by `lookup`.
+    verdict: Verdict,
+    /// Zones whose keys are being found, innermost last (breaks cycles).
+    pub(crate) validating: Vec<Name>,
+    /// Zones whose keys were found during this task.
+    pub(crate) zone_keys_found: Vec<(Name, ZoneKeys)>,
 }
 
 impl<T: Transport> Task<'_, T> {
-    fn now(&self) -> u32 {
+    pub(crate) fn now(&self) -> u32 {
         self.resolver.clock.now()
     }
 
-    fn cache(&self) -> &RrsetCache {
+    pub(crate) fn cache(&self) -> &RrsetCache {
         &self.resolver.cache
     }
 
+    /// Adds a part of the answer under way to its DNSSEC status.
+    fn note(&mut self, verdict: &Verdict) {
+        self.verdict.merge(verdict);
+    }
+
+    /// Resolves a question, following CNAME and DNAME links, and gives the
+    /// answer its DNSSEC status. Look-ups nest (nameserver addresses, DS and
+    /// DNSKEY RRsets); each has its own status.
+    pub(crate) async fn lookup(&mut self, name: &Name, rtype: RType) -> Resolution {
+        let outer = std::mem::replace(&mut self.verdict, Verdict::secure());
+        let mut resolution = self.lookup_chain(name, rtype).await;
+        let verdict = std::mem::replace(&mut self.verdict, outer);
+        if resolution.rcode == Rcode::SERVFAIL && resolution.answers.is_empty() {
+            resolution.security = Security::Indeterminate;
+            return resolution;
+        }
+        resolution.security = verdict.security;
+        if verdict.security == Security::Bogus {
+            resolution.extended_error = verdict.error.or(Some(ExtendedError::DNSSEC_BOGUS));
+        }
+        // A wildcard proof travels with the answer, in the authority section.
+        if resolution.rcode == Rcode::NOERROR
+            && !matches!(rtype, RType::NSEC | RType::NSEC3 | RType::RRSIG)
+            && resolution.answers.iter().any(is_proof_record)
+        {
+            let (proof, answers): (Vec<Record>, Vec<Record>) =
+                resolution.answers.drain(..).partition(is_proof_record);
+            resolution.answers = answers;
+            extend_unique(&mut resolution.authorities, proof);
+        }
+        resolution
+    }
+
     /// Resolves a question, following CNAME and DNAME links.
-    async fn lookup(&mut self, name: &Name, rtype: RType) -> Resolution {
+    async fn lookup_chain(&mut self, name: &Name, rtype: RType) -> Resolution {
         let mut chain: Vec<Record> = Vec::new();
         // The alias targets followed so far, in order; the last one is the
         // name asked next. A short list: the chain length is limited.
@@ -278,6 +327,7 @@ impl<T: Transport> Task<'_, T> {
                         answers: chain,
                         authorities: Vec::new(),
                         extended_error: None,
+                        security: Security::Indeterminate,
                     };
                 }
                 Step::Alias { records, target } => {
@@ -287,20 +337,22 @@ impl<T: Transport> Task<'_, T> {
                     }
                     targets.push(target);
                 }
-                Step::NxDomain(soa) => {
+                Step::NxDomain(authorities) => {
                     return Resolution {
                         rcode: Rcode::NXDOMAIN,
                         answers: chain,
-                        authorities: soa.into_iter().collect(),
+                        authorities,
                         extended_error: None,
+                        security: Security::Indeterminate,
                     };
                 }
-                Step::NoData(soa) => {
+                Step::NoData(authorities) => {
                     return Resolution {
                         rcode: Rcode::NOERROR,
                         answers: chain,
-                        authorities: soa.into_iter().collect(),
+                        authorities,
                         extended_error: None,
+                        security: Security::Indeterminate,
                     };
                 }
                 Step::YxDomain(records) => {
@@ -310,6 +362,7 @@ impl<T: Transport> Task<'_, T> {
                         answers: chain,
                         authorities: Vec::new(),
                         extended_error: None,
+                        security: Security::Indeterminate,
                     };
                 }
                 Step::Failure(error) => return self.fail(name, rtype, error),
@@ -327,7 +380,15 @@ impl<T: Transport> Task<'_, T> {
 
     /// Resolves one name without following aliases: cache first, then the network.
     async fn step(&mut self, name: &Name, rtype: RType) -> Step {
-        if let Some(step) = self.answer_from_cache(name, rtype) {
+        if let Some((step, security)) = self.answer_from_cache(name, rtype) {
+            let verdict = if security == Security::Bogus {
+                Verdict::bogus(ExtendedError::DNSSEC_BOGUS)
+            } else {
+                Verdict::of(security)
+            };
+            if !matches!(step, Step::Failure(_)) {
+                self.note(&verdict);
+            }
             return step;
         }
         if let Some(servers) = self.forwarders_for(name) {
@@ -336,8 +397,14 @@ impl<T: Transport> Task<'_, T> {
         self.iterate(name, rtype).await
     }
 
-    /// Answers from the RRset cache if it can.
-    fn answer_from_cache(&self, name: &Name, rtype: RType) -> Option<Step> {
+    /// Answers from the RRset cache if it can, with the DNSSEC status of
+    /// what it used.
+    fn answer_from_cache(&self, name: &Name, rtype: RType) -> Option<(Step, Security)> {
+        let step = self.cached_step(name, rtype)?;
+        Some(step)
+    }
+
+    fn cached_step(&self, name: &Name, rtype: RType) -> Option<(Step, Security)> {
         let now = self.now();
         let cache = self.cache();
         // Glue and referral NS RRsets guide iteration but are never answers
@@ -347,30 +414,36 @@ impl<T: Transport> Task<'_, T> {
             .get(name, rtype, now)
             .filter(|cached| answerable(cached.trust))
         {
-            return Some(Step::Answer(with_ttl(&cached.records, cached.ttl)));
+            let mut records = with_ttl(&cached.records, cached.ttl);
+            records.extend(with_ttl(&cached.signatures, cached.ttl));
+            return Some((Step::Answer(records), cached.security));
         }
         if rtype != RType::CNAME
             && let Some(cached) = cache
                 .get(name, RType::CNAME, now)
                 .filter(|cached| answerable(cached.trust))
         {
-            let records = with_ttl(&cached.records, cached.ttl);
+            let mut records = with_ttl(&cached.records, cached.ttl);
             let target = records.first()?.target_name()?;
-            return Some(Step::Alias { records, target });
+            records.extend(with_ttl(&cached.signatures, cached.ttl));
+            return Some((Step::Alias { records, target }, cached.security));
         }
         if let Some(negative) = cache.get_negative(name, rtype, now) {
-            let soa = negative.soa.map(|mut soa| {
-                soa.ttl = negative.ttl;
-                soa
-            });
-            return Some(if negative.nxdomain {
-                Step::NxDomain(soa)
+            let security = negative.security;
+            let nxdomain = negative.nxdomain;
+            let authorities = negative_authorities(negative);
+            let step = if nxdomain {
+                Step::NxDomain(authorities)
             } else {
-                Step::NoData(soa)
-            });
+                Step::NoData(authorities)
+            };
+            return Some((step, security));
         }
         if cache.get_failure(name, rtype, now) {
-            return Some(Step::Failure(ExtendedError::CACHED_FAILURE));
+            return Some((
+                Step::Failure(ExtendedError::CACHED_FAILURE),
+                Security::Indeterminate,
+            ));
         }
         // A cached DNAME or NXDOMAIN at an ancestor decides for the whole subtree
         // (RFC 6672, RFC 8020).
@@ -378,27 +451,35 @@ impl<T: Transport> Task<'_, T> {
         while let Some(owner) = ancestor {
             if let Some(cached) = cache.get(&owner, RType::DNAME, now) {
                 let records = with_ttl(&cached.records, cached.ttl);
+                let signatures = with_ttl(&cached.signatures, cached.ttl);
+                let security = cached.security;
                 let dname = records.first()?;
                 let replacement = dname.target_name()?;
                 let target = match name.replace_suffix(&owner, &replacement) {
                     Some(Ok(target)) => target,
-                    Some(Err(_)) => return Some(Step::YxDomain(vec![dname.clone()])),
-                    None => return Some(Step::Failure(ExtendedError::INVALID_DATA)),
+                    Some(Err(_)) => {
+                        let mut records = vec![dname.clone()];
+                        records.extend(signatures);
+                        return Some((Step::YxDomain(records), security));
+                    }
+                    None => {
+                        return Some((
+                            Step::Failure(ExtendedError::INVALID_DATA),
+                            Security::Indeterminate,
+                        ));
+                    }
                 };
                 let synthesised = synthesise_cname(name, &target, dname.ttl);
-                return Some(Step::Alias {
-                    records: vec![dname.clone(), synthesised],
-                    target,
-                });
+                let mut records = vec![dname.clone()];
+                records.extend(signatures);
+                records.push(synthesised);
+                return Some((Step::Alias { records, target }, security));
             }
             if let Some(negative) = cache.get_negative(&owner, rtype, now)
                 && negative.nxdomain
             {
-                let soa = negative.soa.map(|mut soa| {
-                    soa.ttl = negative.ttl;
-                    soa
-                });
-                return Some(Step::NxDomain(soa));
+                let security = negative.security;
+                return Some((Step::NxDomain(negative_authorities(negative)), security));
             }
             ancestor = owner.parent();
         }
@@ -445,41 +526,107 @@ impl<T: Transport> Task<'_, T> {
         };
         match classify(&response, &root, name, rtype) {
             Classified::Referral { .. } => Step::Failure(ExtendedError::INVALID_DATA),
-            classified => self.conclude(classified, name, rtype, Trust::AnswerNonAuthoritative),
+            classified => {
+                self.conclude(
+                    classified,
+                    name,
+                    rtype,
+                    Trust::AnswerNonAuthoritative,
+                    &root,
+                    &response,
+                )
+                .await
+            }
         }
     }
 
-    /// Caches a final classification and turns it into a step.
-    fn conclude(&self, classified: Classified, name: &Name, rtype: RType, trust: Trust) -> Step {
+    /// Validates and caches a final classification of a response from
+    /// `zone`'s servers and turns it into a step.
+    async fn conclude(
+        &mut self,
+        classified: Classified,
+        name: &Name,
+        rtype: RType,
+        trust: Trust,
+        zone: &Name,
+        response: &Message,
+    ) -> Step {
         match classified {
-            Classified::Answer(rrsets) => Step::Answer(self.store_all(rrsets, trust)),
+            Classified::Answer(rrsets) => {
+                Step::Answer(self.store_all(rrsets, trust, zone, response).await)
+            }
             Classified::Alias { rrsets, target } => Step::Alias {
-                records: self.store_all(rrsets, trust),
+                records: self.store_all(rrsets, trust, zone, response).await,
                 target,
             },
-            Classified::NxDomain(soa) => Step::NxDomain(self.store_negative(name, None, soa, true)),
-            Classified::NoData(soa) => {
-                Step::NoData(self.store_negative(name, Some(rtype), soa, false))
+            Classified::NxDomain(soa) => {
+                let authorities = self
+                    .store_negative(name, None, soa, true, zone, response)
+                    .await;
+                Step::NxDomain(authorities)
             }
-            Classified::YxDomain(rrsets) => Step::YxDomain(self.store_all(rrsets, trust)),
+            Classified::NoData(soa) => {
+                let authorities = self
+                    .store_negative(name, Some(rtype), soa, false, zone, response)
+                    .await;
+                Step::NoData(authorities)
+            }
+            Classified::YxDomain(rrsets) => {
+                Step::YxDomain(self.store_all(rrsets, trust, zone, response).await)
+            }
             Classified::Referral { .. } => Step::Failure(ExtendedError::INVALID_DATA),
         }
     }
 
-    /// Stores RRsets and returns their records with the TTLs the cache gives.
-    fn store_all(&self, rrsets: Vec<Vec<Record>>, trust: Trust) -> Vec<Record> {
-        let now = self.now();
+    /// Validates and stores RRsets from a response of `zone`'s servers and
+    /// returns their records (with RRSIGs and wildcard proofs) with the TTLs
+    /// the cache gives.
+    async fn store_all(
+        &mut self,
+        rrsets: Vec<Vec<Record>>,
+        trust: Trust,
+        zone: &Name,
+        response: &Message,
+    ) -> Vec<Record> {
         let mut records = Vec::new();
         for rrset in rrsets {
             let Some(first) = rrset.first() else { continue };
-            // Synthesised CNAMEs (from a DNAME) are not cached on their own.
+            // Synthesised CNAMEs (from a DNAME) are not cached on their own,
+            // nor validated: the DNAME is.
             let synthesised = first.rtype == RType::CNAME && first.ttl == u32::MAX;
             if !synthesised {
-                self.cache().insert(&rrset, trust, now);
-                if let Some(cached) = self.cache().get(&first.name, first.rtype, now) {
+                let (owner, rtype) = (first.name.clone(), first.rtype);
+                let signatures = signatures_of(&response.answers, &owner, rtype);
+                let checked = self
+                    .check_rrset(&rrset, &signatures, zone, &response.authorities)
+                    .await;
+                self.note(&checked.verdict);
+                let mut ttl_cap = checked.ttl_cap.unwrap_or(u32::MAX);
+                if checked.verdict.security == Security::Bogus {
+                    ttl_cap = ttl_cap.min(self.config.dnssec.bogus_ttl);
+                }
+                let capped: Vec<Record> = rrset
+                    .iter()
+                    .map(|record| Record {
+                        ttl: record.ttl.min(ttl_cap),
+                        ..record.clone()
+                    })
+                    .collect();
+                let mut extras = signatures;
+                extras.extend(checked.proof);
+                let now = self.now();
+                self.cache()
+                    .insert_signed(&capped, &extras, trust, checked.verdict.security, now);
+                if let Some(cached) = self.cache().get(&owner, rtype, now)
+                    && cached.security == checked.verdict.security
+                {
                     records.extend(with_ttl(&cached.records, cached.ttl));
+                    records.extend(with_ttl(&cached.signatures, cached.ttl));
                     continue;
                 }
+                records.extend(capped);
+                records.extend(extras);
+                continue;
             }
             records.extend(rrset);
         }
@@ -495,28 +642,123 @@ impl<T: Transport> Task<'_, T> {
         records
     }
 
-    fn store_negative(
-        &self,
+    /// Keeps what a referral from `zone` to `child` says about the child's
+    /// DS RRset (RFC 4035 §3.1.4): the DS RRset with its RRSIGs, or the
+    /// NSEC/NSEC3 proof that there is none. Bogus data is not kept.
+    async fn store_referral_ds(&mut self, child: &Name, zone: &Name, response: &Message) {
+        if !self.config.dnssec.validation {
+            return;
+        }
+        let ds: Vec<Record> = response
+            .authorities
+            .iter()
+            .filter(|record| record.rtype == RType::DS && record.name == *child)
+            .cloned()
+            .collect();
+        if !ds.is_empty() {
+            let signatures = signatures_of(&response.authorities, child, RType::DS);
+            let checked = self.check_rrset(&ds, &signatures, zone, &[]).await;
+            if checked.verdict.security == Security::Bogus {
+                return;
+            }
+            let ttl_cap = checked.ttl_cap.unwrap_or(u32::MAX);
+            let capped: Vec<Record> = ds
+                .iter()
+                .map(|record| Record {
+                    ttl: record.ttl.min(ttl_cap),
+                    ..record.clone()
+                })
+                .collect();
+            let now = self.now();
+            self.cache().insert_signed(
+                &capped,
+                &signatures,
+                Trust::AuthorityAuthoritative,
+                checked.verdict.security,
+                now,
+            );
+            return;
+        }
+        let records = negative_records(&response.authorities, zone);
+        if !records
+            .iter()
+            .any(|record| matches!(record.rtype, RType::NSEC | RType::NSEC3))
+        {
+            return;
+        }
+        let verdict = self
+            .check_denial(child, RType::DS, false, zone, &records)
+            .await;
+        if verdict.security == Security::Bogus {
+            return;
+        }
+        let proof: Vec<Record> = records
+            .into_iter()
+            .filter(|record| record.rtype != RType::SOA)
+            .collect();
+        let now = self.now();
+        self.cache().insert_negative_signed(
+            child,
+            Some(RType::DS),
+            None,
+            false,
+            &proof,
+            verdict.security,
+            now,
+        );
+    }
+
+    /// Validates and stores a negative answer from `zone`'s servers;
+    /// returns its authority section (SOA and proof) with the negative TTL.
+    async fn store_negative(
+        &mut self,
         name: &Name,
         rtype: Option<RType>,
         soa: Option<Record>,
         nxdomain: bool,
-    ) -> Option<Record> {
+        zone: &Name,
+        response: &Message,
+    ) -> Vec<Record> {
+        let records = negative_records(&response.authorities, zone);
+        let verdict = self
+            .check_denial(name, rtype.unwrap_or(RType::A), nxdomain, zone, &records)
+            .await;
+        self.note(&verdict);
         let now = self.now();
         // Without an SOA there is no negative TTL: not cached (RFC 2308 §5).
-        let soa = soa?;
-        self.cache()
-            .insert_negative(name, rtype, Some(soa.clone()), nxdomain, now);
+        let Some(soa) = soa else {
+            return Vec::new();
+        };
+        let proof: Vec<Record> = records
+            .iter()
+            .filter(|record| record.rtype != RType::SOA)
+            .cloned()
+            .collect();
+        let mut stored_soa = soa.clone();
+        if verdict.security == Security::Bogus {
+            stored_soa.ttl = stored_soa.ttl.min(self.config.dnssec.bogus_ttl);
+        }
+        self.cache().insert_negative_signed(
+            name,
+            rtype,
+            Some(stored_soa),
+            nxdomain,
+            &proof,
+            verdict.security,
+            now,
+        );
         let lookup_type = rtype.unwrap_or(RType::A);
         match self.cache().get_negative(name, lookup_type, now) {
-            Some(negative) => negative.soa.map(|mut soa| {
-                soa.ttl = negative.ttl;
-                soa
-            }),
-            None => {
+            Some(negative) if negative.security == verdict.security => {
+                negative_authorities(negative)
+            }
+            _ => {
                 let mut soa = soa;
                 soa.ttl = soa.ttl.min(soa.soa_minimum().unwrap_or(soa.ttl));
-                Some(soa)
+                let ttl = soa.ttl;
+                let mut authorities = vec![soa];
+                authorities.extend(proof.into_iter().map(|record| Record { ttl, ..record }));
+                authorities
             }
         }
     }
@@ -583,6 +825,7 @@ impl<T: Transport> Task<'_, T> {
                     for rrset in &glue {
                         self.cache().insert(rrset, Trust::Additional, now);
                     }
+                    self.store_referral_ds(&child, &zone, &response).await;
                     source =
                         ServerSource::names(nameservers.iter().filter_map(Record::target_name));
                     known_labels = child.label_count();
@@ -598,14 +841,20 @@ impl<T: Transport> Task<'_, T> {
                         continue;
                     }
                     // RFC 8020: nothing exists below a name that does not exist.
-                    self.store_negative(&query_name, None, soa.clone(), true);
-                    return Step::NxDomain(self.store_negative(name, None, soa, true));
+                    let authorities = self
+                        .store_negative(&query_name, None, soa, true, &zone, &response)
+                        .await;
+                    return Step::NxDomain(authorities);
                 }
                 Classified::Alias { .. } | Classified::YxDomain(_) if minimised => {
                     // An alias above the query name: ask the full name.
                     minimise = false;
                 }
-                classified => return self.conclude(classified, name, rtype, trust),
+                classified => {
+                    return self
+                        .conclude(classified, name, rtype, trust, &zone, &response)
+                        .await;
+                }
             }
         }
     }
@@ -942,7 +1191,9 @@ impl<T: Transport> Task<'_, T> {
             };
             let id = rand::random::<u16>();
             let edns_udp_size = use_edns.then_some(self.config.edns_buffer_size);
-            let message = compose_upstream_query(id, name, rtype, recursion_desired, edns_udp_size);
+            // DO is always set: the signatures are kept with the data.
+            let message =
+                compose_upstream_query(id, name, rtype, recursion_desired, edns_udp_size, true);
             let query = UpstreamQuery {
                 server,
                 message: &message,
@@ -1186,6 +1437,18 @@ fn group_rrsets(records: &[Record]) -> Vec<Vec<Record>> {
         }
     }
     rrsets
+}
+
+/// The authority section of a cached negative answer: the SOA and the
+/// proof, with the time left as TTL.
+fn negative_authorities(negative: hanse_cache::NegativeEntry) -> Vec<Record> {
+    let ttl = negative.ttl;
+    let mut records: Vec<Record> = negative.soa.into_iter().collect();
+    records.extend(negative.proof);
+    for record in &mut records {
+        record.ttl = ttl;
+    }
+    records
 }
 
 fn with_ttl(records: &[Record], ttl: u32) -> Vec<Record> {

@@ -12,10 +12,15 @@
 //!
 //! RFCs: 1034, 1035, 2181 (trust ranking, bailiwick), 2308 (negative
 //! caching), 6672 (DNAME), 6891 (EDNS), 7766 (TCP), 8020 (NXDOMAIN below),
-//! 8914 (Extended DNS Errors), 9156 (QNAME minimisation).
+//! 8914 (Extended DNS Errors), 9156 (QNAME minimisation), and the DNSSEC
+//! RFCs listed below.
+//!
+//! DNSSEC validation (module `validate`, RFC 4033–4035, 5155, 6840, 7646)
+//! gives every answer a [`Security`] status; [`Resolution::for_client`]
+//! turns bogus answers into SERVFAIL with an Extended DNS Error and decides
+//! the AD bit.
 //!
 //! # Limitations
-//! - No DNSSEC validation yet: answers are never marked authentic.
 //! - No connection reuse for TCP upstreams; every TCP exchange opens a connection.
 //! - No prefetch and no serve-stale yet.
 
@@ -29,12 +34,18 @@ mod outcome;
 mod selection;
 mod statistics;
 mod transport;
+mod validate;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use coalesce::InFlight;
-pub use config::{Limits, QnameMinimisation, ResolverConfig, ResolverMode, ZoneServers};
+pub use config::{
+    DnssecConfig, Limits, QnameMinimisation, ResolverConfig, ResolverMode, ZoneServers,
+};
+pub use hanse_cache::Security;
+/// The DNSSEC primitives, for trust anchors in [`DnssecConfig`].
+pub use hanse_dnssec;
 pub use iterate::Resolver;
-pub use outcome::{ExtendedError, Resolution};
+pub use outcome::{ClientAnswer, ExtendedError, Resolution};
 pub use statistics::{
     FailureReason, HistogramSnapshot, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, LatencyHistogram,
     MAX_TRACKED_SERVERS, ServerStatistics, UpstreamStatistics,

@@ -81,10 +81,13 @@ pub(crate) fn compose_upstream_query(
     rtype: RType,
     recursion_desired: bool,
     edns_udp_size: Option<u16>,
+    dnssec_ok: bool,
 ) -> Vec<u8> {
     let header = Header {
         id,
         recursion_desired,
+        // A validating resolver checks for itself (RFC 4035 §3.2.2).
+        checking_disabled: dnssec_ok && recursion_desired,
         question_count: 1,
         additional_count: u16::from(edns_udp_size.is_some()),
         ..Header::default()
@@ -97,11 +100,12 @@ pub(crate) fn compose_upstream_query(
     message.extend_from_slice(&hanse_wire::Class::IN.0.to_be_bytes());
     if let Some(udp_size) = edns_udp_size {
         // Owner: the root; type OPT; class: the payload size; TTL: extended
-        // RCODE, version and flags, all zero; no data.
+        // RCODE and version zero, flags (DO, RFC 3225); no data.
         message.push(0);
         message.extend_from_slice(&RType::OPT.0.to_be_bytes());
         message.extend_from_slice(&udp_size.to_be_bytes());
-        message.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let flags = if dnssec_ok { 0x80 } else { 0 };
+        message.extend_from_slice(&[0, 0, flags, 0, 0, 0]);
     }
     message
 }
@@ -295,7 +299,8 @@ mod tests {
         let name = Name::from_ascii("Www.Example.com.").unwrap();
         for rtype in [RType::A, RType::NS, RType::DS] {
             for recursion_desired in [false, true] {
-                let plain = compose_upstream_query(513, &name, rtype, recursion_desired, None);
+                let plain =
+                    compose_upstream_query(513, &name, rtype, recursion_desired, None, false);
                 let expected = compose_query(513, &name, rtype, recursion_desired, None);
                 assert_eq!(plain, expected);
                 let edns = Edns {
@@ -303,12 +308,12 @@ mod tests {
                     ..Edns::default()
                 };
                 let with_edns =
-                    compose_upstream_query(513, &name, rtype, recursion_desired, Some(1232));
+                    compose_upstream_query(513, &name, rtype, recursion_desired, Some(1232), false);
                 let expected = compose_query(513, &name, rtype, recursion_desired, Some(edns));
                 assert_eq!(with_edns, expected);
             }
         }
-        let root = compose_upstream_query(1, &Name::root(), RType::NS, false, Some(4096));
+        let root = compose_upstream_query(1, &Name::root(), RType::NS, false, Some(4096), false);
         assert_eq!(
             root,
             compose_query(

@@ -35,7 +35,8 @@
 
 use hanse_cache::{CacheConfig, RrsetCache};
 use hanse_resolve::{
-    ManualClock, QnameMinimisation, Resolution, Resolver, ResolverConfig, ZoneServers,
+    DnssecConfig, ManualClock, QnameMinimisation, Resolution, Resolver, ResolverConfig, Security,
+    ZoneServers,
 };
 use hanse_testnet::replay::{
     Entry, Mismatch, ReplayTransport, Scenario, ScenarioConfig, StepAction, compare,
@@ -130,6 +131,23 @@ fn resolver_config(config: &ScenarioConfig) -> Result<ResolverConfig, String> {
         .map(zone_servers)
         .collect();
     resolver_config.forward_zones = config.forward_zones.iter().map(zone_servers).collect();
+    // Validation runs from the scenario's trust anchors; without any, every
+    // answer is indeterminate (never AD, never bogus).
+    let anchors_text: String = config
+        .trust_anchors
+        .iter()
+        .map(|anchor| format!("{anchor}\n"))
+        .collect();
+    let anchors = if anchors_text.is_empty() {
+        Vec::new()
+    } else {
+        hanse_dnssec::parse_trust_anchors(&anchors_text)
+            .map_err(|error| format!("trust-anchor: {error}"))?
+    };
+    resolver_config.dnssec = DnssecConfig::with_anchors(anchors);
+    // The corpus is signed with RSA/SHA-1 (algorithm 5) throughout; it was
+    // written when validators had to verify it (RFC 9905 came later).
+    resolver_config.dnssec.algorithms.validate_sha1 = true;
     Ok(resolver_config)
 }
 
@@ -153,6 +171,15 @@ fn client_query(entry: &Entry) -> Option<Message> {
 
 /// The response hanse-server would send for `resolution`.
 fn client_response(query: &Message, resolution: &Resolution) -> Message {
+    let question_type = query.question().map_or(RType::A, |question| question.rtype);
+    let dnssec_ok = query.edns.as_ref().is_some_and(|edns| edns.dnssec_ok);
+    let answer = resolution.for_client(
+        question_type,
+        dnssec_ok,
+        query.header.authentic_data,
+        query.header.checking_disabled,
+    );
+    let resolution = &answer.resolution;
     let rcode = resolution.rcode;
     Message {
         header: Header {
@@ -160,6 +187,7 @@ fn client_response(query: &Message, resolution: &Resolution) -> Message {
             recursion_desired: query.header.recursion_desired,
             recursion_available: true,
             checking_disabled: query.header.checking_disabled,
+            authentic_data: answer.authentic_data,
             rcode: rcode.header_bits(),
             ..Header::default()
         },
@@ -183,6 +211,7 @@ fn refused(query: &Message) -> Resolution {
         answers: Vec::new(),
         authorities: Vec::new(),
         extended_error: None,
+        security: Security::Indeterminate,
     }
 }
 

@@ -16,7 +16,7 @@ use hanse_policy::{
     Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
     Verdict,
 };
-use hanse_resolve::{NetworkTransport, Resolution, Resolver};
+use hanse_resolve::{NetworkTransport, Resolution, Resolver, Security};
 use hanse_wire::{
     CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, Opcode,
     QueryView, Question, RType, Rcode, Record,
@@ -77,6 +77,8 @@ pub(crate) struct Pending {
     client_name: Box<[u8]>,
     recursion_desired: bool,
     checking_disabled: bool,
+    /// The query's AD bit (RFC 6840 §5.7).
+    authentic_data: bool,
     edns: Option<ClientEdns>,
     key: CacheKey,
     /// When the query arrived.
@@ -391,7 +393,8 @@ impl Handler {
             edns.is_some_and(|edns| edns.dnssec_ok),
             header.checking_disabled,
             header.recursion_desired,
-        );
+        )
+        .with_authentic_data(header.authentic_data);
         let Some(key) = CacheKey::new(
             question.name.as_wire(),
             question.rtype,
@@ -412,6 +415,7 @@ impl Handler {
             },
             recursion_desired: header.recursion_desired,
             checking_disabled: header.checking_disabled,
+            authentic_data: header.authentic_data,
             edns,
             key,
             received,
@@ -530,6 +534,9 @@ impl Handler {
                 .await
         };
         let now = self.resolver.now();
+        // DNSSEC: bogus becomes SERVFAIL unless CD, AD when all is secure,
+        // signatures only for DO (RFC 4035 §3.2, RFC 6840 §5.7–5.9).
+        let resolution = client_view(pending, &resolution);
         let (wire, ttl_offsets) = compose(pending, &resolution, settings);
         let ttl = if resolution.rcode == Rcode::SERVFAIL {
             settings.servfail_ttl
@@ -606,6 +613,7 @@ impl Handler {
                         .resolver
                         .resolve(&pending.question.name, pending.question.rtype)
                         .await;
+                    let resolution = client_view(pending, &resolution);
                     let (mut wire, _) = compose(pending, &resolution, settings);
                     hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
                     (Some(wire), resolution.rcode)
@@ -625,6 +633,7 @@ impl Handler {
                         // A CNAME rewrite (walled garden, safe search): the target
                         // is resolved normally and its data follows the CNAME.
                         let followed = self.resolver.resolve(&target, pending.question.rtype).await;
+                        let followed = client_view(pending, &followed);
                         rcode = followed.rcode;
                         records.extend(followed.answers);
                         authorities = followed.authorities;
@@ -634,6 +643,8 @@ impl Handler {
                         answers: records,
                         authorities,
                         extended_error: None,
+                        // A rewritten answer is never authentic.
+                        security: Security::Indeterminate,
                     };
                     let (mut wire, _) = compose_with_error(
                         pending,
@@ -767,7 +778,9 @@ fn compose_with_error(
     settings: &Settings,
     extended_error: Option<(u16, String)>,
 ) -> (Vec<u8>, Vec<u16>) {
-    let mut builder = MessageBuilder::new(response_header(pending, resolution.rcode), 65535);
+    let mut header = response_header(pending, resolution.rcode);
+    header.authentic_data = resolution.security == Security::Secure;
+    let mut builder = MessageBuilder::new(header, 65535);
     if let Some(mut edns) = response_edns(pending, resolution.rcode, settings) {
         if let Some((code, text)) = &extended_error {
             let mut data = code.to_be_bytes().to_vec();
@@ -828,7 +841,28 @@ fn any_answer(name: &Name) -> Resolution {
         }],
         authorities: Vec::new(),
         extended_error: None,
+        security: Security::Indeterminate,
     }
+}
+
+/// The resolution as this client gets it: bogus data becomes SERVFAIL with
+/// its Extended DNS Error unless the client set CD; RRSIG, NSEC and NSEC3
+/// records only with DO. The AD bit is carried in `security`: `Secure` only
+/// when it is to be set.
+fn client_view(pending: &Pending, resolution: &Resolution) -> Resolution {
+    let answer = resolution.for_client(
+        pending.question.rtype,
+        pending.edns.is_some_and(|edns| edns.dnssec_ok),
+        pending.authentic_data,
+        pending.checking_disabled,
+    );
+    let mut view = answer.resolution;
+    view.security = if answer.authentic_data {
+        Security::Secure
+    } else {
+        Security::Indeterminate
+    };
+    view
 }
 
 /// An error response echoing the query's ID, opcode, RD and (if readable)

@@ -72,6 +72,12 @@ impl KeyFlags {
                 | (u8::from(recursion_desired) << 3),
         )
     }
+
+    /// The flags with the query's AD bit (bit 4) added: a validating
+    /// resolver answers AD only to clients that set DO or AD (RFC 6840 §5.7).
+    pub fn with_authentic_data(self, authentic_data: bool) -> KeyFlags {
+        KeyFlags(self.0 | (u8::from(authentic_data) << 4))
+    }
 }
 
 /// A borrowed view of a simple client query.
@@ -164,7 +170,8 @@ impl<'a> QueryView<'a> {
             self.dnssec_ok,
             self.header.checking_disabled,
             self.header.recursion_desired,
-        );
+        )
+        .with_authentic_data(self.header.authentic_data);
         CacheKey::new(self.name_wire(), self.rtype, self.class, flags)
             .expect("a checked name is at most 255 bytes")
     }
