@@ -37,7 +37,7 @@ pub struct ServerConfig {
 /// The encrypted listeners and their certificate. Their connections are
 /// capped by the TCP settings of [`ServerConfig`], counted apart from plain
 /// TCP, and idle ones close after its `tcp_idle_timeout`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EncryptedConfig {
     /// Addresses to serve DNS over TLS on (RFC 7858, usually port 853).
     pub tls_listen: Vec<SocketAddr>,
