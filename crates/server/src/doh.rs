@@ -131,6 +131,38 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
+/// A request under way on its connection, until dropped.
+struct Busy<'a>(&'a Cell<usize>);
+
+impl<'a> Busy<'a> {
+    fn new(active: &'a Cell<usize>) -> Busy<'a> {
+        active.set(active.get() + 1);
+        Busy(active)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// A resolution the server waits for at shutdown, until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(in_flight: &'a AtomicUsize) -> InFlight<'a> {
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(in_flight)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// What the requests of one connection share.
 struct Connection {
     handler: Arc<Handler>,
@@ -224,10 +256,10 @@ async fn serve_connection<S>(
         hyper::service::service_fn(move |request| {
             let connection = Rc::clone(&connection);
             async move {
-                connection.active.set(connection.active.get() + 1);
-                let response = answer(request, &connection).await;
-                connection.active.set(connection.active.get() - 1);
-                Ok::<_, Infallible>(response)
+                // Counted down even if the client resets the stream and
+                // hyper drops this future halfway.
+                let _busy = Busy::new(&connection.active);
+                Ok::<_, Infallible>(answer(request, &connection).await)
             }
         })
     };
@@ -386,9 +418,10 @@ async fn answer(request: Request<Incoming>, connection: &Connection) -> Response
         Ok(Some(response)) => response,
         Ok(None) => return status(StatusCode::BAD_REQUEST, "not a DNS query\n"),
         Err(pending) => {
-            connection.in_flight.fetch_add(1, Ordering::AcqRel);
-            let resolved = handler.resolve(&pending, Transport::Https).await;
-            connection.in_flight.fetch_sub(1, Ordering::AcqRel);
+            let resolved = {
+                let _in_flight = InFlight::new(&connection.in_flight);
+                handler.resolve(&pending, Transport::Https).await
+            };
             match resolved {
                 Some(response) => response,
                 None => return status(StatusCode::FORBIDDEN, "dropped by policy\n"),

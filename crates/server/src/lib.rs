@@ -28,6 +28,8 @@
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
 //! - Changing the listen addresses or the thread count needs a restart;
 //!   everything else reloads.
+//! - DNS over QUIC (RFC 9250) and the PROXY protocol are not served yet;
+//!   the cleartext DoH listener sees its reverse proxy as the client.
 
 #![warn(missing_docs)]
 
