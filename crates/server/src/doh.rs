@@ -65,6 +65,8 @@ const MAX_MESSAGE: usize = 65_535;
 const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/2 streams one connection may have open at once.
 const MAX_STREAMS: u32 = 128;
+/// The largest header block of an HTTP/2 request (a GET's path included).
+const MAX_HEADER_LIST: u32 = 128 * 1024;
 /// The buffer a cached answer is patched in.
 const SEND_BUFFER: usize = 16 * 1024;
 
@@ -271,7 +273,8 @@ async fn serve_connection<S>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_STREAMS);
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(MAX_HEADER_LIST);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
     loop {
