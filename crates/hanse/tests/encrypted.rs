@@ -1,7 +1,8 @@
 //! End-to-end tests of the encrypted listeners of `hanse serve` with real
 //! clients: DNS over TLS (RFC 7858) with kdig and dig, DNS over HTTPS
 //! (RFC 8484) with kdig and dig (HTTP/2) and curl (HTTP/1.1 and HTTP/2),
-//! the cleartext DoH listener, EDNS padding (RFC 7830, RFC 8467), profile
+//! the cleartext DoH listener, TLS session resumption (openssl s_client),
+//! EDNS padding (RFC 7830, RFC 8467), profile
 //! selection by TLS server name and by DoH path, the idle timeout against a
 //! client that opens TLS and sends nothing, a flood of half-open connections,
 //! and the certificate reloaded on SIGHUP (a bad file keeps the old one).
@@ -588,6 +589,35 @@ fn dot_and_doh_are_answered_for_kdig_dig_and_curl() {
         "www.example.",
     );
     assert!(output.contains("PADDING"), "{output}");
+
+    // Session resumption: a second connection resumes the first one's
+    // session with its ticket (openssl waits for the server to close at the
+    // idle timeout, having read the tickets).
+    let session = hanse.directory.join("session.pem");
+    let s_client = |extra: [&str; 2]| {
+        let mut arguments: Vec<String> = [
+            "s_client",
+            "-connect",
+            &hanse.tls.to_string(),
+            "-alpn",
+            "dot",
+            "-servername",
+            "dns.test",
+            "-CAfile",
+            &ca.display().to_string(),
+            "-verify_return_error",
+            "-ign_eof",
+        ]
+        .iter()
+        .map(|&argument| argument.to_owned())
+        .collect();
+        arguments.extend(extra.iter().map(|&argument| argument.to_owned()));
+        text(&run("openssl", &arguments).stdout)
+    };
+    let first = s_client(["-sess_out", &session.display().to_string()]);
+    assert!(first.contains("New, TLSv1.3"), "{first}");
+    let second = s_client(["-sess_in", &session.display().to_string()]);
+    assert!(second.contains("Reused, TLSv1.3"), "{second}");
 
     // The cleartext listener for a reverse proxy.
     let cleartext = format!("http://{}/dns-query", hanse.http);
