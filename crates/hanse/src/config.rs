@@ -26,10 +26,16 @@
 //!   with `refresh`) or `zone` (a zone transfer, RFC 5936 / RFC 1995, from
 //!   `primaries`, optionally signed with a TSIG key, RFC 8945). TSIG secrets
 //!   are base64 (RFC 4648 §4), inline or in a `secret_file`, and are decoded
-//!   here, so a bad secret is a configuration problem. The client keys of
-//!   later transports (`doh_path`, `server_name`) are reported as not
-//!   supported yet. Feed files are read by `feeds.rs`; remote feeds are
-//!   fetched elsewhere.
+//!   here, so a bad secret is a configuration problem. A client entry maps
+//!   exactly one of a network (`cidr`), a DoH path (`doh_path`,
+//!   `/dns-query/TOKEN`) or a TLS server name (`server_name`) to a profile;
+//!   the last two only in the configuration file, not in the API's policy
+//!   file. Feed files are read by `feeds.rs`; remote feeds are fetched
+//!   elsewhere.
+//! - `[server]` encrypted listeners (`tls_listen`, `https_listen`,
+//!   `doh_cleartext_listen`): DoT and DoH over TLS need `certificate` and
+//!   `private_key` (files that exist; their contents are read by the
+//!   server), and no address is bound twice across the TCP-based listeners.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
 //! - `[api]`: bearer tokens (RFC 6750) inline or in a `token_file`, at least
 //!   16 visible ASCII characters, never quoted in a problem; a listen
@@ -264,6 +270,17 @@ pub struct ServerSection {
     /// After SIGTERM: how long the node keeps answering DNS while it
     /// reports not-ready, before it stops accepting (0 to 25 s).
     pub lame_duck: Duration,
+    /// Addresses to serve DNS over TLS on (RFC 7858); port 853 if none is given.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Addresses to serve DNS over HTTPS on (RFC 8484); port 443 if none is given.
+    pub https_listen: Vec<SocketAddr>,
+    /// Addresses to serve DoH in cleartext HTTP on, behind a reverse proxy;
+    /// port 80 if none is given.
+    pub doh_cleartext_listen: Vec<SocketAddr>,
+    /// PEM file with the certificate chain of the DoT and DoH listeners.
+    pub certificate: Option<PathBuf>,
+    /// PEM file with the private key of that certificate.
+    pub private_key: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -282,6 +299,11 @@ impl Default for ServerSection {
             max_tcp_connections: 1024,
             max_tcp_connections_per_client: 64,
             lame_duck: Duration::from_secs(5),
+            tls_listen: Vec::new(),
+            https_listen: Vec::new(),
+            doh_cleartext_listen: Vec::new(),
+            certificate: None,
+            private_key: None,
         }
     }
 }
@@ -907,7 +929,22 @@ const SERVER_KEYS: &[&str] = &[
     "max_tcp_connections",
     "max_tcp_connections_per_client",
     "lame_duck",
+    "tls_listen",
+    "https_listen",
+    "doh_cleartext_listen",
+    "certificate",
+    "private_key",
 ];
+/// The default port of DNS over TLS (RFC 7858 §3.1).
+const DOT_PORT: u16 = 853;
+/// The default port of DNS over HTTPS (HTTPS, RFC 9110 §4.2.2).
+const DOH_PORT: u16 = 443;
+/// The default port of cleartext DoH behind a proxy (HTTP, RFC 9110 §4.2.1).
+const DOH_CLEARTEXT_PORT: u16 = 80;
+/// The DoH endpoint that `doh_path` tokens extend (RFC 8484 §6).
+const DOH_ENDPOINT: &str = "/dns-query/";
+/// The longest DoH path token.
+const MAX_DOH_TOKEN: usize = 128;
 const RESOLVER_KEYS: &[&str] = &[
     "mode",
     "root_hints",
@@ -990,9 +1027,8 @@ const PROFILE_KEYS: &[&str] = &[
 ];
 const SCHEDULE_KEYS: &[&str] = &["feed", "days", "from", "to"];
 const OVERRIDE_KEYS: &[&str] = &["feed", "action", "enabled", "log", "ede"];
-const CLIENT_KEYS: &[&str] = &["cidr", "profile"];
+const CLIENT_KEYS: &[&str] = &["cidr", "doh_path", "server_name", "profile"];
 /// Client selectors of transports that come later.
-const LATER_CLIENT_KEYS: &[&str] = &["doh_path", "server_name"];
 /// The name of the profile for clients that no mapping names.
 const DEFAULT_PROFILE: &str = "default";
 const EDE_CHOICES: [(&str, EdeCode); 3] = [
@@ -1216,6 +1252,26 @@ fn problems_at(file_name: &str, text: &str, mut found: Vec<(usize, String)>) -> 
         .collect()
 }
 
+/// The DoH paths and TLS server names mapped so far, with the key path of each.
+#[derive(Default)]
+struct NamedSelectors {
+    doh_paths: Vec<(String, String)>,
+    server_names: Vec<(String, String)>,
+}
+
+/// A client entry of the main file as written: one of the selectors and a
+/// profile. Only network entries are listed by the API.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MainFileClient {
+    cidr: Option<String>,
+    #[allow(dead_code)]
+    doh_path: Option<String>,
+    #[allow(dead_code)]
+    server_name: Option<String>,
+    profile: String,
+}
+
 /// The `[policy]` part of the main file, for [`read_main_file_entries`].
 #[derive(Deserialize)]
 struct MainFileDocument {
@@ -1228,7 +1284,7 @@ struct MainFilePolicy {
     #[serde(default)]
     profile: Vec<ProfileEntry>,
     #[serde(default)]
-    client: Vec<ClientEntry>,
+    client: Vec<MainFileClient>,
 }
 
 /// Keeps the profiles and client mappings of a checked main file as
@@ -1237,7 +1293,18 @@ fn read_main_file_entries(text: &str, policy: &mut PolicySection, found: &mut Fo
     match toml::from_str::<MainFileDocument>(text) {
         Ok(document) => {
             policy.file_profiles = document.policy.profile;
-            policy.file_clients = canonical_clients(document.policy.client);
+            let networks = document
+                .policy
+                .client
+                .into_iter()
+                .filter_map(|client| {
+                    Some(ClientEntry {
+                        cidr: client.cidr?,
+                        profile: client.profile,
+                    })
+                })
+                .collect();
+            policy.file_clients = canonical_clients(networks);
         }
         // The checker accepts nothing that this reading refuses; this is a
         // guard, not an expected path.
@@ -1700,6 +1767,11 @@ impl Checker<'_> {
     fn read_server(&mut self, table: &DeTable<'_>, server: &mut ServerSection) {
         let mut total_origin = Origin::Default;
         let mut per_client_origin = Origin::Default;
+        // Every address a TCP socket is bound on, with its key path.
+        let mut stream_addresses: Vec<(SocketAddr, usize, String)> = Vec::new();
+        let mut encrypted_at: Option<usize> = None;
+        let mut certificate_at: Option<usize> = None;
+        let mut key_at: Option<usize> = None;
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
             let path = join_path("server", name);
@@ -1708,8 +1780,45 @@ impl Checker<'_> {
                 "listen" => {
                     if let Some(addresses) = self.read_socket_addresses(value, &path) {
                         self.check_listen(&addresses, value, &path);
+                        for (index, (address, offset)) in addresses.iter().enumerate() {
+                            stream_addresses.push((*address, *offset, format!("{path}[{index}]")));
+                        }
                         server.listen = addresses.into_iter().map(|(address, _)| address).collect();
                     }
+                }
+                "tls_listen" | "https_listen" | "doh_cleartext_listen" => {
+                    let port = match name {
+                        "tls_listen" => DOT_PORT,
+                        "https_listen" => DOH_PORT,
+                        _ => DOH_CLEARTEXT_PORT,
+                    };
+                    let read = self.read_parsed_strings(value, &path, |text| {
+                        parse_socket_address_on(text, port)
+                    });
+                    if let Some(addresses) = read {
+                        for (index, (address, offset)) in addresses.iter().enumerate() {
+                            stream_addresses.push((*address, *offset, format!("{path}[{index}]")));
+                        }
+                        let addresses = addresses.into_iter().map(|(address, _)| address).collect();
+                        match name {
+                            "tls_listen" => server.tls_listen = addresses,
+                            "https_listen" => server.https_listen = addresses,
+                            _ => server.doh_cleartext_listen = addresses,
+                        }
+                        if name != "doh_cleartext_listen" {
+                            encrypted_at.get_or_insert(offset);
+                        }
+                    }
+                }
+                "certificate" => {
+                    certificate_at = Some(offset);
+                    server.certificate =
+                        self.read_existing_file(value, &path, "needs the path of a PEM file");
+                }
+                "private_key" => {
+                    key_at = Some(offset);
+                    server.private_key =
+                        self.read_existing_file(value, &path, "needs the path of a PEM file");
                 }
                 "allow_from" => {
                     if let Some(networks) = self.read_networks(value, &path) {
@@ -1753,6 +1862,49 @@ impl Checker<'_> {
                 }
                 _ => self.report_unknown_key(key, "server", SERVER_KEYS),
             }
+        }
+        for (index, (address, offset, path)) in stream_addresses.iter().enumerate() {
+            if let Some((_, _, first)) = stream_addresses[..index]
+                .iter()
+                .find(|(other, _, first)| other == address && !same_list(first, path))
+            {
+                self.report(
+                    *offset,
+                    path,
+                    format!("{address} is already listed at {first}"),
+                );
+            }
+        }
+        let has_encrypted = !server.tls_listen.is_empty() || !server.https_listen.is_empty();
+        if let Some(offset) = encrypted_at.filter(|_| has_encrypted) {
+            if certificate_at.is_none() {
+                self.report(
+                    offset,
+                    "server.certificate",
+                    "is needed by server.tls_listen and server.https_listen",
+                );
+            }
+            if key_at.is_none() {
+                self.report(
+                    offset,
+                    "server.private_key",
+                    "is needed by server.tls_listen and server.https_listen",
+                );
+            }
+        }
+        if let (Some(offset), None) = (certificate_at, key_at) {
+            self.report(
+                offset,
+                "server.private_key",
+                "is needed with server.certificate",
+            );
+        }
+        if let (None, Some(offset)) = (certificate_at, key_at) {
+            self.report(
+                offset,
+                "server.certificate",
+                "is needed with server.private_key",
+            );
         }
         if server.max_tcp_connections_per_client > server.max_tcp_connections {
             let Some(offset) = Origin::of_pair(per_client_origin, total_origin) else {
@@ -2665,8 +2817,17 @@ impl Checker<'_> {
     fn read_client_entries(&mut self, value: &Value<'_>, path: &str, policy: &mut PolicySection) {
         let profile_names = std::mem::replace(&mut self.policy_names.profiles, Names::new());
         let mut networks = std::mem::take(&mut self.policy_names.networks);
+        // DoH paths and TLS server names come only from the configuration file.
+        let mut named = (path == "policy.client").then(NamedSelectors::default);
         for (entry_path, entry, table) in self.expect_entries(value, path) {
-            let client = self.read_client(entry, table, &entry_path, &profile_names, &mut networks);
+            let client = self.read_client(
+                entry,
+                table,
+                &entry_path,
+                &profile_names,
+                &mut networks,
+                named.as_mut(),
+            );
             policy.clients.extend(client);
         }
         self.policy_names.profiles = profile_names;
@@ -3750,10 +3911,11 @@ impl Checker<'_> {
         path: &str,
         profile_names: &Names,
         networks: &mut Vec<(Prefix, String)>,
+        mut named: Option<&mut NamedSelectors>,
     ) -> Option<ClientRule> {
-        let mut prefix: Option<Option<Prefix>> = None;
         let mut profile: Option<Option<String>> = None;
-        let mut later_selector = false;
+        // The selectors given, each `None` if its value was refused.
+        let mut selectors: Vec<Option<ClientSelector>> = Vec::new();
         for (key, value) in table.iter() {
             let key_name: &str = key.get_ref();
             let key_path = join_path(path, key_name);
@@ -3770,32 +3932,126 @@ impl Checker<'_> {
                             networks.push((network, key_path.clone()));
                         }
                     }
-                    prefix = Some(read);
+                    selectors.push(read.map(ClientSelector::Network));
                 }
                 "profile" => {
                     profile = Some(self.read_reference(value, &key_path, "profile", profile_names));
                 }
-                _ if LATER_CLIENT_KEYS.contains(&key_name) => {
-                    later_selector = true;
-                    self.report_not_supported(
-                        key,
-                        path,
-                        "this version maps clients by network (cidr = \"...\")",
-                    );
-                }
+                "doh_path" | "server_name" => match named.as_deref_mut() {
+                    Some(named) => {
+                        let read = if key_name == "doh_path" {
+                            self.read_doh_path(value, &key_path, named)
+                        } else {
+                            self.read_server_name(value, &key_path, named)
+                        };
+                        selectors.push(read);
+                    }
+                    None => {
+                        selectors.push(None);
+                        self.report_not_supported(
+                            key,
+                            path,
+                            "map DoH paths and TLS server names in the configuration file's \
+                             [[policy.client]] entries",
+                        );
+                    }
+                },
                 _ => self.report_unknown_key(key, path, CLIENT_KEYS),
             }
         }
-        if prefix.is_none() && !later_selector {
-            self.report(entry.span().start, path, "missing key \"cidr\"");
+        match selectors.len() {
+            0 => {
+                let expected = if named.is_some() {
+                    "missing key \"cidr\", \"doh_path\" or \"server_name\""
+                } else {
+                    "missing key \"cidr\""
+                };
+                self.report(entry.span().start, path, expected);
+            }
+            1 => {}
+            _ => self.report(
+                entry.span().start,
+                path,
+                "give only one of \"cidr\", \"doh_path\" and \"server_name\"; \
+                 use one entry per selector",
+            ),
         }
         if profile.is_none() {
             self.report(entry.span().start, path, "missing key \"profile\"");
         }
+        let [selector] = <[Option<ClientSelector>; 1]>::try_from(selectors).ok()?;
         Some(ClientRule {
-            selector: ClientSelector::Network(prefix.flatten()?),
+            selector: selector?,
             profile: profile.flatten()?,
         })
+    }
+
+    /// A client's DoH path: `/dns-query/TOKEN`, the token 1 to 128 unreserved
+    /// URI characters (RFC 3986 §2.3), not mapped before.
+    fn read_doh_path(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        named: &mut NamedSelectors,
+    ) -> Option<ClientSelector> {
+        let text = self.expect_string(value, path)?;
+        let token = text.strip_prefix(DOH_ENDPOINT).unwrap_or_default();
+        let valid = !token.is_empty()
+            && token.len() <= MAX_DOH_TOKEN
+            && token
+                .bytes()
+                .all(|octet| octet.is_ascii_alphanumeric() || b"-._~".contains(&octet));
+        if !valid {
+            self.report(
+                value.span().start,
+                path,
+                format!(
+                    "{text:?} is not a DoH path such as \"/dns-query/kid1\": \
+                     \"/dns-query/\" and a token of 1 to {MAX_DOH_TOKEN} letters, digits, \
+                     \"-\", \".\", \"_\" or \"~\""
+                ),
+            );
+            return None;
+        }
+        if let Some((_, first)) = named.doh_paths.iter().find(|(other, _)| other == text) {
+            let message = format!("{text:?} is already mapped at {first}");
+            self.report(value.span().start, path, message);
+            return None;
+        }
+        named.doh_paths.push((text.to_owned(), path.to_owned()));
+        Some(ClientSelector::DohPath(text.to_owned()))
+    }
+
+    /// A client's TLS server name: a domain name (RFC 1035 §2.3.1), kept
+    /// in lower case without the final dot, not mapped before.
+    fn read_server_name(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        named: &mut NamedSelectors,
+    ) -> Option<ClientSelector> {
+        let text = self.expect_string(value, path)?;
+        let name = text.trim_end_matches('.').to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && Name::from_ascii(&name).is_ok()
+            && name
+                .bytes()
+                .all(|octet| octet.is_ascii_alphanumeric() || octet == b'-' || octet == b'.');
+        if !valid {
+            self.report(
+                value.span().start,
+                path,
+                format!("{text:?} is not a server name such as \"kid1.dns.example.net\""),
+            );
+            return None;
+        }
+        if let Some((_, first)) = named.server_names.iter().find(|(other, _)| *other == name) {
+            let message = format!("{name:?} is already mapped at {first}");
+            self.report(value.span().start, path, message);
+            return None;
+        }
+        named.server_names.push((name.clone(), path.to_owned()));
+        Some(ClientSelector::ServerName(name))
     }
 
     fn read_client_network(&mut self, value: &Value<'_>, path: &str) -> Option<Prefix> {
@@ -3954,16 +4210,27 @@ fn check_feed_url(text: &str) -> Result<(), String> {
 /// `ADDRESS:PORT` with IPv6 in brackets, or a bare address (port 53).
 /// The error is the rest of a sentence that starts with the quoted text.
 fn parse_socket_address(text: &str) -> Result<SocketAddr, String> {
+    parse_socket_address_on(text, DNS_PORT)
+}
+
+/// Whether two key paths are both entries of `server.listen`, whose
+/// duplicates its own check reports.
+fn same_list(first: &str, second: &str) -> bool {
+    first.starts_with("server.listen[") && second.starts_with("server.listen[")
+}
+
+/// An address with a port, or without one (then `default_port`).
+fn parse_socket_address_on(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     let address = if let Ok(address) = SocketAddr::from_str(text) {
         address
     } else if let Ok(address) = IpAddr::from_str(text) {
-        SocketAddr::new(address, DNS_PORT)
+        SocketAddr::new(address, default_port)
     } else if let Some(Ok(address)) = text
         .strip_prefix('[')
         .and_then(|rest| rest.strip_suffix(']'))
         .map(Ipv6Addr::from_str)
     {
-        SocketAddr::new(IpAddr::V6(address), DNS_PORT)
+        SocketAddr::new(IpAddr::V6(address), default_port)
     } else {
         let mut reason = "is not an address:port".to_owned();
         if text.matches(':').count() > 1 && !text.starts_with('[') {
@@ -4275,6 +4542,7 @@ level = "debug"
                 max_tcp_connections: 2000,
                 max_tcp_connections_per_client: 2000,
                 lame_duck: Duration::from_secs(12),
+                ..ServerSection::default()
             },
             resolver: ResolverSection {
                 mode: ResolverMode::Forward,
@@ -4375,7 +4643,7 @@ level = \"loud\"
             [
                 "2:11: server.threads: 0 is out of range 1..=1024",
                 "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
-                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, certificate, private_key",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
                 "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec",
@@ -5493,9 +5761,9 @@ doh_path = "/dns-query/abc"
                 "28:8: policy.profile[0].schedule[0].from: \"7:00\" is not a time of day such as \"07:00\" or \"21:30\"",
                 "29:6: policy.profile[0].schedule[0].to: \"24:00\" is not a time of day such as \"07:00\" or \"21:30\"",
                 "33:10: policy.profile[0].override[0].action: \"explode\" is not one of \"nxdomain\", \"nodata\", \"passthru\", \"drop\", \"tcp-only\", \"block-answer\", \"cname:NAME\"",
+                "35:1: policy.client[0]: give only one of \"cidr\", \"doh_path\" and \"server_name\"; use one entry per selector",
                 "36:8: policy.client[0].cidr: \"10.1.0.0/33\" is not a network such as \"10.1.0.0/16\": the prefix length is longer than 32",
                 "37:11: policy.client[0].profile: unknown profile \"adults\" (configured: \"kids\")",
-                "38:1: policy.client[0].doh_path: not supported yet; this version maps clients by network (cidr = \"...\")",
             ]
         );
     }
@@ -6576,6 +6844,141 @@ level = 1
                 ede: Some("filtered".to_owned()),
             }],
         }
+    }
+
+    #[test]
+    fn encrypted_listeners_take_default_ports_and_need_a_certificate() {
+        let files = PolicyFiles::new("encrypted-listeners");
+        std::fs::write(files.0.join("server.pem"), "").expect("certificate file");
+        std::fs::write(files.0.join("server.key"), "").expect("key file");
+        let config = files
+            .parse(
+                "[server]\nlisten = [\"127.0.0.1:53\"]\ntls_listen = [\"127.0.0.1\", \"[::1]:8853\"]\n\
+                 https_listen = [\"127.0.0.1\"]\ndoh_cleartext_listen = [\"127.0.0.1\"]\n\
+                 certificate = \"server.pem\"\nprivate_key = \"server.key\"\n",
+            )
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let server = &config.server;
+        assert_eq!(
+            server.tls_listen,
+            [
+                "127.0.0.1:853".parse::<SocketAddr>().unwrap(),
+                "[::1]:8853".parse().unwrap()
+            ]
+        );
+        assert_eq!(server.https_listen, ["127.0.0.1:443".parse().unwrap()]);
+        assert_eq!(
+            server.doh_cleartext_listen,
+            ["127.0.0.1:80".parse().unwrap()]
+        );
+        assert_eq!(server.certificate, Some(files.0.join("server.pem")));
+        assert_eq!(server.private_key, Some(files.0.join("server.key")));
+        // The cleartext listener alone needs no certificate.
+        files
+            .parse("[server]\ndoh_cleartext_listen = [\"127.0.0.1:8080\"]\n")
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        assert_eq!(
+            files.positions("[server]\ntls_listen = [\"127.0.0.1\"]\n"),
+            [
+                "2:14: server.certificate: is needed by server.tls_listen and server.https_listen",
+                "2:14: server.private_key: is needed by server.tls_listen and server.https_listen",
+            ]
+        );
+        assert_eq!(
+            files.positions("[server]\ncertificate = \"server.pem\"\n"),
+            ["2:15: server.private_key: is needed with server.certificate"]
+        );
+        assert_eq!(
+            files.positions(
+                "[server]\nlisten = [\"127.0.0.1:853\"]\ntls_listen = [\"127.0.0.1\"]\n\
+                 https_listen = [\"127.0.0.1:8443\", \"127.0.0.1:8443\"]\n\
+                 certificate = \"missing.pem\"\nprivate_key = \"server.key\"\n"
+            ),
+            [
+                "3:15: server.tls_listen[0]: 127.0.0.1:853 is already listed at server.listen[0]",
+                "4:35: server.https_listen[1]: 127.0.0.1:8443 is already listed at server.https_listen[0]",
+                &format!(
+                    "5:15: server.certificate: cannot use {}: No such file or directory (os error 2)",
+                    files.0.join("missing.pem").display()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn clients_map_by_doh_path_and_server_name_in_the_configuration_file_only() {
+        let files = PolicyFiles::new("named-clients");
+        let text = format!(
+            "{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\n\
+             [[policy.profile]]\nname = \"kids\"\nfeeds = [\"malware\"]\n\
+             [[policy.client]]\ndoh_path = \"/dns-query/kid1\"\nprofile = \"kids\"\n\
+             [[policy.client]]\nserver_name = \"Kid1.DNS.example.net.\"\nprofile = \"kids\"\n\
+             [[policy.client]]\ncidr = \"10.1.0.0/16\"\nprofile = \"kids\"\n"
+        );
+        let config = files
+            .parse(&text)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+        let selectors: Vec<_> = config
+            .policy
+            .clients
+            .iter()
+            .map(|rule| rule.selector.clone())
+            .collect();
+        assert_eq!(
+            selectors,
+            [
+                ClientSelector::DohPath("/dns-query/kid1".to_owned()),
+                ClientSelector::ServerName("kid1.dns.example.net".to_owned()),
+                ClientSelector::Network(Prefix::from_str("10.1.0.0/16").unwrap()),
+            ]
+        );
+        // The API lists the network mappings of the file.
+        let config_path = files.write_config("named.toml", &text);
+        let loaded = load(&config_path).unwrap_or_else(|problems| panic!("{problems:#?}"));
+        assert_eq!(loaded.policy.file_clients.len(), 1);
+        assert_eq!(loaded.policy.file_clients[0].cidr, "10.1.0.0/16");
+
+        let bad = format!(
+            "{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\n\
+             [[policy.client]]\ndoh_path = \"/other/kid1\"\nprofile = \"default\"\n\
+             [[policy.client]]\ndoh_path = \"/dns-query/a/b\"\nprofile = \"default\"\n\
+             [[policy.client]]\nserver_name = \"not a name\"\nprofile = \"default\"\n\
+             [[policy.client]]\nserver_name = \"a.example\"\nprofile = \"default\"\n\
+             [[policy.client]]\nserver_name = \"A.example.\"\nprofile = \"default\"\n\
+             [[policy.client]]\nprofile = \"default\"\n"
+        );
+        let problems = files.positions(&bad);
+        let expected_fragments = [
+            "policy.client[0].doh_path: \"/other/kid1\" is not a DoH path",
+            "policy.client[1].doh_path: \"/dns-query/a/b\" is not a DoH path",
+            "policy.client[2].server_name: \"not a name\" is not a server name",
+            "policy.client[4].server_name: \"a.example\" is already mapped at policy.client[3].server_name",
+            "policy.client[5]: missing key \"cidr\", \"doh_path\" or \"server_name\"",
+        ];
+        assert_eq!(problems.len(), expected_fragments.len(), "{problems:#?}");
+        for (problem, fragment) in problems.iter().zip(expected_fragments) {
+            assert!(problem.contains(fragment), "{problem} lacks {fragment}");
+        }
+    }
+
+    #[test]
+    fn the_api_policy_file_may_not_map_doh_paths() {
+        let files = PolicyFiles::new("api-named-clients");
+        let main = format!("{TWO_FEEDS}\n[[policy.profile]]\nname = \"default\"\n");
+        let config_path = files.write_config("home.toml", &main);
+        std::fs::write(
+            files.0.join("home.api.toml"),
+            "[[client]]\ndoh_path = \"/dns-query/x\"\nprofile = \"default\"\n",
+        )
+        .expect("policy file");
+        let problems = load(&config_path).expect_err("refused");
+        assert!(
+            problems
+                .iter()
+                .any(|problem| problem.message.contains("not supported")
+                    && problem.message.contains("configuration file")),
+            "{problems:#?}"
+        );
     }
 
     #[test]

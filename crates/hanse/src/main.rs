@@ -31,7 +31,10 @@ use hanse_resolve::{
     DnssecConfig, Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver,
     ResolverConfig, ResolverMode, ZoneServers,
 };
-use hanse_server::{AccessList, NotifyReceiver, QueryObserver, Server, ServerConfig, Settings};
+use hanse_server::{
+    AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, Server,
+    ServerConfig, Settings,
+};
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -532,6 +535,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         max_tcp_connections: config.server.max_tcp_connections,
         max_tcp_connections_per_client: config.server.max_tcp_connections_per_client,
     };
+    let encrypted = encrypted_config(&config);
     // The signal handlers are installed before the first query is answered:
     // a SIGHUP that arrived in between would otherwise end the process.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -560,14 +564,24 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     let observer: Option<Arc<dyn QueryObserver>> = query_log.as_ref().map(|log| {
         Arc::new(operations::QueryLogObserver(Arc::clone(log))) as Arc<dyn QueryObserver>
     });
-    let server = Arc::new(Server::start(
+    let server = Arc::new(Server::start_encrypted(
         &server_config,
+        &encrypted,
         settings(&config, &policy, observer.clone()),
         Arc::clone(&resolver),
         Arc::clone(&answers),
     )?);
     for address in server.local_addresses() {
         tracing::info!("serving DNS on {address} (UDP and TCP)");
+    }
+    for address in server.tls_addresses() {
+        tracing::info!("serving DNS over TLS on {address}");
+    }
+    for address in server.https_addresses() {
+        tracing::info!("serving DNS over HTTPS on {address} (path /dns-query)");
+    }
+    for address in server.http_addresses() {
+        tracing::info!("serving DNS over cleartext HTTP on {address} (for a reverse proxy)");
     }
     // The feeds' generation the policy in force was built from.
     let mut built_generation = 0;
@@ -617,6 +631,11 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                     }
                 }
                 _ = hangup.recv() => {
+                    // Certificates first: a renewed certificate is taken even
+                    // if the configuration file has a problem.
+                    if let Err(error) = server.reload_certificates() {
+                        tracing::error!("certificate not reloaded, the old one stays: {error}");
+                    }
                     if let Err(problems) = reload(path, &mut config, &mut policy, &mut built_generation, &Reloading {
                         resolver: &resolver,
                         server: &server,
@@ -685,6 +704,24 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The encrypted listeners of the configuration.
+fn encrypted_config(config: &Config) -> EncryptedConfig {
+    EncryptedConfig {
+        tls_listen: config.server.tls_listen.clone(),
+        https_listen: config.server.https_listen.clone(),
+        http_listen: config.server.doh_cleartext_listen.clone(),
+        certificate: config
+            .server
+            .certificate
+            .clone()
+            .zip(config.server.private_key.clone())
+            .map(|(certificate_chain, private_key)| CertificateFiles {
+                certificate_chain,
+                private_key,
+            }),
+    }
+}
+
 /// What a reload changes besides the configuration and the policy.
 struct Reloading<'a> {
     resolver: &'a Arc<Resolver<NetworkTransport>>,
@@ -708,17 +745,38 @@ fn reload(
     };
     let (mut new_config, new_resolver, new_policy) = load_everything(path)?;
     if new_config.server.listen != config.server.listen
+        || encrypted_config(&new_config) != encrypted_config(config)
         || new_config.server.threads != config.server.threads
         || new_config.cache.max_memory != config.cache.max_memory
         || new_config.api != config.api && new_config.api.listen != config.api.listen
         || new_config.query_log != config.query_log
     {
         tracing::warn!(
-            "listen addresses, threads, cache size, the API listener and the query log change only on restart"
+            "listen addresses (encrypted ones and the certificate's paths too), threads, cache size, the API listener and the query log change only on restart"
         );
     }
     // Keep what is running, so the next reload compares against it.
     new_config.server.listen.clone_from(&config.server.listen);
+    new_config
+        .server
+        .tls_listen
+        .clone_from(&config.server.tls_listen);
+    new_config
+        .server
+        .https_listen
+        .clone_from(&config.server.https_listen);
+    new_config
+        .server
+        .doh_cleartext_listen
+        .clone_from(&config.server.doh_cleartext_listen);
+    new_config
+        .server
+        .certificate
+        .clone_from(&config.server.certificate);
+    new_config
+        .server
+        .private_key
+        .clone_from(&config.server.private_key);
     new_config.server.threads = config.server.threads;
     new_config.cache.max_memory = config.cache.max_memory;
     new_config.api.listen = config.api.listen;

@@ -98,6 +98,17 @@ pub(crate) struct Client {
     profile: Option<ProfileId>,
 }
 
+/// What an encrypted transport knows about the client besides its address:
+/// the TLS server name it asked for (SNI) and the DoH request path. Both
+/// select a profile (`hanse_policy::ClientSelector`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ClientNames<'a> {
+    /// The TLS server name indication, as the client sent it.
+    pub(crate) server_name: Option<&'a str>,
+    /// The DoH request path, without the query string.
+    pub(crate) doh_path: Option<&'a str>,
+}
+
 /// What to do with a packet.
 pub(crate) enum Action<'b> {
     /// Send these bytes (in the caller's buffer).
@@ -153,6 +164,19 @@ impl Handler {
         transport: Transport,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
+        self.handle_named(packet, client, ClientNames::default(), transport, buffer)
+    }
+
+    /// [`Handler::handle`] for a client that also named a TLS server name
+    /// or a DoH path, which take part in the choice of its profile.
+    pub(crate) fn handle_named<'b>(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        names: ClientNames<'_>,
+        transport: Transport,
+        buffer: &'b mut [u8],
+    ) -> Action<'b> {
         let counters = self.statistics.current();
         counters.count_query(transport);
         let Ok(header) = Header::parse(packet) else {
@@ -186,7 +210,8 @@ impl Handler {
         let profile = settings.policy.as_deref().map(|policy| {
             let client_info = ClientInfo {
                 address: Some(client),
-                ..ClientInfo::default()
+                doh_path: names.doh_path,
+                server_name: names.server_name,
             };
             policy.select_profile(&client_info).0
         });
@@ -253,9 +278,10 @@ impl Handler {
                 return None;
             }
         }
-        let limit = match transport {
-            Transport::Udp => udp_limit(view.edns_udp_size, settings),
-            Transport::Tcp => usize::MAX,
+        let limit = if transport.is_datagram() {
+            udp_limit(view.edns_udp_size, settings)
+        } else {
+            usize::MAX
         };
         if stored.wire().len() > limit {
             counters.count_answer_cache_bypass();
@@ -910,9 +936,10 @@ fn fit(
     transport: Transport,
     settings: &Settings,
 ) -> (Vec<u8>, Rcode) {
-    let limit = match transport {
-        Transport::Udp => udp_limit(pending.edns.map(|edns| edns.udp_size), settings),
-        Transport::Tcp => usize::MAX,
+    let limit = if transport.is_datagram() {
+        udp_limit(pending.edns.map(|edns| edns.udp_size), settings)
+    } else {
+        usize::MAX
     };
     if response.len() > limit {
         return (truncated(pending, settings), Rcode::NOERROR);

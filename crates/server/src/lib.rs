@@ -1,4 +1,6 @@
-//! DNS service over UDP and TCP (RFC 1035 §4.2, RFC 7766, RFC 6891):
+//! DNS service over UDP and TCP (RFC 1035 §4.2, RFC 7766, RFC 6891), TLS
+//! (RFC 7858) and HTTPS (RFC 8484), with EDNS padding on the encrypted
+//! transports (RFC 7830, RFC 8467):
 //! listeners, worker threads, the access list, the hot path from the answer
 //! cache, and composing answers from resolutions.
 //!
@@ -26,26 +28,32 @@
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
 //! - Changing the listen addresses or the thread count needs a restart;
 //!   everything else reloads.
+//! - DNS over QUIC (RFC 9250) and the PROXY protocol are not served yet;
+//!   the cleartext DoH listener sees its reverse proxy as the client.
 
 #![warn(missing_docs)]
 
 mod access;
+mod doh;
 mod floor;
 mod handler;
 mod listener;
 mod notify;
 mod observer;
+mod padding;
 mod statistics;
 mod tcp;
+mod tls;
 mod udp;
 
 pub use access::AccessList;
 pub use floor::{canned_answer, serve_floor};
 pub use handler::Settings;
-pub use listener::{FlushCounts, Server, ServerConfig, ServerError};
+pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
 pub use observer::{PolicyNote, QueryEvent, QueryObserver};
 pub use statistics::{
     COUNTED_RCODES, COUNTED_TYPES, CounterTotals, MAX_POLICY_HIT_KEYS, POLICY_ACTIONS,
     PolicyHitCount, ServiceSnapshot, ServiceStatistics, Transport, WorkerCounters,
 };
+pub use tls::{CertificateError, CertificateFiles};

@@ -1,8 +1,12 @@
-//! Binding the listening sockets and running the worker threads.
+//! Binding the listening sockets and running the worker threads: UDP and
+//! TCP on every worker, and on the same workers the encrypted listeners
+//! (DNS over TLS, DNS over HTTPS over TLS or in cleartext).
 
+use crate::doh::serve_https;
 use crate::handler::{Handler, Settings};
 use crate::statistics::ServiceStatistics;
 use crate::tcp::{ConnectionLimits, serve_tcp};
+use crate::tls::{CertificateError, CertificateFiles, CertificateStore, serve_tls};
 use crate::udp::serve_udp;
 use hanse_cache::AnswerCache;
 use hanse_resolve::{NetworkTransport, Resolver};
@@ -30,6 +34,22 @@ pub struct ServerConfig {
     pub max_tcp_connections_per_client: usize,
 }
 
+/// The encrypted listeners and their certificate. Their connections are
+/// capped by the TCP settings of [`ServerConfig`], counted apart from plain
+/// TCP, and idle ones close after its `tcp_idle_timeout`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptedConfig {
+    /// Addresses to serve DNS over TLS on (RFC 7858, usually port 853).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Addresses to serve DNS over HTTPS on (RFC 8484, usually port 443).
+    pub https_listen: Vec<SocketAddr>,
+    /// Addresses to serve DoH in cleartext HTTP on, for a reverse proxy
+    /// that terminates TLS in front of Hanse.
+    pub http_listen: Vec<SocketAddr>,
+    /// The certificate chain and key; needed by `tls_listen` and `https_listen`.
+    pub certificate: Option<CertificateFiles>,
+}
+
 /// Why the service could not start. The operator's configuration or the
 /// host is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +68,43 @@ pub enum ServerError {
     /// A worker thread or its runtime could not be started.
     #[error("cannot start a worker: {0}")]
     Worker(std::io::Error),
+    /// DoT or DoH listeners are configured without a certificate.
+    #[error("DNS over TLS and DNS over HTTPS need a certificate and a private key")]
+    MissingCertificate,
+    /// The certificate or its key could not be used.
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+}
+
+/// What one worker listens on.
+#[derive(Default)]
+struct WorkerSockets {
+    plain: Vec<(std::net::UdpSocket, std::net::TcpListener)>,
+    tls: Vec<std::net::TcpListener>,
+    https: Vec<std::net::TcpListener>,
+    http: Vec<std::net::TcpListener>,
+}
+
+/// Binds one TCP listener per worker on `address` (the first one picks the
+/// port if it is 0); returns the address bound.
+fn bind_per_worker(
+    address: SocketAddr,
+    workers: &mut [WorkerSockets],
+    slot: fn(&mut WorkerSockets) -> &mut Vec<std::net::TcpListener>,
+) -> Result<SocketAddr, ServerError> {
+    let mut address = address;
+    for sockets in workers.iter_mut() {
+        let listener = bind_tcp(address).map_err(|source| ServerError::Bind {
+            address,
+            protocol: "TCP",
+            source,
+        })?;
+        if address.port() == 0 {
+            address = listener.local_addr().map_err(ServerError::Worker)?;
+        }
+        slot(sockets).push(listener);
+    }
+    Ok(address)
 }
 
 /// What [`Server::flush`] removed.
@@ -67,6 +124,10 @@ pub struct Server {
     handler: Arc<Handler>,
     in_flight: Arc<AtomicUsize>,
     bound: Vec<SocketAddr>,
+    bound_tls: Vec<SocketAddr>,
+    bound_https: Vec<SocketAddr>,
+    bound_http: Vec<SocketAddr>,
+    certificates: Option<Arc<CertificateStore>>,
 }
 
 pub(crate) fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -112,9 +173,34 @@ impl Server {
         resolver: Arc<Resolver<NetworkTransport>>,
         answers: Arc<AnswerCache>,
     ) -> Result<Server, ServerError> {
+        Server::start_encrypted(
+            config,
+            &EncryptedConfig::default(),
+            settings,
+            resolver,
+            answers,
+        )
+    }
+
+    /// [`Server::start`] with encrypted listeners besides UDP and TCP; reads
+    /// the certificate first.
+    pub fn start_encrypted(
+        config: &ServerConfig,
+        encrypted: &EncryptedConfig,
+        settings: Settings,
+        resolver: Arc<Resolver<NetworkTransport>>,
+        answers: Arc<AnswerCache>,
+    ) -> Result<Server, ServerError> {
         let threads = config.threads.max(1);
-        let mut per_worker: Vec<Vec<(std::net::UdpSocket, std::net::TcpListener)>> =
-            (0..threads).map(|_| Vec::new()).collect();
+        let needs_certificate =
+            !encrypted.tls_listen.is_empty() || !encrypted.https_listen.is_empty();
+        let certificates = match (&encrypted.certificate, needs_certificate) {
+            (_, false) => None,
+            (None, true) => return Err(ServerError::MissingCertificate),
+            (Some(files), true) => Some(Arc::new(CertificateStore::load(files.clone())?)),
+        };
+        let mut per_worker: Vec<WorkerSockets> =
+            (0..threads).map(|_| WorkerSockets::default()).collect();
         let mut bound = Vec::new();
         for &requested in &config.listen {
             let mut address = requested;
@@ -133,9 +219,27 @@ impl Server {
                     protocol: "TCP",
                     source,
                 })?;
-                sockets.push((udp, tcp));
+                sockets.plain.push((udp, tcp));
             }
             bound.push(address);
+        }
+        let mut bound_tls = Vec::new();
+        for &address in &encrypted.tls_listen {
+            bound_tls.push(bind_per_worker(address, &mut per_worker, |sockets| {
+                &mut sockets.tls
+            })?);
+        }
+        let mut bound_https = Vec::new();
+        for &address in &encrypted.https_listen {
+            bound_https.push(bind_per_worker(address, &mut per_worker, |sockets| {
+                &mut sockets.https
+            })?);
+        }
+        let mut bound_http = Vec::new();
+        for &address in &encrypted.http_listen {
+            bound_http.push(bind_per_worker(address, &mut per_worker, |sockets| {
+                &mut sockets.http
+            })?);
         }
         let statistics = Arc::new(ServiceStatistics::new(threads));
         let handler = Arc::new(Handler::new(resolver, answers, settings, statistics));
@@ -147,11 +251,20 @@ impl Server {
             max_per_client: config.max_tcp_connections_per_client.max(1),
             ..ConnectionLimits::default()
         });
+        // Encrypted connections are counted apart: a flood of them does not
+        // take the places of plain TCP clients, nor the other way round.
+        let encrypted_limits = Arc::new(ConnectionLimits {
+            max_total: config.max_tcp_connections.max(1),
+            max_per_client: config.max_tcp_connections_per_client.max(1),
+            ..ConnectionLimits::default()
+        });
         let mut workers = Vec::new();
         for (index, sockets) in per_worker.into_iter().enumerate() {
             let handler = Arc::clone(&handler);
             let in_flight = Arc::clone(&in_flight);
             let limits = Arc::clone(&limits);
+            let encrypted_limits = Arc::clone(&encrypted_limits);
+            let certificates = certificates.clone();
             let shutdown = shutdown_receiver.clone();
             let stopping = Arc::clone(&stopping);
             let idle_timeout = config.tcp_idle_timeout;
@@ -166,7 +279,13 @@ impl Server {
                     let local = tokio::task::LocalSet::new();
                     local.block_on(&runtime, async move {
                         let mut loops = Vec::new();
-                        for (udp, tcp) in sockets {
+                        let WorkerSockets {
+                            plain,
+                            tls,
+                            https,
+                            http,
+                        } = sockets;
+                        for (udp, tcp) in plain {
                             let (Ok(udp), Ok(tcp)) = (
                                 tokio::net::UdpSocket::from_std(udp),
                                 tokio::net::TcpListener::from_std(tcp),
@@ -184,6 +303,44 @@ impl Server {
                                 tcp,
                                 Arc::clone(&handler),
                                 Arc::clone(&limits),
+                                idle_timeout,
+                                Arc::clone(&in_flight),
+                                shutdown.clone(),
+                            )));
+                        }
+                        let https = https.into_iter().map(|listener| (listener, true));
+                        let http = http.into_iter().map(|listener| (listener, false));
+                        for (listener, encrypted) in https.chain(http) {
+                            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                                continue;
+                            };
+                            let certificates = if encrypted {
+                                certificates.clone()
+                            } else {
+                                None
+                            };
+                            loops.push(tokio::task::spawn_local(serve_https(
+                                listener,
+                                certificates,
+                                Arc::clone(&handler),
+                                Arc::clone(&encrypted_limits),
+                                idle_timeout,
+                                Arc::clone(&in_flight),
+                                shutdown.clone(),
+                            )));
+                        }
+                        for listener in tls {
+                            let (Ok(listener), Some(certificates)) = (
+                                tokio::net::TcpListener::from_std(listener),
+                                certificates.clone(),
+                            ) else {
+                                continue;
+                            };
+                            loops.push(tokio::task::spawn_local(serve_tls(
+                                listener,
+                                certificates,
+                                Arc::clone(&handler),
+                                Arc::clone(&encrypted_limits),
                                 idle_timeout,
                                 Arc::clone(&in_flight),
                                 shutdown.clone(),
@@ -210,7 +367,36 @@ impl Server {
             handler,
             in_flight,
             bound,
+            bound_tls,
+            bound_https,
+            bound_http,
+            certificates,
         })
+    }
+
+    /// The DoT addresses bound, in the order configured.
+    pub fn tls_addresses(&self) -> &[SocketAddr] {
+        &self.bound_tls
+    }
+
+    /// The DoH (over TLS) addresses bound, in the order configured.
+    pub fn https_addresses(&self) -> &[SocketAddr] {
+        &self.bound_https
+    }
+
+    /// The cleartext DoH addresses bound, in the order configured.
+    pub fn http_addresses(&self) -> &[SocketAddr] {
+        &self.bound_http
+    }
+
+    /// Reads the certificate chain and key again (SIGHUP); new connections
+    /// use them, connections already open keep theirs. On an error the
+    /// certificate in force stays. Without encrypted listeners, does nothing.
+    pub fn reload_certificates(&self) -> Result<(), ServerError> {
+        match &self.certificates {
+            Some(certificates) => Ok(certificates.reload()?),
+            None => Ok(()),
+        }
     }
 
     /// The addresses actually bound (with the ports the kernel chose for port 0).

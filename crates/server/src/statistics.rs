@@ -37,18 +37,34 @@ pub enum Transport {
     Udp,
     /// DNS over TCP (RFC 1035 §4.2.2, RFC 7766).
     Tcp,
+    /// DNS over TLS (RFC 7858).
+    Tls,
+    /// DNS over HTTPS (RFC 8484), over TLS or cleartext behind a reverse proxy.
+    Https,
 }
 
 impl Transport {
     /// Every transport, in the order of [`ServiceSnapshot::queries_by_transport`].
-    pub const ALL: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+    pub const ALL: [Transport; 4] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Tls,
+        Transport::Https,
+    ];
 
-    /// The transport in lower case, for labels: `udp`, `tcp`.
+    /// The transport in lower case, for labels: `udp`, `tcp`, `tls`, `https`.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Https => "https",
         }
+    }
+
+    /// Whether answers over this transport are limited to the client's UDP size.
+    pub(crate) fn is_datagram(self) -> bool {
+        self == Transport::Udp
     }
 }
 
@@ -129,6 +145,10 @@ pub struct WorkerCounters {
     pub udp_queries: AtomicU64,
     /// Queries received over TCP.
     pub tcp_queries: AtomicU64,
+    /// Queries received over TLS (DoT).
+    pub tls_queries: AtomicU64,
+    /// Queries received over HTTPS (DoH).
+    pub https_queries: AtomicU64,
     /// Answers served from the answer cache on the hot path.
     pub cache_hits: AtomicU64,
     /// Queries that needed a resolution.
@@ -185,6 +205,8 @@ impl WorkerCounters {
         bump(match transport {
             Transport::Udp => &self.udp_queries,
             Transport::Tcp => &self.tcp_queries,
+            Transport::Tls => &self.tls_queries,
+            Transport::Https => &self.https_queries,
         });
     }
 
@@ -329,6 +351,8 @@ impl ServiceStatistics {
         CounterTotals {
             udp_queries: sum(|worker| &worker.udp_queries),
             tcp_queries: sum(|worker| &worker.tcp_queries),
+            tls_queries: sum(|worker| &worker.tls_queries),
+            https_queries: sum(|worker| &worker.https_queries),
             cache_hits: sum(|worker| &worker.cache_hits),
             cache_misses: sum(|worker| &worker.cache_misses),
             refused: sum(|worker| &worker.refused),
@@ -393,6 +417,8 @@ impl ServiceStatistics {
                     let count = match transport {
                         Transport::Udp => totals.udp_queries,
                         Transport::Tcp => totals.tcp_queries,
+                        Transport::Tls => totals.tls_queries,
+                        Transport::Https => totals.https_queries,
                     };
                     (*transport, count)
                 })
@@ -446,6 +472,10 @@ pub struct CounterTotals {
     pub udp_queries: u64,
     /// Queries received over TCP.
     pub tcp_queries: u64,
+    /// Queries received over TLS (DoT).
+    pub tls_queries: u64,
+    /// Queries received over HTTPS (DoH).
+    pub https_queries: u64,
     /// Answers served from the answer cache on the hot path.
     pub cache_hits: u64,
     /// Queries that needed a resolution.

@@ -1,16 +1,20 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, several queries per
 //! connection answered out of order, an idle timeout, a deadline for each
 //! message against slow senders, and caps on connections in total and per client.
+//! The same message handling serves DNS over TLS ([`crate::tls`]) once the
+//! handshake is done; there, responses are padded (RFC 7830, RFC 8467) when
+//! the query asked for it.
 
-use crate::handler::{Action, Handler, Transport};
+use crate::handler::{Action, ClientNames, Handler, Transport};
+use crate::padding::{pad_response, wants_padding};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// Queries one connection may have in resolution at once.
@@ -30,7 +34,7 @@ pub(crate) struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    fn admit(&self, client: IpAddr) -> bool {
+    pub(crate) fn admit(&self, client: IpAddr) -> bool {
         if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return false;
@@ -46,7 +50,7 @@ impl ConnectionLimits {
         true
     }
 
-    fn release(&self, client: IpAddr) {
+    pub(crate) fn release(&self, client: IpAddr) {
         self.total.fetch_sub(1, Ordering::AcqRel);
         let mut per_client = self.per_client.lock();
         if let Some(count) = per_client.get_mut(&client) {
@@ -89,22 +93,44 @@ pub(crate) async fn serve_tcp(
         let in_flight = Arc::clone(&in_flight);
         let shutdown = shutdown.clone();
         tokio::task::spawn_local(async move {
-            serve_connection(stream, client, handler, idle_timeout, in_flight, shutdown).await;
+            let _ = stream.set_nodelay(true);
+            serve_stream(
+                stream,
+                client,
+                None,
+                Transport::Tcp,
+                handler,
+                idle_timeout,
+                in_flight,
+                shutdown,
+            )
+            .await;
             limits.release(client);
         });
     }
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+/// Serves length-prefixed DNS messages on one connection (TCP, or TLS after
+/// the handshake, with the TLS server name the client sent).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_stream<S>(
+    stream: S,
     client: IpAddr,
+    server_name: Option<String>,
+    transport: Transport,
     handler: Arc<Handler>,
     idle_timeout: Duration,
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + 'static,
+{
+    let encrypted = transport != Transport::Tcp;
+    let names = ClientNames {
+        server_name: server_name.as_deref(),
+        doh_path: None,
+    };
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(MAX_QUERIES_PER_CONNECTION);
     let writer_task = tokio::task::spawn_local(async move {
         while let Some(response) = receiver.recv().await {
@@ -142,14 +168,22 @@ async fn serve_connection(
         let Ok(Ok(packet)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else {
             break;
         };
+        let pad = encrypted && wants_padding(&packet);
         let packet = packet.as_slice();
-        match handler.handle(packet, client, Transport::Tcp, &mut send_buffer) {
+        match handler.handle_named(packet, client, names, transport, &mut send_buffer) {
             Action::Reply(reply) => {
-                if sender.send(reply.to_vec()).await.is_err() {
+                let mut reply = reply.to_vec();
+                if pad {
+                    pad_response(&mut reply);
+                }
+                if sender.send(reply).await.is_err() {
                     break;
                 }
             }
-            Action::Owned(reply) => {
+            Action::Owned(mut reply) => {
+                if pad {
+                    pad_response(&mut reply);
+                }
                 if !reply.is_empty() && sender.send(reply).await.is_err() {
                     break;
                 }
@@ -164,8 +198,11 @@ async fn serve_connection(
                 let in_flight = Arc::clone(&in_flight);
                 in_flight.fetch_add(1, Ordering::AcqRel);
                 tokio::task::spawn_local(async move {
-                    let response = handler.resolve(&query, Transport::Tcp).await;
-                    if let Some(response) = response {
+                    let response = handler.resolve(&query, transport).await;
+                    if let Some(mut response) = response {
+                        if pad {
+                            pad_response(&mut response);
+                        }
                         let _ = sender.send(response).await;
                     }
                     drop(permit);

@@ -304,7 +304,12 @@ fn counters_and_the_observer_see_every_query() {
     let snapshot = running.server().statistics().snapshot();
     assert_eq!(
         snapshot.queries_by_transport,
-        vec![(Transport::Udp, 6), (Transport::Tcp, 1)]
+        vec![
+            (Transport::Udp, 6),
+            (Transport::Tcp, 1),
+            (Transport::Tls, 0),
+            (Transport::Https, 0)
+        ]
     );
     assert_eq!(snapshot.hot_path_answers, 1);
     assert_eq!(snapshot.slow_path_answers, 3, "www A, blocked, www AAAA");

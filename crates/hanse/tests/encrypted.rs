@@ -1,0 +1,844 @@
+//! End-to-end tests of the encrypted listeners of `hanse serve` with real
+//! clients: DNS over TLS (RFC 7858) with kdig and dig, DNS over HTTPS
+//! (RFC 8484) with kdig and dig (HTTP/2) and curl (HTTP/1.1 and HTTP/2),
+//! the cleartext DoH listener, TLS session resumption (openssl s_client),
+//! EDNS padding (RFC 7830, RFC 8467), profile
+//! selection by TLS server name and by DoH path, the idle timeout against a
+//! client that opens TLS and sends nothing, a flood of half-open connections,
+//! and the certificate reloaded on SIGHUP (a bad file keeps the old one).
+//!
+//! The test CA and the server certificates are made by the tests with the
+//! openssl command. kdig, dig, curl and openssl must be installed: a missing
+//! tool fails the test.
+//!
+//! Addresses: 127.66.0.0/16, one third octet per test (1: clients, 2:
+//! profiles, 3: slow clients and the flood, 4: certificate reload); the
+//! hierarchy of in-process authoritative servers on .10 and .11 of it, Hanse
+//! on .1, the flood from .50 and the other clients from .60. Ports are chosen
+//! by the kernel. Everything stays on 127.0.0.0/8.
+
+use hanse_testnet::client::exchange;
+use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
+use hanse_wire::{Edns, EdnsOption, Message, Name, RType, Rcode, compose_query};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The idle timeout the tests configure.
+const IDLE: Duration = Duration::from_secs(2);
+
+fn hierarchy(octet: u8) -> (TestNet, String) {
+    let root_address = format!("127.66.{octet}.10");
+    let example_address = format!("127.66.{octet}.11");
+    let root = format!(
+        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
+    );
+    let example = format!(
+        "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
+         www A 192.0.2.1\nblocked A 192.0.2.66\n"
+    );
+    let net = TestNet::start(vec![
+        ServerSpec::new(
+            format!("{root_address}:53").parse().unwrap(),
+            vec![Zone::parse(".", &root).unwrap()],
+        ),
+        ServerSpec::new(
+            format!("{example_address}:53").parse().unwrap(),
+            vec![Zone::parse("example.", &example).unwrap()],
+        ),
+    ])
+    .expect("test servers start");
+    let hints = net.root_hints(&[&root_address]);
+    (net, hints)
+}
+
+/// Runs a tool; a tool that cannot be started fails the test.
+fn run(program: &str, arguments: &[String]) -> Output {
+    Command::new(program)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {program} (is it installed?): {error}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A test CA and a server certificate for `dns.test` and `*.dns.test`
+/// signed by it, in `directory` under `prefix`.
+struct Certificates {
+    ca: PathBuf,
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(directory: &Path, arguments: &[&str]) {
+    let arguments: Vec<String> = arguments
+        .iter()
+        .map(|&argument| argument.to_owned())
+        .collect();
+    let output = Command::new("openssl")
+        .current_dir(directory)
+        .args(&arguments)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run openssl (is it installed?): {error}"));
+    assert!(
+        output.status.success(),
+        "openssl {arguments:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+fn make_certificates(directory: &Path, prefix: &str) -> Certificates {
+    let name = |suffix: &str| format!("{prefix}{suffix}");
+    std::fs::write(
+        directory.join(name("ext.cnf")),
+        "subjectAltName=DNS:dns.test,DNS:*.dns.test\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let curve = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(curve);
+    let (ca_key, ca_pem) = (name("ca.key"), name("ca.pem"));
+    let subject = format!("/CN=Hanse test CA {prefix}");
+    ca.extend([
+        "-keyout", &ca_key, "-out", &ca_pem, "-days", "2", "-subj", &subject,
+    ]);
+    openssl(directory, &ca);
+    let mut request = vec!["req"];
+    request.extend(curve);
+    let (key, csr, pem, ext) = (
+        name("server.key"),
+        name("server.csr"),
+        name("server.pem"),
+        name("ext.cnf"),
+    );
+    request.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=dns.test"]);
+    openssl(directory, &request);
+    openssl(
+        directory,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
+    Certificates {
+        ca: directory.join(ca_pem),
+        certificate: directory.join(pem),
+        key: directory.join(key),
+    }
+}
+
+/// A running `hanse serve`, stopped by PID when dropped.
+struct Hanse {
+    child: Child,
+    dns: SocketAddr,
+    tls: SocketAddr,
+    https: SocketAddr,
+    http: SocketAddr,
+    directory: PathBuf,
+}
+
+impl Drop for Hanse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+impl Hanse {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.directory.join("hanse.log")).unwrap_or_default()
+    }
+
+    fn certificates(&self) -> Certificates {
+        Certificates {
+            ca: self.directory.join("ca.pem"),
+            certificate: self.directory.join("server.pem"),
+            key: self.directory.join("server.key"),
+        }
+    }
+
+    fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP".to_owned(), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+fn free_port(address: &str) -> u16 {
+    TcpListener::bind(format!("{address}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let directory =
+        std::env::temp_dir().join(format!("hanse-encrypted-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    directory
+}
+
+fn start(name: &str, octet: u8, hints: &str) -> Hanse {
+    let directory = scratch(name);
+    make_certificates(&directory, "");
+    std::fs::write(directory.join("named.root"), hints).unwrap();
+    std::fs::write(directory.join("kids.domains"), "blocked.example\n").unwrap();
+    let host = format!("127.66.{octet}.1");
+    let address = |port: u16| -> SocketAddr { format!("{host}:{port}").parse().unwrap() };
+    let (dns, tls, https, http) = (
+        address(free_port(&host)),
+        address(free_port(&host)),
+        address(free_port(&host)),
+        address(free_port(&host)),
+    );
+    let config = format!(
+        "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+         tcp_idle_timeout = \"{}ms\"\n\
+         tls_listen = [\"{tls}\"]\nhttps_listen = [\"{https}\"]\ndoh_cleartext_listen = [\"{http}\"]\n\
+         certificate = \"server.pem\"\nprivate_key = \"server.key\"\n\
+         [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+         [api]\nenabled = false\n\
+         [policy]\nstate_directory = \"state\"\n\
+         [[policy.feed]]\nname = \"kids-block\"\nformat = \"domains\"\nfile = \"kids.domains\"\n\
+         [[policy.profile]]\nname = \"default\"\n\
+         [[policy.profile]]\nname = \"kids\"\nfeeds = [\"kids-block\"]\n\
+         [[policy.client]]\nserver_name = \"kid.dns.test\"\nprofile = \"kids\"\n\
+         [[policy.client]]\ndoh_path = \"/dns-query/kid1\"\nprofile = \"kids\"\n",
+        IDLE.as_millis()
+    );
+    std::fs::write(directory.join("hanse.toml"), config).unwrap();
+    let log = std::fs::File::create(directory.join("hanse.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
+        .args(["serve", "--config"])
+        .arg(directory.join("hanse.toml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("hanse starts");
+    let hanse = Hanse {
+        child,
+        dns,
+        tls,
+        https,
+        http,
+        directory,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
+    let mut hanse = hanse;
+    while Instant::now() < deadline {
+        if hanse.child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        if exchange(dns, &probe, Transport::Udp, Duration::from_millis(200)).is_ok()
+            && TcpStream::connect(tls).is_ok()
+            && TcpStream::connect(https).is_ok()
+        {
+            return hanse;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("hanse did not start within 10 s; log:\n{}", hanse.log());
+}
+
+/// The response code in kdig's or dig's output (`status: NOERROR`).
+fn status_of(output: &str) -> Option<&str> {
+    let header = &output[output.find("->>HEADER<<-")?..];
+    let rest = &header[header.find("status: ")? + "status: ".len()..];
+    rest.split([',', ';', '\n']).next()
+}
+
+/// The address the clients query from: .60 of Hanse's /24.
+fn client_address(hanse: &Hanse) -> String {
+    match hanse.dns.ip() {
+        std::net::IpAddr::V4(address) => {
+            let [first, second, third, _] = address.octets();
+            format!("{first}.{second}.{third}.60")
+        }
+        std::net::IpAddr::V6(_) => unreachable!("the tests use IPv4"),
+    }
+}
+
+/// kdig over TLS or HTTPS, verifying the certificate against the test CA.
+fn kdig(hanse: &Hanse, ca: &Path, options: &[&str], name: &str) -> String {
+    let mut arguments = vec![
+        "-b".to_owned(),
+        client_address(hanse),
+        format!("@{}", hanse.dns.ip()),
+        format!("+tls-ca={}", ca.display()),
+        "+tls-hostname=dns.test".to_owned(),
+        "+time=3".to_owned(),
+        "+retry=0".to_owned(),
+    ];
+    arguments.extend(options.iter().map(|&option| option.to_owned()));
+    arguments.push(name.to_owned());
+    arguments.push("A".to_owned());
+    let output = run("kdig", &arguments);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kdig {arguments:?} failed:\n{stdout}\n{}\nlog:\n{}",
+        text(&output.stderr),
+        hanse.log()
+    );
+    stdout
+}
+
+fn dig(hanse: &Hanse, ca: &Path, options: &[&str], name: &str) -> String {
+    let mut arguments = vec![
+        format!("@{}", hanse.dns.ip()),
+        format!("+tls-ca={}", ca.display()),
+        "+tls-hostname=dns.test".to_owned(),
+        "+time=3".to_owned(),
+        "+tries=1".to_owned(),
+    ];
+    arguments.extend(options.iter().map(|&option| option.to_owned()));
+    arguments.push(name.to_owned());
+    arguments.push("A".to_owned());
+    let output = run("dig", &arguments);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dig {arguments:?} failed:\n{stdout}\n{}\nlog:\n{}",
+        text(&output.stderr),
+        hanse.log()
+    );
+    stdout
+}
+
+/// What curl got: status, HTTP version, headers and body.
+struct CurlResponse {
+    status: u16,
+    version: String,
+    headers: String,
+    body: Vec<u8>,
+}
+
+/// One DoH request with curl: POST of `message`, or GET with it in `?dns=`.
+fn curl(
+    hanse: &Hanse,
+    url: &str,
+    http_version: &str,
+    body: Option<(&str, &[u8])>,
+    extra: &[&str],
+) -> CurlResponse {
+    let directory = &hanse.directory;
+    let stamp = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let headers_file = directory.join(format!("headers-{stamp}"));
+    let body_file = directory.join(format!("body-{stamp}"));
+    let mut arguments: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "5".into(),
+        http_version.into(),
+        "--cacert".into(),
+        hanse.certificates().ca.display().to_string(),
+        "--resolve".into(),
+        format!("dns.test:{}:{}", hanse.https.port(), hanse.https.ip()),
+        "-D".into(),
+        headers_file.display().to_string(),
+        "-o".into(),
+        body_file.display().to_string(),
+        "-w".into(),
+        "%{http_code} %{http_version}".into(),
+    ];
+    if let Some((content_type, bytes)) = body {
+        let request_file = directory.join(format!("request-{stamp}"));
+        std::fs::write(&request_file, bytes).unwrap();
+        arguments.extend([
+            "-H".into(),
+            format!("content-type: {content_type}"),
+            "--data-binary".into(),
+            format!("@{}", request_file.display()),
+        ]);
+    }
+    arguments.extend(extra.iter().map(|&argument| argument.to_owned()));
+    arguments.push(url.to_owned());
+    let output = run("curl", &arguments);
+    let written = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "curl {arguments:?}: {written} {}",
+        text(&output.stderr)
+    );
+    let (status, version) = written.split_once(' ').expect("status and version");
+    CurlResponse {
+        status: status.parse().expect("a status"),
+        version: version.to_owned(),
+        headers: std::fs::read_to_string(&headers_file).unwrap_or_default(),
+        body: std::fs::read(&body_file).unwrap_or_default(),
+    }
+}
+
+fn query(name: &str, padding: bool) -> Vec<u8> {
+    let options = if padding {
+        vec![EdnsOption {
+            code: 12,
+            data: Vec::new().into(),
+        }]
+    } else {
+        Vec::new()
+    };
+    compose_query(
+        0,
+        &Name::from_ascii(name).unwrap(),
+        RType::A,
+        true,
+        Some(Edns {
+            options,
+            ..Edns::default()
+        }),
+    )
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut encoded = String::new();
+    for chunk in bytes.chunks(3) {
+        let block = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for index in 0..=chunk.len() {
+            encoded.push(ALPHABET[((block >> (18 - 6 * index)) & 63) as usize] as char);
+        }
+    }
+    encoded
+}
+
+fn answer_address(body: &[u8]) -> Option<String> {
+    let message = Message::parse(body).ok()?;
+    message
+        .answers
+        .iter()
+        .find_map(|record| record.address())
+        .map(|address| address.to_string())
+}
+
+#[test]
+fn dot_and_doh_are_answered_for_kdig_dig_and_curl() {
+    let (_net, hints) = hierarchy(1);
+    let hanse = start("clients", 1, &hints);
+    let ca = hanse.certificates().ca;
+    let tls_port = format!("-p{}", hanse.tls.port());
+    let https_port = format!("-p{}", hanse.https.port());
+
+    // DoT.
+    let output = kdig(&hanse, &ca, &[&tls_port, "+tls"], "www.example.");
+    assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+    assert!(output.contains("192.0.2.1"), "{output}");
+    let output = dig(&hanse, &ca, &[&tls_port, "+tls"], "www.example.");
+    assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+    assert!(output.contains("192.0.2.1"), "{output}");
+
+    // DoH over HTTP/2: POST and GET, kdig and dig.
+    for options in [&["+https"][..], &["+https", "+https-get"]] {
+        let mut kdig_options = vec![https_port.as_str()];
+        kdig_options.extend(options);
+        let output = kdig(&hanse, &ca, &kdig_options, "www.example.");
+        assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+        assert!(output.contains("192.0.2.1"), "{output}");
+        let output = dig(&hanse, &ca, &kdig_options, "www.example.");
+        assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+        assert!(output.contains("192.0.2.1"), "{output}");
+    }
+
+    // DoH with curl over HTTP/1.1 and HTTP/2, GET and POST.
+    let url = format!("https://dns.test:{}/dns-query", hanse.https.port());
+    let plain = query("www.example.", false);
+    for version in ["--http1.1", "--http2"] {
+        let posted = curl(
+            &hanse,
+            &url,
+            version,
+            Some(("application/dns-message", &plain)),
+            &[],
+        );
+        let fetched = curl(
+            &hanse,
+            &format!("{url}?dns={}", base64url(&plain)),
+            version,
+            None,
+            &[],
+        );
+        for response in [posted, fetched] {
+            assert_eq!(response.status, 200, "{}", response.headers);
+            let expected = if version == "--http1.1" { "1.1" } else { "2" };
+            assert_eq!(response.version, expected);
+            let headers = response.headers.to_ascii_lowercase();
+            assert!(
+                headers.contains("content-type: application/dns-message"),
+                "{headers}"
+            );
+            // The answer's TTL is 300 s; a cached copy counts down from there.
+            let max_age: u32 = headers
+                .split("cache-control: max-age=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|value| value.parse().ok())
+                .unwrap_or_else(|| panic!("no max-age in {headers}"));
+            assert!((250..=300).contains(&max_age), "{headers}");
+            assert_eq!(answer_address(&response.body).as_deref(), Some("192.0.2.1"));
+        }
+    }
+
+    // Bad requests.
+    let bad_type = curl(&hanse, &url, "--http1.1", Some(("text/plain", &plain)), &[]);
+    assert_eq!(bad_type.status, 415);
+    let not_dns = curl(
+        &hanse,
+        &url,
+        "--http2",
+        Some(("application/dns-message", b"hello")),
+        &[],
+    );
+    assert_eq!(not_dns.status, 400);
+    let bad_base64 = curl(&hanse, &format!("{url}?dns=%%%"), "--http1.1", None, &[]);
+    assert_eq!(bad_base64.status, 400);
+    let missing = curl(&hanse, &format!("{url}?other=1"), "--http2", None, &[]);
+    assert_eq!(missing.status, 400);
+    let too_long = vec![0u8; 70_000];
+    let large = curl(
+        &hanse,
+        &url,
+        "--http1.1",
+        Some(("application/dns-message", &too_long)),
+        &[],
+    );
+    assert_eq!(large.status, 413);
+    let elsewhere = curl(
+        &hanse,
+        &format!("https://dns.test:{}/other", hanse.https.port()),
+        "--http2",
+        None,
+        &[],
+    );
+    assert_eq!(elsewhere.status, 404);
+    let deleted = curl(&hanse, &url, "--http1.1", None, &["-X", "DELETE"]);
+    assert_eq!(deleted.status, 405);
+
+    // Padding: a query with a Padding option gets a response padded to a
+    // multiple of 468 octets; one without gets none.
+    let padded = curl(
+        &hanse,
+        &url,
+        "--http2",
+        Some(("application/dns-message", &query("www.example.", true))),
+        &[],
+    );
+    assert_eq!(padded.status, 200);
+    assert_eq!(padded.body.len() % 468, 0, "{} octets", padded.body.len());
+    let message = Message::parse(&padded.body).expect("a padded message parses");
+    assert!(
+        message
+            .edns
+            .unwrap()
+            .options
+            .iter()
+            .any(|option| option.code == 12)
+    );
+    let unpadded = curl(
+        &hanse,
+        &url,
+        "--http2",
+        Some(("application/dns-message", &plain)),
+        &[],
+    );
+    assert_ne!(unpadded.body.len() % 468, 0);
+    let output = kdig(
+        &hanse,
+        &ca,
+        &[&tls_port, "+tls", "+padding"],
+        "www.example.",
+    );
+    assert!(output.contains("PADDING"), "{output}");
+
+    // Session resumption: a second connection resumes the first one's
+    // session with its ticket (openssl waits for the server to close at the
+    // idle timeout, having read the tickets).
+    let session = hanse.directory.join("session.pem");
+    let s_client = |extra: [&str; 2]| {
+        let mut arguments: Vec<String> = [
+            "s_client",
+            "-connect",
+            &hanse.tls.to_string(),
+            "-alpn",
+            "dot",
+            "-servername",
+            "dns.test",
+            "-CAfile",
+            &ca.display().to_string(),
+            "-verify_return_error",
+            "-ign_eof",
+        ]
+        .iter()
+        .map(|&argument| argument.to_owned())
+        .collect();
+        arguments.extend(extra.iter().map(|&argument| argument.to_owned()));
+        text(&run("openssl", &arguments).stdout)
+    };
+    let first = s_client(["-sess_out", &session.display().to_string()]);
+    assert!(first.contains("New, TLSv1.3"), "{first}");
+    let second = s_client(["-sess_in", &session.display().to_string()]);
+    assert!(second.contains("Reused, TLSv1.3"), "{second}");
+
+    // The cleartext listener for a reverse proxy.
+    let cleartext = format!("http://{}/dns-query", hanse.http);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let response = curl(
+            &hanse,
+            &cleartext,
+            version,
+            Some(("application/dns-message", &plain)),
+            &[],
+        );
+        assert_eq!(response.status, 200);
+        assert_eq!(answer_address(&response.body).as_deref(), Some("192.0.2.1"));
+    }
+}
+
+#[test]
+fn the_server_name_and_the_doh_path_select_the_profile() {
+    let (_net, hints) = hierarchy(2);
+    let hanse = start("profiles", 2, &hints);
+    let ca = hanse.certificates().ca;
+    let tls_port = format!("-p{}", hanse.tls.port());
+    let https_port = format!("-p{}", hanse.https.port());
+    let rcode = |options: &[&str]| {
+        let output = kdig(&hanse, &ca, options, "blocked.example.");
+        status_of(&output).unwrap_or("none").to_owned()
+    };
+    // DoT: the kids' server name blocks; another name, or none, does not.
+    assert_eq!(rcode(&[&tls_port, "+tls-sni=kid.dns.test"]), "NXDOMAIN");
+    assert_eq!(rcode(&[&tls_port, "+tls-sni=KID.dns.test"]), "NXDOMAIN");
+    assert_eq!(rcode(&[&tls_port, "+tls-sni=other.dns.test"]), "NOERROR");
+    assert_eq!(rcode(&[&tls_port, "+tls"]), "NOERROR");
+    // DoH: the kids' path blocks; the plain endpoint and other tokens do not.
+    assert_eq!(rcode(&[&https_port, "+https=/dns-query/kid1"]), "NXDOMAIN");
+    assert_eq!(
+        rcode(&[&https_port, "+https=/dns-query/kid1", "+https-get"]),
+        "NXDOMAIN"
+    );
+    assert_eq!(rcode(&[&https_port, "+https=/dns-query"]), "NOERROR");
+    assert_eq!(rcode(&[&https_port, "+https=/dns-query/kid2"]), "NOERROR");
+    // DoH over TLS with the kids' server name blocks too.
+    assert_eq!(
+        rcode(&[&https_port, "+https", "+tls-sni=kid.dns.test"]),
+        "NXDOMAIN"
+    );
+    // Plain UDP from the same address: the default profile.
+    let answer = exchange(
+        hanse.dns,
+        &query("blocked.example.", false),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .expect("an answer over UDP");
+    assert_eq!(Message::parse(&answer).unwrap().rcode(), Rcode::NOERROR);
+}
+
+/// Opens a TCP connection from `source` to `target`.
+fn connect_from(source: &str, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into())?;
+    socket.connect_timeout(&target.into(), Duration::from_secs(2))?;
+    Ok(socket.into())
+}
+
+/// Whether the server closes `stream` within `limit` (reads end or fail).
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buffer = [0u8; 64];
+    let started = Instant::now();
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn slow_and_half_open_clients_do_not_stop_others() {
+    let (_net, hints) = hierarchy(3);
+    let hanse = start("slow", 3, &hints);
+    let ca = hanse.certificates().ca;
+    let tls_port = format!("-p{}", hanse.tls.port());
+    let https_port = format!("-p{}", hanse.https.port());
+
+    // A flood of connections that never start TLS, from one address.
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        match connect_from("127.66.3.50", hanse.tls) {
+            Ok(stream) => flood.push(stream),
+            Err(_) => break,
+        }
+    }
+    assert!(flood.len() >= 64, "only {} connections opened", flood.len());
+    // A slow client on the DoH port: connects and sends nothing.
+    let mut slow = connect_from("127.66.3.51", hanse.https).expect("connects");
+    let opened = Instant::now();
+
+    // Others are answered meanwhile, over DoT and DoH.
+    let output = kdig(&hanse, &ca, &[&tls_port, "+tls"], "www.example.");
+    assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+    let output = kdig(&hanse, &ca, &[&https_port, "+https"], "www.example.");
+    assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+
+    // The idle ones are closed at the idle timeout, not long after.
+    assert!(
+        closed_within(&mut slow, IDLE * 3),
+        "the slow client was not closed"
+    );
+    assert!(opened.elapsed() >= IDLE - Duration::from_millis(200));
+    let mut closed = 0;
+    for stream in &mut flood {
+        if closed_within(
+            stream,
+            Duration::from_millis(100) + IDLE.saturating_sub(opened.elapsed()),
+        ) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, flood.len(), "every flood connection is closed");
+    // A client that completed TLS and then went quiet is closed too.
+    let quiet = Command::new("openssl")
+        .args([
+            "s_client".to_owned(),
+            "-connect".to_owned(),
+            hanse.tls.to_string(),
+            "-alpn".to_owned(),
+            "dot".to_owned(),
+            "-quiet".to_owned(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client runs");
+    let mut quiet = KillOnDrop(quiet);
+    let deadline = Instant::now() + IDLE * 4;
+    let mut ended = false;
+    while Instant::now() < deadline {
+        if quiet.0.try_wait().expect("status").is_some() {
+            ended = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ended,
+        "a quiet TLS client was not closed at the idle timeout"
+    );
+    // And the service still answers.
+    let output = kdig(&hanse, &ca, &[&tls_port, "+tls"], "www.example.");
+    assert_eq!(status_of(&output), Some("NOERROR"), "{output}");
+}
+
+/// A child process killed (by its PID) when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_certificate_is_reloaded_on_sighup_and_a_bad_file_keeps_the_old_one() {
+    let (_net, hints) = hierarchy(4);
+    let hanse = start("reload", 4, &hints);
+    let first = hanse.certificates();
+    let tls_port = format!("-p{}", hanse.tls.port());
+    let works_with = |ca: &Path| {
+        let arguments = vec![
+            "-b".to_owned(),
+            "127.66.4.60".to_owned(),
+            format!("@{}", hanse.dns.ip()),
+            tls_port.clone(),
+            format!("+tls-ca={}", ca.display()),
+            "+tls-hostname=dns.test".to_owned(),
+            "+time=3".to_owned(),
+            "+retry=0".to_owned(),
+            "www.example.".to_owned(),
+        ];
+        let output = run("kdig", &arguments);
+        output.status.success() && status_of(&text(&output.stdout)) == Some("NOERROR")
+    };
+    assert!(works_with(&first.ca));
+    // A certificate from another CA replaces the first on SIGHUP.
+    let second = make_certificates(&hanse.directory, "second-");
+    std::fs::copy(&second.certificate, &first.certificate).unwrap();
+    std::fs::copy(&second.key, &first.key).unwrap();
+    hanse.hangup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !works_with(&second.ca) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(works_with(&second.ca), "log:\n{}", hanse.log());
+    assert!(
+        !works_with(&first.ca),
+        "the old certificate is still served"
+    );
+    // A broken file on the next SIGHUP keeps the second certificate.
+    std::fs::write(&first.certificate, "not a certificate\n").unwrap();
+    hanse.hangup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(works_with(&second.ca), "log:\n{}", hanse.log());
+    assert!(
+        hanse.log().contains("certificate not reloaded"),
+        "log:\n{}",
+        hanse.log()
+    );
+}
