@@ -173,6 +173,10 @@ impl Default for DnssecSection {
 pub struct ApiSection {
     /// Whether the listener runs.
     pub enabled: bool,
+    /// Whether the file has an `[api]` table: without one, a listener that
+    /// cannot bind its default address is skipped with an error in the log
+    /// instead of stopping the start.
+    pub configured: bool,
     /// The address and port it listens on.
     pub listen: SocketAddr,
     /// `[[api.token]]`: bearer tokens with their scopes. Empty: only loopback
@@ -188,6 +192,7 @@ impl Default for ApiSection {
     fn default() -> ApiSection {
         ApiSection {
             enabled: true,
+            configured: false,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_API_PORT),
             tokens: Vec::new(),
             policy_file: None,
@@ -201,6 +206,7 @@ impl fmt::Debug for ApiSection {
         formatter
             .debug_struct("ApiSection")
             .field("enabled", &self.enabled)
+            .field("configured", &self.configured)
             .field("listen", &self.listen)
             .field("token_scopes", &scopes)
             .field("policy_file", &self.policy_file)
@@ -1745,6 +1751,7 @@ impl Checker<'_> {
                     }
                 }
                 "api" => {
+                    config.api.configured = true;
                     if let Some(table) = self.expect_table(value, name) {
                         self.read_api(table, &mut config.api);
                     }
@@ -4599,6 +4606,7 @@ level = "debug"
     fn full_example_parses_to_the_expected_struct() {
         let config = parse_ok(include_str!("../../../examples/hanse.toml"));
         let mut expected = test_defaults();
+        expected.api.configured = true;
         expected.resolver.forward_zones = vec![ZoneServers {
             name: name("corp.example."),
             servers: vec![address("10.1.1.1:53"), address("10.1.1.3:53")],
@@ -6550,7 +6558,9 @@ tsig_key = "nobody."
         assert_eq!(config.api.policy_file, Some(files.0.join("hanse.api.toml")));
         assert_eq!(config.query_log.path, files.0.join("state/querylog.sqlite"));
         let config = parse_ok("[api]\n[query_log]\n");
-        assert_eq!(config, test_defaults());
+        let mut expected = test_defaults();
+        expected.api.configured = true;
+        assert_eq!(config, expected);
     }
 
     #[test]
@@ -6588,6 +6598,7 @@ queue_capacity = 10_000_000
             .expect("valid");
         let expected_api = ApiSection {
             enabled: false,
+            configured: true,
             listen: address("[::]:9053"),
             tokens: vec![
                 ("read-only-token-0123".to_owned(), ApiScope::Read),

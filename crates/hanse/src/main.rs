@@ -945,12 +945,26 @@ fn start_api(
     if !section.enabled {
         return Ok(None);
     }
-    let listener = std::net::TcpListener::bind(section.listen).with_context(|| {
-        format!(
-            "cannot listen for the API on {} (set [api] listen, or enabled = false)",
-            section.listen
-        )
-    })?;
+    let listener = match std::net::TcpListener::bind(section.listen) {
+        Ok(listener) => listener,
+        // The default listener of a file without [api] (another Hanse may
+        // hold the port): DNS is served, the API is not.
+        Err(error) if !section.configured => {
+            tracing::error!(
+                "no API, metrics or dashboard: cannot listen on {}: {error} (set [api] listen, or enabled = false)",
+                section.listen
+            );
+            return Ok(None);
+        }
+        Err(error) => {
+            return Err(error).with_context(|| {
+                format!(
+                    "cannot listen for the API on {} (set [api] listen, or enabled = false)",
+                    section.listen
+                )
+            });
+        }
+    };
     let api_config = hanse_api::ApiConfig {
         tokens: section
             .tokens

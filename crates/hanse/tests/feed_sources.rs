@@ -105,7 +105,7 @@ fn start(directory: &Path, port: u16, hints: &str, policy: &str) -> Hanse {
         format!(
             "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
              [resolver]\nroot_hints = \"{}\"\nquery_private_upstreams = true\n\
-             [resolver.limits]\nmax_resolution_time = \"4s\"\n{policy}",
+             [resolver.limits]\nmax_resolution_time = \"4s\"\n[api]\nenabled = false\n{policy}",
             hints_path.display()
         ),
     )

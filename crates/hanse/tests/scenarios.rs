@@ -623,6 +623,10 @@ fn hanse_configuration(scenario: &Scenario, address: SocketAddr, hints: &Path) -
     if let Some(policy) = &scenario.policy {
         document.insert("policy".into(), policy.clone().into());
     }
+    // No API listener: scenarios run in parallel and would share its port.
+    let mut api = toml::Table::new();
+    api.insert("enabled".into(), false.into());
+    document.insert("api".into(), api.into());
     toml::to_string(&document).expect("a configuration table serialises")
 }
 

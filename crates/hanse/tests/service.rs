@@ -82,7 +82,7 @@ fn config_text(port: u16, hints_path: &str, allow_from: &str, extra: &str) -> St
     format!(
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow_from = [{allow_from}]\nthreads = 2\n\
          [resolver]\nroot_hints = \"{hints_path}\"\nquery_private_upstreams = true\n{extra}\n\
-         [resolver.limits]\nmax_resolution_time = \"4s\"\n"
+         [resolver.limits]\nmax_resolution_time = \"4s\"\n[api]\nenabled = false\n"
     )
 }
 
