@@ -7,7 +7,8 @@
 #    root; `apt-get update` only when something is missing) and cargo-deny
 # 2. cargo fmt --check, clippy with -D warnings, release build, the test suite
 #    (cargo-nextest if installed, else cargo test), the dashboard in headless Chromium
-#    (scripts/e2e.sh; SKIP_E2E=1 skips it), cargo deny (licences, bans, sources)
+#    (scripts/e2e.sh; SKIP_E2E=1 skips it), the Kubernetes manifests (scripts/k8s-validate.sh),
+#    cargo deny (licences, bans, sources)
 # 3. the correctness comparison against Unbound (bench/compare/run.sh, 2000 questions)
 #    and the RPZ comparison against BIND 9 (bench/rpz-compare/run.sh, same policy zones)
 #
@@ -118,6 +119,9 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
   step "dashboard end-to-end test in headless Chromium (scripts/e2e.sh)"
   bash scripts/e2e.sh
 fi
+
+step "Kubernetes manifests rendered and validated (scripts/k8s-validate.sh)"
+HANSE_BIN="${CARGO_TARGET_DIR:-target}/release/hanse" bash scripts/k8s-validate.sh
 
 step "cargo deny check licenses bans sources"
 cargo deny check licenses bans sources
