@@ -129,18 +129,56 @@ impl NodeClient {
         Ok(serde_json::from_slice(&response.body)?)
     }
 
+    /// `method path` with an optional JSON body, expecting a 2xx status:
+    /// the body, a JSON document indented for people (empty for 204).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let response = self.request(method, path, body)?;
+        if !(200..300).contains(&response.status) {
+            return Err(status_error(response.status, &response.body));
+        }
+        if response.body.is_empty() {
+            return Ok(String::new());
+        }
+        let document: serde_json::Value = serde_json::from_slice(&response.body)?;
+        Ok(serde_json::to_string_pretty(&document)?)
+    }
+
     /// `GET path` (which starts with `/`): the status and body, whatever
     /// the status.
     pub fn get(&self, path: &str) -> Result<Response, ClientError> {
+        self.request("GET", path, None)
+    }
+
+    /// `method path` with an optional JSON body: the status and body,
+    /// whatever the status.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Response, ClientError> {
         let deadline = Instant::now() + self.timeout;
         let mut stream = self.connect()?;
         let authorization = match &self.token {
             Some(token) => format!("Authorization: Bearer {token}\r\n"),
             None => String::new(),
         };
+        let content = match body {
+            Some(body) => format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            None if method == "GET" => "\r\n".to_owned(),
+            None => "Content-Length: 0\r\n\r\n".to_owned(),
+        };
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
-             User-Agent: hanse-fleet\r\n{authorization}Connection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
+             User-Agent: hanse-cli\r\n{authorization}Connection: close\r\n{content}",
             self.node
         );
         stream.set_write_timeout(Some(self.remaining(deadline)?))?;

@@ -13,6 +13,7 @@
 //! anything fails, the previous configuration and policy stay in force.
 
 mod api_policy;
+mod cli;
 mod config;
 mod feeds;
 mod fleet;
@@ -107,6 +108,30 @@ enum Action {
         #[command(subcommand)]
         action: fleet::FleetAction,
     },
+    /// Print a running node's statistics (through its API).
+    Stats {
+        #[command(flatten)]
+        target: cli::ApiTarget,
+    },
+    /// A running node's caches (through its API).
+    Cache {
+        #[command(subcommand)]
+        action: cli::CacheAction,
+        #[command(flatten)]
+        target: cli::ApiTarget,
+    },
+    /// A running node's feeds (through its API).
+    Feeds {
+        #[command(subcommand)]
+        action: cli::FeedsAction,
+        #[command(flatten)]
+        target: cli::ApiTarget,
+    },
+    /// Make a running node reload its configuration (through its API).
+    Reload {
+        #[command(flatten)]
+        target: cli::ApiTarget,
+    },
     /// Print the version.
     Version,
     /// Benchmark floor: answer every UDP query with one canned A record.
@@ -130,6 +155,10 @@ fn main() -> ExitCode {
         }
         Action::CheckConfig { file } => check_config(&file),
         Action::Fleet { action } => fleet::run(action),
+        Action::Stats { target } => report_cli(cli::stats(&target)),
+        Action::Cache { action, target } => report_cli(cli::cache(&target, &action)),
+        Action::Feeds { action, target } => report_cli(cli::feeds(&target, &action)),
+        Action::Reload { target } => report_cli(cli::reload(&target)),
         Action::Explain {
             name,
             rtype,
@@ -157,6 +186,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The exit status of a command over the API, with its error printed.
+fn report_cli(outcome: anyhow::Result<()>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hanse: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -503,6 +543,23 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         }
     };
     init_logging(&config.log.level);
+    if path.is_none() && config.api.enabled && config.api.tokens.is_empty() {
+        // A zero-configuration start: the API gets an admin token of its
+        // own, made once and kept in the state directory.
+        match cli::first_start_token(&config.policy.state_directory) {
+            Ok((token, file, made)) => {
+                config.api.tokens.push((token, config::ApiScope::Admin));
+                tracing::info!(
+                    "API admin token {} {} (the dashboard asks for it; `hanse stats` reads it)",
+                    if made { "created in" } else { "read from" },
+                    file.display()
+                );
+            }
+            Err(error) => tracing::warn!(
+                "no API token ({error:#}): the API and dashboard are open to loopback clients only"
+            ),
+        }
+    }
     let mut policy = policy;
     log_messages(&policy.messages);
     if path.is_none() {

@@ -298,6 +298,35 @@ fn the_api_reports_queries_and_a_client_mapping_added_through_it_filters_that_cl
     assert_eq!(entries.trim(), "[]", "{entries}");
     assert_eq!(ask(&hanse, "127.62.1.5", "www.example."), Rcode::NOERROR);
 
+    // The command line over the API.
+    let cli = |arguments: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hanse"))
+            .args(arguments)
+            .args([
+                "--api",
+                &api.to_string(),
+                "--token-file",
+                "/nonexistent/api-token",
+            ])
+            .output()
+            .expect("hanse runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = cli(&["stats"]);
+    assert!(ok && out.contains("\"queries_total\""), "{out}{err}");
+    let (ok, out, err) = cli(&["cache", "flush", "www.example.", "--subtree"]);
+    assert!(ok && out.contains("\"removed\""), "{out}{err}");
+    let (ok, out, err) = cli(&["feeds", "list"]);
+    assert!(ok && out.contains("kids-block"), "{out}{err}");
+    let (ok, out, err) = cli(&["reload"]);
+    assert!(ok && out.contains("reloaded"), "{out}{err}");
+    let (ok, _, err) = cli(&["feeds", "refresh", "no-such-feed"]);
+    assert!(!ok && err.contains("404"), "{err}");
+
     // Everything needs no token from loopback; the dashboard is served.
     let (status, page) = http(api, "GET", "/", None);
     assert_eq!(status, 200);
