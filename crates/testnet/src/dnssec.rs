@@ -41,7 +41,11 @@ pub(crate) fn signatures(zone: &Zone, node: &Name, owner: &Name, rtype: RType) -
 /// `records` followed by the RRSIGs of each of their RRsets that `zone`
 /// holds; `sources` maps the owner of an expanded wildcard to the wildcard
 /// node whose signatures apply.
-pub(crate) fn sign_section(zone: &Zone, records: &[Record], sources: &[(Name, Name)]) -> Vec<Record> {
+pub(crate) fn sign_section(
+    zone: &Zone,
+    records: &[Record],
+    sources: &[(Name, Name)],
+) -> Vec<Record> {
     let mut signed: Vec<Record> = records.to_vec();
     let mut done: Vec<(&Name, RType)> = Vec::new();
     for record in records {
@@ -164,7 +168,11 @@ enum Chain {
 
 impl Chain {
     fn of(zone: &Zone) -> Chain {
-        if zone.records().iter().any(|record| record.rtype == RType::NSEC) {
+        if zone
+            .records()
+            .iter()
+            .any(|record| record.rtype == RType::NSEC)
+        {
             return Chain::Nsec;
         }
         zone.records()
