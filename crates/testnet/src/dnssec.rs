@@ -286,3 +286,215 @@ fn wire_name_length(data: &[u8]) -> usize {
     }
     data.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::answer::{answer_query, answer_question};
+    use crate::zone::Zone;
+    use hanse_resolve::hanse_dnssec::nsec3::{encode_base32hex, hash_name};
+    use hanse_wire::{Class, Name, RType, Rcode, Record};
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn record(owner: &str, rtype: RType, data: Vec<u8>) -> Record {
+        Record {
+            name: name(owner),
+            rtype,
+            class: Class::IN,
+            ttl: 300,
+            data: data.into(),
+        }
+    }
+
+    /// A stand-in signature: only the covered type is real.
+    fn rrsig(owner: &str, covered: RType) -> Record {
+        let mut data = covered.0.to_be_bytes().to_vec();
+        data.extend_from_slice(&[13, 2, 0, 0, 1, 44]);
+        data.extend_from_slice(owner.as_bytes());
+        record(owner, RType::RRSIG, data)
+    }
+
+    fn nsec(owner: &str, next: &str) -> Record {
+        let mut data = name(next).as_wire().to_vec();
+        data.extend_from_slice(&[0, 1, 0x40]);
+        record(owner, RType::NSEC, data)
+    }
+
+    fn soa(owner: &str) -> Record {
+        let mut data = name("ns.example.").as_wire().to_vec();
+        data.extend_from_slice(name("admin.example.").as_wire());
+        for field in [1u32, 7200, 900, 1_209_600, 60] {
+            data.extend_from_slice(&field.to_be_bytes());
+        }
+        record(owner, RType::SOA, data)
+    }
+
+    fn a(owner: &str) -> Record {
+        record(owner, RType::A, vec![192, 0, 2, 1])
+    }
+
+    fn ns(owner: &str, target: &str) -> Record {
+        record(owner, RType::NS, name(target).as_wire().to_vec())
+    }
+
+    /// `example.` signed with NSEC: `www`, a wildcard below `wild`, a
+    /// signed delegation `signed` and an unsigned one `plain`.
+    fn nsec_zone() -> Zone {
+        let mut records = vec![
+            soa("example."),
+            rrsig("example.", RType::SOA),
+            a("www.example."),
+            rrsig("www.example.", RType::A),
+            a("*.wild.example."),
+            rrsig("*.wild.example.", RType::A),
+            ns("signed.example.", "ns.signed.example."),
+            record("signed.example.", RType::DS, vec![1, 2, 13, 2, 9]),
+            rrsig("signed.example.", RType::DS),
+            ns("plain.example.", "ns.plain.example."),
+        ];
+        let chain = [
+            "example.",
+            "plain.example.",
+            "signed.example.",
+            "*.wild.example.",
+            "www.example.",
+        ];
+        for (index, owner) in chain.iter().enumerate() {
+            let next = chain[(index + 1) % chain.len()];
+            records.push(nsec(owner, next));
+            records.push(rrsig(owner, RType::NSEC));
+        }
+        Zone::from_records(name("example."), records)
+    }
+
+    fn count(records: &[Record], rtype: RType) -> usize {
+        records
+            .iter()
+            .filter(|record| record.rtype == rtype)
+            .count()
+    }
+
+    #[test]
+    fn answers_carry_signatures_only_with_do() {
+        let zones = [nsec_zone()];
+        let plain = answer_question(&zones, &name("www.example."), RType::A);
+        assert_eq!(plain.answers, vec![a("www.example.")]);
+        let signed = answer_query(&zones, &name("www.example."), RType::A, true);
+        assert_eq!(
+            signed.answers,
+            vec![a("www.example."), rrsig("www.example.", RType::A)]
+        );
+    }
+
+    #[test]
+    fn ds_comes_from_the_parent_side_and_referrals_carry_it() {
+        let zones = [nsec_zone()];
+        let ds = answer_query(&zones, &name("signed.example."), RType::DS, true);
+        assert!(ds.authoritative);
+        assert_eq!(count(&ds.answers, RType::DS), 1);
+        assert_eq!(count(&ds.answers, RType::RRSIG), 1);
+        let referral = answer_query(&zones, &name("www.signed.example."), RType::A, true);
+        assert!(referral.is_referral());
+        assert_eq!(count(&referral.authorities, RType::DS), 1);
+        assert_eq!(count(&referral.authorities, RType::RRSIG), 1);
+        // An unsigned delegation: the NSEC at the cut denies the DS.
+        let referral = answer_query(&zones, &name("www.plain.example."), RType::A, true);
+        assert!(referral.is_referral());
+        assert_eq!(count(&referral.authorities, RType::DS), 0);
+        let nsec: Vec<&Record> = referral
+            .authorities
+            .iter()
+            .filter(|record| record.rtype == RType::NSEC)
+            .collect();
+        assert_eq!(nsec.len(), 1);
+        assert_eq!(nsec[0].name, name("plain.example."));
+        // A DS query for a missing DS is NODATA from the parent.
+        let missing = answer_query(&zones, &name("plain.example."), RType::DS, true);
+        assert!(missing.authoritative);
+        assert!(missing.answers.is_empty());
+        assert_eq!(count(&missing.authorities, RType::NSEC), 1);
+    }
+
+    #[test]
+    fn nxdomain_proves_the_name_and_the_wildcard_absent() {
+        let zones = [nsec_zone()];
+        let answer = answer_query(&zones, &name("zzz.example."), RType::A, true);
+        assert_eq!(answer.rcode, Rcode::NXDOMAIN);
+        // The SOA and its RRSIG, then the last NSEC (covers zzz, wraps) and
+        // the apex NSEC (covers *.example.), each with its RRSIG.
+        let owners: Vec<(Name, RType)> = answer
+            .authorities
+            .iter()
+            .map(|record| (record.name.clone(), record.rtype))
+            .collect();
+        assert_eq!(
+            owners,
+            vec![
+                (name("example."), RType::SOA),
+                (name("example."), RType::RRSIG),
+                (name("www.example."), RType::NSEC),
+                (name("www.example."), RType::RRSIG),
+                (name("example."), RType::NSEC),
+                (name("example."), RType::RRSIG),
+            ]
+        );
+    }
+
+    #[test]
+    fn wildcard_answers_are_signed_by_the_source_and_deny_a_closer_match() {
+        let zones = [nsec_zone()];
+        let answer = answer_query(&zones, &name("host.wild.example."), RType::A, true);
+        assert_eq!(answer.rcode, Rcode::NOERROR);
+        assert_eq!(answer.answers[0], a("host.wild.example."));
+        let signature = &answer.answers[1];
+        assert_eq!(signature.rtype, RType::RRSIG);
+        assert_eq!(signature.name, name("host.wild.example."));
+        assert!(signature.data.ends_with(b"*.wild.example."));
+        assert_eq!(answer.authorities, {
+            let mut proof = vec![nsec("*.wild.example.", "www.example.")];
+            proof.push(rrsig("*.wild.example.", RType::NSEC));
+            proof
+        });
+    }
+
+    #[test]
+    fn nsec3_nxdomain_has_the_closest_encloser_proof() {
+        let origin = name("example.");
+        let hashes: Vec<[u8; 20]> = ["example.", "www.example."]
+            .iter()
+            .map(|owner| hash_name(&name(owner), &[], 0))
+            .collect();
+        let mut sorted = hashes.clone();
+        sorted.sort();
+        let mut records = vec![
+            soa("example."),
+            rrsig("example.", RType::SOA),
+            a("www.example."),
+        ];
+        for (index, hash) in sorted.iter().enumerate() {
+            let next = sorted[(index + 1) % sorted.len()];
+            let owner = format!("{}.example.", encode_base32hex(hash));
+            let mut data = vec![1, 0, 0, 0, 0, 20];
+            data.extend_from_slice(&next);
+            data.extend_from_slice(&[0, 1, 0x40]);
+            records.push(record(&owner, RType::NSEC3, data));
+            records.push(rrsig(&owner, RType::NSEC3));
+        }
+        let zones = [Zone::from_records(origin, records)];
+        let answer = answer_query(&zones, &name("missing.example."), RType::A, true);
+        assert_eq!(answer.rcode, Rcode::NXDOMAIN);
+        let nsec3: Vec<&Record> = answer
+            .authorities
+            .iter()
+            .filter(|record| record.rtype == RType::NSEC3)
+            .collect();
+        // The apex matches; with two records in the chain each name is
+        // covered by one of them, so both appear.
+        let apex = format!("{}.example.", encode_base32hex(&hashes[0]));
+        assert!(nsec3.iter().any(|record| record.name == name(&apex)));
+        assert_eq!(nsec3.len(), 2);
+        assert_eq!(count(&answer.authorities, RType::RRSIG), 3);
+    }
+}
