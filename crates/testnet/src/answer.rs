@@ -11,12 +11,14 @@
 //! included, carry the zone's SOA with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3).
 //!
 //! # Limitations
-//! - No DNSSEC: no RRSIG, NSEC or DS handling; a DS query at a zone cut gets
-//!   the child side's answer when the server serves the child.
+//! - DNSSEC records (with DO, see [`answer_query`]) come from zones signed
+//!   beforehand; a DS query is answered from the parent side of a cut when
+//!   this server serves the parent (RFC 4035 §3.1.4.1), else from the child.
 //! - Glue is every A and AAAA record owned by a nameserver name in any zone
 //!   this server serves, whether or not that name is below the zone cut.
 //! - Only class IN is served.
 
+use crate::dnssec;
 use crate::zone::Zone;
 use hanse_wire::{Name, RType, Rcode, Record};
 
@@ -73,23 +75,36 @@ enum Lookup {
     /// A DNAME at an ancestor of the name, and the synthesised CNAME (or the
     /// error that the substituted name is too long).
     Dname(Record, Option<Record>),
-    /// A CNAME at the name (possibly synthesised from a wildcard).
-    Cname(Record),
-    /// The RRset asked for.
-    Data(Vec<Record>),
-    /// The name exists without data of this type.
-    NoData,
+    /// A CNAME at the name (possibly synthesised from a wildcard), and the
+    /// node it came from.
+    Cname(Record, Name),
+    /// The RRset asked for, and the node it came from (a wildcard when it
+    /// differs from the name).
+    Data(Vec<Record>, Name),
+    /// The name exists without data of this type; the node that says so.
+    NoData(Name),
     /// The name does not exist.
     NxDomain,
 }
 
-/// Answers `name`/`rtype` from `zones` as an authoritative server would.
+/// Answers `name`/`rtype` from `zones` as an authoritative server would,
+/// without DNSSEC records.
 pub fn answer_question(zones: &[Zone], name: &Name, rtype: RType) -> Answer {
-    let Some(zone) = closest_zone(zones, name) else {
+    answer_query(zones, name, rtype, false)
+}
+
+/// Answers `name`/`rtype` from `zones` as an authoritative server would;
+/// with `dnssec_ok` (the query's DO bit) the answer carries the RRSIGs,
+/// DS records and NSEC or NSEC3 proofs the zone holds (RFC 4035 §3.1).
+pub fn answer_query(zones: &[Zone], name: &Name, rtype: RType, dnssec_ok: bool) -> Answer {
+    let Some(zone) = zone_for(zones, name, rtype) else {
         return Answer::with_rcode(Rcode::REFUSED);
     };
     let mut answer = Answer::with_rcode(Rcode::NOERROR);
     answer.authoritative = true;
+    // Owners of expanded wildcards and the wildcard nodes they came from.
+    let mut sources: Vec<(Name, Name)> = Vec::new();
+    let mut proofs: Vec<Record> = Vec::new();
     let mut current = name.clone();
     let mut visited = vec![current.clone()];
     for step in 0..=MAX_CHAIN_STEPS {
@@ -99,47 +114,91 @@ pub fn answer_question(zones: &[Zone], name: &Name, rtype: RType) -> Answer {
                     answer.authoritative = false;
                 }
                 answer.additionals = glue(zones, &cut);
+                if dnssec_ok && let Some(first) = cut.first() {
+                    proofs = dnssec::delegation(zone, &first.name);
+                }
                 answer.authorities = cut;
-                return answer;
+                break;
             }
             Lookup::Dname(dname, synthesised) => {
                 answer.answers.push(dname);
                 let Some(cname) = synthesised else {
                     answer.rcode = YXDOMAIN;
-                    return answer;
+                    break;
                 };
                 let target = cname.target_name();
                 answer.answers.push(cname);
                 target
             }
-            Lookup::Cname(cname) => {
+            Lookup::Cname(cname, node) => {
+                if dnssec_ok && node != cname.name {
+                    proofs.extend(dnssec::deny_closer_match(zone, &current, &node));
+                    sources.push((cname.name.clone(), node));
+                }
                 let target = cname.target_name();
                 answer.answers.push(cname);
                 target
             }
-            Lookup::Data(records) => {
+            Lookup::Data(records, node) => {
+                if dnssec_ok && node != current {
+                    proofs.extend(dnssec::deny_closer_match(zone, &current, &node));
+                    sources.push((current.clone(), node));
+                }
                 answer.answers.extend(records);
-                return answer;
+                break;
             }
-            Lookup::NoData => {
+            Lookup::NoData(node) => {
                 answer.authorities.extend(negative_soa(zone));
-                return answer;
+                if dnssec_ok {
+                    proofs.extend(dnssec::deny_type(zone, &current, &node));
+                }
+                break;
             }
             Lookup::NxDomain => {
                 answer.rcode = Rcode::NXDOMAIN;
                 answer.authorities.extend(negative_soa(zone));
-                return answer;
+                if dnssec_ok {
+                    proofs.extend(dnssec::deny_name(zone, &current));
+                }
+                break;
             }
         };
         // Follow the chain only inside this zone, and never in a circle.
-        let Some(next) = next else { return answer };
+        let Some(next) = next else { break };
         if !next.is_subdomain_of(zone.origin()) || visited.contains(&next) {
-            return answer;
+            break;
         }
         visited.push(next.clone());
         current = next;
     }
+    if dnssec_ok {
+        answer.answers = dnssec::sign_section(zone, &answer.answers, &sources);
+        if !answer.is_referral() {
+            answer.authorities = dnssec::sign_section(zone, &answer.authorities, &[]);
+        }
+        for record in proofs {
+            if !answer.authorities.contains(&record) {
+                answer.authorities.push(record);
+            }
+        }
+    }
     answer
+}
+
+/// The zone that answers `name`/`rtype`: the closest enclosing zone, but
+/// the parent side of a zone cut for DS (RFC 4035 §3.1.4.1) when this
+/// server serves the parent.
+fn zone_for<'a>(zones: &'a [Zone], name: &Name, rtype: RType) -> Option<&'a Zone> {
+    if rtype == RType::DS && !name.is_root() {
+        let parent = zones
+            .iter()
+            .filter(|zone| name.is_subdomain_of(zone.origin()) && zone.origin() != name)
+            .max_by_key(|zone| zone.origin().label_count());
+        if parent.is_some() {
+            return parent;
+        }
+    }
+    closest_zone(zones, name)
 }
 
 /// The zone with the longest origin that `name` is in.
@@ -156,7 +215,9 @@ fn lookup(zone: &Zone, name: &Name, rtype: RType) -> Lookup {
     // Walk down from the apex: a zone cut or a DNAME above the name wins.
     for count in origin_labels..=total {
         let node = name.suffix(count);
-        if count > origin_labels {
+        // The DS RRset at a cut belongs to the parent side (RFC 4035 §2.4).
+        let parent_side = rtype == RType::DS && count == total;
+        if count > origin_labels && !parent_side {
             let cut = zone.rrset(&node, RType::NS);
             if !cut.is_empty() {
                 return Lookup::Referral(cut);
@@ -172,7 +233,7 @@ fn lookup(zone: &Zone, name: &Name, rtype: RType) -> Lookup {
         return match_node(zone, name, name, rtype);
     }
     if zone.name_exists(name) {
-        return Lookup::NoData;
+        return Lookup::NoData(name.clone());
     }
     // RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor;
     // the source of synthesis is the wildcard directly below it.
@@ -200,7 +261,7 @@ fn match_node(zone: &Zone, node: &Name, owner: &Name, rtype: RType) -> Lookup {
     if rtype != RType::CNAME
         && let Some(cname) = records.iter().find(|record| record.rtype == RType::CNAME)
     {
-        return Lookup::Cname(rename(cname));
+        return Lookup::Cname(rename(cname), node.clone());
     }
     let data: Vec<Record> = records
         .iter()
@@ -208,9 +269,9 @@ fn match_node(zone: &Zone, node: &Name, owner: &Name, rtype: RType) -> Lookup {
         .map(|record| rename(record))
         .collect();
     if data.is_empty() {
-        Lookup::NoData
+        Lookup::NoData(node.clone())
     } else {
-        Lookup::Data(data)
+        Lookup::Data(data, node.clone())
     }
 }
 

@@ -148,3 +148,39 @@ fn next_id() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0x1234);
     NEXT.fetch_add(0x2f1b, Ordering::Relaxed)
 }
+
+/// The DNSSEC bits a query can set: DO in the OPT record (RFC 3225), AD
+/// and CD in the header (RFC 4035 §3.2, RFC 6840 §5.7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DnssecFlags {
+    /// DO: the client wants RRSIG, NSEC and NSEC3 records.
+    pub dnssec_ok: bool,
+    /// AD: the client understands the AD bit in the answer.
+    pub authentic_data: bool,
+    /// CD: the resolver is not to withhold data that fails validation.
+    pub checking_disabled: bool,
+}
+
+/// [`query`] with the DNSSEC bits of `flags`.
+pub fn query_dnssec(
+    server: SocketAddr,
+    name: &Name,
+    rtype: RType,
+    flags: DnssecFlags,
+    transport: Transport,
+    timeout: Duration,
+) -> io::Result<Message> {
+    let edns = Edns {
+        udp_size: CLIENT_UDP_SIZE,
+        dnssec_ok: flags.dnssec_ok,
+        ..Edns::default()
+    };
+    let mut packet = compose_query(next_id(), name, rtype, true, Some(edns));
+    let mut header =
+        Header::parse(&packet).map_err(|error| io::Error::new(ErrorKind::InvalidData, error))?;
+    header.authentic_data = flags.authentic_data;
+    header.checking_disabled = flags.checking_disabled;
+    packet[..12].copy_from_slice(&header.to_bytes());
+    let response = exchange(server, &packet, transport, timeout)?;
+    Message::parse(&response).map_err(|error| io::Error::new(ErrorKind::InvalidData, error))
+}

@@ -17,20 +17,22 @@
 //! server stops within about 100 ms. Only use 127.0.0.0/8 addresses.
 //!
 //! # Limitations
-//! - The in-process servers: no DNSSEC, no zone transfers, no dynamic
+//! - The in-process servers serve DNSSEC records only from zones signed
+//!   beforehand (they sign nothing); no zone transfers, no dynamic
 //!   updates, class IN only ([`knot`] runs a real primary for transfers).
 //! - Port 53 by default, which needs root (or CAP_NET_BIND_SERVICE); use
 //!   another port in [`ServerSpec::address`] otherwise.
 
 pub mod answer;
 pub mod client;
+mod dnssec;
 pub mod knot;
 mod net;
 pub mod replay;
 mod server;
 mod zone;
 
-pub use answer::{Answer, answer_question};
+pub use answer::{Answer, answer_query, answer_question};
 pub use net::TestNet;
 pub use server::{
     AuthServer, Behaviour, DEFAULT_PORT, ReceivedQuery, SERVER_UDP_SIZE, SPOOFED_ADDRESS,

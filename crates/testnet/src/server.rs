@@ -18,7 +18,7 @@
 //! - Opcodes other than QUERY get NOTIMP; queries with more than one
 //!   question get FORMERR.
 
-use crate::answer::{Answer, answer_question};
+use crate::answer::{Answer, answer_query};
 use crate::zone::Zone;
 use hanse_wire::{
     Class, Edns, Header, Message, MessageBuilder, Name, Opcode, Question, RType, Rcode, Record,
@@ -450,7 +450,8 @@ fn respond(shared: &Shared, packet: &[u8], transport: Transport) -> Option<Vec<u
     }
     let question = &query.questions[0];
     let answer = if question.class == Class::IN || question.class == Class::ANY {
-        answer_question(&shared.zones, &question.name, question.rtype)
+        let dnssec_ok = query.edns.as_ref().is_some_and(|edns| edns.dnssec_ok);
+        answer_query(&shared.zones, &question.name, question.rtype, dnssec_ok)
     } else {
         Answer::with_rcode(Rcode::REFUSED)
     };
@@ -502,6 +503,8 @@ pub fn compose_answer(header: &Header, query: &Message, answer: &Answer, limit: 
         builder.set_edns(Edns {
             udp_size: SERVER_UDP_SIZE,
             extended_rcode: answer.rcode.extended_bits(),
+            // RFC 3225 §3: the DO bit is copied to the response.
+            dnssec_ok: query.edns.as_ref().is_some_and(|edns| edns.dnssec_ok),
             ..Edns::default()
         });
     }
