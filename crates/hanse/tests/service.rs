@@ -92,36 +92,49 @@ fn start(name: &str, hints: &str, allow_from: &str, extra: &str) -> Hanse {
     std::fs::create_dir_all(&directory).unwrap();
     let hints_path = directory.join("named.root");
     std::fs::write(&hints_path, hints).unwrap();
-    let port = free_port();
     let config_path = directory.join("hanse.toml");
-    std::fs::write(
-        &config_path,
-        config_text(port, hints_path.to_str().unwrap(), allow_from, extra),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
-        .args(["serve", "--config"])
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hanse starts");
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let hanse = Hanse {
-        child,
-        address,
-        config_path,
-        directory,
-    };
-    // Wait until it answers anything at all.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
-    while Instant::now() < deadline {
-        if exchange(address, &probe, Transport::Udp, Duration::from_millis(200)).is_ok() {
-            return hanse;
+    // A port that was free when picked may be taken before Hanse binds it
+    // (tests run in parallel); then Hanse exits and another port is tried.
+    for _attempt in 0..3 {
+        let port = free_port();
+        std::fs::write(
+            &config_path,
+            config_text(port, hints_path.to_str().unwrap(), allow_from, extra),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hanse starts");
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut hanse = Hanse {
+            child,
+            address,
+            config_path: config_path.clone(),
+            directory: directory.clone(),
+        };
+        // Wait until it answers over UDP and accepts over TCP.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = hanse.child.try_wait() {
+                break;
+            }
+            if exchange(address, &probe, Transport::Udp, Duration::from_millis(200)).is_ok()
+                && TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+            {
+                return hanse;
+            }
         }
+        // Keep the directory for the next attempt.
+        let _ = hanse.child.kill();
+        let _ = hanse.child.wait();
+        std::mem::forget(hanse);
     }
-    panic!("hanse did not start answering within 10 s");
+    panic!("hanse did not start answering over UDP and TCP within 3 attempts");
 }
 
 fn ask(hanse: &Hanse, name: &str, rtype: RType) -> Message {

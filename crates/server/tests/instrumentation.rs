@@ -10,7 +10,7 @@
 
 use hanse_cache::{AnswerCache, CacheConfig, RrsetCache};
 use hanse_policy::{Feed, PolicySet, ProfileSpec};
-use hanse_resolve::{MonotonicClock, NetworkTransport, Resolver, ResolverConfig};
+use hanse_resolve::{DnssecConfig, MonotonicClock, NetworkTransport, Resolver, ResolverConfig};
 use hanse_server::{
     AccessList, QueryEvent, QueryObserver, Server, ServerConfig, Settings, Transport,
 };
@@ -166,8 +166,10 @@ fn start(
 ) -> Running {
     let hints = vec![(name("a.root."), vec![server_address(net, 1).ip()])];
     let mut config = ResolverConfig::recursive(hints);
-    // The simulated hierarchy lives on loopback addresses.
+    // The simulated hierarchy lives on loopback addresses; its root is
+    // unsigned, so no trust anchor applies.
     config.query_private_upstreams = true;
+    config.dnssec = DnssecConfig::with_anchors(Vec::new());
     let resolver = Arc::new(Resolver::new(
         config,
         Arc::new(RrsetCache::new(CacheConfig::default())),
