@@ -4424,6 +4424,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn serve_stale_and_prefetch_keys() {
+        let defaults = parse_ok("").cache;
+        assert!(defaults.serve_stale && defaults.prefetch);
+        assert_eq!(defaults.stale_answer_ttl, 30);
+        assert_eq!(defaults.max_stale, Duration::from_secs(86_400));
+        assert_eq!(
+            defaults.client_response_timeout,
+            Duration::from_millis(1800)
+        );
+        assert_eq!(defaults.prefetch_threshold, 10);
+        let cache = parse_ok(
+            "[cache]\nserve_stale = false\nstale_answer_ttl = 10\nmax_stale = \"2h\"\n\
+             client_response_timeout = \"500ms\"\nprefetch = false\nprefetch_threshold = 20\n",
+        )
+        .cache;
+        assert!(!cache.serve_stale && !cache.prefetch);
+        assert_eq!(cache.stale_answer_ttl, 10);
+        assert_eq!(cache.max_stale, Duration::from_secs(7200));
+        assert_eq!(cache.client_response_timeout, Duration::from_millis(500));
+        assert_eq!(cache.prefetch_threshold, 20);
+        assert_one_problem("[cache]\nprefetch_threshold = 100\n", 2, 22, "out of range");
+        assert_one_problem("[cache]\nmax_stale = \"8d\"\n", 2, 13, "out of range");
+        assert_one_problem("[cache]\nserve_stale = 1\n", 2, 15, "boolean");
+    }
+
     fn parse_ok(text: &str) -> Config {
         match parse("test.toml", text) {
             Ok(config) => config,
