@@ -178,7 +178,7 @@ fn a_dead_server_gets_stale_answers_until_max_stale() {
     let stale = harness.resolve("www.example.", RType::A);
     assert_stale(&stale);
     assert_eq!(stale.answers, {
-        let mut expected = fresh.answers.clone();
+        let mut expected = fresh.answers;
         expected.iter_mut().for_each(|record| record.ttl = 30);
         expected
     });
