@@ -30,8 +30,11 @@
 //! - A negative entry does not remove a cached positive RRset: the positive
 //!   data stays valid for its own TTL, and the resolver is expected to look
 //!   for positive data first.
-//! - No NXDOMAIN cut (RFC 8020), no serve-stale (RFC 8767), no aggressive
-//!   use of NSEC/NSEC3 (RFC 8198).
+//! - Serve-stale (RFC 8767): with [`CacheConfig::max_stale`] above zero an
+//!   expired RRset is kept that many seconds past its expiry and
+//!   [`RrsetCache::get_stale`] still finds it; [`RrsetCache::get`] never
+//!   returns it. Negative and failure entries are never kept stale.
+//! - No NXDOMAIN cut (RFC 8020), no aggressive use of NSEC/NSEC3 (RFC 8198).
 //! - `now` must not go backwards; if it does, remaining TTLs are capped at
 //!   the stored TTL but entries live longer than they should.
 //! - An RRset whose records' data add up to more than about 16 MiB is not
@@ -74,10 +77,14 @@ pub struct CacheConfig {
     /// How long a resolution failure is remembered (RFC 9520 §3.2: at least
     /// 1 second, at most 5 minutes).
     pub servfail_ttl: u32,
+    /// How long an expired RRset is kept for serve-stale (RFC 8767 §5,
+    /// max-stale-ttl); 0 forgets it at expiry.
+    pub max_stale: u32,
 }
 
 impl Default for CacheConfig {
-    /// 256 MiB, TTLs in [0, 86400], negative TTLs up to 3600, failures for 5 seconds.
+    /// 256 MiB, TTLs in [0, 86400], negative TTLs up to 3600, failures for
+    /// 5 seconds, nothing kept stale.
     fn default() -> CacheConfig {
         CacheConfig {
             max_bytes: 256 << 20,
@@ -85,6 +92,7 @@ impl Default for CacheConfig {
             max_ttl: 86_400,
             negative_max_ttl: 3_600,
             servfail_ttl: 5,
+            max_stale: 0,
         }
     }
 }
@@ -99,7 +107,8 @@ impl Default for CacheConfig {
 pub struct CachedRrset {
     /// The records, rebuilt from the cache for this lookup.
     pub records: Arc<[Record]>,
-    /// Seconds left before the RRset expires; always above zero.
+    /// Seconds left before the RRset expires; always above zero, except
+    /// from [`RrsetCache::get_stale`], where 0 means expired (stale).
     pub ttl: u32,
     /// Where the RRset came from.
     pub trust: Trust,
@@ -406,6 +415,12 @@ impl EntryFields<'_> {
     fn remaining(&self, now: u32) -> Option<u32> {
         let left = self.expires_at.checked_sub(now).filter(|&left| left > 0)?;
         Some(left.min(self.ttl))
+    }
+
+    /// Whether the entry is live at `now` or expired less than `max_stale`
+    /// seconds ago.
+    fn usable_stale(&self, now: u32, max_stale: u32) -> bool {
+        now < self.expires_at.saturating_add(max_stale)
     }
 
     /// The records of a positive entry, each with the stored TTL.
@@ -742,6 +757,27 @@ impl RrsetCache {
         found
     }
 
+    /// The RRset of `name` and `rtype`, live or stale: expired less than
+    /// [`CacheConfig::max_stale`] seconds ago (RFC 8767). `ttl` is the time
+    /// left, 0 for a stale RRset. Counts nothing; for answering when
+    /// resolution fails, never for fresh answers.
+    pub fn get_stale(&self, name: &Name, rtype: RType, now: u32) -> Option<CachedRrset> {
+        let wire = name.as_wire();
+        let key = self.hasher.entry(wire, rtype, EntryKind::Rrset);
+        let entry = self.entries.get(&key)?;
+        let fields = entry.fields_of(wire, rtype, EntryKind::Rrset)?;
+        if !fields.usable_stale(now, self.config.max_stale) {
+            return None;
+        }
+        Some(CachedRrset {
+            records: fields.records()?,
+            ttl: fields.remaining(now).unwrap_or(0),
+            trust: fields.trust,
+            security: fields.security,
+            signatures: fields.extras()?,
+        })
+    }
+
     /// Records a negative answer (RFC 2308).
     ///
     /// `rcode_nxdomain` stores NXDOMAIN for `name`, which then answers for
@@ -1021,10 +1057,15 @@ impl RrsetCache {
             return Some(entry);
         }
         drop(entry);
+        let max_stale = if kind == EntryKind::Rrset {
+            self.config.max_stale
+        } else {
+            0
+        };
         self.entries.remove_if(&key, |entry| {
             entry
                 .fields_of(name, rtype, kind)
-                .is_some_and(|fields| fields.remaining(now).is_none())
+                .is_some_and(|fields| !fields.usable_stale(now, max_stale))
         });
         None
     }
@@ -1453,6 +1494,42 @@ mod tests {
         assert!(cache.insert(&[aaaa], Trust::AnswerAuthoritative, 4));
         assert!(cache.get_negative(&owner, RType::AAAA, 4).is_none());
         assert!(cache.get_negative(&owner, RType::MX, 4).is_some());
+    }
+
+    #[test]
+    fn expired_rrsets_are_kept_stale_for_max_stale() {
+        let cache = RrsetCache::new(CacheConfig {
+            max_stale: 100,
+            ..CacheConfig::default()
+        });
+        let owner = name("www.example.");
+        assert!(cache.insert(
+            &[a_record("www.example.", 60, 1)],
+            Trust::AnswerAuthoritative,
+            10
+        ));
+        let live = cache.get_stale(&owner, RType::A, 20).unwrap();
+        assert_eq!(live.ttl, 50);
+        // Expired: never fresh, but stale until 100 seconds past expiry.
+        assert!(cache.get(&owner, RType::A, 70).is_none());
+        let stale = cache.get_stale(&owner, RType::A, 70).unwrap();
+        assert_eq!(stale.ttl, 0);
+        assert_eq!(stale.records.len(), 1);
+        assert!(cache.get(&owner, RType::A, 169).is_none());
+        assert!(cache.get_stale(&owner, RType::A, 169).is_some());
+        assert!(cache.get_stale(&owner, RType::A, 170).is_none());
+        // Fresh data of any trust replaces stale data.
+        assert!(cache.insert(&[a_record("www.example.", 60, 2)], Trust::Additional, 80));
+        assert_eq!(cache.get(&owner, RType::A, 80).unwrap().ttl, 60);
+        // Without max_stale nothing is kept.
+        let plain = RrsetCache::new(CacheConfig::default());
+        assert!(plain.insert(
+            &[a_record("www.example.", 60, 1)],
+            Trust::AnswerAuthoritative,
+            10
+        ));
+        assert!(plain.get(&owner, RType::A, 70).is_none());
+        assert!(plain.get_stale(&owner, RType::A, 70).is_none());
     }
 
     #[test]

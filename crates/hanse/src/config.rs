@@ -598,6 +598,19 @@ pub struct CacheSection {
     pub negative_max_ttl: u32,
     /// How long a failed resolution is cached (RFC 2308 §7.1), in seconds.
     pub servfail_ttl: u32,
+    /// Whether stale data answers when resolution fails or is slow (RFC 8767).
+    pub serve_stale: bool,
+    /// The TTL of stale records in an answer (RFC 8767 §4), in seconds.
+    pub stale_answer_ttl: u32,
+    /// How long expired RRsets are kept for serve-stale (RFC 8767 §5).
+    pub max_stale: Duration,
+    /// How long a client waits before it gets stale data (RFC 8767 §5);
+    /// zero: only after a failure.
+    pub client_response_timeout: Duration,
+    /// Whether hits near expiry refresh RRsets in the background.
+    pub prefetch: bool,
+    /// The share of the original TTL, in percent, below which a hit is near expiry.
+    pub prefetch_threshold: u8,
 }
 
 impl Default for CacheSection {
@@ -608,6 +621,12 @@ impl Default for CacheSection {
             max_ttl: 86_400,
             negative_max_ttl: 3600,
             servfail_ttl: 5,
+            serve_stale: true,
+            stale_answer_ttl: 30,
+            max_stale: Duration::from_secs(86_400),
+            client_response_timeout: Duration::from_millis(1800),
+            prefetch: true,
+            prefetch_threshold: 10,
         }
     }
 }
@@ -977,6 +996,12 @@ const CACHE_KEYS: &[&str] = &[
     "max_ttl",
     "negative_max_ttl",
     "servfail_ttl",
+    "serve_stale",
+    "stale_answer_ttl",
+    "max_stale",
+    "client_response_timeout",
+    "prefetch",
+    "prefetch_threshold",
 ];
 const LOG_KEYS: &[&str] = &["level"];
 const POLICY_KEYS: &[&str] = &[
@@ -2332,6 +2357,42 @@ impl Checker<'_> {
                 "servfail_ttl" => {
                     if let Some(ttl) = self.read_integer(value, &path, 0, MAX_SERVFAIL_TTL) {
                         cache.servfail_ttl = ttl;
+                    }
+                }
+                "serve_stale" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        cache.serve_stale = flag;
+                    }
+                }
+                "stale_answer_ttl" => {
+                    if let Some(ttl) = self.read_integer(value, &path, 1, 3600) {
+                        cache.stale_answer_ttl = ttl;
+                    }
+                }
+                "max_stale" => {
+                    let maximum = Duration::from_secs(7 * 86_400);
+                    if let Some(duration) =
+                        self.read_duration(value, &path, Duration::ZERO, maximum)
+                    {
+                        cache.max_stale = duration;
+                    }
+                }
+                "client_response_timeout" => {
+                    let maximum = Duration::from_secs(60);
+                    if let Some(duration) =
+                        self.read_duration(value, &path, Duration::ZERO, maximum)
+                    {
+                        cache.client_response_timeout = duration;
+                    }
+                }
+                "prefetch" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        cache.prefetch = flag;
+                    }
+                }
+                "prefetch_threshold" => {
+                    if let Some(percent) = self.read_integer(value, &path, 1, 99) {
+                        cache.prefetch_threshold = percent;
                     }
                 }
                 _ => self.report_unknown_key(key, "cache", CACHE_KEYS),
@@ -4363,6 +4424,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn serve_stale_and_prefetch_keys() {
+        let defaults = parse_ok("").cache;
+        assert!(defaults.serve_stale && defaults.prefetch);
+        assert_eq!(defaults.stale_answer_ttl, 30);
+        assert_eq!(defaults.max_stale, Duration::from_secs(86_400));
+        assert_eq!(
+            defaults.client_response_timeout,
+            Duration::from_millis(1800)
+        );
+        assert_eq!(defaults.prefetch_threshold, 10);
+        let cache = parse_ok(
+            "[cache]\nserve_stale = false\nstale_answer_ttl = 10\nmax_stale = \"2h\"\n\
+             client_response_timeout = \"500ms\"\nprefetch = false\nprefetch_threshold = 20\n",
+        )
+        .cache;
+        assert!(!cache.serve_stale && !cache.prefetch);
+        assert_eq!(cache.stale_answer_ttl, 10);
+        assert_eq!(cache.max_stale, Duration::from_secs(7200));
+        assert_eq!(cache.client_response_timeout, Duration::from_millis(500));
+        assert_eq!(cache.prefetch_threshold, 20);
+        assert_one_problem("[cache]\nprefetch_threshold = 100\n", 2, 22, "out of range");
+        assert_one_problem("[cache]\nmax_stale = \"8d\"\n", 2, 13, "out of range");
+        assert_one_problem("[cache]\nserve_stale = 1\n", 2, 15, "boolean");
+    }
+
     fn parse_ok(text: &str) -> Config {
         match parse("test.toml", text) {
             Ok(config) => config,
@@ -4587,6 +4674,7 @@ level = "debug"
                 max_ttl: 3600,
                 negative_max_ttl: 900,
                 servfail_ttl: 0,
+                ..CacheSection::default()
             },
             log: LogSection {
                 level: "debug".to_owned(),

@@ -30,7 +30,7 @@ use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
 use hanse_querylog::QueryLog;
 use hanse_resolve::{
     DnssecConfig, Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver,
-    ResolverConfig, ResolverMode, ZoneServers,
+    ResolverConfig, ResolverMode, StaleConfig, ZoneServers,
 };
 use hanse_server::{
     AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, Server,
@@ -316,6 +316,13 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
             max_delegation_depth: limits.max_delegation_depth,
         },
         dnssec,
+        stale: StaleConfig {
+            serve_stale: config.cache.serve_stale,
+            stale_answer_ttl: config.cache.stale_answer_ttl,
+            client_response_timeout: config.cache.client_response_timeout,
+            prefetch: config.cache.prefetch,
+            prefetch_threshold: config.cache.prefetch_threshold,
+        },
     })
 }
 
@@ -576,15 +583,20 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         max_ttl: config.cache.max_ttl,
         negative_max_ttl: config.cache.negative_max_ttl,
         servfail_ttl: config.cache.servfail_ttl,
+        max_stale: if config.cache.serve_stale {
+            u32::try_from(config.cache.max_stale.as_secs()).unwrap_or(u32::MAX)
+        } else {
+            0
+        },
     }));
     let answers = Arc::new(AnswerCache::new(memory / 4));
     let clock = Arc::new(MonotonicClock::new());
-    let resolver = Arc::new(Resolver::new(
+    let resolver = Resolver::new_shared(
         resolver_settings,
         cache,
         NetworkTransport::new(),
         Arc::clone(&clock) as Arc<dyn hanse_resolve::Clock>,
-    ));
+    );
     let server_config = ServerConfig {
         listen: config.server.listen.clone(),
         threads: config.server.threads,

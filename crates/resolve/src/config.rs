@@ -136,6 +136,41 @@ impl Default for DnssecConfig {
     }
 }
 
+/// Serve-stale (RFC 8767) and prefetch. How long expired data is kept is
+/// the cache's [`hanse_cache::CacheConfig::max_stale`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleConfig {
+    /// Whether stale data answers when resolution fails or is slow
+    /// (RFC 8767 §5, serve-stale).
+    pub serve_stale: bool,
+    /// The TTL of records in a stale answer (RFC 8767 §4 and §5,
+    /// stale-answer-ttl; 30 seconds recommended).
+    pub stale_answer_ttl: u32,
+    /// How long a client waits for a resolution before it gets stale data
+    /// while the resolution goes on (RFC 8767 §5, client-response-timer;
+    /// 1.8 seconds recommended). Zero: stale data only after a failure.
+    pub client_response_timeout: Duration,
+    /// Whether a cache hit near expiry refreshes the RRset in the background.
+    pub prefetch: bool,
+    /// The share of its original TTL, in percent, below which a hit counts
+    /// as near expiry.
+    pub prefetch_threshold: u8,
+}
+
+impl Default for StaleConfig {
+    /// Serve-stale with the values RFC 8767 §5 recommends; prefetch in the
+    /// last 10% of a TTL.
+    fn default() -> StaleConfig {
+        StaleConfig {
+            serve_stale: true,
+            stale_answer_ttl: 30,
+            client_response_timeout: Duration::from_millis(1800),
+            prefetch: true,
+            prefetch_threshold: 10,
+        }
+    }
+}
+
 /// Everything the resolver needs to know; replaced as a whole on reload.
 #[derive(Debug, Clone)]
 pub struct ResolverConfig {
@@ -157,6 +192,8 @@ pub struct ResolverConfig {
     pub limits: Limits,
     /// DNSSEC validation.
     pub dnssec: DnssecConfig,
+    /// Serve-stale and prefetch.
+    pub stale: StaleConfig,
 }
 
 impl ResolverConfig {
@@ -172,6 +209,7 @@ impl ResolverConfig {
             edns_buffer_size: 1232,
             limits: Limits::default(),
             dnssec: DnssecConfig::default(),
+            stale: StaleConfig::default(),
         }
     }
 }

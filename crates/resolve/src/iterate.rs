@@ -11,10 +11,23 @@
 //! server was asked about: records whose owner is outside that zone are
 //! dropped, glue is taken only for the nameservers of the referral, and a
 //! referral must lead downwards, towards the query name.
+//!
+//! Serve-stale (RFC 8767): when a resolution fails, or outlasts the client
+//! response timeout, and the cache still holds the expired answer (see
+//! [`hanse_cache::CacheConfig::max_stale`]), the client gets that answer with
+//! the stale answer TTL and Extended DNS Error 3 (RFC 8914); a slow
+//! resolution goes on in the background and refreshes the cache. Failures
+//! are cached briefly (RFC 8767's failure recheck), so a dead server is
+//! asked again only after that.
+//!
+//! Prefetch: a cache hit on an RRset with less than the configured share of
+//! its original TTL left, seen at least twice while that near expiry,
+//! starts one background refresh of the question; refreshes of one question
+//! are coalesced, and the hit is answered from the cache without waiting.
 
 use crate::clock::Clock;
 use crate::coalesce::InFlight;
-use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode};
+use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode, StaleConfig};
 use crate::outcome::{ExtendedError, Resolution};
 use crate::selection::ServerSelection;
 use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
@@ -23,13 +36,13 @@ use crate::transport::{
 };
 use crate::validate::{Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of};
 use arc_swap::ArcSwap;
-use hanse_cache::{RrsetCache, Security, Trust};
+use hanse_cache::{CachedRrset, RrsetCache, Security, Trust};
 use hanse_dnssec::Budget;
 use hanse_wire::{Message, Name, RType, Rcode, Record};
 use rand::seq::SliceRandom;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// How many minimised queries one step may send before it asks the full name
@@ -37,6 +50,10 @@ use std::time::Instant;
 const MAX_MINIMISE_COUNT: u32 = 10;
 /// TTL given to root hints placed in the cache before priming.
 const HINTS_TTL: u32 = 3_600_000;
+
+/// How many questions may wait for their second hit near expiry before
+/// the list of prefetch candidates is started afresh.
+const MAX_PREFETCH_CANDIDATES: usize = 4096;
 
 /// YXDOMAIN (RFC 2136 §2.2), the answer to a DNAME substitution that would be too long.
 const YXDOMAIN: Rcode = Rcode(6);
@@ -52,6 +69,14 @@ pub struct Resolver<T: Transport> {
     upstream: UpstreamCounters,
     ipv4_usable: bool,
     ipv6_usable: bool,
+    /// The resolver itself, for background work; empty unless made by
+    /// [`Resolver::new_shared`].
+    this: Weak<Resolver<T>>,
+    /// Background refreshes (prefetch) in flight, coalesced per question;
+    /// apart from client resolutions so that a refresh never holds up a hit.
+    refreshing: InFlight,
+    /// Questions hit once near expiry: the next hit starts a prefetch.
+    prefetch_candidates: parking_lot::Mutex<HashSet<(Name, RType)>>,
 }
 
 /// The outcome of one step: resolving one name without following aliases.
@@ -153,7 +178,27 @@ impl<T: Transport> Resolver<T> {
             upstream: UpstreamCounters::default(),
             ipv4_usable: family_usable("192.0.2.1:53".parse().expect("literal")),
             ipv6_usable: family_usable("[2001:db8::1]:53".parse().expect("literal")),
+            this: Weak::new(),
+            refreshing: InFlight::default(),
+            prefetch_candidates: parking_lot::Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Makes a shared resolver, as [`Resolver::new`], that can work in the
+    /// background: prefetch, and resolutions that go on after a stale
+    /// answer was sent. Background work is spawned on the Tokio runtime of
+    /// the query that caused it.
+    pub fn new_shared(
+        config: ResolverConfig,
+        cache: Arc<RrsetCache>,
+        transport: T,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Resolver<T>> {
+        Arc::new_cyclic(|this| {
+            let mut resolver = Resolver::new(config, cache, transport, clock);
+            resolver.this = this.clone();
+            resolver
+        })
     }
 
     /// Replaces the configuration; resolutions under way keep the old one.
@@ -209,8 +254,23 @@ impl<T: Transport> Resolver<T> {
         (Vec::new(), Vec::new())
     }
 
+    /// How long a composed answer with `ttl` seconds left may stay in an
+    /// answer cache: with prefetch on, it leaves the answer cache before its
+    /// RRsets reach the prefetch threshold, so that hits near expiry reach
+    /// the resolver and can start a prefetch. Never more than `ttl`.
+    pub fn answer_cache_lifetime(&self, ttl: u32) -> u32 {
+        let config = self.config.load();
+        if !config.stale.prefetch || self.this.strong_count() == 0 {
+            return ttl;
+        }
+        let threshold = u64::from(config.stale.prefetch_threshold.min(100));
+        let kept = u64::from(ttl) * (100 - threshold) / 100;
+        u32::try_from(kept).unwrap_or(ttl).min(ttl)
+    }
+
     /// Resolves `name`/`rtype` (class IN). Identical questions in flight are
-    /// coalesced into one resolution.
+    /// coalesced into one resolution. With serve-stale on, a failed or slow
+    /// resolution is answered from stale data if the cache still has it.
     pub async fn resolve(&self, name: &Name, rtype: RType) -> Resolution {
         // Names are resolved in lower case; most arrive that way already.
         let lowered;
@@ -220,24 +280,158 @@ impl<T: Transport> Resolver<T> {
         } else {
             name
         };
+        let stale = self.config.load().stale.clone();
+        if !stale.serve_stale {
+            return self.resolve_fresh(name, rtype).await;
+        }
+        if !stale.client_response_timeout.is_zero()
+            && let Some(this) = self.this.upgrade()
+            && let Some(stale_answer) = self.stale_answer(name, rtype, &stale)
+        {
+            // The resolution runs on its own so that it goes on, and
+            // refreshes the cache, after the client got the stale answer.
+            let owned = name.clone();
+            let mut running = tokio::spawn(async move { this.resolve_fresh(&owned, rtype).await });
+            return match tokio::time::timeout(stale.client_response_timeout, &mut running).await {
+                Ok(Ok(resolution)) if !stale_on_failure(&resolution) => resolution,
+                _ => stale_answer,
+            };
+        }
+        let resolution = self.resolve_fresh(name, rtype).await;
+        if stale_on_failure(&resolution)
+            && let Some(stale_answer) = self.stale_answer(name, rtype, &stale)
+        {
+            return stale_answer;
+        }
+        resolution
+    }
+
+    /// The answer from stale data (RFC 8767 §4): the CNAME chain and the
+    /// RRset of `name`/`rtype` as far as the cache holds them, live or
+    /// stale, if at least one part is stale. Stale records get the stale
+    /// answer TTL; the answer carries Extended DNS Error 3. Bogus data and
+    /// referral or glue data never answer.
+    fn stale_answer(&self, name: &Name, rtype: RType, stale: &StaleConfig) -> Option<Resolution> {
+        let now = self.now();
+        let usable = |cached: &CachedRrset| {
+            cached.trust >= Trust::AnswerNonAuthoritative && cached.security != Security::Bogus
+        };
+        let ttl_of = |cached: &CachedRrset| {
+            if cached.ttl == 0 {
+                stale.stale_answer_ttl
+            } else {
+                cached.ttl
+            }
+        };
+        let mut answers = Vec::new();
+        let mut expired = false;
+        let mut secure = true;
+        let mut current = name.clone();
+        let chain_limit = self.config.load().limits.max_cname_chain;
+        for _ in 0..=chain_limit {
+            let (cached, last) = match self.cache.get_stale(&current, rtype, now).filter(usable) {
+                Some(cached) => (cached, true),
+                None if rtype != RType::CNAME => (
+                    self.cache
+                        .get_stale(&current, RType::CNAME, now)
+                        .filter(usable)?,
+                    false,
+                ),
+                None => return None,
+            };
+            expired |= cached.ttl == 0;
+            secure &= cached.security == Security::Secure;
+            let ttl = ttl_of(&cached);
+            answers.extend(with_ttl(&cached.records, ttl));
+            answers.extend(with_ttl(&cached.signatures, ttl));
+            if last {
+                if !expired {
+                    return None;
+                }
+                return Some(Resolution {
+                    rcode: Rcode::NOERROR,
+                    answers,
+                    authorities: Vec::new(),
+                    extended_error: Some(ExtendedError::STALE_ANSWER),
+                    security: if secure {
+                        Security::Secure
+                    } else {
+                        Security::Indeterminate
+                    },
+                });
+            }
+            current = cached.records.first()?.target_name()?;
+        }
+        None
+    }
+
+    /// Notes a cache hit on the RRset of `name`/`rtype` for prefetch: the
+    /// second hit with less than `threshold` percent of the original TTL
+    /// left starts a background refresh, unless one is in flight.
+    fn consider_prefetch(&self, name: &Name, rtype: RType, cached: &CachedRrset, threshold: u8) {
+        let original = cached.records.first().map_or(0, |record| record.ttl);
+        if u64::from(cached.ttl) * 100 >= u64::from(original) * u64::from(threshold) {
+            return;
+        }
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        {
+            let mut candidates = self.prefetch_candidates.lock();
+            let question = (name.clone(), rtype);
+            if !candidates.remove(&question) {
+                if candidates.len() >= MAX_PREFETCH_CANDIDATES {
+                    candidates.clear();
+                }
+                candidates.insert(question);
+                return;
+            }
+        }
+        let name = name.clone();
+        runtime.spawn(async move { this.refresh(&name, rtype).await });
+    }
+
+    /// Resolves `name`/`rtype` again without its cached answer, and caches
+    /// the result; refreshes of one question are coalesced.
+    async fn refresh(&self, name: &Name, rtype: RType) -> Resolution {
+        let work = Box::pin(async {
+            let mut task = self.task(Some((name.clone(), rtype)));
+            task.lookup(name, rtype).await
+        });
+        self.refreshing.run(name, rtype, work).await
+    }
+
+    /// A task for one question; `refresh` names a question whose cached
+    /// answer is skipped.
+    fn task(&self, refresh: Option<(Name, RType)>) -> Task<'_, T> {
+        let config = self.config.load_full();
+        let deadline = Instant::now() + config.limits.max_resolution_time;
+        let budget = Budget::new(config.dnssec.limits);
+        Task {
+            resolver: self,
+            config,
+            queries_sent: 0,
+            deadline,
+            depth: 0,
+            resolving: Vec::new(),
+            budget,
+            verdict: Verdict::secure(),
+            validating: Vec::new(),
+            zone_keys_found: Vec::new(),
+            refresh,
+        }
+    }
+
+    /// Resolves `name` (already in lower case) without serve-stale,
+    /// coalescing identical questions in flight.
+    async fn resolve_fresh(&self, name: &Name, rtype: RType) -> Resolution {
         // The resolution's state lives on the heap: the future handed to the
         // caller stays small, so spawning and polling it copies little.
         let work = Box::pin(async {
-            let config = self.config.load_full();
-            let deadline = Instant::now() + config.limits.max_resolution_time;
-            let budget = Budget::new(config.dnssec.limits);
-            let mut task = Task {
-                resolver: self,
-                config,
-                queries_sent: 0,
-                deadline,
-                depth: 0,
-                resolving: Vec::new(),
-                budget,
-                verdict: Verdict::secure(),
-                validating: Vec::new(),
-                zone_keys_found: Vec::new(),
-            };
+            let mut task = self.task(None);
             task.lookup(name, rtype).await
         });
         let resolution = self.in_flight.run(name, rtype, work).await;
@@ -266,6 +460,8 @@ pub(crate) struct Task<'r, T: Transport> {
     pub(crate) validating: Vec<Name>,
     /// Zones whose keys were found during this task.
     pub(crate) zone_keys_found: Vec<(Name, ZoneKeys)>,
+    /// A question whose cached answer the task skips once (a refresh).
+    refresh: Option<(Name, RType)>,
 }
 
 impl<T: Transport> Task<'_, T> {
@@ -380,7 +576,15 @@ impl<T: Transport> Task<'_, T> {
 
     /// Resolves one name without following aliases: cache first, then the network.
     async fn step(&mut self, name: &Name, rtype: RType) -> Step {
-        if let Some((step, security)) = self.answer_from_cache(name, rtype) {
+        let refreshing = self
+            .refresh
+            .as_ref()
+            .is_some_and(|(refreshed, refreshed_type)| {
+                refreshed == name && *refreshed_type == rtype
+            });
+        if refreshing {
+            self.refresh = None;
+        } else if let Some((step, security)) = self.answer_from_cache(name, rtype) {
             let verdict = if security == Security::Bogus {
                 Verdict::bogus(ExtendedError::DNSSEC_BOGUS)
             } else {
@@ -414,6 +618,11 @@ impl<T: Transport> Task<'_, T> {
             .get(name, rtype, now)
             .filter(|cached| answerable(cached.trust))
         {
+            let stale = &self.config.stale;
+            if stale.prefetch && self.depth == 0 {
+                self.resolver
+                    .consider_prefetch(name, rtype, &cached, stale.prefetch_threshold);
+            }
             let mut records = with_ttl(&cached.records, cached.ttl);
             records.extend(with_ttl(&cached.signatures, cached.ttl));
             return Some((Step::Answer(records), cached.security));
@@ -1449,6 +1658,17 @@ fn negative_authorities(negative: hanse_cache::NegativeEntry) -> Vec<Record> {
         record.ttl = ttl;
     }
     records
+}
+
+/// Whether `resolution` is a failure that stale data may answer instead
+/// (RFC 8767): SERVFAIL without data, except for DNSSEC failures.
+fn stale_on_failure(resolution: &Resolution) -> bool {
+    resolution.rcode == Rcode::SERVFAIL
+        && resolution.answers.is_empty()
+        && !resolution
+            .extended_error
+            .as_ref()
+            .is_some_and(|error| (6..=12).contains(&error.code))
 }
 
 fn with_ttl(records: &[Record], ttl: u32) -> Vec<Record> {

@@ -22,7 +22,10 @@
 //!
 //! # Limitations
 //! - No connection reuse for TCP upstreams; every TCP exchange opens a connection.
-//! - No prefetch and no serve-stale yet.
+//! - Serve-stale (RFC 8767) answers positive RRsets and CNAME chains only,
+//!   never stale negative answers; background work (prefetch, resolutions
+//!   that outlast the client response timeout) needs a resolver made with
+//!   [`Resolver::new_shared`] and a Tokio runtime that keeps running.
 
 #![warn(missing_docs)]
 
@@ -39,7 +42,7 @@ mod validate;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use coalesce::InFlight;
 pub use config::{
-    DnssecConfig, Limits, QnameMinimisation, ResolverConfig, ResolverMode, ZoneServers,
+    DnssecConfig, Limits, QnameMinimisation, ResolverConfig, ResolverMode, StaleConfig, ZoneServers,
 };
 pub use hanse_cache::Security;
 /// The DNSSEC primitives, for trust anchors in [`DnssecConfig`].

@@ -38,7 +38,13 @@ impl ExtendedError {
         code: 0,
         text: "resolution timed out",
     };
-    /// 3: Stale Answer is not used yet; 0 with text for an invalid response.
+    /// 3: Stale Answer (RFC 8914 §4.4, RFC 8767): the answer comes from
+    /// expired data because resolution failed or was slow.
+    pub const STALE_ANSWER: ExtendedError = ExtendedError {
+        code: 3,
+        text: "stale answer",
+    };
+    /// 0: Other, an invalid response.
     pub const INVALID_DATA: ExtendedError = ExtendedError {
         code: 0,
         text: "upstream answer unusable",
@@ -183,6 +189,13 @@ impl Resolution {
                 && self.rcode != Rcode::SERVFAIL,
             resolution,
         }
+    }
+
+    /// Whether this is a stale answer (RFC 8767): it must not be cached.
+    pub fn is_stale(&self) -> bool {
+        self.extended_error
+            .as_ref()
+            .is_some_and(|error| error.code == ExtendedError::STALE_ANSWER.code)
     }
 
     /// The number of seconds this resolution may be cached as a whole: the

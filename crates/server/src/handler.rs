@@ -567,9 +567,11 @@ impl Handler {
         let ttl = if resolution.rcode == Rcode::SERVFAIL {
             settings.servfail_ttl
         } else {
-            resolution.ttl()
+            self.resolver.answer_cache_lifetime(resolution.ttl())
         };
-        if ttl > 0 {
+        // A stale answer (RFC 8767) never goes into the answer cache: the
+        // next query asks the resolver again.
+        if ttl > 0 && !resolution.is_stale() {
             let stored = StoredAnswer::new(&wire, &ttl_offsets, now, now.saturating_add(ttl));
             self.answers
                 .insert_unless_flushed(pending.key.as_bytes(), stored, generation);
