@@ -438,7 +438,8 @@ fn check(packet: &[u8], tally: &mut Tally) {
             edns.is_some_and(|edns| edns.dnssec_ok),
             message.header.checking_disabled,
             message.header.recursion_desired,
-        );
+        )
+        .with_authentic_data(message.header.authentic_data);
         let expected = CacheKey::new(
             question.name.as_wire(),
             question.rtype,
