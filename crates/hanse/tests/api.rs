@@ -8,14 +8,16 @@
 //! servers on 127.62.1.10 and .11; a filtered client on 127.62.1.77).
 //! Hanse's DNS and API ports are free ports on 127.0.0.1.
 
-use hanse_testnet::client::{exchange, query_from};
+mod support;
+
+use hanse_testnet::client::query_from;
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
-use hanse_wire::{Name, RType, Rcode, compose_query};
+use hanse_wire::{Name, RType, Rcode};
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{HanseProcess, Scratch, free_tcp_port};
 
 fn hierarchy() -> (TestNet, String) {
     let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
@@ -37,87 +39,52 @@ fn hierarchy() -> (TestNet, String) {
     (net, hints)
 }
 
-/// A running `hanse serve`, killed by PID when dropped.
+/// The process under test, its API address and its directory.
 struct Hanse {
-    child: Child,
+    process: HanseProcess,
     dns: SocketAddr,
     api: SocketAddr,
-    directory: PathBuf,
-}
-
-impl Drop for Hanse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.directory);
-    }
+    directory: Scratch,
 }
 
 impl Hanse {
     fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.join("hanse.log")).unwrap_or_default()
+        self.process.log()
     }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start(hints: &str) -> Hanse {
-    let directory = std::env::temp_dir().join(format!("hanse-api-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    std::fs::write(directory.join("named.root"), hints).unwrap();
-    std::fs::write(directory.join("kids.hosts"), "0.0.0.0 blocked.example\n").unwrap();
-    let dns: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+    let directory = Scratch::new("api-test");
+    std::fs::write(directory.0.join("named.root"), hints).unwrap();
+    std::fs::write(directory.0.join("kids.hosts"), "0.0.0.0 blocked.example\n").unwrap();
     let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-    let config = format!(
-        "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
-         [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
-         [api]\nlisten = \"{api}\"\n\
-         [query_log]\nenabled = true\nprivacy_level = 0\npath = \"querylog.sqlite\"\n\
-         [policy]\nstate_directory = \"state\"\n\
-         [[policy.feed]]\nname = \"kids-block\"\nformat = \"hosts\"\nfile = \"kids.hosts\"\n\
-         [[policy.profile]]\nname = \"default\"\n\
-         [[policy.profile]]\nname = \"kids\"\nfeeds = [\"kids-block\"]\n"
-    );
-    std::fs::write(directory.join("hanse.toml"), config).unwrap();
-    let log = std::fs::File::create(directory.join("hanse.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
-        .args(["serve", "--config"])
-        .arg(directory.join("hanse.toml"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("hanse starts");
-    let hanse = Hanse {
-        child,
-        dns,
+    let process = HanseProcess::start(&directory.0, |dns| {
+        format!(
+            "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+             [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+             [api]\nlisten = \"{api}\"\n\
+             [query_log]\nenabled = true\nprivacy_level = 0\npath = \"querylog.sqlite\"\n\
+             [policy]\nstate_directory = \"state\"\n\
+             [[policy.feed]]\nname = \"kids-block\"\nformat = \"hosts\"\nfile = \"kids.hosts\"\n\
+             [[policy.profile]]\nname = \"default\"\n\
+             [[policy.profile]]\nname = \"kids\"\nfeeds = [\"kids-block\"]\n"
+        )
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(api).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the API did not listen within 10 s; log:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Hanse {
+        dns: process.dns,
+        process,
         api,
         directory,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
-    while Instant::now() < deadline {
-        if exchange(dns, &probe, Transport::Udp, Duration::from_millis(200)).is_ok()
-            && TcpStream::connect(api).is_ok()
-        {
-            return hanse;
-        }
     }
-    panic!("hanse did not start within 10 s; log:\n{}", hanse.log());
 }
 
 /// One HTTP/1.1 request; returns the status and the body.
@@ -242,7 +209,7 @@ fn the_api_reports_queries_and_a_client_mapping_added_through_it_filters_that_cl
         ask(&hanse, "127.62.1.5", "blocked.example."),
         Rcode::NOERROR
     );
-    let saved = std::fs::read_to_string(hanse.directory.join("hanse.api.toml")).unwrap();
+    let saved = std::fs::read_to_string(hanse.directory.0.join("hanse.api.toml")).unwrap();
     assert!(saved.contains("127.62.1.77/32"), "{saved}");
 
     // A mapping to a profile that does not exist is refused; nothing changes.
@@ -254,7 +221,7 @@ fn the_api_reports_queries_and_a_client_mapping_added_through_it_filters_that_cl
     );
     assert_eq!(status, 422, "{body}");
     assert_eq!(
-        std::fs::read_to_string(hanse.directory.join("hanse.api.toml")).unwrap(),
+        std::fs::read_to_string(hanse.directory.0.join("hanse.api.toml")).unwrap(),
         saved
     );
 

@@ -16,13 +16,15 @@
 //! fixed addresses, so everything runs in one test, sub-step by sub-step;
 //! every failed expectation is collected and reported at the end.
 
-use hanse_testnet::client::{DnssecFlags, exchange, query_dnssec};
+mod support;
+
+use hanse_testnet::client::{DnssecFlags, query_dnssec};
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
-use hanse_wire::{Message, Name, RType, Rcode, compose_query};
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use hanse_wire::{Message, Name, RType, Rcode};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use support::{HanseProcess, Scratch};
 
 /// The child zones: origin, server address, extra records, signing.
 const CHILDREN: &[(&str, &str, &str, Signing)] = &[
@@ -45,25 +47,6 @@ enum Signing {
     Expired,
     /// Signed, but the root's DS is that of another key.
     WrongDs,
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        let path =
-            std::env::temp_dir().join(format!("hanse-dnssec-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create scratch directory");
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn run(directory: &Path, program: &str, arguments: &[&str]) -> String {
@@ -180,29 +163,21 @@ fn hierarchy(scratch: &Scratch) -> Hierarchy {
     Hierarchy { net, hints, anchor }
 }
 
-/// A running `hanse serve`, killed by PID when dropped.
+/// A running `hanse serve` and its directory.
 struct Hanse {
-    child: Child,
-    dns: SocketAddr,
-    directory: Scratch,
-}
-
-impl Drop for Hanse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    process: HanseProcess,
+    _directory: Scratch,
 }
 
 impl Hanse {
     fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.0.join("hanse.log")).unwrap_or_default()
+        self.process.log()
     }
 
     fn ask(&self, name: &str, rtype: RType, flags: DnssecFlags) -> Message {
         let name = Name::from_ascii(name).unwrap();
         query_dnssec(
-            self.dns,
+            self.process.dns,
             &name,
             rtype,
             flags,
@@ -213,58 +188,26 @@ impl Hanse {
     }
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts hanse with validation on, the test root's DS as trust anchor and
 /// `negative_trust_anchors`.
 fn start(label: &str, hierarchy: &Hierarchy, negative_trust_anchors: &str) -> Hanse {
-    let directory = Scratch::new(label);
+    let directory = Scratch::new(&format!("dnssec-{label}"));
     std::fs::write(directory.0.join("named.root"), &hierarchy.hints).unwrap();
     std::fs::write(directory.0.join("root.anchor"), &hierarchy.anchor).unwrap();
-    let dns: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-    let config = format!(
-        "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
-         [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
-         [resolver.limits]\nmax_resolution_time = \"4s\"\n\
-         [api]\nenabled = false\n\
-         [dnssec]\nvalidation = true\ntrust_anchor_file = \"root.anchor\"\n\
-         negative_trust_anchors = [{negative_trust_anchors}]\n"
-    );
-    std::fs::write(directory.0.join("hanse.toml"), config).unwrap();
-    let log = std::fs::File::create(directory.0.join("hanse.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
-        .args(["serve", "--config"])
-        .arg(directory.0.join("hanse.toml"))
-        .current_dir(&directory.0)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("hanse starts");
-    let hanse = Hanse {
-        child,
-        dns,
-        directory,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = compose_query(
-        1,
-        &Name::from_ascii("a.root.").unwrap(),
-        RType::A,
-        true,
-        None,
-    );
-    while Instant::now() < deadline {
-        if exchange(dns, &probe, Transport::Udp, Duration::from_millis(200)).is_ok() {
-            return hanse;
-        }
+    let process = HanseProcess::start(&directory.0, |dns| {
+        format!(
+            "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+             [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+             [resolver.limits]\nmax_resolution_time = \"4s\"\n\
+             [api]\nenabled = false\n\
+             [dnssec]\nvalidation = true\ntrust_anchor_file = \"root.anchor\"\n\
+             negative_trust_anchors = [{negative_trust_anchors}]\n"
+        )
+    });
+    Hanse {
+        process,
+        _directory: directory,
     }
-    panic!("hanse did not start within 10 s; log:\n{}", hanse.log());
 }
 
 const DO: DnssecFlags = DnssecFlags {

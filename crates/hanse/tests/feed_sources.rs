@@ -10,17 +10,20 @@
 //! server on 127.61.<test>.20). Everything stays on 127.0.0.0/8. A missing
 //! `knotd` fails the test.
 
-use hanse_testnet::client::{exchange, query};
+mod support;
+
+use hanse_testnet::client::query;
 use hanse_testnet::knot::{KnotKey, KnotPrimary};
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
-use hanse_wire::{Message, Name, RType, Rcode, compose_query};
+use hanse_wire::{Message, Name, RType, Rcode};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::{HanseProcess, Scratch, free_udp_port as free_port};
 
 const KEY_NAME: &str = "feed-key.";
 const SECRET: &str = "aGFuc2UtZmVlZC1zb3VyY2VzLXRlc3Qtc2VjcmV0LTIwMjY=";
@@ -69,68 +72,18 @@ fn policy_zone(serial: u32) -> String {
     text
 }
 
-/// A running `hanse serve`, killed by PID when dropped.
-struct Hanse {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Drop for Hanse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().port()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("hanse-feeds-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    directory
-}
-
 /// Writes the configuration and starts Hanse on `port`; waits until it
-/// answers.
-fn start(directory: &Path, port: u16, hints: &str, policy: &str) -> Hanse {
-    let hints_path = directory.join("named.root");
-    std::fs::write(&hints_path, hints).unwrap();
-    let config_path = directory.join("hanse.toml");
-    std::fs::write(
-        &config_path,
+/// answers. A fixed port: Knot must know where to send NOTIFY.
+fn start(directory: &Path, port: u16, hints: &str, policy: &str) -> HanseProcess {
+    std::fs::write(directory.join("named.root"), hints).unwrap();
+    let dns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    HanseProcess::start_at(directory, dns, |dns| {
         format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
-             [resolver]\nroot_hints = \"{}\"\nquery_private_upstreams = true\n\
-             [resolver.limits]\nmax_resolution_time = \"4s\"\n[api]\nenabled = false\n{policy}",
-            hints_path.display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(directory.join("hanse.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
-        .args(["serve", "--config"])
-        .arg(&config_path)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("hanse starts");
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let hanse = Hanse { child, address };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
-    while Instant::now() < deadline {
-        if exchange(address, &probe, Transport::Udp, Duration::from_millis(200)).is_ok() {
-            return hanse;
-        }
-    }
-    panic!(
-        "hanse did not start answering within 10 s; log:\n{}",
-        std::fs::read_to_string(directory.join("hanse.log")).unwrap_or_default()
-    );
+            "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+             [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+             [resolver.limits]\nmax_resolution_time = \"4s\"\n[api]\nenabled = false\n{policy}"
+        )
+    })
 }
 
 fn ask(address: SocketAddr, name: &str) -> Message {
@@ -181,7 +134,8 @@ fn transfer_policy(primaries: &[SocketAddr], secret: &str, state: &Path) -> Stri
 #[test]
 fn rpz_feed_follows_a_real_primary_by_ixfr_on_notify_and_survives_kill_9() {
     let (_net, hints) = hierarchy(1);
-    let directory = scratch("transfer");
+    let scratch = Scratch::new("feeds-transfer");
+    let directory = scratch.0.clone();
     let state = directory.join("state");
     let port = free_port();
     let hanse_address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -202,13 +156,13 @@ fn rpz_feed_follows_a_real_primary_by_ixfr_on_notify_and_survives_kill_9() {
     let policy = transfer_policy(&[dead, knot.address()], SECRET, &state);
     let hanse = start(&directory, port, &hints, &policy);
     wait_for(
-        hanse.address,
+        hanse.dns,
         "blocked.example.",
         Rcode::NXDOMAIN,
         Duration::from_secs(15),
         &directory,
     );
-    assert_eq!(ask(hanse.address, "www.example.").rcode(), Rcode::NOERROR);
+    assert_eq!(ask(hanse.dns, "www.example.").rcode(), Rcode::NOERROR);
 
     // Clients keep asking while the primary changes the zone five times;
     // every answer must come, and be right.
@@ -218,7 +172,7 @@ fn rpz_feed_follows_a_real_primary_by_ixfr_on_notify_and_survives_kill_9() {
         .map(|_| {
             let stop = Arc::clone(&stop);
             let asked = Arc::clone(&asked);
-            let address = hanse.address;
+            let address = hanse.dns;
             std::thread::spawn(move || {
                 let mut wrong = Vec::new();
                 for round in 0..5_000 {
@@ -253,7 +207,7 @@ fn rpz_feed_follows_a_real_primary_by_ixfr_on_notify_and_survives_kill_9() {
         knot.update(&policy_zone(serial), serial)
             .expect("knot reloads");
         wait_for(
-            hanse.address,
+            hanse.dns,
             &format!("n{}.example.", serial - 1),
             Rcode::NXDOMAIN,
             Duration::from_secs(10),
@@ -280,28 +234,28 @@ fn rpz_feed_follows_a_real_primary_by_ixfr_on_notify_and_survives_kill_9() {
         "Knot did not serve five IXFRs; log:\n{log}"
     );
     // A name the feed never listed still resolves.
-    assert_eq!(ask(hanse.address, "n9.example.").rcode(), Rcode::NOERROR);
+    assert_eq!(ask(hanse.dns, "n9.example.").rcode(), Rcode::NOERROR);
 
     // kill -9 and no primary: the last good copy is served from the start.
     drop(hanse);
     drop(knot);
     let hanse = start(&directory, port, &hints, &policy);
-    let answer = ask(hanse.address, "n5.example.");
+    let answer = ask(hanse.dns, "n5.example.");
     assert_eq!(
         answer.rcode(),
         Rcode::NXDOMAIN,
         "the saved copy was not served; log:\n{}",
         std::fs::read_to_string(directory.join("hanse.log")).unwrap_or_default()
     );
-    assert_eq!(ask(hanse.address, "n9.example.").rcode(), Rcode::NOERROR);
+    assert_eq!(ask(hanse.dns, "n9.example.").rcode(), Rcode::NOERROR);
     drop(hanse);
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
 fn a_transfer_signed_with_the_wrong_key_is_not_loaded() {
     let (_net, hints) = hierarchy(2);
-    let directory = scratch("wrong-key");
+    let scratch = Scratch::new("feeds-wrong-key");
+    let directory = scratch.0.clone();
     let port = free_port();
     let key = KnotKey {
         name: KEY_NAME.to_owned(),
@@ -320,10 +274,7 @@ fn a_transfer_signed_with_the_wrong_key_is_not_loaded() {
     // Give the feed time to try (and fail) its first transfer.
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
-        assert_eq!(
-            ask(hanse.address, "blocked.example.").rcode(),
-            Rcode::NOERROR
-        );
+        assert_eq!(ask(hanse.dns, "blocked.example.").rcode(), Rcode::NOERROR);
         std::thread::sleep(Duration::from_millis(200));
     }
     let log = std::fs::read_to_string(directory.join("hanse.log")).unwrap_or_default();
@@ -332,7 +283,6 @@ fn a_transfer_signed_with_the_wrong_key_is_not_loaded() {
         "the failed transfer of feed malware is not reported; log:\n{log}"
     );
     drop(hanse);
-    let _ = std::fs::remove_dir_all(&directory);
 }
 
 /// A one-file HTTP/1.1 server: answers every GET with `body` and an ETag,
@@ -390,7 +340,8 @@ fn serve_http(
 #[test]
 fn a_hosts_list_is_fetched_over_http_and_refreshed_with_conditional_requests() {
     let (_net, hints) = hierarchy(3);
-    let directory = scratch("http");
+    let scratch = Scratch::new("feeds-http");
+    let directory = scratch.0.clone();
     let port = free_port();
     let listener = TcpListener::bind("127.61.3.20:0").unwrap();
     let url = format!("http://{}/hosts.txt", listener.local_addr().unwrap());
@@ -415,18 +366,18 @@ fn a_hosts_list_is_fetched_over_http_and_refreshed_with_conditional_requests() {
     );
     let hanse = start(&directory, port, &hints, &policy);
     wait_for(
-        hanse.address,
+        hanse.dns,
         "ads.example.",
         Rcode::NXDOMAIN,
         Duration::from_secs(10),
         &directory,
     );
-    assert_eq!(ask(hanse.address, "www.example.").rcode(), Rcode::NOERROR);
+    assert_eq!(ask(hanse.dns, "www.example.").rcode(), Rcode::NOERROR);
     // A SIGHUP reload starts the supply again: the list is asked for with
     // its ETag and comes back unchanged.
     let before = requests.load(Ordering::Relaxed);
     let status = Command::new("kill")
-        .args(["-HUP", &hanse.child.id().to_string()])
+        .args(["-HUP", &hanse.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -439,9 +390,8 @@ fn a_hosts_list_is_fetched_over_http_and_refreshed_with_conditional_requests() {
         "no conditional request after the reload ({} requests)",
         requests.load(Ordering::Relaxed)
     );
-    assert_eq!(ask(hanse.address, "ads.example.").rcode(), Rcode::NXDOMAIN);
+    assert_eq!(ask(hanse.dns, "ads.example.").rcode(), Rcode::NXDOMAIN);
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
     drop(hanse);
-    let _ = std::fs::remove_dir_all(&directory);
 }

@@ -1,0 +1,180 @@
+//! What the end-to-end tests of the `hanse` binary share: a `hanse serve`
+//! process started on a free port of 127.0.0.1 with a configuration the
+//! test writes, waited for until it answers over UDP and accepts TCP, and
+//! killed by PID when dropped.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use hanse_testnet::Transport;
+use hanse_testnet::client::exchange;
+use hanse_wire::{Name, RType, compose_query};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// How long a start may take before it counts as failed.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A port of 127.0.0.1 that was free for UDP when asked.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("a free UDP port")
+        .port()
+}
+
+/// A port of 127.0.0.1 that was free for TCP when asked.
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("a free TCP port")
+        .port()
+}
+
+/// A running `hanse serve`; its output goes to `hanse.log` in its
+/// directory.
+pub struct HanseProcess {
+    child: Child,
+    /// Where it serves DNS (UDP and TCP).
+    pub dns: SocketAddr,
+    log: PathBuf,
+}
+
+impl Drop for HanseProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl HanseProcess {
+    /// Writes `config(dns)` to `directory/hanse.toml`, where `dns` is
+    /// 127.0.0.1 and a free port, starts `hanse serve` with it, and waits
+    /// until it answers over UDP and accepts over TCP. A port taken by
+    /// another test in between makes Hanse exit; then another port is
+    /// tried, three times at most.
+    pub fn start(directory: &Path, config: impl Fn(SocketAddr) -> String) -> HanseProcess {
+        let config_path = directory.join("hanse.toml");
+        let log = directory.join("hanse.log");
+        let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
+        for _attempt in 0..3 {
+            let dns: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+            std::fs::write(&config_path, config(dns)).expect("write hanse.toml");
+            let output = std::fs::File::create(&log).expect("create hanse.log");
+            let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
+                .args(["serve", "--config"])
+                .arg(&config_path)
+                .stdout(output.try_clone().expect("clone hanse.log"))
+                .stderr(output)
+                .spawn()
+                .expect("hanse starts");
+            let mut hanse = HanseProcess {
+                child,
+                dns,
+                log: log.clone(),
+            };
+            let deadline = Instant::now() + START_TIMEOUT;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = hanse.child.try_wait() {
+                    break;
+                }
+                if exchange(dns, &probe, Transport::Udp, Duration::from_millis(200)).is_ok()
+                    && TcpStream::connect_timeout(&dns, Duration::from_millis(200)).is_ok()
+                {
+                    return hanse;
+                }
+            }
+            let _ = hanse.child.kill();
+            let _ = hanse.child.wait();
+        }
+        panic!(
+            "hanse did not start answering within three attempts; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Like [`HanseProcess::start`] on a port the caller chose (a peer
+    /// that must know it in advance): no retry.
+    pub fn start_at(
+        directory: &Path,
+        dns: SocketAddr,
+        config: impl Fn(SocketAddr) -> String,
+    ) -> HanseProcess {
+        let config_path = directory.join("hanse.toml");
+        let log = directory.join("hanse.log");
+        std::fs::write(&config_path, config(dns)).expect("write hanse.toml");
+        let output = std::fs::File::create(&log).expect("create hanse.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_hanse"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .stdout(output.try_clone().expect("clone hanse.log"))
+            .stderr(output)
+            .spawn()
+            .expect("hanse starts");
+        let hanse = HanseProcess { child, dns, log };
+        let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if exchange(dns, &probe, Transport::Udp, Duration::from_millis(200)).is_ok()
+                && TcpStream::connect_timeout(&dns, Duration::from_millis(200)).is_ok()
+            {
+                return hanse;
+            }
+        }
+        panic!(
+            "hanse did not start answering on {dns}; log:\n{}",
+            hanse.log()
+        );
+    }
+
+    /// Its output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends it a signal (`"HUP"`, `"TERM"`, `"KILL"`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) for it to exit; its exit status, or `None`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+/// A fresh directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// `hanse-<label>-<pid>` in the system's temporary directory.
+    pub fn new(label: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!("hanse-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the test directory");
+        Scratch(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
