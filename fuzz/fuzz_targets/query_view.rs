@@ -35,7 +35,8 @@ fuzz_target!(|packet: &[u8]| {
         edns.is_some_and(|edns| edns.dnssec_ok),
         message.header.checking_disabled,
         message.header.recursion_desired,
-    );
+    )
+    .with_authentic_data(message.header.authentic_data);
     let expected = CacheKey::new(question.name.as_wire(), question.rtype, question.class, flags)
         .expect("a parsed name fits a key");
     assert_eq!(key.as_bytes(), expected.as_bytes());
