@@ -33,7 +33,7 @@
 
 use crate::handler::{Action, ClientNames, Handler, Transport};
 use crate::padding::{minimum_ttl, pad_response, wants_padding};
-use crate::tcp::ConnectionLimits;
+use crate::tcp::{ConnectionLimits, accept_admitted};
 use crate::tls::CertificateStore;
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
@@ -188,23 +188,7 @@ pub(crate) async fn serve_https(
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let client = peer.ip();
-        if !limits.admit(client) {
-            drop(stream);
-            continue;
-        }
+    while let Some((stream, client)) = accept_admitted(&listener, &limits, &mut shutdown).await {
         let acceptor = certificates.as_deref().map(CertificateStore::doh_acceptor);
         let handler = Arc::clone(&handler);
         let limits = Arc::clone(&limits);

@@ -62,6 +62,35 @@ impl ConnectionLimits {
     }
 }
 
+/// The next connection of `listener` that `limits` admit, with its
+/// client's address; `None` once `shutdown` changes. Accept errors (out of
+/// file descriptors or similar) back off briefly; connections over the
+/// limits are closed at once.
+pub(crate) async fn accept_admitted(
+    listener: &TcpListener,
+    limits: &ConnectionLimits,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(tokio::net::TcpStream, IpAddr)> {
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let client = peer.ip();
+        if limits.admit(client) {
+            return Some((stream, client));
+        }
+        drop(stream);
+    }
+}
+
 pub(crate) async fn serve_tcp(
     listener: TcpListener,
     handler: Arc<Handler>,
@@ -70,24 +99,7 @@ pub(crate) async fn serve_tcp(
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    // Out of file descriptors or similar: back off briefly.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let client = peer.ip();
-        if !limits.admit(client) {
-            drop(stream);
-            continue;
-        }
+    while let Some((stream, client)) = accept_admitted(&listener, &limits, &mut shutdown).await {
         let handler = Arc::clone(&handler);
         let limits = Arc::clone(&limits);
         let in_flight = Arc::clone(&in_flight);

@@ -25,7 +25,7 @@
 //!   not watched.
 
 use crate::handler::{Handler, Transport};
-use crate::tcp::{ConnectionLimits, serve_stream};
+use crate::tcp::{ConnectionLimits, accept_admitted, serve_stream};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache, StoresServerSessions};
@@ -191,23 +191,7 @@ pub(crate) async fn serve_tls(
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let client = peer.ip();
-        if !limits.admit(client) {
-            drop(stream);
-            continue;
-        }
+    while let Some((stream, client)) = accept_admitted(&listener, &limits, &mut shutdown).await {
         let acceptor = certificates.dot_acceptor();
         let handler = Arc::clone(&handler);
         let limits = Arc::clone(&limits);
