@@ -7,9 +7,10 @@
 //! query path.
 //!
 //! # Limitations
-//! - No DNSSEC outcomes and no rate-limit drops yet: the resolver does not
-//!   validate and has no rate limiter, so those families are absent rather
-//!   than zero.
+//! - No rate-limit drops yet: there is no rate limiter, so that family is
+//!   absent rather than zero.
+//! - DNSSEC outcomes are counted per resolution on the slow path; answers
+//!   from the answer cache are not counted again.
 
 use hanse_api::{HistogramValue, MetricFamily, MetricKind, MetricSample};
 use hanse_feeds::FeedStatus;
@@ -172,6 +173,18 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
             "hanse_notify_refused_total",
             "NOTIFY messages refused (unknown zone or not from a primary).",
             service.totals.notify_refused,
+        ),
+        family(
+            "hanse_dnssec_outcomes_total",
+            "Resolutions by DNSSEC outcome: secure, insecure, bogus, or indeterminate (not validated).",
+            MetricKind::Counter,
+            service
+                .dnssec_outcomes
+                .iter()
+                .map(|(outcome, count)| {
+                    MetricSample::number(&[("outcome", outcome)], *count as f64)
+                })
+                .collect(),
         ),
         family(
             "hanse_resolution_duration_seconds",

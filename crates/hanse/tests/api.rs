@@ -184,6 +184,20 @@ fn the_api_reports_queries_and_a_client_mapping_added_through_it_filters_that_cl
         metric(&after, "hanse_answers_total{path=\"cache\"}").unwrap() >= 2.0,
         "the second and third answers come from the cache:\n{after}"
     );
+    // The private root has no trust anchor: its answers are not validated.
+    assert!(
+        metric(
+            &after,
+            "hanse_dnssec_outcomes_total{outcome=\"indeterminate\"}"
+        )
+        .unwrap()
+            >= 1.0,
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, "hanse_dnssec_outcomes_total{outcome=\"bogus\"}"),
+        Some(0.0)
+    );
     let (_, statistics) = http(api, "GET", "/api/v1/stats", None);
     assert!(statistics.contains("\"queries_total\":"), "{statistics}");
 

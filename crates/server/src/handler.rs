@@ -560,6 +560,9 @@ impl Handler {
                 .await
         };
         let now = self.resolver.now();
+        self.statistics
+            .current()
+            .count_dnssec_outcome(resolution.security);
         // DNSSEC: bogus becomes SERVFAIL unless CD, AD when all is secure,
         // signatures only for DO (RFC 4035 §3.2, RFC 6840 §5.7–5.9).
         let resolution = client_view(pending, &resolution);

@@ -182,6 +182,8 @@ pub struct WorkerCounters {
     dropped_by_policy: AtomicU64,
     /// UDP queries dropped because the worker had too many resolutions under way.
     dropped_overload: AtomicU64,
+    /// Resolutions by DNSSEC outcome, in the order of [`DNSSEC_OUTCOMES`].
+    dnssec_outcomes: [AtomicU64; 4],
     /// The time from receiving a query to its slow-path answer.
     resolution_time: LatencyHistogram,
     /// Policy hits by feed, then profile, then action.
@@ -263,6 +265,18 @@ impl WorkerCounters {
     /// Counts a query dropped because the worker is overloaded.
     pub(crate) fn count_overload_drop(&self) {
         bump(&self.dropped_overload);
+    }
+
+    /// Counts the DNSSEC outcome of one resolution (before CD and DO shape
+    /// the client's view of it).
+    pub(crate) fn count_dnssec_outcome(&self, security: hanse_cache::Security) {
+        let slot = match security {
+            hanse_cache::Security::Secure => 0,
+            hanse_cache::Security::Insecure => 1,
+            hanse_cache::Security::Bogus => 2,
+            hanse_cache::Security::Indeterminate => 3,
+        };
+        bump(&self.dnssec_outcomes[slot]);
     }
 
     /// Counts one of the plain counters.
@@ -438,11 +452,20 @@ impl ServiceStatistics {
             dropped_malformed: totals.dropped,
             dropped_by_policy: self.sum(|worker| &worker.dropped_by_policy),
             dropped_overload: self.sum(|worker| &worker.dropped_overload),
+            dnssec_outcomes: std::array::from_fn(|slot| {
+                (
+                    DNSSEC_OUTCOMES[slot],
+                    self.sum(|worker| &worker.dnssec_outcomes[slot]),
+                )
+            }),
             resolution_time,
             policy_hits,
         }
     }
 }
+
+/// The labels of the DNSSEC outcomes counted per resolution.
+pub const DNSSEC_OUTCOMES: [&str; 4] = ["secure", "insecure", "bogus", "indeterminate"];
 
 /// The mnemonic of a counted type.
 fn type_label(rtype: RType) -> &'static str {
@@ -537,6 +560,9 @@ pub struct ServiceSnapshot {
     pub dropped_by_policy: u64,
     /// UDP queries dropped because a worker had too many resolutions under way.
     pub dropped_overload: u64,
+    /// Resolutions by DNSSEC outcome (`secure`, `insecure`, `bogus`,
+    /// `indeterminate`: not validated, e.g. no trust anchor above it).
+    pub dnssec_outcomes: [(&'static str, u64); 4],
     /// Time from a query's arrival to its slow-path answer.
     pub resolution_time: HistogramSnapshot,
     /// Policy hits by (feed, profile, action), sorted.
