@@ -251,25 +251,7 @@ pub fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fresh directory under the temporary directory, removed on drop.
-    pub(crate) struct TemporaryDirectory(pub PathBuf);
-
-    impl TemporaryDirectory {
-        pub(crate) fn new(tag: &str) -> TemporaryDirectory {
-            let path =
-                std::env::temp_dir().join(format!("hanse-feeds-unit-{}-{tag}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).expect("temporary directory");
-            TemporaryDirectory(path)
-        }
-    }
-
-    impl Drop for TemporaryDirectory {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use hanse_testnet::Scratch;
 
     fn metadata() -> Metadata {
         Metadata {
@@ -297,7 +279,7 @@ mod tests {
 
     #[test]
     fn save_and_read_round_trip() {
-        let directory = TemporaryDirectory::new("round-trip");
+        let directory = Scratch::new("feeds-unit-round-trip");
         save(
             &directory.0,
             "my list/1",
@@ -329,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_keeps_the_old_file() {
-        let directory = TemporaryDirectory::new("failed-write");
+        let directory = Scratch::new("feeds-unit-failed-write");
         let path = directory.0.join("feeds").join("x.hosts");
         write_atomically(&path, b"old").expect("first write");
         // The temporary file cannot be created: its name is taken by a
@@ -352,7 +334,7 @@ mod tests {
 
     #[test]
     fn corrupt_metadata_is_an_error_not_a_panic() {
-        let directory = TemporaryDirectory::new("corrupt");
+        let directory = Scratch::new("feeds-unit-corrupt");
         let (copy, meta) = copy_paths(&directory.0, "x", "rpz");
         write_atomically(&meta, b"source = zone x.\nformat = rpz\nserial = many\n").expect("meta");
         assert!(

@@ -8,6 +8,7 @@
 
 use hanse_feeds::{CopyOrigin, FeedSpec, FeedStatus, FeedSupply, Source, SupplyOptions};
 use hanse_policy::{Feed, FeedFormat, PreparedName};
+use hanse_testnet::Scratch;
 use hanse_wire::Name;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -181,25 +182,6 @@ fn serve(mut stream: TcpStream, content: &Mutex<Content>, stopping: &AtomicBool)
     let _ = stream.flush();
 }
 
-/// A directory removed on drop.
-struct TemporaryDirectory(PathBuf);
-
-impl TemporaryDirectory {
-    fn new(tag: &str) -> TemporaryDirectory {
-        let path =
-            std::env::temp_dir().join(format!("hanse-feeds-http-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temporary directory");
-        TemporaryDirectory(path)
-    }
-}
-
-impl Drop for TemporaryDirectory {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
@@ -225,7 +207,7 @@ fn url_spec(name: &str, format: FeedFormat, url: &str) -> FeedSpec {
     }
 }
 
-fn options(state: Option<&TemporaryDirectory>) -> SupplyOptions {
+fn options(state: Option<&Scratch>) -> SupplyOptions {
     SupplyOptions {
         state_directory: state.map(|directory| directory.0.clone()),
         http_timeout: Duration::from_secs(2),
@@ -274,7 +256,7 @@ fn a_list_is_fetched_conditionally_and_kept_when_the_server_fails() {
         "\"v1\"",
         FIRST_DATE,
     );
-    let state = TemporaryDirectory::new("list");
+    let state = Scratch::new("feeds-http-list");
     let spec = url_spec("list", FeedFormat::Hosts, &server.url());
     let supply = FeedSupply::load(vec![spec.clone()], options(Some(&state))).expect("loads");
     assert!(supply.feeds()[0].counts().total() == 0 && status(&supply).stale);
@@ -385,8 +367,8 @@ fn a_policy_zone_with_a_syntax_error_is_refused_whole() {
     let good = "$ORIGIN rpz.web.\n@ SOA ns. host. 1 60 60 600 60\nevil.example CNAME .\n";
     let server = Server::start(Ipv4Addr::new(127, 53, 2, 2), good, "\"z1\"", FIRST_DATE);
     // The state directory is a file: saving fails, the feed still updates.
-    let state = TemporaryDirectory::new("unwritable");
-    let blocker = TemporaryDirectory(state.0.join("a-file"));
+    let state = Scratch::new("feeds-http-unwritable");
+    let blocker = Scratch(state.0.join("a-file"));
     std::fs::write(&blocker.0, b"").expect("file");
     let supply = FeedSupply::load(
         vec![url_spec("list", FeedFormat::Rpz, &server.url())],
@@ -416,7 +398,7 @@ fn a_policy_zone_with_a_syntax_error_is_refused_whole() {
 
 #[test]
 fn file_feeds_load_as_before() {
-    let directory = TemporaryDirectory::new("files");
+    let directory = Scratch::new("feeds-http-files");
     let hosts = directory.0.join("block.hosts");
     std::fs::write(&hosts, "0.0.0.0 blocked.example\nbad line\n").expect("hosts");
     let zone = directory.0.join("bad.rpz");

@@ -13,12 +13,12 @@ use hanse_feeds::{
     CopyOrigin, FeedSpec, FeedStatus, FeedSupply, NotifyOutcome, Source, SupplyOptions,
 };
 use hanse_policy::{Feed, FeedFormat, PreparedName};
+use hanse_testnet::Scratch;
 use hanse_testnet::knot::{KnotKey, KnotPrimary};
 use hanse_transfer::{Notify, TsigAlgorithm, TsigKey, notify_response, read_notify};
 use hanse_wire::Name;
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,25 +26,6 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "aGFuc2UtZmVlZHMta25vdC10ZXN0LXNlY3JldC0yMDI2";
 const WRONG_SECRET: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw==";
 const ZONE: &str = "rpz.test.";
-
-/// A directory removed on drop.
-struct TemporaryDirectory(PathBuf);
-
-impl TemporaryDirectory {
-    fn new(tag: &str) -> TemporaryDirectory {
-        let path =
-            std::env::temp_dir().join(format!("hanse-feeds-knot-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temporary directory");
-        TemporaryDirectory(path)
-    }
-}
-
-impl Drop for TemporaryDirectory {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Knot on `address` (a free port) serving `zone_text` for [`ZONE`],
 /// transfers only with the test key, NOTIFY to `notify_to` if given.
@@ -159,7 +140,7 @@ fn spec(primaries: Vec<SocketAddr>, secret: &str) -> FeedSpec {
     }
 }
 
-fn options(state: Option<&TemporaryDirectory>) -> SupplyOptions {
+fn options(state: Option<&Scratch>) -> SupplyOptions {
     SupplyOptions {
         state_directory: state.map(|directory| directory.0.clone()),
         transfer_timeout: Duration::from_secs(5),
@@ -204,7 +185,7 @@ fn axfr_then_notify_and_ixfr_then_the_saved_copy_serves_a_restart() {
         &zone_text(1, 3600, "one.example CNAME .\n"),
         Some(notify_address),
     );
-    let state = TemporaryDirectory::new("notify-state");
+    let state = Scratch::new("feeds-knot-notify-state");
     let zone = Name::from_ascii(ZONE).expect("zone");
 
     let supply = FeedSupply::load(
@@ -321,7 +302,7 @@ fn a_wrong_key_is_an_error_and_the_copy_stays() {
         &zone_text(5, 3600, "kept.example CNAME .\n"),
         None,
     );
-    let state = TemporaryDirectory::new("wrong-key-state");
+    let state = Scratch::new("feeds-knot-wrong-key-state");
     let supply = FeedSupply::load(
         vec![spec(vec![knot.address()], SECRET)],
         options(Some(&state)),

@@ -10,6 +10,7 @@
 //! - [`TestNet`]: several servers at once, and root hints pointing at them.
 //! - [`client`]: a stub client to query the resolver under test.
 //! - [`knot`]: a real primary (Knot DNS) for zone-transfer and NOTIFY tests.
+//! - [`Scratch`]: a test's own temporary directory.
 //! - [`replay`]: resolver test scenarios in the `.rpl` format and a
 //!   simulated transport that answers the resolver from them, without sockets.
 //!
@@ -29,11 +30,13 @@ mod dnssec;
 pub mod knot;
 mod net;
 pub mod replay;
+mod scratch;
 mod server;
 mod zone;
 
 pub use answer::{Answer, answer_query, answer_question};
 pub use net::TestNet;
+pub use scratch::Scratch;
 pub use server::{
     AuthServer, Behaviour, DEFAULT_PORT, ReceivedQuery, SERVER_UDP_SIZE, SPOOFED_ADDRESS,
     ServerSpec, Transport, compose_answer, socket_address,

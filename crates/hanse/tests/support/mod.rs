@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
+pub use hanse_testnet::Scratch;
 use hanse_testnet::Transport;
 use hanse_testnet::client::exchange;
 use hanse_wire::{Name, RType, compose_query};
@@ -157,24 +158,5 @@ impl HanseProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
-    }
-}
-
-/// A fresh directory for one test, removed when dropped.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// `hanse-<label>-<pid>` in the system's temporary directory.
-    pub fn new(label: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("hanse-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the test directory");
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
