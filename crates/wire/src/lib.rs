@@ -8,6 +8,9 @@
 //!   place and computes its cache key without allocating, and
 //!   [`answer`] patches the ID, question case and TTLs of a stored answer.
 //!
+//! Beside DNS messages, [`proxy`] reads the PROXY protocol version 2 header
+//! that a proxy puts before a client's connection or datagram.
+//!
 //! # Limitations
 //! - Record data is kept as bytes; only the names inside the RFC 3597 §4
 //!   well-known types (and SRV, DNAME, RP, AFSDB, RT, KX, PX) are decompressed on parse.
@@ -21,6 +24,7 @@ mod error;
 mod header;
 mod message;
 mod name;
+pub mod proxy;
 pub mod types;
 mod view;
 
