@@ -287,6 +287,9 @@ pub struct ServerSection {
     pub certificate: Option<PathBuf>,
     /// PEM file with the private key of that certificate.
     pub private_key: Option<PathBuf>,
+    /// Proxies whose TCP, DoT and DoH connections start with a PROXY
+    /// protocol v2 header naming the client; empty by default.
+    pub proxy_protocol_from: Vec<IpNetwork>,
 }
 
 impl Default for ServerSection {
@@ -310,6 +313,7 @@ impl Default for ServerSection {
             doh_cleartext_listen: Vec::new(),
             certificate: None,
             private_key: None,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -959,6 +963,7 @@ const SERVER_KEYS: &[&str] = &[
     "doh_cleartext_listen",
     "certificate",
     "private_key",
+    "proxy_protocol_from",
 ];
 /// The default port of DNS over TLS (RFC 7858 §3.1).
 const DOT_PORT: u16 = 853;
@@ -1855,6 +1860,11 @@ impl Checker<'_> {
                 "allow_from" => {
                     if let Some(networks) = self.read_networks(value, &path) {
                         server.allow_from = networks;
+                    }
+                }
+                "proxy_protocol_from" => {
+                    if let Some(networks) = self.read_networks(value, &path) {
+                        server.proxy_protocol_from = networks;
                     }
                 }
                 "threads" => {
@@ -4538,6 +4548,7 @@ mod tests {
         assert_eq!(config.server.max_tcp_connections, 1024);
         assert_eq!(config.server.max_tcp_connections_per_client, 64);
         assert_eq!(config.server.lame_duck, Duration::from_secs(5));
+        assert!(config.server.proxy_protocol_from.is_empty());
         assert_eq!(config.resolver.mode, ResolverMode::Recursive);
         assert_eq!(config.resolver.root_hints, None);
         assert!(config.resolver.forwarders.is_empty());
@@ -4739,7 +4750,7 @@ level = \"loud\"
             [
                 "2:11: server.threads: 0 is out of range 1..=1024",
                 "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
-                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, certificate, private_key",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, certificate, private_key, proxy_protocol_from",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
                 "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec",
@@ -4904,6 +4915,24 @@ level = \"loud\"
             2,
             9,
             "log.level: expected a string, found an array",
+        );
+    }
+
+    #[test]
+    fn proxy_protocol_from_is_a_list_of_networks() {
+        let config = parse_ok("[server]\nproxy_protocol_from = [\"127.83.0.1\", \"10.1.0.0/16\"]\n");
+        let networks: Vec<String> = config
+            .server
+            .proxy_protocol_from
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(networks, ["127.83.0.1/32", "10.1.0.0/16"]);
+        assert_one_problem(
+            "[server]\nproxy_protocol_from = [\"10.1.0.0/33\"]\n",
+            2,
+            24,
+            "is not a network",
         );
     }
 

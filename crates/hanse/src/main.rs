@@ -348,6 +348,14 @@ fn settings(
             Arc::new(feeds::NotifyToSupply(Arc::clone(supply))) as Arc<dyn NotifyReceiver>
         }),
         observer,
+        proxy_protocol_from: AccessList::new(
+            config
+                .server
+                .proxy_protocol_from
+                .iter()
+                .map(|network| (network.address, network.prefix_length))
+                .collect(),
+        ),
     }
 }
 

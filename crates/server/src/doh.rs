@@ -24,15 +24,17 @@
 //! and per client address.
 //!
 //! # Limitations
-//! - The cleartext listener sees the proxy's address, not the client's
-//!   (no PROXY protocol and no `Forwarded` header yet): address-based
-//!   profiles apply to the proxy. Path-based profiles work through a proxy.
+//! - Behind a reverse proxy, the client's address comes only from a PROXY
+//!   protocol v2 header ([`crate::proxy_protocol`]), not from `Forwarded`
+//!   or `X-Forwarded-For` headers; without one, address-based profiles
+//!   apply to the proxy. Path-based profiles work through any proxy.
 //! - No HTTP/3 (RFC 9114).
 //! - A body received slowly but steadily keeps its connection open up to
 //!   the per-request deadline of five seconds.
 
 use crate::handler::{Action, ClientNames, Handler, Transport};
 use crate::padding::{minimum_ttl, pad_response, wants_padding};
+use crate::proxy_protocol::open_connection;
 use crate::tcp::{ConnectionLimits, accept_admitted};
 use crate::tls::CertificateStore;
 use base64::Engine as _;
@@ -188,14 +190,28 @@ pub(crate) async fn serve_https(
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    while let Some((stream, client)) = accept_admitted(&listener, &limits, &mut shutdown).await {
+    while let Some((stream, peer, mut admission, from_proxy)) =
+        accept_admitted(&listener, &limits, &handler, &mut shutdown).await
+    {
         let acceptor = certificates.as_deref().map(CertificateStore::doh_acceptor);
         let handler = Arc::clone(&handler);
-        let limits = Arc::clone(&limits);
         let in_flight = Arc::clone(&in_flight);
         let shutdown = shutdown.clone();
         tokio::task::spawn_local(async move {
             let _ = stream.set_nodelay(true);
+            // A proxy's header comes before TLS or the first request.
+            let Some((stream, client)) = open_connection(
+                stream,
+                peer,
+                from_proxy,
+                &mut admission,
+                &handler,
+                idle_timeout,
+            )
+            .await
+            else {
+                return;
+            };
             let mut connection = Connection {
                 handler,
                 client,
@@ -216,7 +232,7 @@ pub(crate) async fn serve_https(
                 }
                 None => serve_connection(stream, connection, idle_timeout, shutdown).await,
             }
-            limits.release(client);
+            drop(admission);
         });
     }
 }

@@ -51,6 +51,10 @@ pub struct Settings {
     /// Hears of every query answered or dropped (the query log); `None`
     /// costs the hot path one branch.
     pub observer: Option<Arc<dyn QueryObserver>>,
+    /// Peers whose TCP, DoT and DoH connections must start with a PROXY
+    /// protocol v2 header that names the client; empty by default. A
+    /// header from any other peer closes its connection.
+    pub proxy_protocol_from: AccessList,
 }
 
 impl std::fmt::Debug for Settings {
@@ -63,6 +67,7 @@ impl std::fmt::Debug for Settings {
             .field("extra_text", &self.extra_text)
             .field("notify", &self.notify.as_ref().map(|_| "receiver"))
             .field("observer", &self.observer.as_ref().map(|_| "observer"))
+            .field("proxy_protocol_from", &self.proxy_protocol_from)
             .finish()
     }
 }
@@ -146,6 +151,11 @@ impl Handler {
 
     pub(crate) fn reload(&self, settings: Settings) {
         self.settings.store(Arc::new(settings));
+    }
+
+    /// Whether `peer` is a proxy whose connections start with a PROXY header.
+    pub(crate) fn is_proxy(&self, peer: IpAddr) -> bool {
+        self.settings.load().proxy_protocol_from.allows(peer)
     }
 
     /// Removes `name` (and with `subtree` the names below) from both caches;

@@ -28,8 +28,8 @@
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
 //! - Changing the listen addresses or the thread count needs a restart;
 //!   everything else reloads.
-//! - DNS over QUIC (RFC 9250) and the PROXY protocol are not served yet;
-//!   the cleartext DoH listener sees its reverse proxy as the client.
+//! - DNS over QUIC (RFC 9250) is not served yet. The PROXY protocol
+//!   (version 2) is read on TCP, DoT and DoH, not on UDP.
 
 #![warn(missing_docs)]
 
@@ -41,6 +41,7 @@ mod listener;
 mod notify;
 mod observer;
 mod padding;
+mod proxy_protocol;
 mod statistics;
 mod tcp;
 mod tls;

@@ -6,7 +6,9 @@ use crate::doh::serve_https;
 use crate::handler::{Handler, Settings};
 use crate::statistics::ServiceStatistics;
 use crate::tcp::{ConnectionLimits, serve_tcp};
-use crate::tls::{CertificateError, CertificateFiles, CertificateStore, serve_tls};
+use crate::tls::{
+    CertificateError, CertificateFiles, CertificateStore, serve_tls, watch_certificate_files,
+};
 use crate::udp::serve_udp;
 use hanse_cache::AnswerCache;
 use hanse_resolve::{NetworkTransport, Resolver};
@@ -128,6 +130,9 @@ pub struct Server {
     bound_https: Vec<SocketAddr>,
     bound_http: Vec<SocketAddr>,
     certificates: Option<Arc<CertificateStore>>,
+    /// The thread that reloads the certificate when its files change, and
+    /// the sender that stops it.
+    certificate_watch: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
 }
 
 pub(crate) fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -360,7 +365,17 @@ impl Server {
                 .map_err(ServerError::Worker)?;
             workers.push(worker);
         }
+        let certificate_watch = match &certificates {
+            Some(certificates) => {
+                let (stop, stopped) = std::sync::mpsc::channel();
+                let thread = watch_certificate_files(Arc::clone(certificates), stopped)
+                    .map_err(ServerError::Worker)?;
+                Some((stop, thread))
+            }
+            None => None,
+        };
         Ok(Server {
+            certificate_watch: std::sync::Mutex::new(certificate_watch),
             workers: std::sync::Mutex::new(workers),
             shutdown,
             stopping,
@@ -392,6 +407,8 @@ impl Server {
     /// Reads the certificate chain and key again (SIGHUP); new connections
     /// use them, connections already open keep theirs. On an error the
     /// certificate in force stays. Without encrypted listeners, does nothing.
+    /// (The files are also watched: a change is reloaded within a few
+    /// seconds without this call.)
     pub fn reload_certificates(&self) -> Result<(), ServerError> {
         match &self.certificates {
             Some(certificates) => Ok(certificates.reload()?),
@@ -431,6 +448,15 @@ impl Server {
     /// keeps one); a second call returns at once.
     pub fn shutdown(&self, grace: Duration) {
         self.stopping.store(true, Ordering::Relaxed);
+        let watch = self
+            .certificate_watch
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some((stop, thread)) = watch {
+            drop(stop);
+            let _ = thread.join();
+        }
         let _ = self.shutdown.send(true);
         let deadline = Instant::now() + grace;
         while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {

@@ -182,6 +182,9 @@ pub struct WorkerCounters {
     dropped_by_policy: AtomicU64,
     /// UDP queries dropped because the worker had too many resolutions under way.
     dropped_overload: AtomicU64,
+    /// Connections closed for their PROXY header: missing or invalid from
+    /// a configured proxy, or sent by a peer that is not one.
+    rejected_proxy_headers: AtomicU64,
     /// Resolutions by DNSSEC outcome, in the order of [`DNSSEC_OUTCOMES`].
     dnssec_outcomes: [AtomicU64; 4],
     /// The time from receiving a query to its slow-path answer.
@@ -265,6 +268,11 @@ impl WorkerCounters {
     /// Counts a query dropped because the worker is overloaded.
     pub(crate) fn count_overload_drop(&self) {
         bump(&self.dropped_overload);
+    }
+
+    /// Counts a connection closed for its PROXY header.
+    pub(crate) fn count_rejected_proxy_header(&self) {
+        bump(&self.rejected_proxy_headers);
     }
 
     /// Counts the DNSSEC outcome of one resolution (before CD and DO shape
@@ -452,6 +460,7 @@ impl ServiceStatistics {
             dropped_malformed: totals.dropped,
             dropped_by_policy: self.sum(|worker| &worker.dropped_by_policy),
             dropped_overload: self.sum(|worker| &worker.dropped_overload),
+            rejected_proxy_headers: self.sum(|worker| &worker.rejected_proxy_headers),
             dnssec_outcomes: std::array::from_fn(|slot| {
                 (
                     DNSSEC_OUTCOMES[slot],
@@ -560,6 +569,9 @@ pub struct ServiceSnapshot {
     pub dropped_by_policy: u64,
     /// UDP queries dropped because a worker had too many resolutions under way.
     pub dropped_overload: u64,
+    /// Stream connections closed for their PROXY protocol header: missing
+    /// or invalid from a configured proxy, or sent by any other peer.
+    pub rejected_proxy_headers: u64,
     /// Resolutions by DNSSEC outcome (`secure`, `insecure`, `bogus`,
     /// `indeterminate`: not validated, e.g. no trust anchor above it).
     pub dnssec_outcomes: [(&'static str, u64); 4],

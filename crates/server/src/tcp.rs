@@ -1,12 +1,15 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, several queries per
 //! connection answered out of order, an idle timeout, a deadline for each
-//! message against slow senders, and caps on connections in total and per client.
+//! message against slow senders, and caps on connections in total and per
+//! client. Every connection first passes [`crate::proxy_protocol`]: the
+//! PROXY header of a configured proxy, or the check that there is none.
 //! The same message handling serves DNS over TLS ([`crate::tls`]) once the
 //! handshake is done; there, responses are padded (RFC 7830, RFC 8467) when
 //! the query asked for it.
 
 use crate::handler::{Action, ClientNames, Handler, Transport};
 use crate::padding::{pad_response, wants_padding};
+use crate::proxy_protocol::{Admission, open_connection};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,24 +37,31 @@ pub(crate) struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    pub(crate) fn admit(&self, client: IpAddr) -> bool {
+    /// Takes a place in the total; false if it is full.
+    pub(crate) fn admit_total(&self) -> bool {
         if self.total.fetch_add(1, Ordering::AcqRel) >= self.max_total {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
+        true
+    }
+
+    /// Takes a place in `client`'s share; false if it is full.
+    pub(crate) fn admit_client(&self, client: IpAddr) -> bool {
         let mut per_client = self.per_client.lock();
         let count = per_client.entry(client).or_insert(0);
         if *count >= self.max_per_client {
-            drop(per_client);
-            self.total.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
         *count += 1;
         true
     }
 
-    pub(crate) fn release(&self, client: IpAddr) {
+    pub(crate) fn release_total(&self) {
         self.total.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn release_client(&self, client: IpAddr) {
         let mut per_client = self.per_client.lock();
         if let Some(count) = per_client.get_mut(&client) {
             *count -= 1;
@@ -62,15 +72,19 @@ impl ConnectionLimits {
     }
 }
 
-/// The next connection of `listener` that `limits` admit, with its
-/// client's address; `None` once `shutdown` changes. Accept errors (out of
-/// file descriptors or similar) back off briefly; connections over the
-/// limits are closed at once.
+/// The next connection of `listener` that `limits` admit, with its peer's
+/// address, its places in the limits and whether the peer is a configured
+/// proxy (whose connections start with a PROXY header, see
+/// [`crate::proxy_protocol`]); `None` once `shutdown` changes. A proxy's
+/// connection takes a place in the total only, until its header names the
+/// client. Accept errors (out of file descriptors or similar) back off
+/// briefly; connections over the limits are closed at once.
 pub(crate) async fn accept_admitted(
     listener: &TcpListener,
-    limits: &ConnectionLimits,
+    limits: &Arc<ConnectionLimits>,
+    handler: &Handler,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<(tokio::net::TcpStream, IpAddr)> {
+) -> Option<(tokio::net::TcpStream, IpAddr, Admission, bool)> {
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -83,10 +97,24 @@ pub(crate) async fn accept_admitted(
                 }
             },
         };
-        let client = peer.ip();
-        if limits.admit(client) {
-            return Some((stream, client));
+        let peer = peer.ip();
+        let from_proxy = handler.is_proxy(peer);
+        if !limits.admit_total() {
+            drop(stream);
+            continue;
         }
+        if from_proxy {
+            return Some((stream, peer, Admission::total_only(Arc::clone(limits)), true));
+        }
+        if limits.admit_client(peer) {
+            return Some((
+                stream,
+                peer,
+                Admission::with_client(Arc::clone(limits), peer),
+                false,
+            ));
+        }
+        limits.release_total();
         drop(stream);
     }
 }
@@ -99,13 +127,26 @@ pub(crate) async fn serve_tcp(
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    while let Some((stream, client)) = accept_admitted(&listener, &limits, &mut shutdown).await {
+    while let Some((stream, peer, mut admission, from_proxy)) =
+        accept_admitted(&listener, &limits, &handler, &mut shutdown).await
+    {
         let handler = Arc::clone(&handler);
-        let limits = Arc::clone(&limits);
         let in_flight = Arc::clone(&in_flight);
         let shutdown = shutdown.clone();
         tokio::task::spawn_local(async move {
             let _ = stream.set_nodelay(true);
+            let Some((stream, client)) = open_connection(
+                stream,
+                peer,
+                from_proxy,
+                &mut admission,
+                &handler,
+                idle_timeout,
+            )
+            .await
+            else {
+                return;
+            };
             serve_stream(
                 stream,
                 client,
@@ -117,7 +158,7 @@ pub(crate) async fn serve_tcp(
                 shutdown,
             )
             .await;
-            limits.release(client);
+            drop(admission);
         });
     }
 }

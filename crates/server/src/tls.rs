@@ -10,7 +10,16 @@
 //! configurations atomically; the ticket keys and the session cache carry
 //! over, so sessions resume across a reload. A file that cannot be read or
 //! does not hold a matching certificate and key leaves the configuration in
-//! force.
+//! force. New handshakes use the configuration in force when they start;
+//! connections already open keep theirs.
+//!
+//! Reloads happen on [`crate::Server::reload_certificates`] (SIGHUP) and
+//! when the files change: [`watch_certificate_files`] looks at both files'
+//! modification time, change time, size and inode every
+//! [`CERTIFICATE_CHECK_INTERVAL`], and reloads once a change has held still
+//! for one interval (so that a certificate and key written one after the
+//! other are read together). A change that does not load is reported once
+//! and not tried again until the files change again.
 //!
 //! A DoT connection is a TCP connection with DNS messages framed by a
 //! two-octet length inside TLS: after the handshake it is served by the same
@@ -21,10 +30,11 @@
 //! - One certificate chain for every server name; no OCSP stapling.
 //! - Client certificates are not requested.
 //! - The handshake must finish within the idle timeout of the connection.
-//! - Files are read again on [`crate::Server::reload_certificates`] (SIGHUP),
-//!   not watched.
+//! - Changed files are noticed by polling, so a new certificate takes up to
+//!   two intervals (four seconds) to be served without a SIGHUP.
 
 use crate::handler::{Handler, Transport};
+use crate::proxy_protocol::open_connection;
 use crate::tcp::{ConnectionLimits, accept_admitted, serve_stream};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -41,6 +51,8 @@ use tokio_rustls::TlsAcceptor;
 const ALPN_DOT: &[u8] = b"dot";
 /// The ALPN protocol identifiers DoH offers: HTTP/2 first (RFC 8484 §5.2).
 const ALPN_DOH: [&[u8]; 2] = [b"h2", b"http/1.1"];
+/// How often the certificate and key files are looked at for changes.
+pub(crate) const CERTIFICATE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// TLS sessions remembered for resumption by session ID (TLS 1.2) and
 /// stateful TLS 1.3 tickets, across all workers.
 const SESSION_CACHE_SIZE: usize = 16_384;
@@ -85,6 +97,55 @@ pub(crate) struct CertificateStore {
     doh: arc_swap::ArcSwap<rustls::ServerConfig>,
     tickets: Arc<dyn ProducesTickets>,
     sessions: Arc<dyn StoresServerSessions>,
+    watch: parking_lot::Mutex<FileWatch>,
+}
+
+/// What a file looked like: modification time, change time, size and inode
+/// (a file renamed into place changes the last two even if it is as old
+/// and as long as the one it replaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    changed: (i64, i64),
+    length: u64,
+    inode: u64,
+}
+
+/// The stamps of the certificate file and the key file; `None` for a file
+/// that cannot be looked at.
+type FileStamps = (Option<FileStamp>, Option<FileStamp>);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        modified: metadata.modified().ok(),
+        changed: (metadata.ctime(), metadata.ctime_nsec()),
+        length: metadata.len(),
+        inode: metadata.ino(),
+    })
+}
+
+/// The state of the watch on the files.
+#[derive(Debug)]
+struct FileWatch {
+    /// The stamps of the files the configuration in force was read from.
+    loaded: FileStamps,
+    /// The stamps seen at the last look.
+    seen: FileStamps,
+    /// The stamps of files that did not load (reported once).
+    failed: Option<FileStamps>,
+}
+
+/// What a look at the files found.
+#[derive(Debug)]
+pub(crate) enum FileCheck {
+    /// Nothing to do: unchanged, still changing, or already reported.
+    Unchanged,
+    /// Changed, and the new certificate is in force.
+    Reloaded,
+    /// Changed, but the new files do not load; the old certificate stays.
+    Failed(CertificateError),
 }
 
 impl CertificateStore {
@@ -98,6 +159,7 @@ impl CertificateStore {
             })?;
         let sessions: Arc<dyn StoresServerSessions> =
             ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+        let stamps = file_stamps(&files);
         let (dot, doh) = build_configurations(&files, &tickets, &sessions)?;
         Ok(CertificateStore {
             files,
@@ -105,15 +167,56 @@ impl CertificateStore {
             doh: arc_swap::ArcSwap::from_pointee(doh),
             tickets,
             sessions,
+            watch: parking_lot::Mutex::new(FileWatch {
+                loaded: stamps,
+                seen: stamps,
+                failed: None,
+            }),
         })
     }
 
     /// Reads the files again; on any error the configurations in force stay.
     pub(crate) fn reload(&self) -> Result<(), CertificateError> {
+        // Stamped before reading: a change while reading is seen later.
+        let stamps = file_stamps(&self.files);
+        self.build_and_swap()?;
+        let mut watch = self.watch.lock();
+        watch.loaded = stamps;
+        watch.failed = None;
+        Ok(())
+    }
+
+    fn build_and_swap(&self) -> Result<(), CertificateError> {
         let (dot, doh) = build_configurations(&self.files, &self.tickets, &self.sessions)?;
         self.dot.store(Arc::new(dot));
         self.doh.store(Arc::new(doh));
         Ok(())
+    }
+
+    /// Looks at the files; reloads if they changed since the configuration
+    /// in force was read and have not changed since the previous look.
+    pub(crate) fn check_files(&self) -> FileCheck {
+        let now = file_stamps(&self.files);
+        {
+            let mut watch = self.watch.lock();
+            let settled = watch.seen == now;
+            watch.seen = now;
+            if now == watch.loaded || !settled || watch.failed == Some(now) {
+                return FileCheck::Unchanged;
+            }
+        }
+        match self.build_and_swap() {
+            Ok(()) => {
+                let mut watch = self.watch.lock();
+                watch.loaded = now;
+                watch.failed = None;
+                FileCheck::Reloaded
+            }
+            Err(error) => {
+                self.watch.lock().failed = Some(now);
+                FileCheck::Failed(error)
+            }
+        }
     }
 
     /// An acceptor for a new DoT connection.
@@ -125,6 +228,37 @@ impl CertificateStore {
     pub(crate) fn doh_acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.doh.load_full())
     }
+}
+
+fn file_stamps(files: &CertificateFiles) -> FileStamps {
+    (stamp(&files.certificate_chain), stamp(&files.private_key))
+}
+
+/// Looks at the certificate files every [`CERTIFICATE_CHECK_INTERVAL`] on a
+/// thread of its own until `stop` is sent to or dropped, and reloads them
+/// when they change ([`CertificateStore::check_files`]); logs the outcome.
+pub(crate) fn watch_certificate_files(
+    certificates: Arc<CertificateStore>,
+    stop: std::sync::mpsc::Receiver<()>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("hanse-certificates".to_owned())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stop.recv_timeout(CERTIFICATE_CHECK_INTERVAL)
+            {
+                match certificates.check_files() {
+                    FileCheck::Unchanged => {}
+                    FileCheck::Reloaded => tracing::info!(
+                        "certificate reloaded: {} changed",
+                        certificates.files.certificate_chain.display()
+                    ),
+                    FileCheck::Failed(error) => tracing::error!(
+                        "certificate not reloaded after a file change, the old one stays: {error}"
+                    ),
+                }
+            }
+        })
 }
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertificateError> {
@@ -191,14 +325,28 @@ pub(crate) async fn serve_tls(
     in_flight: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    while let Some((stream, client)) = accept_admitted(&listener, &limits, &mut shutdown).await {
+    while let Some((stream, peer, mut admission, from_proxy)) =
+        accept_admitted(&listener, &limits, &handler, &mut shutdown).await
+    {
         let acceptor = certificates.dot_acceptor();
         let handler = Arc::clone(&handler);
-        let limits = Arc::clone(&limits);
         let in_flight = Arc::clone(&in_flight);
         let shutdown = shutdown.clone();
         tokio::task::spawn_local(async move {
             let _ = stream.set_nodelay(true);
+            // A proxy's header comes before the TLS handshake.
+            let Some((stream, client)) = open_connection(
+                stream,
+                peer,
+                from_proxy,
+                &mut admission,
+                &handler,
+                idle_timeout,
+            )
+            .await
+            else {
+                return;
+            };
             // The handshake counts as idle time: a client that opens a
             // connection and sends nothing is closed at the idle timeout.
             if let Ok(Ok(stream)) =
@@ -217,7 +365,7 @@ pub(crate) async fn serve_tls(
                 )
                 .await;
             }
-            limits.release(client);
+            drop(admission);
         });
     }
 }

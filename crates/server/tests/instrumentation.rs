@@ -184,6 +184,7 @@ fn start(
         extra_text: true,
         notify: None,
         observer,
+        proxy_protocol_from: AccessList::default(),
     };
     let config = ServerConfig {
         listen: vec![SocketAddr::new(IpAddr::from(listen), 0)],
