@@ -4920,7 +4920,8 @@ level = \"loud\"
 
     #[test]
     fn proxy_protocol_from_is_a_list_of_networks() {
-        let config = parse_ok("[server]\nproxy_protocol_from = [\"127.83.0.1\", \"10.1.0.0/16\"]\n");
+        let config =
+            parse_ok("[server]\nproxy_protocol_from = [\"127.83.0.1\", \"10.1.0.0/16\"]\n");
         let networks: Vec<String> = config
             .server
             .proxy_protocol_from

@@ -165,6 +165,11 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
             service.totals.refused,
         ),
         counter(
+            "hanse_proxy_header_rejections_total",
+            "TCP, DoT and DoH connections closed for their PROXY protocol header: missing or invalid from a configured proxy, or sent by another peer.",
+            service.rejected_proxy_headers,
+        ),
+        counter(
             "hanse_notify_received_total",
             "NOTIFY messages received.",
             service.totals.notify_received,

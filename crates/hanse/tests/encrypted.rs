@@ -5,25 +5,35 @@
 //! EDNS padding (RFC 7830, RFC 8467), profile
 //! selection by TLS server name and by DoH path, the idle timeout against a
 //! client that opens TLS and sends nothing, a flood of half-open connections,
-//! and the certificate reloaded on SIGHUP (a bad file keeps the old one).
+//! the certificate reloaded on SIGHUP and when its files change (a bad file
+//! keeps the old one), and the PROXY protocol v2 on TCP (kdig +proxy), DoT
+//! and DoH (kdig and curl through a relay that adds the header, as a load
+//! balancer does), against slow and half-open clients too.
 //!
 //! The test CA and the server certificates are made by the tests with the
 //! openssl command. kdig, dig, curl and openssl must be installed: a missing
 //! tool fails the test.
 //!
 //! Addresses: 127.66.0.0/16, one third octet per test (1: clients, 2:
-//! profiles, 3: slow clients and the flood, 4: certificate reload); the
+//! profiles, 3: slow clients and the flood, 4: certificate reload on
+//! SIGHUP, 83: PROXY protocol, 84: certificate reload on file change, 85:
+//! slow clients of the PROXY protocol); the
 //! hierarchy of in-process authoritative servers on .10 and .11 of it, Hanse
-//! on .1, the flood from .50 and the other clients from .60. Ports are chosen
-//! by the kernel. Everything stays on 127.0.0.0/8.
+//! on .1, the flood from .50 and the other clients from .60. The PROXY
+//! protocol tests bind clients in 127.83.0.0/24: the proxy (and the relay)
+//! is 127.83.0.1, a peer that is no proxy .2, slow clients .3, a flood .4,
+//! other clients .5 to .20. Ports are chosen by the kernel. Everything
+//! stays on 127.0.0.0/8.
 
 use hanse_testnet::client::exchange;
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
 use hanse_wire::{Edns, EdnsOption, Message, Name, RType, Rcode, compose_query};
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The idle timeout the tests configure.
@@ -211,6 +221,18 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn start(name: &str, octet: u8, hints: &str) -> Hanse {
+    start_with(
+        name,
+        octet,
+        hints,
+        "allow_from = [\"127.0.0.0/8\"]",
+        "[api]\nenabled = false\n",
+    )
+}
+
+/// [`start`] with other `[server]` keys than its access list, and `tail`
+/// (policy entries, the `[api]` section) at the end of the configuration.
+fn start_with(name: &str, octet: u8, hints: &str, server: &str, tail: &str) -> Hanse {
     let directory = scratch(name);
     make_certificates(&directory, "");
     std::fs::write(directory.join("named.root"), hints).unwrap();
@@ -224,18 +246,17 @@ fn start(name: &str, octet: u8, hints: &str) -> Hanse {
         address(free_port(&host)),
     );
     let config = format!(
-        "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+        "[server]\nlisten = [\"{dns}\"]\nthreads = 2\n{server}\n\
          tcp_idle_timeout = \"{}ms\"\n\
          tls_listen = [\"{tls}\"]\nhttps_listen = [\"{https}\"]\ndoh_cleartext_listen = [\"{http}\"]\n\
          certificate = \"server.pem\"\nprivate_key = \"server.key\"\n\
          [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
-         [api]\nenabled = false\n\
          [policy]\nstate_directory = \"state\"\n\
          [[policy.feed]]\nname = \"kids-block\"\nformat = \"domains\"\nfile = \"kids.domains\"\n\
          [[policy.profile]]\nname = \"default\"\n\
          [[policy.profile]]\nname = \"kids\"\nfeeds = [\"kids-block\"]\n\
          [[policy.client]]\nserver_name = \"kid.dns.test\"\nprofile = \"kids\"\n\
-         [[policy.client]]\ndoh_path = \"/dns-query/kid1\"\nprofile = \"kids\"\n",
+         [[policy.client]]\ndoh_path = \"/dns-query/kid1\"\nprofile = \"kids\"\n{tail}",
         IDLE.as_millis()
     );
     std::fs::write(directory.join("hanse.toml"), config).unwrap();
@@ -283,11 +304,11 @@ fn status_of(output: &str) -> Option<&str> {
 /// The address the clients query from: .60 of Hanse's /24.
 fn client_address(hanse: &Hanse) -> String {
     match hanse.dns.ip() {
-        std::net::IpAddr::V4(address) => {
+        IpAddr::V4(address) => {
             let [first, second, third, _] = address.octets();
             format!("{first}.{second}.{third}.60")
         }
-        std::net::IpAddr::V6(_) => unreachable!("the tests use IPv4"),
+        IpAddr::V6(_) => unreachable!("the tests use IPv4"),
     }
 }
 
@@ -841,4 +862,518 @@ fn the_certificate_is_reloaded_on_sighup_and_a_bad_file_keeps_the_old_one() {
         "log:\n{}",
         hanse.log()
     );
+}
+
+/// The address of the PROXY protocol tests' proxy (and relay).
+const PROXY: &str = "127.83.0.1";
+
+/// A PROXY protocol v2 header for a TCP connection from `client` to `server`.
+fn proxy_header(client: SocketAddr, server: SocketAddr) -> Vec<u8> {
+    let (IpAddr::V4(client_ip), IpAddr::V4(server_ip)) = (client.ip(), server.ip()) else {
+        panic!("the tests use IPv4");
+    };
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    // Version 2 and PROXY, IPv4 and stream, 12 octets of addresses.
+    header.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    header.extend_from_slice(&client_ip.octets());
+    header.extend_from_slice(&server_ip.octets());
+    header.extend_from_slice(&client.port().to_be_bytes());
+    header.extend_from_slice(&server.port().to_be_bytes());
+    header
+}
+
+/// A PROXY protocol v2 header with the LOCAL command (a proxy's health check).
+const LOCAL_HEADER: [u8; 16] = *b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
+
+/// A relay that does what a load balancer with the PROXY protocol does: it
+/// accepts on 127.83.0.1, connects from there to `target`, sends a header
+/// that names the accepted connection's peer, then copies both ways. Its
+/// threads end when it is dropped, or after two minutes.
+struct Relay {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(format!("{PROXY}:0")).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((client, peer)) => {
+                            std::thread::spawn(move || relay(client, peer, target));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
+        };
+        Relay {
+            address,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Relays one connection (bounded by ten-second read timeouts).
+fn relay(client: TcpStream, peer: SocketAddr, target: SocketAddr) {
+    let _ = client.set_nonblocking(false);
+    let Ok(mut upstream) = connect_from(PROXY, target) else {
+        return;
+    };
+    if upstream.write_all(&proxy_header(peer, target)).is_err() {
+        return;
+    }
+    for stream in [&client, &upstream] {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    }
+    let (Ok(mut from_client), Ok(mut to_upstream)) = (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    let forward = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_upstream);
+        let _ = to_upstream.shutdown(Shutdown::Write);
+    });
+    let mut to_client = client;
+    let _ = std::io::copy(&mut upstream, &mut to_client);
+    let _ = to_client.shutdown(Shutdown::Both);
+    let _ = forward.join();
+}
+
+/// kdig from `source` to `server` with `options`; the response code, or
+/// `None` if kdig got no answer.
+fn kdig_from(
+    source: &str,
+    server: SocketAddr,
+    ca: &Path,
+    options: &[&str],
+    name: &str,
+) -> Option<String> {
+    let mut arguments = vec![
+        "-b".to_owned(),
+        source.to_owned(),
+        format!("@{}", server.ip()),
+        format!("-p{}", server.port()),
+        format!("+tls-ca={}", ca.display()),
+        "+tls-hostname=dns.test".to_owned(),
+        "+time=3".to_owned(),
+        "+retry=0".to_owned(),
+    ];
+    arguments.extend(options.iter().map(|&option| option.to_owned()));
+    arguments.extend([name.to_owned(), "A".to_owned()]);
+    let output = run("kdig", &arguments);
+    let stdout = text(&output.stdout);
+    if !output.status.success() {
+        eprintln!("kdig {arguments:?}: {stdout}{}", text(&output.stderr));
+        return None;
+    }
+    status_of(&stdout).map(str::to_owned)
+}
+
+/// kdig over plain TCP with a PROXY header naming `client`, sent from the proxy.
+fn kdig_tcp_proxied(hanse: &Hanse, client: &str, name: &str) -> Option<String> {
+    let header = format!("+proxy={client}-{}", hanse.dns.ip());
+    let ca = hanse.certificates().ca;
+    kdig_from(PROXY, hanse.dns, &ca, &["+tcp", "+notls", &header], name)
+}
+
+/// Sends `start` and then a framed query for `name` on `stream`; the
+/// response code, or `None` if the server closed the connection unanswered.
+fn query_after(mut stream: TcpStream, start: &[u8], name: &str) -> Option<Rcode> {
+    let message = query(name, false);
+    let mut bytes = start.to_vec();
+    bytes.extend_from_slice(&u16::try_from(message.len()).unwrap().to_be_bytes());
+    bytes.extend_from_slice(&message);
+    // The server may close before all is written: that is an answer too.
+    let _ = stream.write_all(&bytes);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).ok()?;
+    let mut response = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream.read_exact(&mut response).ok()?;
+    Some(Message::parse(&response).ok()?.rcode())
+}
+
+/// A cleartext DoH GET for `name` with curl from `source` to `target`; the
+/// response code of the DNS answer, or `None` without one.
+fn curl_cleartext_from(
+    hanse: &Hanse,
+    source: &str,
+    target: SocketAddr,
+    name: &str,
+) -> Option<Rcode> {
+    let body = hanse.directory.join(format!("cleartext-{source}"));
+    let arguments: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "5".into(),
+        "--interface".into(),
+        source.into(),
+        "-o".into(),
+        body.display().to_string(),
+        format!(
+            "http://{target}/dns-query?dns={}",
+            base64url(&query(name, false))
+        ),
+    ];
+    let output = run("curl", &arguments);
+    if !output.status.success() {
+        return None;
+    }
+    let body = std::fs::read(&body).ok()?;
+    Some(Message::parse(&body).ok()?.rcode())
+}
+
+/// Whether the server closes `stream` within `limit` without sending anything.
+fn closed_unanswered(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buffer = [0u8; 64];
+    match stream.read(&mut buffer) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+/// The value of a counter without labels in Hanse's `/metrics`.
+fn metric(api: SocketAddr, name: &str) -> Option<f64> {
+    let output = run(
+        "curl",
+        &[
+            "-sS".into(),
+            "--max-time".into(),
+            "5".into(),
+            format!("http://{api}/metrics"),
+        ],
+    );
+    text(&output.stdout).lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[test]
+fn a_proxy_header_from_a_configured_proxy_names_the_client() {
+    let (_net, hints) = hierarchy(83);
+    let api: SocketAddr = format!("127.66.83.1:{}", free_port("127.66.83.1"))
+        .parse()
+        .unwrap();
+    // Clients .0 to .15 of 127.83.0.0/24 are allowed, .20 is not; .7 has
+    // the kids' profile.
+    let hanse = start_with(
+        "proxy",
+        83,
+        &hints,
+        "allow_from = [\"127.66.0.0/16\", \"127.83.0.0/28\"]\n\
+         proxy_protocol_from = [\"127.83.0.1\"]",
+        &format!(
+            "[[policy.client]]\ncidr = \"127.83.0.7/32\"\nprofile = \"kids\"\n\
+             [api]\nlisten = \"{api}\"\n"
+        ),
+    );
+    let ca = hanse.certificates().ca;
+    let blocked = "blocked.example.";
+
+    // TCP, with kdig's own PROXY header: the header's client counts.
+    assert_eq!(
+        kdig_tcp_proxied(&hanse, "127.83.0.7", blocked).as_deref(),
+        Some("NXDOMAIN"),
+        "log:\n{}",
+        hanse.log()
+    );
+    assert_eq!(
+        kdig_tcp_proxied(&hanse, "127.83.0.8", blocked).as_deref(),
+        Some("NOERROR")
+    );
+    assert_eq!(
+        kdig_tcp_proxied(&hanse, "127.83.0.20", blocked).as_deref(),
+        Some("REFUSED")
+    );
+    // LOCAL: the proxy's own address (allowed, default profile).
+    let local = connect_from(PROXY, hanse.dns).expect("connects");
+    assert_eq!(
+        query_after(local, &LOCAL_HEADER, blocked),
+        Some(Rcode::NOERROR)
+    );
+
+    // DoT and DoH over TLS through the relay: the relay's header counts.
+    let tls_relay = Relay::start(hanse.tls);
+    let https_relay = Relay::start(hanse.https);
+    let http_relay = Relay::start(hanse.http);
+    let through = |relay: &Relay, client: &str, option: &str| {
+        kdig_from(client, relay.address, &ca, &[option], blocked)
+    };
+    assert_eq!(
+        through(&tls_relay, "127.83.0.7", "+tls").as_deref(),
+        Some("NXDOMAIN"),
+        "log:\n{}",
+        hanse.log()
+    );
+    assert_eq!(
+        through(&tls_relay, "127.83.0.8", "+tls").as_deref(),
+        Some("NOERROR")
+    );
+    assert_eq!(
+        through(&tls_relay, "127.83.0.20", "+tls").as_deref(),
+        Some("REFUSED")
+    );
+    assert_eq!(
+        through(&https_relay, "127.83.0.7", "+https").as_deref(),
+        Some("NXDOMAIN")
+    );
+    assert_eq!(
+        through(&https_relay, "127.83.0.8", "+https").as_deref(),
+        Some("NOERROR")
+    );
+    assert_eq!(
+        through(&https_relay, "127.83.0.20", "+https").as_deref(),
+        Some("REFUSED")
+    );
+    // Cleartext DoH through the relay, with curl.
+    let cleartext = |client: &str| curl_cleartext_from(&hanse, client, http_relay.address, blocked);
+    assert_eq!(cleartext("127.83.0.7"), Some(Rcode::NXDOMAIN));
+    assert_eq!(cleartext("127.83.0.8"), Some(Rcode::NOERROR));
+    assert_eq!(cleartext("127.83.0.20"), Some(Rcode::REFUSED));
+
+    // A header from a peer that is no proxy: closed, on every listener.
+    let rejections_before = metric(api, "hanse_proxy_header_rejections_total").expect("the metric");
+    let header = |target: SocketAddr| proxy_header("127.83.0.7:4000".parse().unwrap(), target);
+    assert_eq!(
+        kdig_from(
+            "127.83.0.2",
+            hanse.dns,
+            &ca,
+            &["+tcp", "+notls", "+proxy=127.83.0.7-127.66.83.1"],
+            blocked
+        ),
+        None
+    );
+    for target in [hanse.tls, hanse.https, hanse.http] {
+        let mut stream = connect_from("127.83.0.2", target).expect("connects");
+        stream.write_all(&header(target)).unwrap();
+        assert!(
+            closed_unanswered(&mut stream, IDLE),
+            "a header from a non-proxy to {target}"
+        );
+    }
+    // A proxy without a header: closed, on every listener.
+    let plain = connect_from(PROXY, hanse.dns).expect("connects");
+    assert_eq!(query_after(plain, &[], blocked), None);
+    assert_eq!(kdig_from(PROXY, hanse.tls, &ca, &["+tls"], blocked), None);
+    assert_eq!(
+        kdig_from(PROXY, hanse.https, &ca, &["+https"], blocked),
+        None
+    );
+    let mut http = connect_from(PROXY, hanse.http).expect("connects");
+    http.write_all(b"GET /dns-query?dns=AAAB HTTP/1.1\r\nhost: dns.test\r\n\r\n")
+        .unwrap();
+    assert!(closed_unanswered(&mut http, IDLE));
+    // Counted: eight connections closed for their header.
+    let rejections = metric(api, "hanse_proxy_header_rejections_total").expect("the metric");
+    assert_eq!(rejections - rejections_before, 8.0, "log:\n{}", hanse.log());
+    // The service still answers the proxy's clients.
+    assert_eq!(
+        kdig_tcp_proxied(&hanse, "127.83.0.8", "www.example.").as_deref(),
+        Some("NOERROR")
+    );
+}
+
+/// Replaces `path` with `contents` the way deployment tools do: a new file
+/// renamed into place.
+fn replace_file(path: &Path, contents: &[u8]) {
+    let temporary = path.with_extension("new");
+    std::fs::write(&temporary, contents).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
+}
+
+#[test]
+fn the_certificate_is_reloaded_when_its_files_change() {
+    let (_net, hints) = hierarchy(84);
+    let hanse = start("watch", 84, &hints);
+    let first = hanse.certificates();
+    let client = "127.66.84.60";
+    let works_with = |ca: &Path| {
+        kdig_from(client, hanse.tls, ca, &["+tls"], "www.example.").as_deref() == Some("NOERROR")
+    };
+    assert!(works_with(&first.ca), "log:\n{}", hanse.log());
+    // A certificate from another CA, written over the first: no SIGHUP.
+    let second = make_certificates(&hanse.directory, "second-");
+    let changed = Instant::now();
+    replace_file(
+        &first.certificate,
+        &std::fs::read(&second.certificate).unwrap(),
+    );
+    replace_file(&first.key, &std::fs::read(&second.key).unwrap());
+    let deadline = changed + Duration::from_secs(10);
+    while !works_with(&second.ca) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        works_with(&second.ca),
+        "not reloaded in 10 s; log:\n{}",
+        hanse.log()
+    );
+    assert!(
+        !works_with(&first.ca),
+        "the old certificate is still served"
+    );
+    assert!(
+        hanse.log().contains("certificate reloaded"),
+        "log:\n{}",
+        hanse.log()
+    );
+    // A broken replacement keeps the second certificate, and says so.
+    replace_file(
+        &first.certificate,
+        b"-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !hanse
+        .log()
+        .contains("certificate not reloaded after a file change")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        hanse
+            .log()
+            .contains("certificate not reloaded after a file change"),
+        "log:\n{}",
+        hanse.log()
+    );
+    assert!(works_with(&second.ca), "log:\n{}", hanse.log());
+}
+
+/// Writes `bytes` to `stream` one octet a second, until the stream fails,
+/// all are written or `stop` is set.
+fn trickle(
+    mut stream: TcpStream,
+    bytes: Vec<u8>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for byte in bytes {
+            if stop.load(Ordering::Relaxed) || stream.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
+
+#[test]
+fn slow_proxy_headers_and_hellos_and_half_open_connections_do_not_stop_others() {
+    let (_net, hints) = hierarchy(85);
+    let hanse = start_with(
+        "proxy-slow",
+        85,
+        &hints,
+        "allow_from = [\"127.0.0.0/8\"]\nproxy_protocol_from = [\"127.83.0.1\"]",
+        "[api]\nenabled = false\n",
+    );
+    let ca = hanse.certificates().ca;
+    // 200 half-open connections from the proxy and from another address.
+    let mut flood = Vec::new();
+    for source in [PROXY, "127.83.0.4"] {
+        for _ in 0..200 {
+            match connect_from(source, hanse.tls) {
+                Ok(stream) => flood.push(stream),
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(
+        flood.len() >= 264,
+        "only {} connections opened",
+        flood.len()
+    );
+    // A proxy that sends its header one octet a second, and a client that
+    // sends its TLS hello so.
+    let stop = Arc::new(AtomicBool::new(false));
+    let slow_header = connect_from(PROXY, hanse.tls).expect("connects");
+    let slow_hello = connect_from("127.83.0.3", hanse.tls).expect("connects");
+    let opened = Instant::now();
+    let mut hello = vec![
+        0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03,
+    ];
+    hello.extend_from_slice(&[0x42; 20]);
+    let mut slow = Vec::new();
+    for (stream, bytes) in [
+        (
+            &slow_header,
+            proxy_header("127.83.0.9:4000".parse().unwrap(), hanse.tls),
+        ),
+        (&slow_hello, hello),
+    ] {
+        slow.push(trickle(
+            stream.try_clone().unwrap(),
+            bytes,
+            Arc::clone(&stop),
+        ));
+    }
+    // Another client's DoT query is answered, and quickly.
+    let asked = Instant::now();
+    let status = kdig_from("127.83.0.5", hanse.tls, &ca, &["+tls"], "www.example.");
+    assert_eq!(status.as_deref(), Some("NOERROR"), "log:\n{}", hanse.log());
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        asked.elapsed()
+    );
+    // The slow ones are closed at the idle timeout (shorter than the
+    // header's five seconds), not long after.
+    for (mut stream, what) in [
+        (slow_header, "slow PROXY header"),
+        (slow_hello, "slow TLS hello"),
+    ] {
+        let limit = (IDLE * 2).saturating_sub(opened.elapsed()) + Duration::from_millis(500);
+        assert!(
+            closed_within(&mut stream, limit),
+            "the {what} was not closed"
+        );
+    }
+    assert!(opened.elapsed() < IDLE * 3);
+    let mut closed = 0;
+    for stream in &mut flood {
+        if closed_within(
+            stream,
+            Duration::from_millis(100) + IDLE.saturating_sub(opened.elapsed()),
+        ) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, flood.len(), "every flood connection is closed");
+    stop.store(true, Ordering::Relaxed);
+    for thread in slow {
+        let _ = thread.join();
+    }
+    let status = kdig_from("127.83.0.5", hanse.tls, &ca, &["+tls"], "www.example.");
+    assert_eq!(status.as_deref(), Some("NOERROR"));
 }

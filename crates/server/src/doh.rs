@@ -205,7 +205,7 @@ pub(crate) async fn serve_https(
                 peer,
                 from_proxy,
                 &mut admission,
-                &handler,
+                &handler.statistics,
                 idle_timeout,
             )
             .await

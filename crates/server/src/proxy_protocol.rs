@@ -28,7 +28,7 @@
 //! - TLVs are skipped (no CRC32C check, no use of the SSL or authority fields).
 //! - Connections over UDP (dnsdist can prefix datagrams) are not read for a header.
 
-use crate::handler::Handler;
+use crate::statistics::ServiceStatistics;
 use crate::tcp::ConnectionLimits;
 use hanse_wire::proxy::{FIXED_LENGTH, SIGNATURE, could_be_signature, parse_proxy_header};
 use std::net::IpAddr;
@@ -97,11 +97,11 @@ pub(crate) async fn open_connection(
     peer: IpAddr,
     from_proxy: bool,
     admission: &mut Admission,
-    handler: &Handler,
+    statistics: &ServiceStatistics,
     idle_timeout: Duration,
 ) -> Option<(Replayed<TcpStream>, IpAddr)> {
     let reject = || {
-        handler.statistics.current().count_rejected_proxy_header();
+        statistics.current().count_rejected_proxy_header();
         None
     };
     if from_proxy {
@@ -125,16 +125,17 @@ pub(crate) async fn open_connection(
         Ok(Ok(filled)) => filled,
         _ => return None,
     };
-    if filled == SIGNATURE.len() {
+    if start == SIGNATURE {
         tracing::debug!("connection from {peer} closed: PROXY header from an address not trusted");
         return reject();
     }
     Some((Replayed::new(stream, &start[..filled]), peer))
 }
 
-/// Reads octets into `start` while they could be the signature; returns how
-/// many were read (all of `start` if they are the signature). The end of
-/// the stream is an error.
+/// Reads octets into `start` (as long as the signature) while they could be
+/// the signature; returns how many were read: all of `start` if they are
+/// the signature, maybe all of it if they are not. The end of the stream is
+/// an error.
 async fn read_start(stream: &mut TcpStream, start: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < start.len() {
@@ -154,11 +155,16 @@ async fn read_start(stream: &mut TcpStream, start: &mut [u8]) -> std::io::Result
 /// address it names (`peer` for LOCAL); `None` if it is not a valid one.
 async fn read_header(stream: &mut TcpStream, peer: IpAddr) -> Option<IpAddr> {
     let mut fixed = [0u8; FIXED_LENGTH];
-    let filled = read_start(stream, &mut fixed[..SIGNATURE.len()]).await.ok()?;
-    if filled != SIGNATURE.len() {
+    read_start(stream, &mut fixed[..SIGNATURE.len()])
+        .await
+        .ok()?;
+    if fixed[..SIGNATURE.len()] != SIGNATURE {
         return None;
     }
-    stream.read_exact(&mut fixed[SIGNATURE.len()..]).await.ok()?;
+    stream
+        .read_exact(&mut fixed[SIGNATURE.len()..])
+        .await
+        .ok()?;
     let length = hanse_wire::proxy::read_fixed_part(&fixed)
         .ok()?
         .header_length;
@@ -247,6 +253,112 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Replayed<S> {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    /// Opens a loopback connection from `source`, writes `bytes` and closes
+    /// its sending side; returns what [`open_connection`] made of it and the
+    /// rest of the stream, and the rejections counted.
+    fn open_with(source: &str, from_proxy: bool, bytes: &[u8]) -> (Option<(IpAddr, Vec<u8>)>, u64) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            let mut client = socket
+                .connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            client.write_all(bytes).await.unwrap();
+            client.shutdown().await.unwrap();
+            let (stream, peer) = listener.accept().await.unwrap();
+            let limits = Arc::new(ConnectionLimits {
+                max_total: 10,
+                max_per_client: 10,
+                ..ConnectionLimits::default()
+            });
+            assert!(limits.admit_total());
+            let mut admission = Admission::total_only(Arc::clone(&limits));
+            let statistics = ServiceStatistics::new(1);
+            let opened = open_connection(
+                stream,
+                peer.ip(),
+                from_proxy,
+                &mut admission,
+                &statistics,
+                Duration::from_secs(2),
+            )
+            .await;
+            let opened = match opened {
+                Some((mut stream, client)) => {
+                    let mut rest = Vec::new();
+                    stream.read_to_end(&mut rest).await.unwrap();
+                    Some((client, rest))
+                }
+                None => None,
+            };
+            drop(admission);
+            assert_eq!(limits.total.load(std::sync::atomic::Ordering::Relaxed), 0);
+            assert!(limits.per_client.lock().is_empty());
+            (opened, statistics.snapshot().rejected_proxy_headers)
+        })
+    }
+
+    fn header(client: [u8; 4]) -> Vec<u8> {
+        let mut bytes = SIGNATURE.to_vec();
+        bytes.extend_from_slice(&[0x21, 0x11, 0, 12]);
+        bytes.extend_from_slice(&client);
+        bytes.extend_from_slice(&[127, 0, 0, 1, 0x10, 0x00, 0, 53]);
+        bytes
+    }
+
+    #[test]
+    fn a_proxy_header_names_the_client_and_the_rest_is_read_after_it() {
+        let mut bytes = header([192, 0, 2, 7]);
+        bytes.extend_from_slice(b"first query");
+        let (opened, rejected) = open_with("127.83.0.1", true, &bytes);
+        let (client, rest) = opened.expect("accepted");
+        assert_eq!(client, IpAddr::from([192, 0, 2, 7]));
+        assert_eq!(rest, b"first query");
+        assert_eq!(rejected, 0);
+    }
+
+    #[test]
+    fn other_peers_keep_every_octet_and_their_own_address() {
+        // Longer and shorter than the signature; one that starts like it.
+        for bytes in [
+            &b"\x16\x03\x01\x00\xc8 a TLS hello"[..],
+            b"\x00\x1d",
+            b"\r\n\r\nGET",
+        ] {
+            let (opened, rejected) = open_with("127.83.0.2", false, bytes);
+            let (client, rest) = opened.expect("accepted");
+            assert_eq!(client, IpAddr::from([127, 83, 0, 2]));
+            assert_eq!(rest, bytes);
+            assert_eq!(rejected, 0);
+        }
+    }
+
+    #[test]
+    fn headers_from_other_peers_and_proxies_without_one_are_refused_and_counted() {
+        let (opened, rejected) = open_with("127.83.0.2", false, &header([192, 0, 2, 7]));
+        assert!(opened.is_none());
+        assert_eq!(rejected, 1);
+        for bytes in [
+            &b"\x00\x1d plain DNS over TCP"[..],
+            b"PROXY TCP4 192.0.2.7 127.0.0.1 1 53\r\n",
+            b"",
+        ] {
+            let (opened, rejected) = open_with("127.83.0.1", true, bytes);
+            assert!(opened.is_none());
+            assert_eq!(rejected, 1);
+        }
+        // A header cut short by the end of the stream.
+        let (opened, rejected) = open_with("127.83.0.1", true, &header([192, 0, 2, 7])[..20]);
+        assert!(opened.is_none());
+        assert_eq!(rejected, 1);
+    }
 
     #[test]
     fn octets_put_back_are_read_first_then_the_stream() {

@@ -104,7 +104,12 @@ pub(crate) async fn accept_admitted(
             continue;
         }
         if from_proxy {
-            return Some((stream, peer, Admission::total_only(Arc::clone(limits)), true));
+            return Some((
+                stream,
+                peer,
+                Admission::total_only(Arc::clone(limits)),
+                true,
+            ));
         }
         if limits.admit_client(peer) {
             return Some((
@@ -140,7 +145,7 @@ pub(crate) async fn serve_tcp(
                 peer,
                 from_proxy,
                 &mut admission,
-                &handler,
+                &handler.statistics,
                 idle_timeout,
             )
             .await

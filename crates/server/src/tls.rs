@@ -340,7 +340,7 @@ pub(crate) async fn serve_tls(
                 peer,
                 from_proxy,
                 &mut admission,
-                &handler,
+                &handler.statistics,
                 idle_timeout,
             )
             .await
