@@ -120,10 +120,9 @@ pub(crate) async fn open_connection(
         return Some((Replayed::new(stream, &[]), client));
     }
     let mut start = [0u8; SIGNATURE.len()];
-    let filled = match tokio::time::timeout(idle_timeout, read_start(&mut stream, &mut start)).await
-    {
-        Ok(Ok(filled)) => filled,
-        _ => return None,
+    let read = tokio::time::timeout(idle_timeout, read_start(&mut stream, &mut start)).await;
+    let Ok(Ok(filled)) = read else {
+        return None;
     };
     if start == SIGNATURE {
         tracing::debug!("connection from {peer} closed: PROXY header from an address not trusted");
