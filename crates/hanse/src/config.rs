@@ -287,8 +287,8 @@ pub struct ServerSection {
     pub certificate: Option<PathBuf>,
     /// PEM file with the private key of that certificate.
     pub private_key: Option<PathBuf>,
-    /// Proxies whose TCP, DoT and DoH connections start with a PROXY
-    /// protocol v2 header naming the client; empty by default.
+    /// Proxies whose UDP datagrams and TCP, DoT and DoH connections start
+    /// with a PROXY protocol v2 header naming the client; empty by default.
     pub proxy_protocol_from: Vec<IpNetwork>,
 }
 

@@ -166,7 +166,7 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
         ),
         counter(
             "hanse_proxy_header_rejections_total",
-            "TCP, DoT and DoH connections closed for their PROXY protocol header: missing or invalid from a configured proxy, or sent by another peer.",
+            "Connections closed and UDP datagrams dropped for their PROXY protocol header: missing or invalid from a configured proxy, or sent by another peer.",
             service.rejected_proxy_headers,
         ),
         counter(

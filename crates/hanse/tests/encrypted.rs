@@ -6,7 +6,8 @@
 //! selection by TLS server name and by DoH path, the idle timeout against a
 //! client that opens TLS and sends nothing, a flood of half-open connections,
 //! the certificate reloaded on SIGHUP and when its files change (a bad file
-//! keeps the old one), and the PROXY protocol v2 on TCP (kdig +proxy), DoT
+//! keeps the old one), and the PROXY protocol v2 on UDP and TCP (kdig
+//! +proxy), DoT
 //! and DoH (kdig and curl through a relay that adds the header, as a load
 //! balancer does), against slow and half-open clients too.
 //!
@@ -1115,6 +1116,20 @@ fn a_proxy_header_from_a_configured_proxy_names_the_client() {
         kdig_tcp_proxied(&hanse, "127.83.0.20", blocked).as_deref(),
         Some("REFUSED")
     );
+    // UDP, with kdig's header on each datagram.
+    let udp = |client: &str| {
+        let header = format!("+proxy={client}-{}", hanse.dns.ip());
+        kdig_from(
+            PROXY,
+            hanse.dns,
+            &ca,
+            &["+notcp", "+notls", &header],
+            blocked,
+        )
+    };
+    assert_eq!(udp("127.83.0.7").as_deref(), Some("NXDOMAIN"));
+    assert_eq!(udp("127.83.0.8").as_deref(), Some("NOERROR"));
+    assert_eq!(udp("127.83.0.20").as_deref(), Some("REFUSED"));
     // LOCAL: the proxy's own address (allowed, default profile).
     let local = connect_from(PROXY, hanse.dns).expect("connects");
     assert_eq!(
@@ -1174,6 +1189,12 @@ fn a_proxy_header_from_a_configured_proxy_names_the_client() {
         ),
         None
     );
+    let unanswered = ["+notcp", "+notls", "+time=1"];
+    let with_header = [&unanswered[..], &["+proxy=127.83.0.7-127.66.83.1"]].concat();
+    assert_eq!(
+        kdig_from("127.83.0.2", hanse.dns, &ca, &with_header, blocked),
+        None
+    );
     for target in [hanse.tls, hanse.https, hanse.http] {
         let mut stream = connect_from("127.83.0.2", target).expect("connects");
         stream.write_all(&header(target)).unwrap();
@@ -1185,6 +1206,7 @@ fn a_proxy_header_from_a_configured_proxy_names_the_client() {
     // A proxy without a header: closed, on every listener.
     let plain = connect_from(PROXY, hanse.dns).expect("connects");
     assert_eq!(query_after(plain, &[], blocked), None);
+    assert_eq!(kdig_from(PROXY, hanse.dns, &ca, &unanswered, blocked), None);
     assert_eq!(kdig_from(PROXY, hanse.tls, &ca, &["+tls"], blocked), None);
     assert_eq!(
         kdig_from(PROXY, hanse.https, &ca, &["+https"], blocked),
@@ -1194,9 +1216,14 @@ fn a_proxy_header_from_a_configured_proxy_names_the_client() {
     http.write_all(b"GET /dns-query?dns=AAAB HTTP/1.1\r\nhost: dns.test\r\n\r\n")
         .unwrap();
     assert!(closed_unanswered(&mut http, IDLE));
-    // Counted: eight connections closed for their header.
+    // Counted: eight connections closed and two datagrams dropped.
     let rejections = metric(api, "hanse_proxy_header_rejections_total").expect("the metric");
-    assert_eq!(rejections - rejections_before, 8.0, "log:\n{}", hanse.log());
+    assert_eq!(
+        rejections - rejections_before,
+        10.0,
+        "log:\n{}",
+        hanse.log()
+    );
     // The service still answers the proxy's clients.
     assert_eq!(
         kdig_tcp_proxied(&hanse, "127.83.0.8", "www.example.").as_deref(),

@@ -51,9 +51,10 @@ pub struct Settings {
     /// Hears of every query answered or dropped (the query log); `None`
     /// costs the hot path one branch.
     pub observer: Option<Arc<dyn QueryObserver>>,
-    /// Peers whose TCP, DoT and DoH connections must start with a PROXY
-    /// protocol v2 header that names the client; empty by default. A
-    /// header from any other peer closes its connection.
+    /// Peers whose UDP datagrams and TCP, DoT and DoH connections must
+    /// start with a PROXY protocol v2 header that names the client; empty
+    /// by default. A header from any other peer closes its connection (or
+    /// drops its datagram).
     pub proxy_protocol_from: AccessList,
 }
 
@@ -131,6 +132,9 @@ pub(crate) struct Handler {
     resolver: Arc<Resolver<NetworkTransport>>,
     answers: Arc<AnswerCache>,
     settings: arc_swap::ArcSwap<Settings>,
+    /// Whether `proxy_protocol_from` is not empty: one relaxed load per
+    /// datagram when it is.
+    any_proxies: std::sync::atomic::AtomicBool,
     pub(crate) statistics: Arc<ServiceStatistics>,
 }
 
@@ -144,18 +148,24 @@ impl Handler {
         Handler {
             resolver,
             answers,
+            any_proxies: (settings.proxy_protocol_from != AccessList::default()).into(),
             settings: arc_swap::ArcSwap::from_pointee(settings),
             statistics,
         }
     }
 
     pub(crate) fn reload(&self, settings: Settings) {
+        let any_proxies = settings.proxy_protocol_from != AccessList::default();
         self.settings.store(Arc::new(settings));
+        self.any_proxies
+            .store(any_proxies, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether `peer` is a proxy whose connections start with a PROXY header.
+    /// Whether `peer` is a proxy whose connections and datagrams start with
+    /// a PROXY header.
     pub(crate) fn is_proxy(&self, peer: IpAddr) -> bool {
-        self.settings.load().proxy_protocol_from.allows(peer)
+        self.any_proxies.load(std::sync::atomic::Ordering::Relaxed)
+            && self.settings.load().proxy_protocol_from.allows(peer)
     }
 
     /// Removes `name` (and with `subtree` the names below) from both caches;

@@ -28,8 +28,8 @@
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
 //! - Changing the listen addresses or the thread count needs a restart;
 //!   everything else reloads.
-//! - DNS over QUIC (RFC 9250) is not served yet. The PROXY protocol
-//!   (version 2) is read on TCP, DoT and DoH, not on UDP.
+//! - DNS over QUIC (RFC 9250) is not served yet.
+//! - The PROXY protocol is read in version 2 only (UDP, TCP, DoT, DoH).
 
 #![warn(missing_docs)]
 

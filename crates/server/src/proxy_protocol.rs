@@ -26,7 +26,7 @@
 //! # Limitations
 //! - Version 1 (text) headers are refused.
 //! - TLVs are skipped (no CRC32C check, no use of the SSL or authority fields).
-//! - Connections over UDP (dnsdist can prefix datagrams) are not read for a header.
+//! - Datagrams are read for a header by the UDP loop ([`crate::udp`]), not here.
 
 use crate::statistics::ServiceStatistics;
 use crate::tcp::ConnectionLimits;

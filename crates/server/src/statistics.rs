@@ -182,8 +182,8 @@ pub struct WorkerCounters {
     dropped_by_policy: AtomicU64,
     /// UDP queries dropped because the worker had too many resolutions under way.
     dropped_overload: AtomicU64,
-    /// Connections closed for their PROXY header: missing or invalid from
-    /// a configured proxy, or sent by a peer that is not one.
+    /// Connections closed and datagrams dropped for their PROXY header:
+    /// missing or invalid from a configured proxy, or sent by another peer.
     rejected_proxy_headers: AtomicU64,
     /// Resolutions by DNSSEC outcome, in the order of [`DNSSEC_OUTCOMES`].
     dnssec_outcomes: [AtomicU64; 4],
@@ -569,8 +569,9 @@ pub struct ServiceSnapshot {
     pub dropped_by_policy: u64,
     /// UDP queries dropped because a worker had too many resolutions under way.
     pub dropped_overload: u64,
-    /// Stream connections closed for their PROXY protocol header: missing
-    /// or invalid from a configured proxy, or sent by any other peer.
+    /// Connections closed and datagrams dropped for their PROXY protocol
+    /// header: missing or invalid from a configured proxy, or sent by any
+    /// other peer.
     pub rejected_proxy_headers: u64,
     /// Resolutions by DNSSEC outcome (`secure`, `insecure`, `bogus`,
     /// `indeterminate`: not validated, e.g. no trust anchor above it).

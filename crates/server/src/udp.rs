@@ -1,7 +1,15 @@
 //! The UDP loop of one worker: receive, answer hits at once, hand misses to
 //! a task on the same runtime.
+//!
+//! A datagram from a configured proxy (`proxy_protocol_from`) must start
+//! with a PROXY protocol v2 header (as dnsdist sends them); the client it
+//! names is the query's client, the rest of the datagram the query, and
+//! the response goes back to the proxy without a header. A datagram from a
+//! proxy without a valid header, or from anyone else with one, is dropped
+//! and counted.
 
 use crate::handler::{Action, Handler, Transport};
+use hanse_wire::proxy::{SIGNATURE, parse_proxy_header};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -40,8 +48,22 @@ pub(crate) async fn serve_udp(
             },
             _ = &mut shutdown_signal => break,
         };
-        let packet = &receive_buffer[..length];
-        match handler.handle(packet, client.ip(), Transport::Udp, &mut send_buffer) {
+        let mut packet = &receive_buffer[..length];
+        let mut client_address = client.ip();
+        let from_proxy = handler.is_proxy(client_address);
+        if from_proxy || packet.starts_with(&SIGNATURE) {
+            match parse_proxy_header(packet) {
+                Ok((header, header_length)) if from_proxy => {
+                    packet = &packet[header_length..];
+                    client_address = header.client_or(client_address);
+                }
+                _ => {
+                    handler.statistics.current().count_rejected_proxy_header();
+                    continue;
+                }
+            }
+        }
+        match handler.handle(packet, client_address, Transport::Udp, &mut send_buffer) {
             Action::Reply(reply) => {
                 let _ = socket.try_send_to(reply, client);
             }
