@@ -27,7 +27,11 @@ fuzz_target!(|bytes: &[u8]| {
         if end >= length {
             continue;
         }
-        let needed = if end < FIXED_LENGTH { FIXED_LENGTH } else { length };
+        let needed = if end < FIXED_LENGTH {
+            FIXED_LENGTH
+        } else {
+            length
+        };
         assert_eq!(
             parse_proxy_header(&bytes[..end]),
             Err(ProxyHeaderError::Incomplete { needed })
