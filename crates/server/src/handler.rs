@@ -9,8 +9,12 @@
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
+use crate::rate_limit::{
+    LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKind, ResponseVerdict,
+    slip_in_place,
+};
 pub(crate) use crate::statistics::Transport;
-use crate::statistics::{ServiceStatistics, WorkerCounters};
+use crate::statistics::{RateLimitOutcome, ServiceStatistics, WorkerCounters};
 use hanse_cache::{AnswerCache, StoredAnswer};
 use hanse_policy::{
     Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
@@ -51,6 +55,8 @@ pub struct Settings {
     /// Hears of every query answered or dropped (the query log); `None`
     /// costs the hot path one branch.
     pub observer: Option<Arc<dyn QueryObserver>>,
+    /// Per-client query limits and response-rate limiting (off by default).
+    pub rate_limit: RateLimitSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -63,6 +69,7 @@ impl std::fmt::Debug for Settings {
             .field("extra_text", &self.extra_text)
             .field("notify", &self.notify.as_ref().map(|_| "receiver"))
             .field("observer", &self.observer.as_ref().map(|_| "observer"))
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -127,6 +134,10 @@ pub(crate) struct Handler {
     answers: Arc<AnswerCache>,
     settings: arc_swap::ArcSwap<Settings>,
     pub(crate) statistics: Arc<ServiceStatistics>,
+    /// The buckets of the rate limits; their settings are in `settings`.
+    limiter: RateLimiter,
+    /// The start of the rate limits' millisecond clock.
+    epoch: Instant,
 }
 
 impl Handler {
@@ -141,7 +152,52 @@ impl Handler {
             answers,
             settings: arc_swap::ArcSwap::from_pointee(settings),
             statistics,
+            limiter: RateLimiter::new(),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Milliseconds since the handler was made: the rate limits' clock.
+    fn milliseconds(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Response-rate limiting (RRL) of a UDP response to `client`: whether
+    /// to send it as it is, truncated, or not at all. Counts what it held
+    /// back. A response whose question cannot be read is sent.
+    pub(crate) fn check_udp_response(&self, response: &[u8], client: IpAddr) -> ResponseVerdict {
+        let settings = self.settings.load();
+        if settings.rate_limit.responses_per_second == 0 {
+            return ResponseVerdict::Send;
+        }
+        let Some((name, rtype)) = response_question(response) else {
+            return ResponseVerdict::Send;
+        };
+        let kind = ResponseKind::of_rcode(response[3]);
+        let verdict = self.limiter.check_response(
+            &settings.rate_limit,
+            client,
+            name,
+            rtype,
+            kind,
+            self.milliseconds(),
+        );
+        let counters = self.statistics.current();
+        match verdict {
+            ResponseVerdict::Send => {}
+            ResponseVerdict::Slip => counters.count_rate_limited(RateLimitOutcome::ResponseSlip),
+            ResponseVerdict::Drop => counters.count_rate_limited(RateLimitOutcome::ResponseDrop),
+        }
+        verdict
+    }
+
+    /// The truncated form of a response that RRL lets slip (TC set, no
+    /// records); `None` if its question cannot be read.
+    pub(crate) fn slipped(response: &[u8]) -> Option<Vec<u8>> {
+        let mut copy = response.to_vec();
+        let length = slip_in_place(&mut copy)?;
+        copy.truncate(length);
+        Some(copy)
     }
 
     pub(crate) fn reload(&self, settings: Settings) {
@@ -194,6 +250,32 @@ impl Handler {
         }
         // The one branch the hot path pays for the observer.
         let started = settings.observer.is_some().then(Instant::now);
+        if settings.rate_limit.queries_per_second != 0
+            && self
+                .limiter
+                .check_query(&settings.rate_limit, client, self.milliseconds())
+                == QueryVerdict::Limit
+        {
+            return match settings.rate_limit.action {
+                LimitAction::Drop => {
+                    counters.count_rate_limited(RateLimitOutcome::ClientDrop);
+                    Action::Drop
+                }
+                LimitAction::Refuse => {
+                    counters.count_rate_limited(RateLimitOutcome::ClientRefuse);
+                    let response = error_response(packet, Rcode::REFUSED, &settings);
+                    self.finish_error(
+                        packet,
+                        client,
+                        transport,
+                        Rcode::REFUSED,
+                        &settings,
+                        started,
+                    );
+                    Action::Owned(response)
+                }
+            };
+        }
         if !settings.access.allows(client) {
             WorkerCounters::count(&counters.refused);
             let response = error_response(packet, Rcode::REFUSED, &settings);
@@ -950,6 +1032,30 @@ fn fit(
         return (truncated(pending, settings), Rcode::NOERROR);
     }
     (response, rcode)
+}
+
+/// The question name (uncompressed, as this server writes it) and type of
+/// a response with one question.
+fn response_question(response: &[u8]) -> Option<(&[u8], u16)> {
+    if response.get(4..6)? != [0, 1] {
+        return None;
+    }
+    let mut position = 12;
+    loop {
+        let length = usize::from(*response.get(position)?);
+        if length & 0xc0 != 0 {
+            return None;
+        }
+        position += 1 + length;
+        if length == 0 {
+            break;
+        }
+    }
+    let rtype = response.get(position..position + 2)?;
+    Some((
+        &response[12..position],
+        u16::from_be_bytes([rtype[0], rtype[1]]),
+    ))
 }
 
 /// The current time for time windows.

@@ -2,6 +2,7 @@
 //! a task on the same runtime.
 
 use crate::handler::{Action, Handler, Transport};
+use crate::rate_limit::ResponseVerdict;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,11 +43,19 @@ pub(crate) async fn serve_udp(
         };
         let packet = &receive_buffer[..length];
         match handler.handle(packet, client.ip(), Transport::Udp, &mut send_buffer) {
-            Action::Reply(reply) => {
-                let _ = socket.try_send_to(reply, client);
-            }
+            Action::Reply(reply) => match handler.check_udp_response(reply, client.ip()) {
+                ResponseVerdict::Send => {
+                    let _ = socket.try_send_to(reply, client);
+                }
+                ResponseVerdict::Slip => {
+                    if let Some(slipped) = Handler::slipped(reply) {
+                        let _ = socket.try_send_to(&slipped, client);
+                    }
+                }
+                ResponseVerdict::Drop => {}
+            },
             Action::Owned(reply) => {
-                if !reply.is_empty() {
+                if let Some(reply) = rate_limited(&handler, reply, client.ip()) {
                     let _ = socket.send_to(&reply, client).await;
                 }
             }
@@ -64,6 +73,8 @@ pub(crate) async fn serve_udp(
                 let pending = Rc::clone(&pending);
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Udp).await;
+                    let response =
+                        response.and_then(|response| rate_limited(&handler, response, client.ip()));
                     if let Some(response) = response {
                         // Try at once; wait for the socket only if its buffer is full.
                         if socket.try_send_to(&response, client).is_err() {
@@ -75,5 +86,18 @@ pub(crate) async fn serve_udp(
                 });
             }
         }
+    }
+}
+
+/// A UDP response after response-rate limiting: as it is, truncated, or
+/// `None` to send nothing (also for an empty response).
+fn rate_limited(handler: &Handler, response: Vec<u8>, client: std::net::IpAddr) -> Option<Vec<u8>> {
+    if response.is_empty() {
+        return None;
+    }
+    match handler.check_udp_response(&response, client) {
+        ResponseVerdict::Send => Some(response),
+        ResponseVerdict::Slip => Handler::slipped(&response),
+        ResponseVerdict::Drop => None,
     }
 }

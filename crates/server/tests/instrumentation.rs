@@ -184,6 +184,7 @@ fn start(
         extra_text: true,
         notify: None,
         observer,
+        rate_limit: Default::default(),
     };
     let config = ServerConfig {
         listen: vec![SocketAddr::new(IpAddr::from(listen), 0)],

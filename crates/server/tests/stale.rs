@@ -94,6 +94,7 @@ fn stale_answers_reach_the_client_and_skip_the_answer_cache() {
         extra_text: true,
         notify: None,
         observer: None,
+        rate_limit: Default::default(),
     };
     let server_config = ServerConfig {
         listen: vec![SocketAddr::from(([127, 69, 10, 3], 0))],
