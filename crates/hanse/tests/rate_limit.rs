@@ -1,0 +1,308 @@
+//! End-to-end tests of the rate limits of `hanse serve` (`[rate_limit]`):
+//! the token bucket per client network, exempt networks, and
+//! response-rate limiting (RRL) whose slipped, truncated answers send a
+//! client to TCP, where it gets the answer. The counts show in `/metrics`.
+//!
+//! Addresses: the authoritative servers on 127.85.0.1 (root) and
+//! 127.85.0.2 (`example.`) for the first test, 127.85.10.1 and 127.85.10.2
+//! for the second; clients on 127.85.1.0/24 (limited), 127.85.2.0/24
+//! (another network), 127.85.3.0/24 (exempt) and 127.85.4.0/24 (RRL).
+//! Hanse listens on 127.0.0.1 on a free port.
+
+mod support;
+
+use hanse_testnet::client::exchange_from;
+use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
+use hanse_wire::{Edns, Header, Message, Name, RType, Rcode, compose_query};
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+use support::{HanseProcess, Scratch, free_tcp_port};
+
+/// A root on `prefix.1` and `example.` on `prefix.2`.
+fn hierarchy(prefix: &str) -> (TestNet, String) {
+    let root_address = format!("{prefix}.1");
+    let example_address = format!("{prefix}.2");
+    let root = format!(
+        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
+    );
+    let example = format!(
+        "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
+         www A 192.0.2.1\n"
+    );
+    let net = TestNet::start(vec![
+        ServerSpec::new(
+            format!("{root_address}:53").parse().unwrap(),
+            vec![Zone::parse(".", &root).unwrap()],
+        ),
+        ServerSpec::new(
+            format!("{example_address}:53").parse().unwrap(),
+            vec![Zone::parse("example.", &example).unwrap()],
+        ),
+    ])
+    .expect("test servers start");
+    let hints = net.root_hints(&[&root_address]);
+    (net, hints)
+}
+
+/// Starts Hanse with the hierarchy's hints, its API on a free port, and
+/// `rate_limit` as the `[rate_limit]` section.
+fn start(scratch: &Scratch, hints: &str, rate_limit: &str) -> (HanseProcess, SocketAddr) {
+    std::fs::write(scratch.0.join("named.root"), hints).unwrap();
+    let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+    let process = HanseProcess::start(&scratch.0, |dns| {
+        format!(
+            "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+             [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+             [dnssec]\nvalidation = false\n\
+             [api]\nlisten = \"{api}\"\n[rate_limit]\n{rate_limit}\n"
+        )
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(api).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the API did not listen; log:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (process, api)
+}
+
+/// The value of one series in `/metrics`.
+fn metric(api: SocketAddr, series: &str) -> f64 {
+    let mut stream = TcpStream::connect(api).expect("the API accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{response}"))
+}
+
+fn www() -> Name {
+    Name::from_ascii("www.example.").unwrap()
+}
+
+fn packet(id: u16) -> Vec<u8> {
+    let edns = Edns {
+        udp_size: 1232,
+        ..Edns::default()
+    };
+    compose_query(id, &www(), RType::A, true, Some(edns))
+}
+
+/// What one client saw: queries sent, full answers, truncated answers,
+/// and how long the sending took.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    sent: u32,
+    answered: u32,
+    truncated: u32,
+    seconds: f64,
+}
+
+/// Sends `count` queries for www.example/A from `source` to `server`, one
+/// every `interval`, and counts the answers (until 1 s after the last).
+fn send_paced(server: SocketAddr, source: IpAddr, count: u16, interval: Duration) -> Tally {
+    let socket = UdpSocket::bind(SocketAddr::new(source, 0)).expect("bind the client");
+    socket.connect(server).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut tally = Tally::default();
+    let mut seen = HashSet::new();
+    let mut buffer = [0u8; 4096];
+    let mut receive = |tally: &mut Tally| {
+        loop {
+            match socket.recv(&mut buffer) {
+                Ok(length) => {
+                    let Ok(message) = Message::parse(&buffer[..length]) else {
+                        continue;
+                    };
+                    if !seen.insert(message.header.id) {
+                        continue;
+                    }
+                    if message.header.truncated {
+                        tally.truncated += 1;
+                    } else if message.header.rcode == Rcode::NOERROR.header_bits()
+                        && !message.answers.is_empty()
+                    {
+                        tally.answered += 1;
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            }
+        }
+    };
+    let started = Instant::now();
+    for index in 0..count {
+        let _ = socket.send(&packet(index));
+        tally.sent += 1;
+        receive(&mut tally);
+        let next = started + interval * (u32::from(index) + 1);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    tally.seconds = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        receive(&mut tally);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tally
+}
+
+fn address(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_client_over_its_limit_gets_its_rate_while_other_networks_get_everything() {
+    let (_net, hints) = hierarchy("127.85.0");
+    let scratch = Scratch::new("rate-limit-clients");
+    let (hanse, api) = start(
+        &scratch,
+        &hints,
+        "queries_per_second = 50\nburst = 50\nexempt = [\"127.85.3.0/24\"]",
+    );
+    // Fill the cache (from 127.0.0.1, its own network).
+    let warm = exchange_from(
+        hanse.dns,
+        None,
+        &packet(1),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .expect("www.example answers");
+    assert_eq!(Header::parse(&warm).unwrap().rcode, 0);
+    let dns = hanse.dns;
+    // 100 queries per second for 3 s: twice the limit, from two addresses
+    // of one /24.
+    let flood = [
+        std::thread::spawn(move || {
+            send_paced(dns, address("127.85.1.1"), 150, Duration::from_millis(20))
+        }),
+        std::thread::spawn(move || {
+            send_paced(dns, address("127.85.1.2"), 150, Duration::from_millis(20))
+        }),
+    ];
+    // Meanwhile 20 per second from another /24, and 200 per second from an
+    // exempt one.
+    let other = std::thread::spawn(move || {
+        send_paced(dns, address("127.85.2.1"), 60, Duration::from_millis(50))
+    });
+    let exempt = std::thread::spawn(move || {
+        send_paced(dns, address("127.85.3.1"), 600, Duration::from_millis(5))
+    });
+    let flood: Vec<Tally> = flood.map(|thread| thread.join().unwrap()).into();
+    let other = other.join().unwrap();
+    let exempt = exempt.join().unwrap();
+    let sent: u32 = flood.iter().map(|tally| tally.sent).sum();
+    let answered: u32 = flood.iter().map(|tally| tally.answered).sum();
+    let seconds = flood
+        .iter()
+        .map(|tally| tally.seconds)
+        .fold(0.0_f64, f64::max);
+    // The bucket: 50 at once, then 50 per second.
+    let allowed = 50.0 + 50.0 * seconds;
+    eprintln!(
+        "limited network: {answered} of {sent} answered in {seconds:.2} s (allowed {allowed:.0}); \
+         other: {other:?}; exempt: {exempt:?}"
+    );
+    assert!(
+        f64::from(answered) <= allowed + 5.0,
+        "{answered} answered, more than the {allowed:.0} allowed"
+    );
+    assert!(
+        f64::from(answered) >= 0.85 * allowed.min(f64::from(sent)),
+        "{answered} answered, far fewer than the {allowed:.0} allowed"
+    );
+    assert_eq!(other.answered, other.sent, "another network: {other:?}");
+    assert_eq!(
+        exempt.answered, exempt.sent,
+        "the exempt network: {exempt:?}"
+    );
+    let dropped = metric(
+        api,
+        "hanse_rate_limited_total{kind=\"client\",action=\"drop\"}",
+    );
+    assert_eq!(dropped, f64::from(sent - answered), "drops counted");
+    assert_eq!(
+        metric(
+            api,
+            "hanse_rate_limited_total{kind=\"rrl\",action=\"slip\"}"
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn rrl_slips_truncated_answers_and_tcp_gets_the_answer() {
+    let (_net, hints) = hierarchy("127.85.10");
+    let scratch = Scratch::new("rate-limit-rrl");
+    let (hanse, api) = start(
+        &scratch,
+        &hints,
+        "queries_per_second = 0\nresponses_per_second = 5\nslip = 2\nexempt = []",
+    );
+    let client = address("127.85.4.1");
+    let answer = exchange_from(
+        hanse.dns,
+        Some(client),
+        &packet(1),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .expect("www.example answers");
+    assert_eq!(Message::parse(&answer).unwrap().answers.len(), 1);
+    // 40 identical questions in 0.4 s: about 5 answers (the bucket, less the
+    // one above, plus the refill), then every second one slips.
+    let tally = send_paced(hanse.dns, client, 40, Duration::from_millis(10));
+    eprintln!("identical responses: {tally:?}");
+    let full_allowed = 5.0 + 5.0 * tally.seconds;
+    assert!(
+        f64::from(tally.answered) <= full_allowed + 1.0,
+        "{tally:?}: more full answers than allowed"
+    );
+    assert!(tally.answered >= 3, "{tally:?}: too few full answers");
+    let limited = tally.sent - tally.answered;
+    assert!(
+        tally.truncated + 1 >= limited / 2 && tally.truncated <= limited / 2 + 1,
+        "{tally:?}: every second limited response slips"
+    );
+    // A truncated answer has no records and sends the client to TCP,
+    // where RRL does not apply.
+    for attempt in 0..5u16 {
+        let over_tcp = exchange_from(
+            hanse.dns,
+            Some(client),
+            &packet(1000 + attempt),
+            Transport::Tcp,
+            Duration::from_secs(5),
+        )
+        .expect("an answer over TCP");
+        let message = Message::parse(&over_tcp).unwrap();
+        assert!(!message.header.truncated);
+        assert_eq!(message.answers.len(), 1, "the answer over TCP");
+    }
+    let slipped = metric(
+        api,
+        "hanse_rate_limited_total{kind=\"rrl\",action=\"slip\"}",
+    );
+    let dropped = metric(
+        api,
+        "hanse_rate_limited_total{kind=\"rrl\",action=\"drop\"}",
+    );
+    assert_eq!(slipped, f64::from(tally.truncated));
+    assert_eq!(slipped + dropped, f64::from(limited));
+}
