@@ -306,3 +306,219 @@ fn rrl_slips_truncated_answers_and_tcp_gets_the_answer() {
     assert_eq!(slipped, f64::from(tally.truncated));
     assert_eq!(slipped + dropped, f64::from(limited));
 }
+
+/// What the clients of the flood test saw.
+#[derive(Debug, Default, Clone)]
+struct Outcomes {
+    sent: u32,
+    /// NOERROR or NXDOMAIN answers.
+    answered: u32,
+    /// SERVFAIL answers that name the outstanding-query cap.
+    busy: u32,
+    /// Other SERVFAIL answers.
+    servfail: u32,
+    /// Answer times in milliseconds, in order of arrival.
+    latencies: Vec<u64>,
+}
+
+/// Sends `count` queries for `{prefix}{index}.{zone}` from `source`, one
+/// every `interval`, and sorts the responses (until 3 s after the last).
+/// Responses are read every millisecond, so latencies are accurate to a
+/// few milliseconds.
+fn ask_unique_names(
+    server: SocketAddr,
+    source: IpAddr,
+    prefix: &str,
+    zone: &str,
+    count: u16,
+    interval: Duration,
+) -> Outcomes {
+    let socket = UdpSocket::bind(SocketAddr::new(source, 0)).expect("bind the client");
+    socket.connect(server).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut outcomes = Outcomes::default();
+    let mut sent_at: Vec<Option<Instant>> = vec![None; usize::from(count)];
+    let mut buffer = [0u8; 4096];
+    let mut receive = |outcomes: &mut Outcomes, sent_at: &mut Vec<Option<Instant>>| {
+        while let Ok(length) = socket.recv(&mut buffer) {
+            let Ok(message) = Message::parse(&buffer[..length]) else {
+                continue;
+            };
+            let Some(started) = sent_at
+                .get_mut(usize::from(message.header.id))
+                .and_then(Option::take)
+            else {
+                continue;
+            };
+            outcomes
+                .latencies
+                .push(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+            let rcode = message.rcode();
+            if rcode == Rcode::SERVFAIL {
+                let busy = message.edns.as_ref().is_some_and(|edns| {
+                    edns.options.iter().any(|option| {
+                        option.code == 15
+                            && option.data.starts_with(&[0, 0])
+                            && option.data[2..].starts_with(b"too many upstream queries")
+                    })
+                });
+                if busy {
+                    outcomes.busy += 1;
+                } else {
+                    outcomes.servfail += 1;
+                }
+            } else if rcode == Rcode::NOERROR || rcode == Rcode::NXDOMAIN {
+                outcomes.answered += 1;
+            }
+        }
+    };
+    let edns = Edns {
+        udp_size: 1232,
+        ..Edns::default()
+    };
+    let started = Instant::now();
+    for index in 0..count {
+        let name = Name::from_ascii(&format!("{prefix}{index}.{zone}")).unwrap();
+        let _ = socket.send(&compose_query(
+            index,
+            &name,
+            RType::A,
+            true,
+            Some(edns.clone()),
+        ));
+        sent_at[usize::from(index)] = Some(Instant::now());
+        outcomes.sent += 1;
+        let next = started + interval * (u32::from(index) + 1);
+        loop {
+            receive(&mut outcomes, &mut sent_at);
+            match next.checked_duration_since(Instant::now()) {
+                Some(wait) => std::thread::sleep(wait.min(Duration::from_millis(1))),
+                None => break,
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && sent_at.iter().any(Option::is_some) {
+        receive(&mut outcomes, &mut sent_at);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    outcomes
+}
+
+#[test]
+fn a_random_subdomain_flood_against_a_slow_zone_leaves_other_zones_answering() {
+    // The root on .1 delegates good. to .2 (a wildcard: every name exists)
+    // and victim. to .3, which answers only after 800 ms.
+    let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+                a.root. A 127.85.20.1\ngood. NS ns.good.\nns.good. A 127.85.20.2\n\
+                victim. NS ns.victim.\nns.victim. A 127.85.20.3\n";
+    let good = "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.85.20.2\n\
+                * A 192.0.2.7\n";
+    let victim = "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.85.20.3\n";
+    let net = TestNet::start(vec![
+        ServerSpec::new(
+            "127.85.20.1:53".parse().unwrap(),
+            vec![Zone::parse(".", root).unwrap()],
+        ),
+        ServerSpec::new(
+            "127.85.20.2:53".parse().unwrap(),
+            vec![Zone::parse("good.", good).unwrap()],
+        ),
+        ServerSpec::new(
+            "127.85.20.3:53".parse().unwrap(),
+            vec![Zone::parse("victim.", victim).unwrap()],
+        )
+        .with_behaviour(hanse_testnet::Behaviour::Delay(Duration::from_millis(800))),
+    ])
+    .expect("test servers start");
+    let hints = net.root_hints(&["127.85.20.1"]);
+    let scratch = Scratch::new("rate-limit-flood");
+    std::fs::write(scratch.0.join("named.root"), &hints).unwrap();
+    let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+    let cap = 20;
+    let hanse = HanseProcess::start(&scratch.0, |dns| {
+        format!(
+            "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+             [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+             [resolver.limits]\nmax_outstanding_per_zone = {cap}\nupstream_timeout = \"2s\"\n\
+             max_resolution_time = \"4s\"\n\
+             [cache]\nserve_stale = false\n[dnssec]\nvalidation = false\n\
+             [api]\nlisten = \"{api}\"\n[rate_limit]\nqueries_per_second = 0\n"
+        )
+    });
+    let dns = hanse.dns;
+    // Prime the root and both delegations.
+    for name in ["www.good.", "primer.victim."] {
+        let name = Name::from_ascii(name).unwrap();
+        hanse_testnet::client::query(dns, &name, RType::A, Transport::Udp, Duration::from_secs(5))
+            .expect("an answer while nothing floods");
+    }
+    net.clear_queries();
+    // The flood: 2 × 150 random names per second under victim. for 3 s;
+    // meanwhile a legitimate client asks 20 new names per second under good.
+    let flood: Vec<_> = (1..=2u8)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                let source = IpAddr::from([127, 85, 21, thread]);
+                let prefix = format!("r{thread}x");
+                ask_unique_names(
+                    dns,
+                    source,
+                    &prefix,
+                    "victim.",
+                    450,
+                    Duration::from_nanos(6_666_667),
+                )
+            })
+        })
+        .collect();
+    let legitimate = std::thread::spawn(move || {
+        ask_unique_names(
+            dns,
+            address("127.85.22.1"),
+            "n",
+            "good.",
+            60,
+            Duration::from_millis(50),
+        )
+    });
+    let flood: Vec<Outcomes> = flood
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .collect();
+    let legitimate = legitimate.join().unwrap();
+    let mut latencies = legitimate.latencies.clone();
+    latencies.sort_unstable();
+    let median = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or(u64::MAX);
+    let slowest = latencies.last().copied().unwrap_or(u64::MAX);
+    let flood_sent: u32 = flood.iter().map(|outcomes| outcomes.sent).sum();
+    let flood_busy: u32 = flood.iter().map(|outcomes| outcomes.busy).sum();
+    let flood_answered: u32 = flood.iter().map(|outcomes| outcomes.answered).sum();
+    let victim_queries = net.server("127.85.20.3:53").queries().len();
+    eprintln!(
+        "legitimate: {} of {} answered, median {median} ms, slowest {slowest} ms; \
+         flood: {flood_sent} sent, {flood_answered} answered, {flood_busy} busy; \
+         the victim's server got {victim_queries} queries",
+        legitimate.answered, legitimate.sent
+    );
+    assert_eq!(legitimate.answered, legitimate.sent, "{legitimate:?}");
+    assert!(median < 200, "legitimate answers took {median} ms (median)");
+    assert!(flood_busy > flood_sent / 2, "most of the flood fails fast");
+    // At most `cap` queries wait at once, each about 800 ms: over about 3 s
+    // of flood that is at most cap × 5 queries (a margin for the end).
+    assert!(
+        victim_queries <= cap * 6,
+        "the victim's server got {victim_queries} queries"
+    );
+    let busy = metric(
+        api,
+        "hanse_resolution_failures_total{reason=\"upstream_busy\"}",
+    );
+    assert!(
+        busy >= f64::from(flood_busy),
+        "busy failures counted: {busy}"
+    );
+}
