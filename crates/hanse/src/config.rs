@@ -173,6 +173,21 @@ pub struct RateLimitSection {
     /// Every `slip`-th response over the RRL rate is sent truncated; 0
     /// never, 1 always.
     pub slip: u32,
+    /// Resolutions in progress at once in the whole server; 0 is no bound.
+    pub max_resolutions: u32,
+    /// Resolutions in progress at once for one client network; 0 is no bound.
+    pub max_resolutions_per_client: u32,
+    /// What a cache miss gets when no resolution slot is free.
+    pub overload_action: OverloadAction,
+}
+
+/// What a cache miss gets when no resolution slot is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverloadAction {
+    /// SERVFAIL at once.
+    Servfail,
+    /// No answer.
+    Drop,
 }
 
 /// The default of `rate_limit.queries_per_second`.
@@ -201,6 +216,9 @@ impl Default for RateLimitSection {
             action: RateLimitAction::Drop,
             responses_per_second: 0,
             slip: 2,
+            max_resolutions: 10_000,
+            max_resolutions_per_client: 2_000,
+            overload_action: OverloadAction::Servfail,
         }
     }
 }
@@ -1002,6 +1020,9 @@ const RATE_LIMIT_KEYS: &[&str] = &[
     "action",
     "responses_per_second",
     "slip",
+    "max_resolutions",
+    "max_resolutions_per_client",
+    "overload_action",
 ];
 const DNSSEC_KEYS: &[&str] = &["validation", "trust_anchor_file", "negative_trust_anchors"];
 const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
@@ -2437,6 +2458,25 @@ impl Checker<'_> {
                 "slip" => {
                     if let Some(slip) = self.read_integer(value, &path, 0, 10) {
                         rate_limit.slip = slip;
+                    }
+                }
+                "max_resolutions" => {
+                    if let Some(count) = self.read_integer(value, &path, 0, 10_000_000) {
+                        rate_limit.max_resolutions = count;
+                    }
+                }
+                "max_resolutions_per_client" => {
+                    if let Some(count) = self.read_integer(value, &path, 0, 10_000_000) {
+                        rate_limit.max_resolutions_per_client = count;
+                    }
+                }
+                "overload_action" => {
+                    let choices = [
+                        ("servfail", OverloadAction::Servfail),
+                        ("drop", OverloadAction::Drop),
+                    ];
+                    if let Some(action) = self.read_choice(value, &path, &choices) {
+                        rate_limit.overload_action = action;
                     }
                 }
                 _ => self.report_unknown_key(key, "rate_limit", RATE_LIMIT_KEYS),
@@ -5648,6 +5688,27 @@ servers = [\"10.1.1.2\"]
         );
         assert_eq!(defaults.action, RateLimitAction::Drop);
         assert_eq!((defaults.responses_per_second, defaults.slip), (0, 2));
+        assert_eq!(
+            (
+                defaults.max_resolutions,
+                defaults.max_resolutions_per_client
+            ),
+            (10_000, 2_000)
+        );
+        assert_eq!(defaults.overload_action, OverloadAction::Servfail);
+        let shedding = parse_ok(
+            "[rate_limit]\nmax_resolutions = 0\nmax_resolutions_per_client = 5\n\
+             overload_action = \"drop\"\n",
+        )
+        .rate_limit;
+        assert_eq!(
+            (
+                shedding.max_resolutions,
+                shedding.max_resolutions_per_client
+            ),
+            (0, 5)
+        );
+        assert_eq!(shedding.overload_action, OverloadAction::Drop);
         let config = parse_ok(
             "[rate_limit]\nqueries_per_second = 50\nipv4_prefix = 32\nipv6_prefix = 64\n\
              exempt = [\"192.0.2.0/24\"]\naction = \"refuse\"\nresponses_per_second = 5\nslip = 1\n",

@@ -374,6 +374,12 @@ fn rate_limit_settings(section: &config::RateLimitSection) -> hanse_server::Rate
         },
         responses_per_second: section.responses_per_second,
         slip: section.slip,
+        max_resolutions: section.max_resolutions,
+        max_resolutions_per_client: section.max_resolutions_per_client,
+        overload_action: match section.overload_action {
+            config::OverloadAction::Servfail => hanse_server::OverloadAction::Servfail,
+            config::OverloadAction::Drop => hanse_server::OverloadAction::Drop,
+        },
     }
 }
 

@@ -522,3 +522,179 @@ fn a_random_subdomain_flood_against_a_slow_zone_leaves_other_zones_answering() {
         "busy failures counted: {busy}"
     );
 }
+
+/// Response codes and times seen on one socket, by query ID.
+struct Listener {
+    socket: UdpSocket,
+    sent_at: Vec<Option<Instant>>,
+    /// (response code, milliseconds) per answered query ID.
+    seen: Vec<Option<(Rcode, u64)>>,
+}
+
+impl Listener {
+    fn new(source: &str, server: SocketAddr) -> Listener {
+        let socket = UdpSocket::bind(SocketAddr::new(address(source), 0)).expect("bind");
+        socket.connect(server).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        Listener {
+            socket,
+            sent_at: vec![None; 256],
+            seen: vec![None; 256],
+        }
+    }
+
+    fn send(&mut self, id: u16, name: &str) {
+        let name = Name::from_ascii(name).unwrap();
+        let edns = Edns {
+            udp_size: 1232,
+            ..Edns::default()
+        };
+        let _ = self
+            .socket
+            .send(&compose_query(id, &name, RType::A, true, Some(edns)));
+        self.sent_at[usize::from(id)] = Some(Instant::now());
+    }
+
+    fn receive(&mut self) {
+        let mut buffer = [0u8; 4096];
+        while let Ok(length) = self.socket.recv(&mut buffer) {
+            let Ok(message) = Message::parse(&buffer[..length]) else {
+                continue;
+            };
+            let id = usize::from(message.header.id);
+            if let Some(Some(sent)) = self.sent_at.get(id) {
+                let elapsed = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.seen[id].get_or_insert((message.rcode(), elapsed));
+            }
+        }
+    }
+
+    /// (answered with NOERROR or NXDOMAIN, SERVFAIL) among IDs `ids`.
+    fn count(&self, ids: std::ops::Range<usize>) -> (usize, usize) {
+        let seen = &self.seen[ids];
+        let answered = seen
+            .iter()
+            .flatten()
+            .filter(|(rcode, _)| *rcode == Rcode::NOERROR || *rcode == Rcode::NXDOMAIN)
+            .count();
+        let failed = seen
+            .iter()
+            .flatten()
+            .filter(|(rcode, _)| *rcode == Rcode::SERVFAIL)
+            .count();
+        (answered, failed)
+    }
+}
+
+#[test]
+fn overload_sheds_new_misses_fairly_and_keeps_answering_cache_hits() {
+    // The root on .1 delegates good. to .2 and slow. to .3, which answers
+    // after 600 ms.
+    let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+                a.root. A 127.85.30.1\ngood. NS ns.good.\nns.good. A 127.85.30.2\n\
+                slow. NS ns.slow.\nns.slow. A 127.85.30.3\n";
+    let good = "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.85.30.2\n\
+                www A 192.0.2.7\n";
+    let slow = "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.85.30.3\n";
+    let net = TestNet::start(vec![
+        ServerSpec::new(
+            "127.85.30.1:53".parse().unwrap(),
+            vec![Zone::parse(".", root).unwrap()],
+        ),
+        ServerSpec::new(
+            "127.85.30.2:53".parse().unwrap(),
+            vec![Zone::parse("good.", good).unwrap()],
+        ),
+        ServerSpec::new(
+            "127.85.30.3:53".parse().unwrap(),
+            vec![Zone::parse("slow.", slow).unwrap()],
+        )
+        .with_behaviour(hanse_testnet::Behaviour::Delay(Duration::from_millis(600))),
+    ])
+    .expect("test servers start");
+    let scratch = Scratch::new("rate-limit-overload");
+    std::fs::write(
+        scratch.0.join("named.root"),
+        net.root_hints(&["127.85.30.1"]),
+    )
+    .unwrap();
+    let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+    let hanse = HanseProcess::start(&scratch.0, |dns| {
+        format!(
+            "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
+             [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
+             [resolver.limits]\nupstream_timeout = \"3s\"\nmax_resolution_time = \"5s\"\n\
+             [cache]\nserve_stale = false\n[dnssec]\nvalidation = false\n\
+             [api]\nlisten = \"{api}\"\n\
+             [rate_limit]\nqueries_per_second = 0\nexempt = []\nmax_resolutions = 40\n\
+             max_resolutions_per_client = 20\noverload_action = \"servfail\"\n"
+        )
+    });
+    let dns = hanse.dns;
+    // Prime the delegations and cache www.good.
+    for name in ["www.good.", "primer.slow."] {
+        let name = Name::from_ascii(name).unwrap();
+        hanse_testnet::client::query(dns, &name, RType::A, Transport::Udp, Duration::from_secs(5))
+            .expect("an answer while nothing floods");
+    }
+    // Within about 150 ms: A asks 100 new names under slow., B 30, C 10,
+    // then C asks the cached name.
+    let mut a = Listener::new("127.85.31.1", dns);
+    let mut b = Listener::new("127.85.32.1", dns);
+    let mut c = Listener::new("127.85.33.1", dns);
+    for id in 0..100u16 {
+        a.send(id, &format!("a{id}.slow."));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for id in 0..30u16 {
+        b.send(id, &format!("b{id}.slow."));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for id in 0..10u16 {
+        c.send(id, &format!("c{id}.slow."));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    c.send(200, "www.good.");
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        a.receive();
+        b.receive();
+        c.receive();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let hit = c.seen[200];
+    let (a_answered, a_failed) = a.count(0..100);
+    let (b_answered, b_failed) = b.count(0..30);
+    let (c_answered, c_failed) = c.count(0..10);
+    eprintln!(
+        "A: {a_answered} answered, {a_failed} SERVFAIL; B: {b_answered}, {b_failed}; \
+         C: {c_answered}, {c_failed}; the cache hit: {hit:?}"
+    );
+    // Each network gets at most its 20 slots; A cannot take B's.
+    assert_eq!((a_answered, a_failed), (20, 80));
+    assert_eq!((b_answered, b_failed), (20, 10));
+    // The server's 40 slots are taken: C's misses are shed.
+    assert_eq!((c_answered, c_failed), (0, 10));
+    // Shedding is immediate: every SERVFAIL came before the slow answers.
+    let slowest_shed = a.seen[..100]
+        .iter()
+        .chain(&b.seen[..30])
+        .chain(&c.seen[..10])
+        .flatten()
+        .filter(|(rcode, _)| *rcode == Rcode::SERVFAIL)
+        .map(|(_, elapsed)| *elapsed)
+        .max()
+        .unwrap();
+    assert!(slowest_shed < 300, "a shed query waited {slowest_shed} ms");
+    // A cache hit is answered during the overload.
+    let (rcode, elapsed) = hit.expect("the cache hit is answered");
+    assert_eq!(rcode, Rcode::NOERROR);
+    assert!(elapsed < 300, "the cache hit took {elapsed} ms");
+    assert_eq!(
+        metric(
+            api,
+            "hanse_rate_limited_total{kind=\"overload\",action=\"servfail\"}"
+        ),
+        100.0
+    );
+}

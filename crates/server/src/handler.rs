@@ -9,6 +9,7 @@
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
+use crate::overload::{OverloadAction, ResolutionCounts, ResolutionSlot};
 use crate::rate_limit::{
     LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKind, ResponseVerdict,
     slip_in_place,
@@ -75,7 +76,7 @@ impl std::fmt::Debug for Settings {
 }
 
 /// A query that needs a resolution.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Pending {
     id: u16,
     client: IpAddr,
@@ -90,6 +91,9 @@ pub(crate) struct Pending {
     key: CacheKey,
     /// When the query arrived.
     received: Instant,
+    /// Its place among the resolutions in progress, given back when the
+    /// pending query is dropped.
+    _slot: ResolutionSlot,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +142,8 @@ pub(crate) struct Handler {
     limiter: RateLimiter,
     /// The start of the rate limits' millisecond clock.
     epoch: Instant,
+    /// Resolutions in progress, for overload shedding.
+    resolutions: Arc<ResolutionCounts>,
 }
 
 impl Handler {
@@ -154,6 +160,7 @@ impl Handler {
             statistics,
             limiter: RateLimiter::new(),
             epoch: Instant::now(),
+            resolutions: Arc::new(ResolutionCounts::new()),
         }
     }
 
@@ -511,6 +518,26 @@ impl Handler {
         ) else {
             return error(Rcode::FORMERR);
         };
+        let limits = &settings.rate_limit;
+        let Ok(slot) = ResolutionCounts::acquire(
+            &self.resolutions,
+            limits,
+            client.address,
+            limits.max_resolutions,
+            limits.max_resolutions_per_client,
+        ) else {
+            // Shed: no resolution slot for this miss (hits never need one).
+            return match limits.overload_action {
+                OverloadAction::Servfail => {
+                    counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
+                    error(Rcode::SERVFAIL)
+                }
+                OverloadAction::Drop => {
+                    counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                    Action::Drop
+                }
+            };
+        };
         WorkerCounters::count(&counters.cache_misses);
         Action::Resolve(Box::new(Pending {
             id: header.id,
@@ -527,6 +554,7 @@ impl Handler {
             edns,
             key,
             received,
+            _slot: slot,
         }))
     }
 

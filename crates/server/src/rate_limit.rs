@@ -80,6 +80,13 @@ pub struct RateLimitSettings {
     /// Every `slip`-th limited response is sent truncated instead of being
     /// dropped; 0 never, 1 always.
     pub slip: u32,
+    /// Resolutions (cache misses) in progress at once in the whole server;
+    /// 0 is no bound (see [`crate::OverloadAction`]).
+    pub max_resolutions: u32,
+    /// Resolutions in progress at once for one client network; 0 is no bound.
+    pub max_resolutions_per_client: u32,
+    /// What a cache miss gets when no resolution slot is free.
+    pub overload_action: crate::OverloadAction,
 }
 
 impl Default for RateLimitSettings {
@@ -93,6 +100,9 @@ impl Default for RateLimitSettings {
             action: LimitAction::Drop,
             responses_per_second: 0,
             slip: 2,
+            max_resolutions: 0,
+            max_resolutions_per_client: 0,
+            overload_action: crate::OverloadAction::Servfail,
         }
     }
 }
@@ -297,7 +307,7 @@ impl RateLimiter {
 
 /// Feeds the client's network (its address cut to the configured prefix)
 /// into `hasher`.
-fn hash_network(hasher: &mut impl Hasher, settings: &RateLimitSettings, client: IpAddr) {
+pub(crate) fn hash_network(hasher: &mut impl Hasher, settings: &RateLimitSettings, client: IpAddr) {
     let client = match client {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
         v4 => v4,

@@ -487,15 +487,22 @@ pub(crate) enum RateLimitOutcome {
     ResponseDrop = 2,
     /// A UDP response over its RRL bucket's rate, sent truncated (slip).
     ResponseSlip = 3,
+    /// A cache miss shed for overload, answered SERVFAIL.
+    OverloadServfail = 4,
+    /// A cache miss shed for overload, dropped.
+    OverloadDrop = 5,
 }
 
 /// The rate-limit outcomes counted: (kind, action), `client` for the
-/// per-client query limit and `rrl` for response-rate limiting.
-pub const RATE_LIMIT_OUTCOMES: [(&str, &str); 4] = [
+/// per-client query limit, `rrl` for response-rate limiting and `overload`
+/// for cache misses shed because no resolution slot was free.
+pub const RATE_LIMIT_OUTCOMES: [(&str, &str); 6] = [
     ("client", "drop"),
     ("client", "refuse"),
     ("rrl", "drop"),
     ("rrl", "slip"),
+    ("overload", "servfail"),
+    ("overload", "drop"),
 ];
 
 /// The labels of the DNSSEC outcomes counted per resolution.
