@@ -43,6 +43,10 @@ pub struct Statistics {
     pub queries_by_transport: Vec<KeyCount>,
     /// Queries the policy filtered (blocked or rewritten).
     pub blocked_total: u64,
+    /// Queries and UDP responses held back by the rate limits (dropped,
+    /// refused or sent truncated).
+    #[serde(default)]
+    pub rate_limited_total: u64,
     /// Answers found in a cache.
     pub cache_hits: u64,
     /// Questions that needed resolution.

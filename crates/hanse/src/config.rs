@@ -138,6 +138,89 @@ pub struct Config {
     pub query_log: QueryLogSection,
     /// `[dnssec]`: DNSSEC validation.
     pub dnssec: DnssecSection,
+    /// `[rate_limit]`: per-client query limits and response-rate limiting.
+    pub rate_limit: RateLimitSection,
+}
+
+/// What a query over its client network's limit gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitAction {
+    /// No answer.
+    Drop,
+    /// REFUSED.
+    Refuse,
+}
+
+/// The `[rate_limit]` section: a token bucket per client network and
+/// response-rate limiting (RRL) over UDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSection {
+    /// Queries per second one client network may send; 0 is no limit.
+    pub queries_per_second: u32,
+    /// Queries a client network may send at once above the rate; by default
+    /// twice `queries_per_second`.
+    pub burst: u32,
+    /// Bits of an IPv4 address that make a client network.
+    pub ipv4_prefix: u8,
+    /// Bits of an IPv6 address that make a client network.
+    pub ipv6_prefix: u8,
+    /// Clients never limited.
+    pub exempt: Vec<IpNetwork>,
+    /// What a query over the limit gets.
+    pub action: RateLimitAction,
+    /// Identical UDP responses per second to one client network; 0 is off.
+    pub responses_per_second: u32,
+    /// Every `slip`-th response over the RRL rate is sent truncated; 0
+    /// never, 1 always.
+    pub slip: u32,
+    /// Resolutions in progress at once in the whole server; 0 is no bound.
+    pub max_resolutions: u32,
+    /// Resolutions in progress at once for one client network; 0 is no bound.
+    pub max_resolutions_per_client: u32,
+    /// What a cache miss gets when no resolution slot is free.
+    pub overload_action: OverloadAction,
+}
+
+/// What a cache miss gets when no resolution slot is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverloadAction {
+    /// SERVFAIL at once.
+    Servfail,
+    /// No answer.
+    Drop,
+}
+
+/// The default of `rate_limit.queries_per_second`.
+const DEFAULT_QUERIES_PER_SECOND: u32 = 1000;
+/// The most `rate_limit.queries_per_second`, `burst` and
+/// `responses_per_second` accept.
+const MAX_RATE: u32 = 10_000_000;
+
+impl Default for RateLimitSection {
+    fn default() -> RateLimitSection {
+        RateLimitSection {
+            queries_per_second: DEFAULT_QUERIES_PER_SECOND,
+            burst: 2 * DEFAULT_QUERIES_PER_SECOND,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: vec![
+                IpNetwork {
+                    address: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)),
+                    prefix_length: 8,
+                },
+                IpNetwork {
+                    address: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                    prefix_length: 128,
+                },
+            ],
+            action: RateLimitAction::Drop,
+            responses_per_second: 0,
+            slip: 2,
+            max_resolutions: 10_000,
+            max_resolutions_per_client: 2_000,
+            overload_action: OverloadAction::Servfail,
+        }
+    }
 }
 
 /// The `[dnssec]` section: DNSSEC validation (RFC 4033–4035).
@@ -574,6 +657,10 @@ pub struct LimitsSection {
     pub upstream_timeout: Duration,
     /// Nested look-ups of nameserver addresses.
     pub max_delegation_depth: u32,
+    /// Upstream queries outstanding at once to one zone's servers; 0 is no cap.
+    pub max_outstanding_per_zone: u32,
+    /// Upstream queries outstanding at once to one server; 0 is no cap.
+    pub max_outstanding_per_server: u32,
 }
 
 impl Default for LimitsSection {
@@ -585,6 +672,8 @@ impl Default for LimitsSection {
             max_resolution_time: Duration::from_secs(10),
             upstream_timeout: Duration::from_millis(1500),
             max_delegation_depth: 6,
+            max_outstanding_per_zone: 200,
+            max_outstanding_per_server: 400,
         }
     }
 }
@@ -924,6 +1013,20 @@ const SECTION_KEYS: &[&str] = &[
     "api",
     "query_log",
     "dnssec",
+    "rate_limit",
+];
+const RATE_LIMIT_KEYS: &[&str] = &[
+    "queries_per_second",
+    "burst",
+    "ipv4_prefix",
+    "ipv6_prefix",
+    "exempt",
+    "action",
+    "responses_per_second",
+    "slip",
+    "max_resolutions",
+    "max_resolutions_per_client",
+    "overload_action",
 ];
 const DNSSEC_KEYS: &[&str] = &["validation", "trust_anchor_file", "negative_trust_anchors"];
 const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
@@ -994,6 +1097,8 @@ const LIMITS_KEYS: &[&str] = &[
     "max_resolution_time",
     "upstream_timeout",
     "max_delegation_depth",
+    "max_outstanding_per_zone",
+    "max_outstanding_per_server",
 ];
 const CACHE_KEYS: &[&str] = &[
     "max_memory",
@@ -1796,6 +1901,11 @@ impl Checker<'_> {
                         self.read_dnssec(table, &mut config.dnssec);
                     }
                 }
+                "rate_limit" => {
+                    if let Some(table) = self.expect_table(value, name) {
+                        self.read_rate_limit(table, &mut config.rate_limit);
+                    }
+                }
                 _ => self.report_unknown_key(key, "", SECTION_KEYS),
             }
         }
@@ -2280,6 +2390,16 @@ impl Checker<'_> {
                         limits.max_delegation_depth = depth;
                     }
                 }
+                "max_outstanding_per_zone" => {
+                    if let Some(count) = self.read_integer(value, &path, 0, 1_000_000) {
+                        limits.max_outstanding_per_zone = count;
+                    }
+                }
+                "max_outstanding_per_server" => {
+                    if let Some(count) = self.read_integer(value, &path, 0, 1_000_000) {
+                        limits.max_outstanding_per_server = count;
+                    }
+                }
                 _ => self.report_unknown_key(key, "resolver.limits", LIMITS_KEYS),
             }
         }
@@ -2296,6 +2416,84 @@ impl Checker<'_> {
                     describe_duration(limits.max_resolution_time)
                 ),
             );
+        }
+    }
+
+    fn read_rate_limit(&mut self, table: &DeTable<'_>, rate_limit: &mut RateLimitSection) {
+        let mut burst_given = false;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("rate_limit", name);
+            match name {
+                "queries_per_second" => {
+                    if let Some(rate) = self.read_integer(value, &path, 0, MAX_RATE) {
+                        rate_limit.queries_per_second = rate;
+                    }
+                }
+                "burst" => {
+                    burst_given = true;
+                    if let Some(burst) = self.read_integer(value, &path, 1, MAX_RATE) {
+                        rate_limit.burst = burst;
+                    }
+                }
+                "ipv4_prefix" => {
+                    if let Some(bits) = self.read_integer(value, &path, 8, 32) {
+                        rate_limit.ipv4_prefix = bits;
+                    }
+                }
+                "ipv6_prefix" => {
+                    if let Some(bits) = self.read_integer(value, &path, 16, 128) {
+                        rate_limit.ipv6_prefix = bits;
+                    }
+                }
+                "exempt" => {
+                    if let Some(networks) = self.read_networks(value, &path) {
+                        rate_limit.exempt = networks;
+                    }
+                }
+                "action" => {
+                    let choices = [
+                        ("drop", RateLimitAction::Drop),
+                        ("refuse", RateLimitAction::Refuse),
+                    ];
+                    if let Some(action) = self.read_choice(value, &path, &choices) {
+                        rate_limit.action = action;
+                    }
+                }
+                "responses_per_second" => {
+                    if let Some(rate) = self.read_integer(value, &path, 0, MAX_RATE) {
+                        rate_limit.responses_per_second = rate;
+                    }
+                }
+                "slip" => {
+                    if let Some(slip) = self.read_integer(value, &path, 0, 10) {
+                        rate_limit.slip = slip;
+                    }
+                }
+                "max_resolutions" => {
+                    if let Some(count) = self.read_integer(value, &path, 0, 10_000_000) {
+                        rate_limit.max_resolutions = count;
+                    }
+                }
+                "max_resolutions_per_client" => {
+                    if let Some(count) = self.read_integer(value, &path, 0, 10_000_000) {
+                        rate_limit.max_resolutions_per_client = count;
+                    }
+                }
+                "overload_action" => {
+                    let choices = [
+                        ("servfail", OverloadAction::Servfail),
+                        ("drop", OverloadAction::Drop),
+                    ];
+                    if let Some(action) = self.read_choice(value, &path, &choices) {
+                        rate_limit.overload_action = action;
+                    }
+                }
+                _ => self.report_unknown_key(key, "rate_limit", RATE_LIMIT_KEYS),
+            }
+        }
+        if !burst_given {
+            rate_limit.burst = rate_limit.queries_per_second.saturating_mul(2).max(1);
         }
     }
 
@@ -4567,6 +4765,13 @@ mod tests {
         assert_eq!(limits.max_resolution_time, Duration::from_secs(10));
         assert_eq!(limits.upstream_timeout, Duration::from_millis(1500));
         assert_eq!(limits.max_delegation_depth, 6);
+        assert_eq!(
+            (
+                limits.max_outstanding_per_zone,
+                limits.max_outstanding_per_server
+            ),
+            (200, 400)
+        );
         assert_eq!(config.cache.max_memory, 256 * 1024 * 1024);
         assert_eq!(config.cache.min_ttl, 0);
         assert_eq!(config.cache.max_ttl, 86_400);
@@ -4677,6 +4882,8 @@ level = "debug"
                     max_resolution_time: Duration::from_secs(20),
                     upstream_timeout: Duration::from_millis(800),
                     max_delegation_depth: 4,
+                    max_outstanding_per_zone: 200,
+                    max_outstanding_per_server: 400,
                 },
             },
             cache: CacheSection {
@@ -4697,6 +4904,7 @@ level = "debug"
             },
             query_log: QueryLogSection::default(),
             dnssec: DnssecSection::default(),
+            rate_limit: RateLimitSection::default(),
         };
         assert_eq!(parse_ok(&text), expected);
     }
@@ -4753,7 +4961,7 @@ level = \"loud\"
                 "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, certificate, private_key, proxy_protocol_from",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
-                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec",
+                "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec, rate_limit",
                 "14:9: log.level: \"loud\" is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
             ]
         );
@@ -5496,6 +5704,92 @@ servers = [\"10.1.1.2\"]
         );
         let found = problems("[dnssec]\nvalidation = 1\nunknown = true\n");
         assert_eq!(found.len(), 2, "{found:?}");
+    }
+
+    #[test]
+    fn rate_limit_section() {
+        let defaults = parse_ok("").rate_limit;
+        assert_eq!(defaults.queries_per_second, 1000);
+        assert_eq!(defaults.burst, 2000);
+        assert_eq!((defaults.ipv4_prefix, defaults.ipv6_prefix), (24, 56));
+        assert_eq!(
+            defaults.exempt,
+            vec![network("127.0.0.0/8"), network("::1")]
+        );
+        assert_eq!(defaults.action, RateLimitAction::Drop);
+        assert_eq!((defaults.responses_per_second, defaults.slip), (0, 2));
+        assert_eq!(
+            (
+                defaults.max_resolutions,
+                defaults.max_resolutions_per_client
+            ),
+            (10_000, 2_000)
+        );
+        assert_eq!(defaults.overload_action, OverloadAction::Servfail);
+        let shedding = parse_ok(
+            "[rate_limit]\nmax_resolutions = 0\nmax_resolutions_per_client = 5\n\
+             overload_action = \"drop\"\n",
+        )
+        .rate_limit;
+        assert_eq!(
+            (
+                shedding.max_resolutions,
+                shedding.max_resolutions_per_client
+            ),
+            (0, 5)
+        );
+        assert_eq!(shedding.overload_action, OverloadAction::Drop);
+        let config = parse_ok(
+            "[rate_limit]\nqueries_per_second = 50\nipv4_prefix = 32\nipv6_prefix = 64\n\
+             exempt = [\"192.0.2.0/24\"]\naction = \"refuse\"\nresponses_per_second = 5\nslip = 1\n",
+        );
+        let rate_limit = config.rate_limit;
+        assert_eq!(rate_limit.queries_per_second, 50);
+        assert_eq!(rate_limit.burst, 100, "twice the rate when not given");
+        assert_eq!((rate_limit.ipv4_prefix, rate_limit.ipv6_prefix), (32, 64));
+        assert_eq!(rate_limit.exempt, vec![network("192.0.2.0/24")]);
+        assert_eq!(rate_limit.action, RateLimitAction::Refuse);
+        assert_eq!((rate_limit.responses_per_second, rate_limit.slip), (5, 1));
+        let off = parse_ok("[rate_limit]\nqueries_per_second = 0\nburst = 7\n").rate_limit;
+        assert_eq!((off.queries_per_second, off.burst), (0, 7));
+        assert_one_problem(
+            "[rate_limit]\naction = \"slip\"\n",
+            2,
+            10,
+            "rate_limit.action: \"slip\" is not one of \"drop\", \"refuse\"",
+        );
+        assert_one_problem(
+            "[rate_limit]\nipv4_prefix = 33\n",
+            2,
+            15,
+            "33 is out of range 8..=32",
+        );
+        assert_one_problem("[rate_limit]\nburst = 0\n", 2, 9, "out of range");
+        assert_one_problem(
+            "[rate_limit]\nexempt = [\"10.0.0.0/33\"]\n",
+            2,
+            11,
+            "10.0.0.0/33",
+        );
+        assert_one_problem("[rate_limit]\nslips = 2\n", 2, 1, "did you mean \"slip\"");
+        let limits = parse_ok(
+            "[resolver.limits]\nmax_outstanding_per_zone = 0\nmax_outstanding_per_server = 10\n",
+        )
+        .resolver
+        .limits;
+        assert_eq!(
+            (
+                limits.max_outstanding_per_zone,
+                limits.max_outstanding_per_server
+            ),
+            (0, 10)
+        );
+        assert_one_problem(
+            "[resolver.limits]\nmax_outstanding_per_zone = -1\n",
+            2,
+            28,
+            "out of range",
+        );
     }
 
     #[test]

@@ -314,6 +314,8 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
             max_resolution_time: limits.max_resolution_time,
             upstream_timeout: limits.upstream_timeout,
             max_delegation_depth: limits.max_delegation_depth,
+            max_outstanding_per_zone: limits.max_outstanding_per_zone,
+            max_outstanding_per_server: limits.max_outstanding_per_server,
         },
         dnssec,
         stale: StaleConfig {
@@ -356,6 +358,36 @@ fn settings(
                 .map(|network| (network.address, network.prefix_length))
                 .collect(),
         ),
+        rate_limit: rate_limit_settings(&config.rate_limit),
+    }
+}
+
+/// The server's rate-limit settings from `[rate_limit]`.
+fn rate_limit_settings(section: &config::RateLimitSection) -> hanse_server::RateLimitSettings {
+    hanse_server::RateLimitSettings {
+        queries_per_second: section.queries_per_second,
+        burst: section.burst,
+        ipv4_prefix: section.ipv4_prefix,
+        ipv6_prefix: section.ipv6_prefix,
+        exempt: AccessList::new(
+            section
+                .exempt
+                .iter()
+                .map(|network| (network.address, network.prefix_length))
+                .collect(),
+        ),
+        action: match section.action {
+            config::RateLimitAction::Drop => hanse_server::LimitAction::Drop,
+            config::RateLimitAction::Refuse => hanse_server::LimitAction::Refuse,
+        },
+        responses_per_second: section.responses_per_second,
+        slip: section.slip,
+        max_resolutions: section.max_resolutions,
+        max_resolutions_per_client: section.max_resolutions_per_client,
+        overload_action: match section.overload_action {
+            config::OverloadAction::Servfail => hanse_server::OverloadAction::Servfail,
+            config::OverloadAction::Drop => hanse_server::OverloadAction::Drop,
+        },
     }
 }
 

@@ -192,6 +192,18 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
                 .collect(),
         ),
         family(
+            "hanse_rate_limited_total",
+            "Queries and UDP responses held back by the rate limits, by kind (client: the per-client query limit, rrl: response-rate limiting) and action (drop, refuse, slip: sent truncated).",
+            MetricKind::Counter,
+            service
+                .rate_limited
+                .iter()
+                .map(|(kind, action, count)| {
+                    MetricSample::number(&[("kind", kind), ("action", action)], *count as f64)
+                })
+                .collect(),
+        ),
+        family(
             "hanse_resolution_duration_seconds",
             "Time from a query's arrival to an answer that needed a resolution or a policy rewrite.",
             MetricKind::Histogram,

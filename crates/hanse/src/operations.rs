@@ -267,6 +267,7 @@ impl Backend for Operations {
                 .collect(),
             blocked_total: service.policy_hits.iter().map(|hit| hit.count).sum::<u64>()
                 + service.dropped_by_policy,
+            rate_limited_total: service.rate_limited.iter().map(|(_, _, count)| count).sum(),
             cache_hits: service.answer_cache_hits,
             cache_misses: service.answer_cache_misses,
             cache_entries: rrsets.entries + answers.entries,

@@ -50,6 +50,13 @@ pub struct Limits {
     pub upstream_timeout: Duration,
     /// Nesting of nameserver-address look-ups.
     pub max_delegation_depth: u32,
+    /// Upstream queries outstanding at once to the servers of one zone
+    /// (iterative resolution only); above it a resolution that needs the
+    /// zone fails at once. 0: no cap.
+    pub max_outstanding_per_zone: u32,
+    /// Upstream queries outstanding at once to one server address (also
+    /// forwarders); above it the server is skipped. 0: no cap.
+    pub max_outstanding_per_server: u32,
 }
 
 impl Default for Limits {
@@ -61,6 +68,8 @@ impl Default for Limits {
             max_resolution_time: Duration::from_secs(10),
             upstream_timeout: Duration::from_millis(1500),
             max_delegation_depth: 6,
+            max_outstanding_per_zone: 200,
+            max_outstanding_per_server: 400,
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::coalesce::InFlight;
 use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode, StaleConfig};
 use crate::outcome::{ExtendedError, Resolution};
+use crate::outstanding::{Busy, Outstanding};
 use crate::selection::ServerSelection;
 use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
 use crate::transport::{
@@ -77,6 +78,9 @@ pub struct Resolver<T: Transport> {
     refreshing: InFlight,
     /// Questions hit once near expiry: the next hit starts a prefetch.
     prefetch_candidates: parking_lot::Mutex<HashSet<(Name, RType)>>,
+    /// Upstream queries outstanding per zone and per server, for the caps
+    /// of [`crate::Limits`].
+    outstanding: Outstanding,
 }
 
 /// The outcome of one step: resolving one name without following aliases.
@@ -158,6 +162,10 @@ struct Nameserver {
 enum Abort {
     Limit,
     Timeout,
+    /// The zone has its most upstream queries outstanding.
+    ZoneBusy,
+    /// The server has its most upstream queries outstanding: try another.
+    ServerBusy,
 }
 
 impl<T: Transport> Resolver<T> {
@@ -181,6 +189,7 @@ impl<T: Transport> Resolver<T> {
             this: Weak::new(),
             refreshing: InFlight::default(),
             prefetch_candidates: parking_lot::Mutex::new(HashSet::new()),
+            outstanding: Outstanding::new(),
         }
     }
 
@@ -1324,7 +1333,7 @@ impl<T: Transport> Task<'_, T> {
             };
             tried.push(server);
             match self
-                .exchange(server, name, rtype, recursion_desired, None)
+                .exchange(zone, server, name, rtype, recursion_desired, None)
                 .await
             {
                 Ok(response) => {
@@ -1334,9 +1343,11 @@ impl<T: Transport> Task<'_, T> {
                     last_error = ExtendedError::INVALID_DATA;
                 }
                 Err(Ok(TransportError::Timeout)) => timed_out.push(server),
+                Err(Err(Abort::ServerBusy)) => last_error = ExtendedError::UPSTREAM_BUSY,
                 Err(Ok(_)) => {}
                 Err(Err(Abort::Limit)) => return Err(ExtendedError::LIMIT_REACHED),
                 Err(Err(Abort::Timeout)) => return Err(ExtendedError::TIMEOUT),
+                Err(Err(Abort::ZoneBusy)) => return Err(ExtendedError::UPSTREAM_BUSY),
             }
         }
         // A second round for the servers that stayed silent: a server known to
@@ -1349,7 +1360,7 @@ impl<T: Transport> Task<'_, T> {
             }
             let edns = selection.edns_confirmed(server);
             match self
-                .exchange(server, name, rtype, recursion_desired, Some(edns))
+                .exchange(zone, server, name, rtype, recursion_desired, Some(edns))
                 .await
             {
                 Ok(response) => {
@@ -1362,16 +1373,21 @@ impl<T: Transport> Task<'_, T> {
                 }
                 Err(Err(Abort::Limit)) => return Err(ExtendedError::LIMIT_REACHED),
                 Err(Err(Abort::Timeout)) => return Err(ExtendedError::TIMEOUT),
-                Err(Ok(_)) => {}
+                Err(Err(Abort::ZoneBusy)) => return Err(ExtendedError::UPSTREAM_BUSY),
+                Err(Err(Abort::ServerBusy)) | Err(Ok(_)) => {}
             }
         }
         Err(last_error)
     }
 
-    /// One exchange with one server: EDNS fallback on FORMERR/NOTIMP, TCP on TC.
-    /// `edns` forces EDNS on or off; `None` uses what is known of the server.
+    /// One exchange with one server of `zone`: EDNS fallback on
+    /// FORMERR/NOTIMP, TCP on TC. `edns` forces EDNS on or off; `None` uses
+    /// what is known of the server. A zone or server with its most queries
+    /// outstanding is not asked (the zone's cap applies to iterative queries
+    /// only, not to forwarding).
     async fn exchange(
         &mut self,
+        zone: &Name,
         server: SocketAddr,
         name: &Name,
         rtype: RType,
@@ -1389,6 +1405,23 @@ impl<T: Transport> Task<'_, T> {
             if now >= self.deadline {
                 return Err(Err(Abort::Timeout));
             }
+            let limits = &self.config.limits;
+            let zone_cap = if recursion_desired {
+                0
+            } else {
+                limits.max_outstanding_per_zone
+            };
+            let resolver = self.resolver;
+            let _permit = match resolver.outstanding.acquire(
+                zone,
+                server,
+                zone_cap,
+                limits.max_outstanding_per_server,
+            ) {
+                Ok(permit) => permit,
+                Err(Busy::Zone) => return Err(Err(Abort::ZoneBusy)),
+                Err(Busy::Server) => return Err(Err(Abort::ServerBusy)),
+            };
             self.queries_sent += 1;
             let ceiling = self.config.limits.upstream_timeout.min(self.deadline - now);
             // One look at the server's statistics for both settings.

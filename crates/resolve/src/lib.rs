@@ -9,6 +9,9 @@
 //! sockets; [`NetworkTransport`] is the real UDP/TCP implementation.
 //! [`Resolver::upstream_statistics`] counts the traffic with upstream
 //! servers (per server, bounded) and SERVFAIL answers by reason.
+//! `Limits::max_outstanding_per_zone` and `max_outstanding_per_server` cap
+//! the upstream queries waiting at once (module `outstanding`): a flood for
+//! one zone fails fast instead of tying up the resolver.
 //!
 //! RFCs: 1034, 1035, 2181 (trust ranking, bailiwick), 2308 (negative
 //! caching), 6672 (DNAME), 6891 (EDNS), 7766 (TCP), 8020 (NXDOMAIN below),
@@ -34,6 +37,7 @@ mod coalesce;
 mod config;
 mod iterate;
 mod outcome;
+mod outstanding;
 mod selection;
 mod statistics;
 mod transport;

@@ -28,6 +28,12 @@ impl ExtendedError {
         code: 0,
         text: "resolution limit reached",
     };
+    /// 0: Other, too many upstream queries outstanding for the zone or
+    /// its servers (the caps of [`crate::Limits`]).
+    pub const UPSTREAM_BUSY: ExtendedError = ExtendedError {
+        code: 0,
+        text: "too many upstream queries outstanding",
+    };
     /// 0: Other, a CNAME or delegation loop.
     pub const LOOP: ExtendedError = ExtendedError {
         code: 0,

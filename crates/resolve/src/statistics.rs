@@ -120,6 +120,8 @@ pub enum FailureReason {
     InvalidData,
     /// Answered from the failure cache (RFC 9520).
     CachedFailure,
+    /// Too many upstream queries outstanding for the zone or its servers.
+    UpstreamBusy,
     /// Anything else.
     #[default]
     Other,
@@ -127,7 +129,7 @@ pub enum FailureReason {
 
 impl FailureReason {
     /// Every reason, in the order of [`UpstreamStatistics::failures`].
-    pub const ALL: [FailureReason; 8] = [
+    pub const ALL: [FailureReason; 9] = [
         FailureReason::NoReachableAuthority,
         FailureReason::NetworkError,
         FailureReason::LimitReached,
@@ -135,6 +137,7 @@ impl FailureReason {
         FailureReason::Timeout,
         FailureReason::InvalidData,
         FailureReason::CachedFailure,
+        FailureReason::UpstreamBusy,
         FailureReason::Other,
     ];
 
@@ -150,6 +153,7 @@ impl FailureReason {
             Some(error) if *error == ExtendedError::TIMEOUT => FailureReason::Timeout,
             Some(error) if *error == ExtendedError::INVALID_DATA => FailureReason::InvalidData,
             Some(error) if *error == ExtendedError::CACHED_FAILURE => FailureReason::CachedFailure,
+            Some(error) if *error == ExtendedError::UPSTREAM_BUSY => FailureReason::UpstreamBusy,
             _ => FailureReason::Other,
         }
     }
@@ -164,6 +168,7 @@ impl FailureReason {
             FailureReason::Timeout => "timeout",
             FailureReason::InvalidData => "invalid_data",
             FailureReason::CachedFailure => "cached_failure",
+            FailureReason::UpstreamBusy => "upstream_busy",
             FailureReason::Other => "other",
         }
     }
@@ -214,7 +219,7 @@ pub struct UpstreamStatistics {
     /// Queries asked again without EDNS (RFC 6891 §7).
     pub edns_fallbacks: u64,
     /// SERVFAIL resolutions by reason, in the order of [`FailureReason::ALL`].
-    pub failures: [(FailureReason, u64); 8],
+    pub failures: [(FailureReason, u64); FailureReason::ALL.len()],
     /// The tracked servers, in no particular order.
     pub servers: Vec<(SocketAddr, ServerStatistics)>,
     /// Every server without a row of its own, added up.
@@ -256,7 +261,7 @@ pub(crate) struct UpstreamCounters {
     malformed: AtomicU64,
     tcp_fallbacks: AtomicU64,
     edns_fallbacks: AtomicU64,
-    failures: [AtomicU64; 8],
+    failures: [AtomicU64; FailureReason::ALL.len()],
     servers: Mutex<ServerTable>,
 }
 

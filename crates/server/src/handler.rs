@@ -9,8 +9,13 @@
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
+use crate::overload::{OverloadAction, ResolutionCounts, ResolutionSlot};
+use crate::rate_limit::{
+    LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKind, ResponseVerdict,
+    slip_in_place,
+};
 pub(crate) use crate::statistics::Transport;
-use crate::statistics::{ServiceStatistics, WorkerCounters};
+use crate::statistics::{RateLimitOutcome, ServiceStatistics, WorkerCounters};
 use hanse_cache::{AnswerCache, StoredAnswer};
 use hanse_policy::{
     Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
@@ -56,6 +61,8 @@ pub struct Settings {
     /// by default. A header from any other peer closes its connection (or
     /// drops its datagram).
     pub proxy_protocol_from: AccessList,
+    /// Per-client query limits and response-rate limiting (off by default).
+    pub rate_limit: RateLimitSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -69,12 +76,13 @@ impl std::fmt::Debug for Settings {
             .field("notify", &self.notify.as_ref().map(|_| "receiver"))
             .field("observer", &self.observer.as_ref().map(|_| "observer"))
             .field("proxy_protocol_from", &self.proxy_protocol_from)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
 
 /// A query that needs a resolution.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Pending {
     id: u16,
     client: IpAddr,
@@ -89,6 +97,9 @@ pub(crate) struct Pending {
     key: CacheKey,
     /// When the query arrived.
     received: Instant,
+    /// Its place among the resolutions in progress, given back when the
+    /// pending query is dropped.
+    _slot: ResolutionSlot,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +147,12 @@ pub(crate) struct Handler {
     /// datagram when it is.
     any_proxies: std::sync::atomic::AtomicBool,
     pub(crate) statistics: Arc<ServiceStatistics>,
+    /// The buckets of the rate limits; their settings are in `settings`.
+    limiter: RateLimiter,
+    /// The start of the rate limits' millisecond clock.
+    epoch: Instant,
+    /// Resolutions in progress, for overload shedding.
+    resolutions: Arc<ResolutionCounts>,
 }
 
 impl Handler {
@@ -151,7 +168,53 @@ impl Handler {
             any_proxies: (settings.proxy_protocol_from != AccessList::default()).into(),
             settings: arc_swap::ArcSwap::from_pointee(settings),
             statistics,
+            limiter: RateLimiter::new(),
+            epoch: Instant::now(),
+            resolutions: Arc::new(ResolutionCounts::new()),
         }
+    }
+
+    /// Milliseconds since the handler was made: the rate limits' clock.
+    fn milliseconds(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Response-rate limiting (RRL) of a UDP response to `client`: whether
+    /// to send it as it is, truncated, or not at all. Counts what it held
+    /// back. A response whose question cannot be read is sent.
+    pub(crate) fn check_udp_response(&self, response: &[u8], client: IpAddr) -> ResponseVerdict {
+        let settings = self.settings.load();
+        if settings.rate_limit.responses_per_second == 0 {
+            return ResponseVerdict::Send;
+        }
+        let Some((name, rtype)) = response_question(response) else {
+            return ResponseVerdict::Send;
+        };
+        let kind = ResponseKind::of_rcode(response[3]);
+        let verdict = self.limiter.check_response(
+            &settings.rate_limit,
+            client,
+            name,
+            rtype,
+            kind,
+            self.milliseconds(),
+        );
+        let counters = self.statistics.current();
+        match verdict {
+            ResponseVerdict::Send => {}
+            ResponseVerdict::Slip => counters.count_rate_limited(RateLimitOutcome::ResponseSlip),
+            ResponseVerdict::Drop => counters.count_rate_limited(RateLimitOutcome::ResponseDrop),
+        }
+        verdict
+    }
+
+    /// The truncated form of a response that RRL lets slip (TC set, no
+    /// records); `None` if its question cannot be read.
+    pub(crate) fn slipped(response: &[u8]) -> Option<Vec<u8>> {
+        let mut copy = response.to_vec();
+        let length = slip_in_place(&mut copy)?;
+        copy.truncate(length);
+        Some(copy)
     }
 
     pub(crate) fn reload(&self, settings: Settings) {
@@ -214,6 +277,32 @@ impl Handler {
         }
         // The one branch the hot path pays for the observer.
         let started = settings.observer.is_some().then(Instant::now);
+        if settings.rate_limit.queries_per_second != 0
+            && self
+                .limiter
+                .check_query(&settings.rate_limit, client, self.milliseconds())
+                == QueryVerdict::Limit
+        {
+            return match settings.rate_limit.action {
+                LimitAction::Drop => {
+                    counters.count_rate_limited(RateLimitOutcome::ClientDrop);
+                    Action::Drop
+                }
+                LimitAction::Refuse => {
+                    counters.count_rate_limited(RateLimitOutcome::ClientRefuse);
+                    let response = error_response(packet, Rcode::REFUSED, &settings);
+                    self.finish_error(
+                        packet,
+                        client,
+                        transport,
+                        Rcode::REFUSED,
+                        &settings,
+                        started,
+                    );
+                    Action::Owned(response)
+                }
+            };
+        }
         if !settings.access.allows(client) {
             WorkerCounters::count(&counters.refused);
             let response = error_response(packet, Rcode::REFUSED, &settings);
@@ -449,6 +538,26 @@ impl Handler {
         ) else {
             return error(Rcode::FORMERR);
         };
+        let limits = &settings.rate_limit;
+        let Ok(slot) = ResolutionCounts::acquire(
+            &self.resolutions,
+            limits,
+            client.address,
+            limits.max_resolutions,
+            limits.max_resolutions_per_client,
+        ) else {
+            // Shed: no resolution slot for this miss (hits never need one).
+            return match limits.overload_action {
+                OverloadAction::Servfail => {
+                    counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
+                    error(Rcode::SERVFAIL)
+                }
+                OverloadAction::Drop => {
+                    counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                    Action::Drop
+                }
+            };
+        };
         WorkerCounters::count(&counters.cache_misses);
         Action::Resolve(Box::new(Pending {
             id: header.id,
@@ -465,6 +574,7 @@ impl Handler {
             edns,
             key,
             received,
+            _slot: slot,
         }))
     }
 
@@ -970,6 +1080,30 @@ fn fit(
         return (truncated(pending, settings), Rcode::NOERROR);
     }
     (response, rcode)
+}
+
+/// The question name (uncompressed, as this server writes it) and type of
+/// a response with one question.
+fn response_question(response: &[u8]) -> Option<(&[u8], u16)> {
+    if response.get(4..6)? != [0, 1] {
+        return None;
+    }
+    let mut position = 12;
+    loop {
+        let length = usize::from(*response.get(position)?);
+        if length & 0xc0 != 0 {
+            return None;
+        }
+        position += 1 + length;
+        if length == 0 {
+            break;
+        }
+    }
+    let rtype = response.get(position..position + 2)?;
+    Some((
+        &response[12..position],
+        u16::from_be_bytes([rtype[0], rtype[1]]),
+    ))
 }
 
 /// The current time for time windows.

@@ -21,6 +21,9 @@
 //! [`ServiceStatistics::snapshot`] (queries by transport and type, responses
 //! by code, hot and slow path, drops, policy hits, resolution times), and a
 //! [`QueryObserver`] that hears of every query (the query log).
+//! Rate limits ([`RateLimitSettings`]): a token bucket per client network
+//! and response-rate limiting with slip over UDP; overload shedding bounds
+//! the resolutions in progress, in total and per client network.
 //! [`Server::flush`] removes a name or a subtree from both caches.
 //!
 //! # Limitations
@@ -40,8 +43,10 @@ mod handler;
 mod listener;
 mod notify;
 mod observer;
+mod overload;
 mod padding;
 mod proxy_protocol;
+mod rate_limit;
 mod statistics;
 mod tcp;
 mod tls;
@@ -53,8 +58,11 @@ pub use handler::Settings;
 pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
 pub use observer::{PolicyNote, QueryEvent, QueryObserver};
+pub use overload::OverloadAction;
+pub use rate_limit::{LimitAction, RateLimitSettings};
 pub use statistics::{
     COUNTED_RCODES, COUNTED_TYPES, CounterTotals, MAX_POLICY_HIT_KEYS, POLICY_ACTIONS,
-    PolicyHitCount, ServiceSnapshot, ServiceStatistics, Transport, WorkerCounters,
+    PolicyHitCount, RATE_LIMIT_OUTCOMES, ServiceSnapshot, ServiceStatistics, Transport,
+    WorkerCounters,
 };
 pub use tls::{CertificateError, CertificateFiles};

@@ -187,6 +187,9 @@ pub struct WorkerCounters {
     rejected_proxy_headers: AtomicU64,
     /// Resolutions by DNSSEC outcome, in the order of [`DNSSEC_OUTCOMES`].
     dnssec_outcomes: [AtomicU64; 4],
+    /// Queries and responses held back by the rate limits, in the order of
+    /// [`RATE_LIMIT_OUTCOMES`].
+    rate_limited: [AtomicU64; RATE_LIMIT_OUTCOMES.len()],
     /// The time from receiving a query to its slow-path answer.
     resolution_time: LatencyHistogram,
     /// Policy hits by feed, then profile, then action.
@@ -263,6 +266,11 @@ impl WorkerCounters {
     /// Counts a query dropped by the policy.
     pub(crate) fn count_policy_drop(&self) {
         bump(&self.dropped_by_policy);
+    }
+
+    /// Counts a query or response held back by a rate limit.
+    pub(crate) fn count_rate_limited(&self, outcome: RateLimitOutcome) {
+        bump(&self.rate_limited[outcome as usize]);
     }
 
     /// Counts a query dropped because the worker is overloaded.
@@ -467,11 +475,44 @@ impl ServiceStatistics {
                     self.sum(|worker| &worker.dnssec_outcomes[slot]),
                 )
             }),
+            rate_limited: std::array::from_fn(|slot| {
+                let (kind, action) = RATE_LIMIT_OUTCOMES[slot];
+                (kind, action, self.sum(|worker| &worker.rate_limited[slot]))
+            }),
             resolution_time,
             policy_hits,
         }
     }
 }
+
+/// What a rate limit did, in the order of [`RATE_LIMIT_OUTCOMES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateLimitOutcome {
+    /// A query over its client network's limit, dropped.
+    ClientDrop = 0,
+    /// A query over its client network's limit, answered REFUSED.
+    ClientRefuse = 1,
+    /// A UDP response over its RRL bucket's rate, dropped.
+    ResponseDrop = 2,
+    /// A UDP response over its RRL bucket's rate, sent truncated (slip).
+    ResponseSlip = 3,
+    /// A cache miss shed for overload, answered SERVFAIL.
+    OverloadServfail = 4,
+    /// A cache miss shed for overload, dropped.
+    OverloadDrop = 5,
+}
+
+/// The rate-limit outcomes counted: (kind, action), `client` for the
+/// per-client query limit, `rrl` for response-rate limiting and `overload`
+/// for cache misses shed because no resolution slot was free.
+pub const RATE_LIMIT_OUTCOMES: [(&str, &str); 6] = [
+    ("client", "drop"),
+    ("client", "refuse"),
+    ("rrl", "drop"),
+    ("rrl", "slip"),
+    ("overload", "servfail"),
+    ("overload", "drop"),
+];
 
 /// The labels of the DNSSEC outcomes counted per resolution.
 pub const DNSSEC_OUTCOMES: [&str; 4] = ["secure", "insecure", "bogus", "indeterminate"];
@@ -576,6 +617,9 @@ pub struct ServiceSnapshot {
     /// Resolutions by DNSSEC outcome (`secure`, `insecure`, `bogus`,
     /// `indeterminate`: not validated, e.g. no trust anchor above it).
     pub dnssec_outcomes: [(&'static str, u64); 4],
+    /// Queries and responses held back by the rate limits: (kind, action,
+    /// count) in the order of [`RATE_LIMIT_OUTCOMES`].
+    pub rate_limited: [(&'static str, &'static str, u64); RATE_LIMIT_OUTCOMES.len()],
     /// Time from a query's arrival to its slow-path answer.
     pub resolution_time: HistogramSnapshot,
     /// Policy hits by (feed, profile, action), sorted.

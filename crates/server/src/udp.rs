@@ -9,6 +9,7 @@
 //! and counted.
 
 use crate::handler::{Action, Handler, Transport};
+use crate::rate_limit::ResponseVerdict;
 use hanse_wire::proxy::{SIGNATURE, parse_proxy_header};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -64,11 +65,19 @@ pub(crate) async fn serve_udp(
             }
         }
         match handler.handle(packet, client_address, Transport::Udp, &mut send_buffer) {
-            Action::Reply(reply) => {
-                let _ = socket.try_send_to(reply, client);
-            }
+            Action::Reply(reply) => match handler.check_udp_response(reply, client_address) {
+                ResponseVerdict::Send => {
+                    let _ = socket.try_send_to(reply, client);
+                }
+                ResponseVerdict::Slip => {
+                    if let Some(slipped) = Handler::slipped(reply) {
+                        let _ = socket.try_send_to(&slipped, client);
+                    }
+                }
+                ResponseVerdict::Drop => {}
+            },
             Action::Owned(reply) => {
-                if !reply.is_empty() {
+                if let Some(reply) = rate_limited(&handler, reply, client_address) {
                     let _ = socket.send_to(&reply, client).await;
                 }
             }
@@ -86,6 +95,8 @@ pub(crate) async fn serve_udp(
                 let pending = Rc::clone(&pending);
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Udp).await;
+                    let response = response
+                        .and_then(|response| rate_limited(&handler, response, client_address));
                     if let Some(response) = response {
                         // Try at once; wait for the socket only if its buffer is full.
                         if socket.try_send_to(&response, client).is_err() {
@@ -97,5 +108,18 @@ pub(crate) async fn serve_udp(
                 });
             }
         }
+    }
+}
+
+/// A UDP response after response-rate limiting: as it is, truncated, or
+/// `None` to send nothing (also for an empty response).
+fn rate_limited(handler: &Handler, response: Vec<u8>, client: std::net::IpAddr) -> Option<Vec<u8>> {
+    if response.is_empty() {
+        return None;
+    }
+    match handler.check_udp_response(&response, client) {
+        ResponseVerdict::Send => Some(response),
+        ResponseVerdict::Slip => Handler::slipped(&response),
+        ResponseVerdict::Drop => None,
     }
 }

@@ -185,6 +185,7 @@ fn start(
         notify: None,
         observer,
         proxy_protocol_from: AccessList::default(),
+        rate_limit: Default::default(),
     };
     let config = ServerConfig {
         listen: vec![SocketAddr::new(IpAddr::from(listen), 0)],

@@ -81,6 +81,7 @@ fn settings(notify: Option<Arc<dyn NotifyReceiver>>) -> Settings {
         notify,
         observer: None,
         proxy_protocol_from: AccessList::default(),
+        rate_limit: Default::default(),
     }
 }
 
