@@ -1,5 +1,5 @@
 //! DNS service over UDP and TCP (RFC 1035 §4.2, RFC 7766, RFC 6891), TLS
-//! (RFC 7858) and HTTPS (RFC 8484), with EDNS padding on the encrypted
+//! (RFC 7858), HTTPS (RFC 8484) and QUIC (RFC 9250), with EDNS padding on the encrypted
 //! transports (RFC 7830, RFC 8467):
 //! listeners, worker threads, the access list, the hot path from the answer
 //! cache, and composing answers from resolutions.
@@ -28,8 +28,8 @@
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
 //! - Changing the listen addresses or the thread count needs a restart;
 //!   everything else reloads.
-//! - DNS over QUIC (RFC 9250) and the PROXY protocol are not served yet;
-//!   the cleartext DoH listener sees its reverse proxy as the client.
+//! - The PROXY protocol is not served yet; the cleartext DoH listener sees
+//!   its reverse proxy as the client.
 
 #![warn(missing_docs)]
 
@@ -41,6 +41,7 @@ mod listener;
 mod notify;
 mod observer;
 mod padding;
+mod quic;
 mod statistics;
 mod tcp;
 mod tls;
@@ -51,6 +52,7 @@ pub use floor::{canned_answer, serve_floor};
 pub use handler::Settings;
 pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
+pub use quic::QuicSettings;
 pub use observer::{PolicyNote, QueryEvent, QueryObserver};
 pub use statistics::{
     COUNTED_RCODES, COUNTED_TYPES, CounterTotals, MAX_POLICY_HIT_KEYS, POLICY_ACTIONS,
