@@ -1998,7 +1998,8 @@ impl Checker<'_> {
             || !server.https_listen.is_empty()
             || !server.quic_listen.is_empty();
         if let Some(offset) = encrypted_at.filter(|_| has_encrypted) {
-            let needed = "is needed by server.tls_listen, server.https_listen and server.quic_listen";
+            let needed =
+                "is needed by server.tls_listen, server.https_listen and server.quic_listen";
             if certificate_at.is_none() {
                 self.report(offset, "server.certificate", needed);
             }
@@ -4833,7 +4834,7 @@ level = \"loud\"
             [
                 "2:11: server.threads: 0 is out of range 1..=1024",
                 "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
-                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, certificate, private_key",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, quic_listen, quic_idle_timeout, max_quic_connections, max_quic_connections_per_client, max_quic_streams, certificate, private_key",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
                 "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec",
@@ -7048,6 +7049,7 @@ level = 1
             .parse(
                 "[server]\nlisten = [\"127.0.0.1:53\"]\ntls_listen = [\"127.0.0.1\", \"[::1]:8853\"]\n\
                  https_listen = [\"127.0.0.1\"]\ndoh_cleartext_listen = [\"127.0.0.1\"]\n\
+                 quic_listen = [\"127.0.0.1\", \"[::1]:8853\"]\n\
                  certificate = \"server.pem\"\nprivate_key = \"server.key\"\n",
             )
             .unwrap_or_else(|problems| panic!("{problems:#?}"));
@@ -7064,6 +7066,16 @@ level = 1
             server.doh_cleartext_listen,
             ["127.0.0.1:80".parse().unwrap()]
         );
+        // DoQ on UDP may share the addresses of DoT on TCP.
+        assert_eq!(
+            server.quic_listen,
+            [
+                "127.0.0.1:853".parse::<SocketAddr>().unwrap(),
+                "[::1]:8853".parse().unwrap()
+            ]
+        );
+        assert_eq!(server.quic_idle_timeout, Duration::from_secs(30));
+        assert_eq!(server.max_quic_streams, 100);
         assert_eq!(server.certificate, Some(files.0.join("server.pem")));
         assert_eq!(server.private_key, Some(files.0.join("server.key")));
         // The cleartext listener alone needs no certificate.
@@ -7073,8 +7085,31 @@ level = 1
         assert_eq!(
             files.positions("[server]\ntls_listen = [\"127.0.0.1\"]\n"),
             [
-                "2:14: server.certificate: is needed by server.tls_listen and server.https_listen",
-                "2:14: server.private_key: is needed by server.tls_listen and server.https_listen",
+                "2:14: server.certificate: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+                "2:14: server.private_key: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+            ]
+        );
+        assert_eq!(
+            files.positions("[server]\nquic_listen = [\"127.0.0.1\"]\n"),
+            [
+                "2:15: server.certificate: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+                "2:15: server.private_key: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+            ]
+        );
+        // DoQ binds UDP: not on an address `listen` serves UDP on; and its
+        // own limits are checked.
+        assert_eq!(
+            files.positions(
+                "[server]\nlisten = [\"127.0.0.1:853\"]\nquic_listen = [\"127.0.0.1\"]\n\
+                 quic_idle_timeout = \"10ms\"\nmax_quic_connections = 4\n\
+                 max_quic_connections_per_client = 5\nmax_quic_streams = 0\n\
+                 certificate = \"server.pem\"\nprivate_key = \"server.key\"\n"
+            ),
+            [
+                "3:16: server.quic_listen[0]: 127.0.0.1:853 is already listed at server.listen[0] (UDP)",
+                "4:21: server.quic_idle_timeout: 10ms is out of range 100ms..=1h",
+                "6:35: server.max_quic_connections_per_client: 5 is greater than server.max_quic_connections (4)",
+                "7:20: server.max_quic_streams: 0 is out of range 1..=65536",
             ]
         );
         assert_eq!(

@@ -34,8 +34,7 @@ use hanse_resolve::{
 };
 use hanse_server::{
     AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, QuicSettings,
-    Server,
-    ServerConfig, Settings,
+    Server, ServerConfig, Settings,
 };
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;

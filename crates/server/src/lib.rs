@@ -52,8 +52,8 @@ pub use floor::{canned_answer, serve_floor};
 pub use handler::Settings;
 pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
-pub use quic::QuicSettings;
 pub use observer::{PolicyNote, QueryEvent, QueryObserver};
+pub use quic::QuicSettings;
 pub use statistics::{
     COUNTED_RCODES, COUNTED_TYPES, CounterTotals, MAX_POLICY_HIT_KEYS, POLICY_ACTIONS,
     PolicyHitCount, ServiceSnapshot, ServiceStatistics, Transport, WorkerCounters,

@@ -353,8 +353,7 @@ impl QueryStream {
                 }
             }
             Err(StreamFault::Protocol(reason)) => {
-                self.connection
-                    .close(DOQ_PROTOCOL_ERROR, reason.as_bytes());
+                self.connection.close(DOQ_PROTOCOL_ERROR, reason.as_bytes());
             }
             Err(StreamFault::Abandoned) => {
                 let _ = receive.stop(DOQ_REQUEST_CANCELLED);
@@ -372,9 +371,9 @@ impl QueryStream {
         };
         let pad = wants_padding(query);
         let mut buffer = vec![0u8; SEND_BUFFER];
-        let action = self
-            .handler
-            .handle_named(query, self.client, names, Transport::Quic, &mut buffer);
+        let action =
+            self.handler
+                .handle_named(query, self.client, names, Transport::Quic, &mut buffer);
         let mut response = match action {
             Action::Reply(reply) => reply.to_vec(),
             Action::Owned(reply) if !reply.is_empty() => reply,
@@ -407,7 +406,9 @@ async fn read_query(receive: &mut RecvStream) -> Result<Vec<u8>, StreamFault> {
         Ok(Ok(data)) => data,
     };
     let Some((prefix, message)) = data.split_first_chunk::<2>() else {
-        return Err(StreamFault::Protocol("stream ended before the message length"));
+        return Err(StreamFault::Protocol(
+            "stream ended before the message length",
+        ));
     };
     let length = usize::from(u16::from_be_bytes(*prefix));
     if message.len() < length {
