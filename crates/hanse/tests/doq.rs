@@ -4,8 +4,9 @@
 //! several queries on one connection, EDNS padding (RFC 7830, RFC 8467),
 //! the `quic` transport in the metrics, DOQ_PROTOCOL_ERROR for a message ID
 //! other than 0, a wrong ALPN refused, a stream that never ends abandoned
-//! without blocking the others, the profile chosen by the TLS server name,
-//! and the certificate reloaded on SIGHUP.
+//! without blocking the others, the connection cap with a Retry under
+//! load, the profile chosen by the TLS server name, and the certificate
+//! reloaded on SIGHUP.
 //!
 //! The Python with aioquic is `$HANSE_DOQ_PYTHON`, else the venv that
 //! `scripts/test.sh` makes (`~/.cache/hanse/doq-venv`), else `python3`;
@@ -184,7 +185,9 @@ struct DoqServer {
 /// The DoQ idle timeout the tests configure.
 const IDLE: Duration = Duration::from_secs(10);
 
-fn start(label: &str, octet: u8, with_api: bool) -> DoqServer {
+/// Starts Hanse with a DoQ listener; `max_connections` caps the DoQ
+/// connections in total and per client.
+fn start(label: &str, octet: u8, with_api: bool, max_connections: usize) -> DoqServer {
     require_aioquic();
     let (net, hints) = hierarchy(octet);
     let directory = Scratch::new(label);
@@ -204,6 +207,8 @@ fn start(label: &str, octet: u8, with_api: bool) -> DoqServer {
             "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
              quic_listen = [\"127.0.0.1:{}\"]\nquic_idle_timeout = \"{}s\"\n\
              max_quic_streams = 16\n\
+             max_quic_connections = {max_connections}\n\
+             max_quic_connections_per_client = {max_connections}\n\
              certificate = \"server.pem\"\nprivate_key = \"server.key\"\n\
              [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
              {api_section}\
@@ -335,6 +340,61 @@ fn doq_client(server: &DoqServer, ca: &str, options: &[&str], queries: &[Vec<u8>
     run
 }
 
+/// A DoQ client in the background that holds its connection open with a
+/// stream that never ends (until the server gives up on it); killed by
+/// PID when dropped.
+struct HeldConnection {
+    child: std::process::Child,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    /// The client's `connected` line.
+    connected: String,
+}
+
+impl HeldConnection {
+    fn open(server: &DoqServer) -> HeldConnection {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/doq_client.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(["--server", &server.quic.to_string(), "--ca"])
+            .arg(server.directory.0.join("ca.pem"))
+            .args(["--hang", "--wait-reset", "--timeout", "8"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the DoQ client starts");
+        // The client prints `connected` (or fails) within its own timeout.
+        let mut output = std::io::BufReader::new(child.stdout.take().expect("its output"));
+        let mut connected = String::new();
+        std::io::BufRead::read_line(&mut output, &mut connected).expect("a line");
+        HeldConnection {
+            child,
+            output,
+            connected: connected.trim().to_owned(),
+        }
+    }
+}
+
+impl HeldConnection {
+    /// Waits for the server to give up on the client's stream and for the
+    /// client to close its connection and exit (it does so within its own
+    /// timeout of 8 s).
+    fn finish(mut self) {
+        let mut rest = String::new();
+        self.output.read_to_string(&mut rest).expect("its output");
+        let status = self.child.wait().expect("the client exits");
+        assert!(status.success(), "the held client failed: {status}: {rest}");
+        assert!(rest.starts_with("reset 0 3"), "{rest}");
+    }
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The response's code and its first address.
 fn summary(response: &[u8]) -> (Rcode, Option<String>) {
     let message = Message::parse(response).expect("a DNS message");
@@ -359,7 +419,7 @@ fn http_get(address: SocketAddr, path: &str) -> String {
 }
 
 /// The value of `hanse_queries_total{transport="quic"}` in the metrics.
-fn quic_queries(api: SocketAddr) -> f64 {
+fn quic_queries(api: SocketAddr) -> u64 {
     let metrics = http_get(api, "/metrics");
     metrics
         .lines()
@@ -372,7 +432,7 @@ fn quic_queries(api: SocketAddr) -> f64 {
 
 #[test]
 fn doq_answers_queries_on_separate_streams_with_padding_and_metrics() {
-    let server = start("doq-answers", 1, true);
+    let server = start("doq-answers", 1, true, 64);
     let api = server.api.expect("the API");
     let before = quic_queries(api);
 
@@ -445,12 +505,12 @@ fn doq_answers_queries_on_separate_streams_with_padding_and_metrics() {
 
     // Eight queries reached the handler over QUIC.
     let after = quic_queries(api);
-    assert!(after - before >= 8.0, "{before} -> {after}");
+    assert_eq!(after - before, 8, "{before} -> {after}");
 }
 
 #[test]
 fn doq_protocol_errors_and_dangling_streams() {
-    let server = start("doq-errors", 2, false);
+    let server = start("doq-errors", 2, false, 2);
 
     // A message ID other than 0 closes the connection with
     // DOQ_PROTOCOL_ERROR (RFC 9250 §4.2.1).
@@ -508,14 +568,46 @@ fn doq_protocol_errors_and_dangling_streams() {
     assert_eq!(run.resets, [(0, 3)], "{}", run.output);
     assert!(run.elapsed < Duration::from_secs(9), "{:?}", run.elapsed);
 
-    // The server still answers new connections after all that.
+    // The cap of two connections: the second one, at half the cap, is
+    // made to validate its address with a Retry first and is served; a
+    // third is refused while the two are open.
+    let first = HeldConnection::open(&server);
+    assert!(
+        first.connected.ends_with("retries=0"),
+        "{}",
+        first.connected
+    );
+    let second = HeldConnection::open(&server);
+    assert!(
+        second.connected.ends_with("retries=1"),
+        "{}",
+        second.connected
+    );
     let run = doq_client(
         &server,
         "ca.pem",
         &[],
         &[query(0, "www.example", RType::A, false)],
     );
-    assert_eq!(run.responses.len(), 1, "{}", run.output);
+    assert!(run.handshake_failed, "{}", run.output);
+    // They close their connections once the server has given up on their
+    // streams; then the places are free again.
+    first.finish();
+    second.finish();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let run = doq_client(
+            &server,
+            "ca.pem",
+            &[],
+            &[query(0, "www.example", RType::A, false)],
+        );
+        if run.responses.len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", run.output);
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         !server.hanse.log().contains("panicked"),
         "{}",
@@ -525,7 +617,7 @@ fn doq_protocol_errors_and_dangling_streams() {
 
 #[test]
 fn doq_server_name_selects_the_profile_and_the_certificate_reloads() {
-    let server = start("doq-profiles", 3, false);
+    let server = start("doq-profiles", 3, false, 64);
     let rcode = |sni: &str| {
         let run = doq_client(
             &server,

@@ -8,7 +8,7 @@ then FIN. All queries are sent at once, on one connection, so they are in
 flight concurrently.
 
 Output, one event per line (hex is lower case):
-  connected ALPN
+  connected ALPN retries=N      N: Retry packets the server sent first
   response STREAM_ID HEX        the answer, without its length prefix
   reset STREAM_ID ERROR_CODE    the server reset a stream
   closed ERROR_CODE REASON      the connection was closed (REASON may be empty)
@@ -90,7 +90,11 @@ async def run(arguments):
             create_protocol=DoqProtocol,
             wait_connected=True,
         ) as client:
-            say("connected", client._quic.tls.alpn_negotiated)
+            say(
+                "connected",
+                client._quic.tls.alpn_negotiated,
+                "retries=%d" % client._quic._retry_count,
+            )
             hung = None
             if arguments.hang:
                 hung = client.open_stream(b"\x00", end=False)
