@@ -5,8 +5,8 @@
 //! the `quic` transport in the metrics, DOQ_PROTOCOL_ERROR for a message ID
 //! other than 0, a wrong ALPN refused, a stream that never ends abandoned
 //! without blocking the others, the connection cap with a Retry under
-//! load, the profile chosen by the TLS server name, and the certificate
-//! reloaded on SIGHUP.
+//! load, the profile chosen by the TLS server name, the certificate
+//! reloaded on SIGHUP, and the shutdown on SIGTERM.
 //!
 //! The Python with aioquic is `$HANSE_DOQ_PYTHON`, else the venv that
 //! `scripts/test.sh` makes (`~/.cache/hanse/doq-venv`), else `python3`;
@@ -206,7 +206,7 @@ fn start(label: &str, octet: u8, with_api: bool, max_connections: usize) -> DoqS
         format!(
             "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
              quic_listen = [\"127.0.0.1:{}\"]\nquic_idle_timeout = \"{}s\"\n\
-             max_quic_streams = 16\n\
+             max_quic_streams = 16\nlame_duck = \"1s\"\n\
              max_quic_connections = {max_connections}\n\
              max_quic_connections_per_client = {max_connections}\n\
              certificate = \"server.pem\"\nprivate_key = \"server.key\"\n\
@@ -351,13 +351,14 @@ struct HeldConnection {
 }
 
 impl HeldConnection {
-    fn open(server: &DoqServer) -> HeldConnection {
+    fn open(server: &DoqServer, ca: &str, options: &[&str]) -> HeldConnection {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/doq_client.py");
         let mut child = Command::new(python())
             .arg(script)
             .args(["--server", &server.quic.to_string(), "--ca"])
-            .arg(server.directory.0.join("ca.pem"))
+            .arg(server.directory.0.join(ca))
             .args(["--hang", "--wait-reset", "--timeout", "8"])
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -377,14 +378,14 @@ impl HeldConnection {
 
 impl HeldConnection {
     /// Waits for the server to give up on the client's stream and for the
-    /// client to close its connection and exit (it does so within its own
-    /// timeout of 8 s).
-    fn finish(mut self) {
+    /// client to exit (it does so within its own timeouts: 8 s for the
+    /// reset, then its linger); the rest of its output.
+    fn finish(mut self) -> String {
         let mut rest = String::new();
         self.output.read_to_string(&mut rest).expect("its output");
         let status = self.child.wait().expect("the client exits");
         assert!(status.success(), "the held client failed: {status}: {rest}");
-        assert!(rest.starts_with("reset 0 3"), "{rest}");
+        rest
     }
 }
 
@@ -571,13 +572,13 @@ fn doq_protocol_errors_and_dangling_streams() {
     // The cap of two connections: the second one, at half the cap, is
     // made to validate its address with a Retry first and is served; a
     // third is refused while the two are open.
-    let first = HeldConnection::open(&server);
+    let first = HeldConnection::open(&server, "ca.pem", &[]);
     assert!(
         first.connected.ends_with("retries=0"),
         "{}",
         first.connected
     );
-    let second = HeldConnection::open(&server);
+    let second = HeldConnection::open(&server, "ca.pem", &[]);
     assert!(
         second.connected.ends_with("retries=1"),
         "{}",
@@ -592,8 +593,10 @@ fn doq_protocol_errors_and_dangling_streams() {
     assert!(run.handshake_failed, "{}", run.output);
     // They close their connections once the server has given up on their
     // streams; then the places are free again.
-    first.finish();
-    second.finish();
+    for held in [first, second] {
+        let rest = held.finish();
+        assert!(rest.starts_with("reset 0 3"), "{rest}");
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let run = doq_client(
@@ -617,7 +620,7 @@ fn doq_protocol_errors_and_dangling_streams() {
 
 #[test]
 fn doq_server_name_selects_the_profile_and_the_certificate_reloads() {
-    let server = start("doq-profiles", 3, false, 64);
+    let mut server = start("doq-profiles", 3, false, 64);
     let rcode = |sni: &str| {
         let run = doq_client(
             &server,
@@ -660,4 +663,23 @@ fn doq_server_name_selects_the_profile_and_the_certificate_reloads() {
     }
     let run = doq_client(&server, "ca.pem", &[], &one);
     assert!(run.handshake_failed, "{}", run.output);
+
+    // Shutdown (SIGTERM, lame duck of 1 s): the query still arriving is
+    // abandoned, the connection is closed with DOQ_NO_ERROR (which ends
+    // its streams too), Hanse exits.
+    let held = HeldConnection::open(&server, "new-ca.pem", &["--linger", "5"]);
+    assert!(
+        held.connected.starts_with("connected doq"),
+        "{}",
+        held.connected
+    );
+    server.hanse.signal("TERM");
+    let status = server.hanse.wait_for_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "{status:?}; log:\n{}",
+        server.hanse.log()
+    );
+    let rest = held.finish();
+    assert!(rest.contains("closed 0"), "{rest}");
 }

@@ -247,10 +247,18 @@ pub(crate) async fn serve_quic(
             continue;
         };
         let context = context.clone();
-        let shutdown = shutdown.clone();
+        let mut shutdown = shutdown.clone();
         connections.spawn_local(async move {
-            let handshake = tokio::time::timeout(context.idle_timeout, connecting).await;
-            if let Ok(Ok(connection)) = handshake {
+            // A handshake may take the idle timeout, and no longer than
+            // the server runs.
+            let connection = tokio::select! {
+                biased;
+                _ = shutdown.changed() => None,
+                handshake = tokio::time::timeout(context.idle_timeout, connecting) => {
+                    handshake.ok().and_then(Result::ok)
+                }
+            };
+            if let Some(connection) = connection {
                 serve_connection(connection, client, &context, shutdown).await;
             }
             context.limits.release(client);

@@ -129,9 +129,11 @@ async def run(arguments):
                         say("reset", hung, value)
                 except asyncio.TimeoutError:
                     say("timeout", hung)
-            if client.terminated is None and arguments.linger > 0:
-                # Wait a little for a close the server may send.
-                await asyncio.sleep(arguments.linger)
+            # Wait a little (--linger) for a close the server may send.
+            for _ in range(int(arguments.linger * 20)):
+                if client.terminated is not None:
+                    break
+                await asyncio.sleep(0.05)
             if client.terminated is not None:
                 code, reason = client.terminated
                 say("closed", code, reason)
