@@ -321,6 +321,7 @@ struct QueryStream {
 }
 
 /// Why a stream's query cannot be served.
+#[derive(Debug, PartialEq, Eq)]
 enum StreamFault {
     /// A DoQ protocol error: the whole connection is closed (RFC 9250 §4.3.3).
     Protocol(&'static str),
@@ -413,6 +414,12 @@ async fn read_query(receive: &mut RecvStream) -> Result<Vec<u8>, StreamFault> {
         Ok(Err(quinn::ReadToEndError::Read(_))) => return Err(StreamFault::Abandoned),
         Ok(Ok(data)) => data,
     };
+    unframe_query(data)
+}
+
+/// The query in a stream's whole data (a two-octet length, then exactly
+/// that many octets), checked as RFC 9250 §4.2 and §4.3.3 require.
+fn unframe_query(data: Vec<u8>) -> Result<Vec<u8>, StreamFault> {
     let Some((prefix, message)) = data.split_first_chunk::<2>() else {
         return Err(StreamFault::Protocol(
             "stream ended before the message length",
@@ -448,5 +455,42 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StreamFault, unframe_query};
+
+    fn framed(message: &[u8]) -> Vec<u8> {
+        let mut data = u16::try_from(message.len()).unwrap().to_be_bytes().to_vec();
+        data.extend_from_slice(message);
+        data
+    }
+
+    #[test]
+    fn a_stream_carries_exactly_one_message_with_id_zero() {
+        let query = [0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
+        assert_eq!(unframe_query(framed(&query)), Ok(query.to_vec()));
+        let protocol = |data: Vec<u8>| match unframe_query(data) {
+            Err(StreamFault::Protocol(reason)) => reason,
+            other => panic!("not a protocol error: {other:?}"),
+        };
+        let mut with_id = query;
+        with_id[1] = 7;
+        assert_eq!(protocol(framed(&with_id)), "message ID is not 0");
+        assert_eq!(
+            protocol(Vec::new()),
+            "stream ended before the message length"
+        );
+        assert_eq!(protocol(vec![0]), "stream ended before the message length");
+        let mut short = framed(&query);
+        short.pop();
+        assert_eq!(protocol(short), "stream ended inside the message");
+        let mut two = framed(&query);
+        two.extend(framed(&query));
+        assert_eq!(protocol(two), "more than one message on a stream");
+        // An empty message is the handler's to answer (it drops it).
+        assert_eq!(unframe_query(vec![0, 0]), Ok(Vec::new()));
     }
 }
