@@ -26,9 +26,9 @@
 //! Resource limits: connections in total and per client address (counted
 //! apart from TCP, DoT and DoH), concurrent streams per connection, the
 //! QUIC idle timeout, flow-control windows sized for one message per
-//! stream, and a deadline for each stream. While more than half of the
-//! connection places are taken, a client whose address is not yet
-//! validated gets a Retry first (RFC 9000 §8.1.2).
+//! stream, and a deadline for each stream. While half of the connection
+//! places or more are taken, a client whose address is not yet validated
+//! gets a Retry first (RFC 9000 §8.1.2).
 //!
 //! # Limitations
 //! - One UDP socket (one quinn endpoint) per listen address, served by one
