@@ -4,7 +4,8 @@
 #   bash scripts/test.sh
 #
 # 1. installs what the tests need if it is missing: the Debian packages in PKGS (needs
-#    root; `apt-get update` only when something is missing) and cargo-deny
+#    root; `apt-get update` only when something is missing), cargo-deny, and aioquic
+#    (pinned, from PyPI) in a venv for the DNS over QUIC tests' client
 # 2. cargo fmt --check, clippy with -D warnings, release build, the test suite
 #    (cargo-nextest if installed, else cargo test), the dashboard in headless Chromium
 #    (scripts/e2e.sh; SKIP_E2E=1 skips it), the Kubernetes manifests (scripts/k8s-validate.sh),
@@ -13,9 +14,11 @@
 #    and the RPZ comparison against BIND 9 (bench/rpz-compare/run.sh, same policy zones)
 #
 # Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
-# SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1 skips step 3; FUZZ_SECONDS (default 20)
+# HANSE_DOQ_VENV (default ~/.cache/hanse/doq-venv) is the DoQ client's venv; the tests
+# find its python through HANSE_DOQ_PYTHON. SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1
+# skips step 3; FUZZ_SECONDS (default 20)
 # sets the fuzz smoke run per target (fuzz/smoke.sh), SKIP_FUZZ=1 skips it.
-# Network: only apt-get, cargo install and cargo fetching crates; the tests' DNS traffic
+# Network: only apt-get, cargo install, pip and cargo fetching crates; the tests' DNS traffic
 # stays on 127.0.0.0/8.
 set -euo pipefail
 
@@ -25,7 +28,12 @@ COMPARE_NAMES=${COMPARE_NAMES:-2000}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
-PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
+# python3-venv: the venv of aioquic, the DNS over QUIC client of crates/hanse/tests/doq.rs.
+PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-venv iproute2)
+# The DoQ tests' client: aioquic (pinned) in its own venv.
+AIOQUIC_VERSION=1.7.2
+DOQ_VENV=${HANSE_DOQ_VENV:-$HOME/.cache/hanse/doq-venv}
+export HANSE_DOQ_PYTHON="$DOQ_VENV/bin/python3"
 T_START=$(date +%s)
 STEP_START=$T_START
 CURRENT=""
@@ -87,6 +95,12 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     cargo install --locked cargo-deny
   fi
   cargo deny --version
+  if ! "$DOQ_VENV/bin/python3" -c "import aioquic, sys; sys.exit(aioquic.__version__ != '$AIOQUIC_VERSION')" 2>/dev/null; then
+    echo "installing aioquic $AIOQUIC_VERSION into $DOQ_VENV"
+    python3 -m venv "$DOQ_VENV"
+    "$DOQ_VENV/bin/pip" install --quiet --disable-pip-version-check "aioquic==$AIOQUIC_VERSION"
+  fi
+  "$DOQ_VENV/bin/python3" -c 'import aioquic; print("aioquic", aioquic.__version__)'
   if [ "${SKIP_FUZZ:-0}" != 1 ] && ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "installing cargo-fuzz"
     cargo install --locked cargo-fuzz

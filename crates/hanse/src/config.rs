@@ -33,9 +33,10 @@
 //!   file. Feed files are read by `feeds.rs`; remote feeds are fetched
 //!   elsewhere.
 //! - `[server]` encrypted listeners (`tls_listen`, `https_listen`,
-//!   `doh_cleartext_listen`): DoT and DoH over TLS need `certificate` and
-//!   `private_key` (files that exist; their contents are read by the
-//!   server), and no address is bound twice across the TCP-based listeners.
+//!   `doh_cleartext_listen`, `quic_listen`): DoT, DoH over TLS and DoQ need
+//!   `certificate` and `private_key` (files that exist; their contents are
+//!   read by the server), and no address is bound twice across the
+//!   TCP-based listeners, nor across the UDP ones (`listen`, `quic_listen`).
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
 //! - `[api]`: bearer tokens (RFC 6750) inline or in a `token_file`, at least
 //!   16 visible ASCII characters, never quoted in a problem; a listen
@@ -366,7 +367,17 @@ pub struct ServerSection {
     /// Addresses to serve DoH in cleartext HTTP on, behind a reverse proxy;
     /// port 80 if none is given.
     pub doh_cleartext_listen: Vec<SocketAddr>,
-    /// PEM file with the certificate chain of the DoT and DoH listeners.
+    /// Addresses to serve DNS over QUIC on (RFC 9250); UDP port 853 if none is given.
+    pub quic_listen: Vec<SocketAddr>,
+    /// How long an idle DoQ connection is kept open.
+    pub quic_idle_timeout: Duration,
+    /// Open DoQ connections in total.
+    pub max_quic_connections: usize,
+    /// Open DoQ connections from one client address.
+    pub max_quic_connections_per_client: usize,
+    /// Queries (streams) one DoQ connection may have open at once.
+    pub max_quic_streams: u32,
+    /// PEM file with the certificate chain of the DoT, DoH and DoQ listeners.
     pub certificate: Option<PathBuf>,
     /// PEM file with the private key of that certificate.
     pub private_key: Option<PathBuf>,
@@ -394,6 +405,11 @@ impl Default for ServerSection {
             tls_listen: Vec::new(),
             https_listen: Vec::new(),
             doh_cleartext_listen: Vec::new(),
+            quic_listen: Vec::new(),
+            quic_idle_timeout: Duration::from_secs(30),
+            max_quic_connections: 1024,
+            max_quic_connections_per_client: 64,
+            max_quic_streams: 100,
             certificate: None,
             private_key: None,
             proxy_protocol_from: Vec::new(),
@@ -1064,12 +1080,19 @@ const SERVER_KEYS: &[&str] = &[
     "tls_listen",
     "https_listen",
     "doh_cleartext_listen",
+    "quic_listen",
+    "quic_idle_timeout",
+    "max_quic_connections",
+    "max_quic_connections_per_client",
+    "max_quic_streams",
     "certificate",
     "private_key",
     "proxy_protocol_from",
 ];
 /// The default port of DNS over TLS (RFC 7858 §3.1).
 const DOT_PORT: u16 = 853;
+/// The default port of DNS over QUIC (UDP, RFC 9250 §4.1.1).
+const DOQ_PORT: u16 = 853;
 /// The default port of DNS over HTTPS (HTTPS, RFC 9110 §4.2.2).
 const DOH_PORT: u16 = 443;
 /// The default port of cleartext DoH behind a proxy (HTTP, RFC 9110 §4.2.1).
@@ -1916,6 +1939,10 @@ impl Checker<'_> {
         let mut per_client_origin = Origin::Default;
         // Every address a TCP socket is bound on, with its key path.
         let mut stream_addresses: Vec<(SocketAddr, usize, String)> = Vec::new();
+        // Every address a UDP socket is bound on, with its key path.
+        let mut datagram_addresses: Vec<(SocketAddr, usize, String)> = Vec::new();
+        let mut quic_total_origin = Origin::Default;
+        let mut quic_per_client_origin = Origin::Default;
         let mut encrypted_at: Option<usize> = None;
         let mut certificate_at: Option<usize> = None;
         let mut key_at: Option<usize> = None;
@@ -1929,6 +1956,11 @@ impl Checker<'_> {
                         self.check_listen(&addresses, value, &path);
                         for (index, (address, offset)) in addresses.iter().enumerate() {
                             stream_addresses.push((*address, *offset, format!("{path}[{index}]")));
+                            datagram_addresses.push((
+                                *address,
+                                *offset,
+                                format!("{path}[{index}]"),
+                            ));
                         }
                         server.listen = addresses.into_iter().map(|(address, _)| address).collect();
                     }
@@ -1955,6 +1987,49 @@ impl Checker<'_> {
                         if name != "doh_cleartext_listen" {
                             encrypted_at.get_or_insert(offset);
                         }
+                    }
+                }
+                "quic_listen" => {
+                    let read = self.read_parsed_strings(value, &path, |text| {
+                        parse_socket_address_on(text, DOQ_PORT)
+                    });
+                    if let Some(addresses) = read {
+                        for (index, (address, offset)) in addresses.iter().enumerate() {
+                            datagram_addresses.push((
+                                *address,
+                                *offset,
+                                format!("{path}[{index}]"),
+                            ));
+                        }
+                        server.quic_listen =
+                            addresses.into_iter().map(|(address, _)| address).collect();
+                        encrypted_at.get_or_insert(offset);
+                    }
+                }
+                "quic_idle_timeout" => {
+                    let minimum = Duration::from_millis(100);
+                    let maximum = Duration::from_secs(3600);
+                    if let Some(timeout) = self.read_duration(value, &path, minimum, maximum) {
+                        server.quic_idle_timeout = timeout;
+                    }
+                }
+                "max_quic_connections" => {
+                    let result = self.read_integer(value, &path, 1, 1_048_576);
+                    quic_total_origin = Origin::of(&result, offset);
+                    if let Some(count) = result {
+                        server.max_quic_connections = count;
+                    }
+                }
+                "max_quic_connections_per_client" => {
+                    let result = self.read_integer(value, &path, 1, 1_048_576);
+                    quic_per_client_origin = Origin::of(&result, offset);
+                    if let Some(count) = result {
+                        server.max_quic_connections_per_client = count;
+                    }
+                }
+                "max_quic_streams" => {
+                    if let Some(count) = self.read_integer(value, &path, 1, 65_536) {
+                        server.max_quic_streams = count;
                     }
                 }
                 "certificate" => {
@@ -2015,6 +2090,18 @@ impl Checker<'_> {
                 _ => self.report_unknown_key(key, "server", SERVER_KEYS),
             }
         }
+        for (index, (address, offset, path)) in datagram_addresses.iter().enumerate() {
+            if let Some((_, _, first)) = datagram_addresses[..index]
+                .iter()
+                .find(|(other, _, first)| other == address && !same_list(first, path))
+            {
+                self.report(
+                    *offset,
+                    path,
+                    format!("{address} is already listed at {first} (UDP)"),
+                );
+            }
+        }
         for (index, (address, offset, path)) in stream_addresses.iter().enumerate() {
             if let Some((_, _, first)) = stream_addresses[..index]
                 .iter()
@@ -2027,22 +2114,30 @@ impl Checker<'_> {
                 );
             }
         }
-        let has_encrypted = !server.tls_listen.is_empty() || !server.https_listen.is_empty();
+        let has_encrypted = !server.tls_listen.is_empty()
+            || !server.https_listen.is_empty()
+            || !server.quic_listen.is_empty();
         if let Some(offset) = encrypted_at.filter(|_| has_encrypted) {
+            let needed =
+                "is needed by server.tls_listen, server.https_listen and server.quic_listen";
             if certificate_at.is_none() {
-                self.report(
-                    offset,
-                    "server.certificate",
-                    "is needed by server.tls_listen and server.https_listen",
-                );
+                self.report(offset, "server.certificate", needed);
             }
             if key_at.is_none() {
-                self.report(
-                    offset,
-                    "server.private_key",
-                    "is needed by server.tls_listen and server.https_listen",
-                );
+                self.report(offset, "server.private_key", needed);
             }
+        }
+        if server.max_quic_connections_per_client > server.max_quic_connections
+            && let Some(offset) = Origin::of_pair(quic_per_client_origin, quic_total_origin)
+        {
+            self.report(
+                offset,
+                "server.max_quic_connections_per_client",
+                format!(
+                    "{} is greater than server.max_quic_connections ({})",
+                    server.max_quic_connections_per_client, server.max_quic_connections
+                ),
+            );
         }
         if let (Some(offset), None) = (certificate_at, key_at) {
             self.report(
@@ -4958,7 +5053,7 @@ level = \"loud\"
             [
                 "2:11: server.threads: 0 is out of range 1..=1024",
                 "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
-                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, certificate, private_key, proxy_protocol_from",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, quic_listen, quic_idle_timeout, max_quic_connections, max_quic_connections_per_client, max_quic_streams, certificate, private_key, proxy_protocol_from",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
                 "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec, rate_limit",
@@ -7278,6 +7373,7 @@ level = 1
             .parse(
                 "[server]\nlisten = [\"127.0.0.1:53\"]\ntls_listen = [\"127.0.0.1\", \"[::1]:8853\"]\n\
                  https_listen = [\"127.0.0.1\"]\ndoh_cleartext_listen = [\"127.0.0.1\"]\n\
+                 quic_listen = [\"127.0.0.1\", \"[::1]:8853\"]\n\
                  certificate = \"server.pem\"\nprivate_key = \"server.key\"\n",
             )
             .unwrap_or_else(|problems| panic!("{problems:#?}"));
@@ -7294,6 +7390,16 @@ level = 1
             server.doh_cleartext_listen,
             ["127.0.0.1:80".parse().unwrap()]
         );
+        // DoQ on UDP may share the addresses of DoT on TCP.
+        assert_eq!(
+            server.quic_listen,
+            [
+                "127.0.0.1:853".parse::<SocketAddr>().unwrap(),
+                "[::1]:8853".parse().unwrap()
+            ]
+        );
+        assert_eq!(server.quic_idle_timeout, Duration::from_secs(30));
+        assert_eq!(server.max_quic_streams, 100);
         assert_eq!(server.certificate, Some(files.0.join("server.pem")));
         assert_eq!(server.private_key, Some(files.0.join("server.key")));
         // The cleartext listener alone needs no certificate.
@@ -7303,8 +7409,31 @@ level = 1
         assert_eq!(
             files.positions("[server]\ntls_listen = [\"127.0.0.1\"]\n"),
             [
-                "2:14: server.certificate: is needed by server.tls_listen and server.https_listen",
-                "2:14: server.private_key: is needed by server.tls_listen and server.https_listen",
+                "2:14: server.certificate: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+                "2:14: server.private_key: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+            ]
+        );
+        assert_eq!(
+            files.positions("[server]\nquic_listen = [\"127.0.0.1\"]\n"),
+            [
+                "2:15: server.certificate: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+                "2:15: server.private_key: is needed by server.tls_listen, server.https_listen and server.quic_listen",
+            ]
+        );
+        // DoQ binds UDP: not on an address `listen` serves UDP on; and its
+        // own limits are checked.
+        assert_eq!(
+            files.positions(
+                "[server]\nlisten = [\"127.0.0.1:853\"]\nquic_listen = [\"127.0.0.1\"]\n\
+                 quic_idle_timeout = \"10ms\"\nmax_quic_connections = 4\n\
+                 max_quic_connections_per_client = 5\nmax_quic_streams = 0\n\
+                 certificate = \"server.pem\"\nprivate_key = \"server.key\"\n"
+            ),
+            [
+                "3:16: server.quic_listen[0]: 127.0.0.1:853 is already listed at server.listen[0] (UDP)",
+                "4:21: server.quic_idle_timeout: 10ms is out of range 100ms..=1h",
+                "6:35: server.max_quic_connections_per_client: 5 is greater than server.max_quic_connections (4)",
+                "7:20: server.max_quic_streams: 0 is out of range 1..=65536",
             ]
         );
         assert_eq!(

@@ -33,8 +33,8 @@ use hanse_resolve::{
     ResolverConfig, ResolverMode, StaleConfig, ZoneServers,
 };
 use hanse_server::{
-    AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, Server,
-    ServerConfig, Settings,
+    AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, QuicSettings,
+    Server, ServerConfig, Settings,
 };
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;
@@ -689,6 +689,9 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     for address in server.https_addresses() {
         tracing::info!("serving DNS over HTTPS on {address} (path /dns-query)");
     }
+    for address in server.quic_addresses() {
+        tracing::info!("serving DNS over QUIC on {address} (UDP)");
+    }
     for address in server.http_addresses() {
         tracing::info!("serving DNS over cleartext HTTP on {address} (for a reverse proxy)");
     }
@@ -819,6 +822,13 @@ fn encrypted_config(config: &Config) -> EncryptedConfig {
         tls_listen: config.server.tls_listen.clone(),
         https_listen: config.server.https_listen.clone(),
         http_listen: config.server.doh_cleartext_listen.clone(),
+        quic_listen: config.server.quic_listen.clone(),
+        quic: QuicSettings {
+            idle_timeout: config.server.quic_idle_timeout,
+            max_streams_per_connection: config.server.max_quic_streams,
+            max_connections: config.server.max_quic_connections,
+            max_connections_per_client: config.server.max_quic_connections_per_client,
+        },
         certificate: config
             .server
             .certificate
@@ -878,6 +888,15 @@ fn reload(
         .server
         .doh_cleartext_listen
         .clone_from(&config.server.doh_cleartext_listen);
+    new_config
+        .server
+        .quic_listen
+        .clone_from(&config.server.quic_listen);
+    new_config.server.quic_idle_timeout = config.server.quic_idle_timeout;
+    new_config.server.max_quic_connections = config.server.max_quic_connections;
+    new_config.server.max_quic_connections_per_client =
+        config.server.max_quic_connections_per_client;
+    new_config.server.max_quic_streams = config.server.max_quic_streams;
     new_config
         .server
         .certificate

@@ -1,5 +1,5 @@
 //! DNS service over UDP and TCP (RFC 1035 §4.2, RFC 7766, RFC 6891), TLS
-//! (RFC 7858) and HTTPS (RFC 8484), with EDNS padding on the encrypted
+//! (RFC 7858), HTTPS (RFC 8484) and QUIC (RFC 9250), with EDNS padding on the encrypted
 //! transports (RFC 7830, RFC 8467):
 //! listeners, worker threads, the access list, the hot path from the answer
 //! cache, and composing answers from resolutions.
@@ -31,7 +31,6 @@
 //!   address (no IP_PKTINFO yet): bind specific addresses on multi-homed hosts.
 //! - Changing the listen addresses or the thread count needs a restart;
 //!   everything else reloads.
-//! - DNS over QUIC (RFC 9250) is not served yet.
 //! - The PROXY protocol is read in version 2 only (UDP, TCP, DoT, DoH).
 
 #![warn(missing_docs)]
@@ -46,6 +45,7 @@ mod observer;
 mod overload;
 mod padding;
 mod proxy_protocol;
+mod quic;
 mod rate_limit;
 mod statistics;
 mod tcp;
@@ -59,6 +59,7 @@ pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerErr
 pub use notify::{NotifyOutcome, NotifyReceiver};
 pub use observer::{PolicyNote, QueryEvent, QueryObserver};
 pub use overload::OverloadAction;
+pub use quic::QuicSettings;
 pub use rate_limit::{LimitAction, RateLimitSettings};
 pub use statistics::{
     COUNTED_RCODES, COUNTED_TYPES, CounterTotals, MAX_POLICY_HIT_KEYS, POLICY_ACTIONS,

@@ -1,9 +1,11 @@
 //! Binding the listening sockets and running the worker threads: UDP and
 //! TCP on every worker, and on the same workers the encrypted listeners
-//! (DNS over TLS, DNS over HTTPS over TLS or in cleartext).
+//! (DNS over TLS, DNS over HTTPS over TLS or in cleartext, DNS over QUIC:
+//! one endpoint per address, the addresses spread over the workers).
 
 use crate::doh::serve_https;
 use crate::handler::{Handler, Settings};
+use crate::quic::{QuicCertificates, QuicContext, QuicSettings, bind_quic, serve_quic};
 use crate::statistics::ServiceStatistics;
 use crate::tcp::{ConnectionLimits, serve_tcp};
 use crate::tls::{
@@ -36,9 +38,10 @@ pub struct ServerConfig {
     pub max_tcp_connections_per_client: usize,
 }
 
-/// The encrypted listeners and their certificate. Their connections are
-/// capped by the TCP settings of [`ServerConfig`], counted apart from plain
-/// TCP, and idle ones close after its `tcp_idle_timeout`.
+/// The encrypted listeners and their certificate. DoT and DoH connections
+/// are capped by the TCP settings of [`ServerConfig`], counted apart from
+/// plain TCP, and idle ones close after its `tcp_idle_timeout`; DoQ has its
+/// own limits ([`QuicSettings`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EncryptedConfig {
     /// Addresses to serve DNS over TLS on (RFC 7858, usually port 853).
@@ -48,7 +51,12 @@ pub struct EncryptedConfig {
     /// Addresses to serve DoH in cleartext HTTP on, for a reverse proxy
     /// that terminates TLS in front of Hanse.
     pub http_listen: Vec<SocketAddr>,
-    /// The certificate chain and key; needed by `tls_listen` and `https_listen`.
+    /// Addresses to serve DNS over QUIC on (RFC 9250, usually port 853/UDP).
+    pub quic_listen: Vec<SocketAddr>,
+    /// Timeouts and limits of the DoQ listeners.
+    pub quic: QuicSettings,
+    /// The certificate chain and key; needed by `tls_listen`, `https_listen`
+    /// and `quic_listen`.
     pub certificate: Option<CertificateFiles>,
 }
 
@@ -70,8 +78,8 @@ pub enum ServerError {
     /// A worker thread or its runtime could not be started.
     #[error("cannot start a worker: {0}")]
     Worker(std::io::Error),
-    /// DoT or DoH listeners are configured without a certificate.
-    #[error("DNS over TLS and DNS over HTTPS need a certificate and a private key")]
+    /// DoT, DoH or DoQ listeners are configured without a certificate.
+    #[error("DNS over TLS, HTTPS and QUIC need a certificate and a private key")]
     MissingCertificate,
     /// The certificate or its key could not be used.
     #[error(transparent)]
@@ -85,6 +93,7 @@ struct WorkerSockets {
     tls: Vec<std::net::TcpListener>,
     https: Vec<std::net::TcpListener>,
     http: Vec<std::net::TcpListener>,
+    quic: Vec<std::net::UdpSocket>,
 }
 
 /// Binds one TCP listener per worker on `address` (the first one picks the
@@ -129,6 +138,7 @@ pub struct Server {
     bound_tls: Vec<SocketAddr>,
     bound_https: Vec<SocketAddr>,
     bound_http: Vec<SocketAddr>,
+    bound_quic: Vec<SocketAddr>,
     certificates: Option<Arc<CertificateStore>>,
     /// The thread that reloads the certificate when its files change, and
     /// the sender that stops it.
@@ -197,8 +207,9 @@ impl Server {
         answers: Arc<AnswerCache>,
     ) -> Result<Server, ServerError> {
         let threads = config.threads.max(1);
-        let needs_certificate =
-            !encrypted.tls_listen.is_empty() || !encrypted.https_listen.is_empty();
+        let needs_certificate = !encrypted.tls_listen.is_empty()
+            || !encrypted.https_listen.is_empty()
+            || !encrypted.quic_listen.is_empty();
         let certificates = match (&encrypted.certificate, needs_certificate) {
             (_, false) => None,
             (None, true) => return Err(ServerError::MissingCertificate),
@@ -246,6 +257,17 @@ impl Server {
                 &mut sockets.http
             })?);
         }
+        // One endpoint per DoQ address, on the workers in turn.
+        let mut bound_quic = Vec::new();
+        for (index, &address) in encrypted.quic_listen.iter().enumerate() {
+            let socket = bind_quic(address).map_err(|source| ServerError::Bind {
+                address,
+                protocol: "UDP",
+                source,
+            })?;
+            bound_quic.push(socket.local_addr().map_err(ServerError::Worker)?);
+            per_worker[index % threads].quic.push(socket);
+        }
         let statistics = Arc::new(ServiceStatistics::new(threads));
         let handler = Arc::new(Handler::new(resolver, answers, settings, statistics));
         let (shutdown, shutdown_receiver) = watch::channel(false);
@@ -263,8 +285,21 @@ impl Server {
             max_per_client: config.max_tcp_connections_per_client.max(1),
             ..ConnectionLimits::default()
         });
+        // DoQ connections are counted apart from TCP, DoT and DoH.
+        let quic_limits = Arc::new(ConnectionLimits {
+            max_total: encrypted.quic.max_connections.max(1),
+            max_per_client: encrypted.quic.max_connections_per_client.max(1),
+            ..ConnectionLimits::default()
+        });
+        let quic_certificates = certificates
+            .as_ref()
+            .filter(|_| !encrypted.quic_listen.is_empty())
+            .map(|store| Arc::new(QuicCertificates::new(Arc::clone(store), &encrypted.quic)));
+        let quic_idle_timeout = encrypted.quic.idle_timeout;
         let mut workers = Vec::new();
         for (index, sockets) in per_worker.into_iter().enumerate() {
+            let quic_limits = Arc::clone(&quic_limits);
+            let quic_certificates = quic_certificates.clone();
             let handler = Arc::clone(&handler);
             let in_flight = Arc::clone(&in_flight);
             let limits = Arc::clone(&limits);
@@ -289,6 +324,7 @@ impl Server {
                             tls,
                             https,
                             http,
+                            quic,
                         } = sockets;
                         for (udp, tcp) in plain {
                             let (Ok(udp), Ok(tcp)) = (
@@ -351,6 +387,23 @@ impl Server {
                                 shutdown.clone(),
                             )));
                         }
+                        for socket in quic {
+                            let Some(certificates) = quic_certificates.clone() else {
+                                continue;
+                            };
+                            let context = QuicContext {
+                                certificates,
+                                handler: Arc::clone(&handler),
+                                limits: Arc::clone(&quic_limits),
+                                idle_timeout: quic_idle_timeout,
+                                in_flight: Arc::clone(&in_flight),
+                            };
+                            loops.push(tokio::task::spawn_local(serve_quic(
+                                socket,
+                                context,
+                                shutdown.clone(),
+                            )));
+                        }
                         for task in loops {
                             let _ = task.await;
                         }
@@ -385,6 +438,7 @@ impl Server {
             bound_tls,
             bound_https,
             bound_http,
+            bound_quic,
             certificates,
         })
     }
@@ -402,6 +456,11 @@ impl Server {
     /// The cleartext DoH addresses bound, in the order configured.
     pub fn http_addresses(&self) -> &[SocketAddr] {
         &self.bound_http
+    }
+
+    /// The DoQ addresses bound (UDP), in the order configured.
+    pub fn quic_addresses(&self) -> &[SocketAddr] {
+        &self.bound_quic
     }
 
     /// Reads the certificate chain and key again (SIGHUP); new connections

@@ -41,24 +41,28 @@ pub enum Transport {
     Tls,
     /// DNS over HTTPS (RFC 8484), over TLS or cleartext behind a reverse proxy.
     Https,
+    /// DNS over QUIC (RFC 9250).
+    Quic,
 }
 
 impl Transport {
     /// Every transport, in the order of [`ServiceSnapshot::queries_by_transport`].
-    pub const ALL: [Transport; 4] = [
+    pub const ALL: [Transport; 5] = [
         Transport::Udp,
         Transport::Tcp,
         Transport::Tls,
         Transport::Https,
+        Transport::Quic,
     ];
 
-    /// The transport in lower case, for labels: `udp`, `tcp`, `tls`, `https`.
+    /// The transport in lower case, for labels: `udp`, `tcp`, `tls`, `https`, `quic`.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
             Transport::Https => "https",
+            Transport::Quic => "quic",
         }
     }
 
@@ -149,6 +153,8 @@ pub struct WorkerCounters {
     pub tls_queries: AtomicU64,
     /// Queries received over HTTPS (DoH).
     pub https_queries: AtomicU64,
+    /// Queries received over QUIC (DoQ).
+    pub quic_queries: AtomicU64,
     /// Answers served from the answer cache on the hot path.
     pub cache_hits: AtomicU64,
     /// Queries that needed a resolution.
@@ -215,6 +221,7 @@ impl WorkerCounters {
             Transport::Tcp => &self.tcp_queries,
             Transport::Tls => &self.tls_queries,
             Transport::Https => &self.https_queries,
+            Transport::Quic => &self.quic_queries,
         });
     }
 
@@ -383,6 +390,7 @@ impl ServiceStatistics {
             tcp_queries: sum(|worker| &worker.tcp_queries),
             tls_queries: sum(|worker| &worker.tls_queries),
             https_queries: sum(|worker| &worker.https_queries),
+            quic_queries: sum(|worker| &worker.quic_queries),
             cache_hits: sum(|worker| &worker.cache_hits),
             cache_misses: sum(|worker| &worker.cache_misses),
             refused: sum(|worker| &worker.refused),
@@ -449,6 +457,7 @@ impl ServiceStatistics {
                         Transport::Tcp => totals.tcp_queries,
                         Transport::Tls => totals.tls_queries,
                         Transport::Https => totals.https_queries,
+                        Transport::Quic => totals.quic_queries,
                     };
                     (*transport, count)
                 })
@@ -549,6 +558,8 @@ pub struct CounterTotals {
     pub tls_queries: u64,
     /// Queries received over HTTPS (DoH).
     pub https_queries: u64,
+    /// Queries received over QUIC (DoQ).
+    pub quic_queries: u64,
     /// Answers served from the answer cache on the hot path.
     pub cache_hits: u64,
     /// Queries that needed a resolution.

@@ -57,6 +57,26 @@ impl ConnectionLimits {
         true
     }
 
+    /// Takes a place in the total and in `client`'s share; false (and no
+    /// place taken) if either is full. For listeners whose client address
+    /// is known at once (DoQ).
+    pub(crate) fn admit(&self, client: IpAddr) -> bool {
+        if !self.admit_total() {
+            return false;
+        }
+        if !self.admit_client(client) {
+            self.release_total();
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the places [`ConnectionLimits::admit`] took.
+    pub(crate) fn release(&self, client: IpAddr) {
+        self.release_client(client);
+        self.release_total();
+    }
+
     pub(crate) fn release_total(&self) {
         self.total.fetch_sub(1, Ordering::AcqRel);
     }

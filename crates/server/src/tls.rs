@@ -224,6 +224,12 @@ impl CertificateStore {
         TlsAcceptor::from(self.dot.load_full())
     }
 
+    /// The DoT configuration in force; DNS over QUIC derives its own from
+    /// it ([`crate::quic::QuicCertificates`]), so it follows every reload.
+    pub(crate) fn dot_config(&self) -> Arc<rustls::ServerConfig> {
+        self.dot.load_full()
+    }
+
     /// An acceptor for a new DoH connection.
     pub(crate) fn doh_acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.doh.load_full())

@@ -312,7 +312,8 @@ fn counters_and_the_observer_see_every_query() {
             (Transport::Udp, 6),
             (Transport::Tcp, 1),
             (Transport::Tls, 0),
-            (Transport::Https, 0)
+            (Transport::Https, 0),
+            (Transport::Quic, 0)
         ]
     );
     assert_eq!(snapshot.hot_path_answers, 1);
