@@ -460,9 +460,12 @@ for attempt in 1 2 3; do
   change_policy
   seen=""
   for i in $(seq 3000); do # 60 s at most: the primary computes the difference first
-    if ip netns exec hfleet-s1 ss -Htn state established "( dst $NET.1 and dport = :53 )" | grep -q .; then
+    connection=$(ip netns exec hfleet-s1 ss -Htn state established "( dst $NET.1 and dport = :53 )" | head -n1)
+    if [ -n "$connection" ]; then
       seen=yes
       kill -KILL "${PID[s1]}"
+      # The local address of the transfer connection, as in Knot's log (10.253.0.11@PORT).
+      client_port=$(awk '{ n = split($3, part, ":"); print part[n] }' <<<"$connection")
       wait "${PID[s1]}" 2>/dev/null || true
       unset 'PID[s1]'
       break
@@ -483,7 +486,13 @@ for attempt in 1 2 3; do
   wait_serial s1 "$SERIAL" 90
 done
 [ -n "$killed" ] || fail "three attempts to kill s1 during its transfer missed"
-echo "s1 killed with its transfer connection open; its saved copy is still serial $old_serial"
+# The primary saw the transfer start and never finish.
+sleep 1
+grep -q "remote $NET.11@$client_port, started" "$WORK/p/knot.log" \
+  || fail "Knot's log has no transfer to $NET.11@$client_port"
+! grep -q "remote $NET.11@$client_port, finished" "$WORK/p/knot.log" \
+  || fail "the transfer to $NET.11@$client_port finished before the kill"
+echo "s1 killed with its transfer connection open (port $client_port, not finished in Knot's log); its saved copy is still serial $old_serial"
 cable s1 down
 t0=$(now_ms)
 start_hanse s1
@@ -496,7 +505,7 @@ t0=$(now_ms)
 cable s1 up
 # Answered by the new policy: the transfer is applied and the policy rebuilt (the serial
 # in /metrics is the feed's, which comes before the rebuild).
-wait_blocked 90000 "$MARK" s1 >/dev/null
+wait_blocked 150000 "$MARK" s1 >/dev/null
 t=$(($(now_ms) - t0))
 [ "$(serial_of s1)" = "$SERIAL" ] || fail "s1 answers the new policy but reports serial $(serial_of s1)"
 if [ "$BULK_ON" = 1 ]; then
