@@ -115,12 +115,12 @@ done
 ip link delete "$BRIDGE" 2>/dev/null || true
 for node in p s1 s2 s3 s4; do ip link delete "hfleet-$node-h" 2>/dev/null || true; done
 
-ip link add "$BRIDGE" type bridge
+ip link add "$BRIDGE" type bridge || fail "cannot create the bridge $BRIDGE (needs CAP_NET_ADMIN)"
 ip addr add "$NET.254/24" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 add_host() { # NODE ADDRESS: namespace hfleet-NODE, eth0 = ADDRESS, cable hfleet-NODE-h
   local node=$1 address=$2 ns=hfleet-$1
-  ip netns add "$ns"
+  ip netns add "$ns" || fail "cannot create the network namespace $ns (needs root with CAP_SYS_ADMIN; a container must be privileged)"
   NAMESPACES+=("$ns")
   ip link add "hfleet-$node-h" type veth peer name "hfleet-$node-n"
   ip link set "hfleet-$node-n" netns "$ns"
