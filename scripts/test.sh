@@ -9,6 +9,8 @@
 # 2. cargo fmt --check, clippy with -D warnings, release build, the test suite
 #    (cargo-nextest if installed, else cargo test), the dashboard in headless Chromium
 #    (scripts/e2e.sh; SKIP_E2E=1 skips it), the Kubernetes manifests (scripts/k8s-validate.sh),
+#    the systemd unit and cloud-init file (scripts/deploy-validate.sh), the multi-node
+#    fleet test in network namespaces (scripts/fleet-netns.sh, needs root),
 #    cargo deny (licences, bans, sources)
 # 3. the correctness comparison against Unbound (bench/compare/run.sh, 2000 questions)
 #    and the RPZ comparison against BIND 9 (bench/rpz-compare/run.sh, same policy zones)
@@ -19,7 +21,8 @@
 # skips step 3; FUZZ_SECONDS (default 20)
 # sets the fuzz smoke run per target (fuzz/smoke.sh), SKIP_FUZZ=1 skips it.
 # Network: only apt-get, cargo install, pip and cargo fetching crates; the tests' DNS traffic
-# stays on 127.0.0.0/8.
+# stays on 127.0.0.0/8, and the fleet test's on its own bridge (10.253.0.0/24, namespaces
+# hfleet-*, removed at its end).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +32,10 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
 # python3-venv: the venv of aioquic, the DNS over QUIC client of crates/hanse/tests/doq.rs.
-PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-venv iproute2)
+# systemd (systemd-analyze), python3-yaml and curl are for the deployment checks and the
+# fleet test (scripts/deploy-validate.sh, scripts/fleet-netns.sh).
+PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-venv iproute2
+  systemd python3-yaml curl)
 # The DoQ tests' client: aioquic (pinned) in its own venv.
 AIOQUIC_VERSION=1.7.2
 DOQ_VENV=${HANSE_DOQ_VENV:-$HOME/.cache/hanse/doq-venv}
@@ -136,6 +142,12 @@ fi
 
 step "Kubernetes manifests rendered and validated (scripts/k8s-validate.sh)"
 HANSE_BIN="${CARGO_TARGET_DIR:-target}/release/hanse" bash scripts/k8s-validate.sh
+
+step "systemd unit and cloud-init user data (scripts/deploy-validate.sh)"
+HANSE_BIN="${CARGO_TARGET_DIR:-target}/release/hanse" bash scripts/deploy-validate.sh
+
+step "multi-node fleet in network namespaces (scripts/fleet-netns.sh)"
+HANSE_BIN="${CARGO_TARGET_DIR:-target}/release/hanse" bash scripts/fleet-netns.sh
 
 step "cargo deny check licenses bans sources"
 cargo deny check licenses bans sources

@@ -11,6 +11,8 @@
 //! the lame-duck period (`[server] lame_duck`), then drain and exit; SIGHUP reloads the
 //! configuration file and the filtering feeds without dropping queries; if
 //! anything fails, the previous configuration and policy stay in force.
+//! Under systemd (`$NOTIFY_SOCKET`), `serve` reports readiness, reloads,
+//! stopping and watchdog keep-alives (`systemd.rs`).
 
 mod api_policy;
 mod cli;
@@ -19,6 +21,7 @@ mod feeds;
 mod fleet;
 mod metrics;
 mod operations;
+mod systemd;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -59,6 +62,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// within Kubernetes' default grace period of 30 s (the API stops beside
 /// the drain, in at most 3 s).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(27);
+/// How often readiness (every feed has a copy) is looked at until systemd
+/// has been told READY=1.
+const READINESS_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Parser)]
 #[command(
@@ -718,11 +724,34 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         edit_lock: std::sync::Mutex::new(()),
     });
     let api = start_api(&config, &operations)?;
+    let notifier = systemd::Notifier::from_environment();
+    let watchdog_interval = notifier.watchdog_interval();
+    if let Some(interval) = watchdog_interval {
+        tracing::info!(
+            "systemd watchdog: keep-alive every {} ms",
+            interval.as_millis()
+        );
+    }
     runtime.block_on(async {
+        // READY=1 once every feed has a copy; until then the readiness is
+        // looked at every READINESS_POLL.
+        let mut ready_sent = !notifier.is_active();
+        let mut readiness = tokio::time::interval(READINESS_POLL);
+        let mut watchdog = tokio::time::interval(watchdog_interval.unwrap_or(Duration::MAX / 4));
         loop {
             tokio::select! {
                 _ = terminate.recv() => break,
                 _ = interrupt.recv() => break,
+                _ = watchdog.tick(), if watchdog_interval.is_some() => notifier.watchdog(),
+                _ = readiness.tick(), if !ready_sent => {
+                    let waiting = feeds_without_copy(&policy);
+                    if waiting.is_empty() {
+                        notifier.ready(&serving_status(&server, &policy));
+                        ready_sent = true;
+                    } else {
+                        notifier.status(&format!("waiting for the first copy of feed(s) {}", waiting.join(", ")));
+                    }
+                }
                 () = feeds_changed.notified() => {
                     let Some(supply) = policy.supply.clone() else {
                         continue;
@@ -745,23 +774,27 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                 _ = hangup.recv() => {
                     // Certificates first: a renewed certificate is taken even
                     // if the configuration file has a problem.
+                    notifier.reloading();
                     if let Err(error) = server.reload_certificates() {
                         tracing::error!("certificate not reloaded, the old one stays: {error}");
                     }
-                    if let Err(problems) = reload(path, &mut config, &mut policy, &mut built_generation, &Reloading {
+                    let outcome = reload(path, &mut config, &mut policy, &mut built_generation, &Reloading {
                         resolver: &resolver,
                         server: &server,
                         on_change: &on_change,
                         observer: &observer,
                         operations: &operations,
-                    }) {
+                    });
+                    if let Err(problems) = &outcome {
                         for problem in problems {
                             tracing::error!("reload refused: {problem}");
                         }
                     }
+                    notify_reloaded(&notifier, ready_sent, &outcome, &server, &policy);
                 }
                 Some(request) = api_requests.recv() => match request {
                     operations::Request::Reload(reply) => {
+                        notifier.reloading();
                         let outcome = reload(path, &mut config, &mut policy, &mut built_generation, &Reloading {
                             resolver: &resolver,
                             server: &server,
@@ -774,6 +807,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                                 tracing::error!("reload through the API refused: {problem}");
                             }
                         }
+                        notify_reloaded(&notifier, ready_sent, &outcome, &server, &policy);
                         let _ = reply.send(outcome);
                     }
                 },
@@ -785,16 +819,26 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     // DNS is still answered for the lame-duck period, while they notice.
     draining.store(true, Ordering::Relaxed);
     let lame_duck = config.server.lame_duck;
+    notifier.stopping(&format!(
+        "not ready; lame-duck period of {} ms, then draining",
+        lame_duck.as_millis()
+    ));
     tracing::info!(
         "not ready; answering for the lame-duck period of {} ms, then draining",
         lame_duck.as_millis()
     );
     runtime.block_on(async {
         // A second SIGTERM or SIGINT ends the lame-duck period early.
-        tokio::select! {
-            () = tokio::time::sleep(lame_duck) => {}
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+        let end = tokio::time::sleep(lame_duck);
+        tokio::pin!(end);
+        let mut watchdog = tokio::time::interval(watchdog_interval.unwrap_or(Duration::MAX / 4));
+        loop {
+            tokio::select! {
+                () = &mut end => break,
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = watchdog.tick(), if watchdog_interval.is_some() => notifier.watchdog(),
+            }
         }
     });
     tracing::info!("draining");
@@ -814,6 +858,64 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         let _ = log.flush(Duration::from_secs(5));
     }
     Ok(())
+}
+
+/// The names of the configured feeds that have no copy yet (no saved copy,
+/// no fetch): while there are any, the node is not ready.
+fn feeds_without_copy(policy: &PolicyLoad) -> Vec<String> {
+    policy
+        .supply
+        .as_ref()
+        .map(|supply| {
+            supply
+                .status()
+                .into_iter()
+                .filter(|feed| feed.copy_origin == hanse_feeds::CopyOrigin::None)
+                .map(|feed| feed.name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The status line of a node that serves: its DNS listeners and feeds.
+fn serving_status(server: &Server, policy: &PolicyLoad) -> String {
+    let addresses: Vec<String> = server
+        .local_addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let feeds = policy
+        .supply
+        .as_ref()
+        .map_or(0, |supply| supply.status().len());
+    format!(
+        "serving DNS on {}; {feeds} feed(s) loaded",
+        addresses.join(", ")
+    )
+}
+
+/// After a reload: READY=1 again (if the node was ready before), with a
+/// status line that says whether the reload was taken.
+fn notify_reloaded(
+    notifier: &systemd::Notifier,
+    ready_sent: bool,
+    outcome: &Result<(), Vec<String>>,
+    server: &Server,
+    policy: &PolicyLoad,
+) {
+    let status = match outcome {
+        Ok(()) => format!("reloaded; {}", serving_status(server, policy)),
+        Err(problems) => format!(
+            "reload refused ({} problem(s)), the previous configuration stays; {}",
+            problems.len(),
+            serving_status(server, policy)
+        ),
+    };
+    if ready_sent {
+        notifier.ready(&status);
+    } else {
+        notifier.status(&status);
+    }
 }
 
 /// The encrypted listeners of the configuration.
