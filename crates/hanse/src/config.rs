@@ -1941,7 +1941,9 @@ impl Checker<'_> {
                 None => "/dns-query".to_owned(),
                 Some((text, path_offset)) => {
                     if !text.starts_with('/')
-                        || text.bytes().any(|byte| !byte.is_ascii_graphic() || byte == b'#')
+                        || text
+                            .bytes()
+                            .any(|byte| !byte.is_ascii_graphic() || byte == b'#')
                     {
                         self.report(
                             path_offset,
@@ -4579,9 +4581,8 @@ impl UpstreamList {
                 "{address} is a cleartext server at {first}; an address is either \
                  cleartext or encrypted"
             )),
-            (Some(server), Some((earlier, first)), None) => (server != *earlier).then(|| {
-                format!("{address} is configured with other TLS settings at {first}")
-            }),
+            (Some(server), Some((earlier, first)), None) => (server != *earlier)
+                .then(|| format!("{address} is configured with other TLS settings at {first}")),
             (Some(server), None, None) => {
                 self.encrypted.push((server, path.to_owned()));
                 None

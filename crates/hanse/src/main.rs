@@ -30,8 +30,8 @@ use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
 use hanse_querylog::QueryLog;
 use hanse_resolve::{
     DnssecConfig, EncryptedProtocol, EncryptedUpstream, Limits, MonotonicClock, NetworkTransport,
-    QnameMinimisation, Resolver,
-    ResolverConfig, ResolverMode, StaleConfig, UpstreamTrust, ZoneServers,
+    QnameMinimisation, Resolver, ResolverConfig, ResolverMode, StaleConfig, UpstreamTrust,
+    ZoneServers,
 };
 use hanse_server::{
     AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, Server,

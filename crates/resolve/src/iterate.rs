@@ -31,10 +31,10 @@ use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode, StaleConfig
 use crate::outcome::{ExtendedError, Resolution};
 use crate::selection::ServerSelection;
 use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
-use crate::upstream_tls::{EncryptedProtocol, EncryptedUpstream};
 use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
 };
+use crate::upstream_tls::{EncryptedProtocol, EncryptedUpstream};
 use crate::validate::{Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of};
 use arc_swap::ArcSwap;
 use hanse_cache::{CachedRrset, RrsetCache, Security, Trust};
@@ -730,7 +730,13 @@ impl<T: Transport> Task<'_, T> {
     async fn forward(&mut self, name: &Name, rtype: RType, servers: Vec<SocketAddr>) -> Step {
         let root = Name::root();
         let response = match self
-            .query_servers(&root, &mut ServerSource::Ordered(servers), name, rtype, true)
+            .query_servers(
+                &root,
+                &mut ServerSource::Ordered(servers),
+                name,
+                rtype,
+                true,
+            )
             .await
         {
             Ok(response) => response,

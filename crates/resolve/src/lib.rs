@@ -58,6 +58,6 @@ pub use statistics::{
 };
 pub use transport::{NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery};
 pub use upstream_tls::{
-    DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol,
-    EncryptedUpstream, IDLE_TIMEOUT, MAX_OUTSTANDING, UpstreamTlsError, UpstreamTrust,
+    DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol, EncryptedUpstream,
+    IDLE_TIMEOUT, MAX_OUTSTANDING, UpstreamTlsError, UpstreamTrust,
 };

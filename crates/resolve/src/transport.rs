@@ -335,16 +335,22 @@ mod tests {
         let name = Name::from_ascii("Www.Example.com.").unwrap();
         for rtype in [RType::A, RType::NS, RType::DS] {
             for recursion_desired in [false, true] {
-                let plain =
-                    compose_upstream_query(513, &name, rtype, recursion_desired, None, false, false);
+                let plain = compose_upstream_query(
+                    513,
+                    &name,
+                    rtype,
+                    recursion_desired,
+                    None,
+                    false,
+                    false,
+                );
                 let expected = compose_query(513, &name, rtype, recursion_desired, None);
                 assert_eq!(plain, expected);
                 let edns = Edns {
                     udp_size: 1232,
                     ..Edns::default()
                 };
-                let with_edns =
-                    compose_upstream_query(
+                let with_edns = compose_upstream_query(
                     513,
                     &name,
                     rtype,
@@ -376,7 +382,11 @@ mod tests {
 
     #[test]
     fn padded_queries_are_multiples_of_128_bytes_with_a_padding_option() {
-        for text in ["a.", "www.example.com.", &format!("{}.example.", "x".repeat(60))] {
+        for text in [
+            "a.",
+            "www.example.com.",
+            &format!("{}.example.", "x".repeat(60)),
+        ] {
             let name = Name::from_ascii(text).unwrap();
             let message =
                 compose_upstream_query(9, &name, RType::AAAA, true, Some(1232), true, true);

@@ -126,8 +126,8 @@ impl UpstreamTrust {
     pub fn from_pem(pem: &[u8]) -> Result<UpstreamTrust, UpstreamTlsError> {
         let mut roots = rustls::RootCertStore::empty();
         for certificate in CertificateDer::pem_slice_iter(pem) {
-            let certificate = certificate
-                .map_err(|error| UpstreamTlsError::CaCertificates(error.to_string()))?;
+            let certificate =
+                certificate.map_err(|error| UpstreamTlsError::CaCertificates(error.to_string()))?;
             roots
                 .add(certificate)
                 .map_err(|error| UpstreamTlsError::CaCertificates(error.to_string()))?;
@@ -291,7 +291,11 @@ pub(crate) struct ConnectionPool {
 
 impl fmt::Debug for ConnectionPool {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "ConnectionPool({} upstreams)", self.slots.lock().len())
+        write!(
+            formatter,
+            "ConnectionPool({} upstreams)",
+            self.slots.lock().len()
+        )
     }
 }
 
@@ -350,12 +354,16 @@ impl ConnectionPool {
                         if response_matches(&response, query.id, query.name, query.rtype) {
                             return Ok(response);
                         }
+                        tracing::debug!(server = %upstream.address, ?response, "encrypted response does not match");
                         return Err(TransportError::Malformed);
                     }
                     // A reused connection may have been closed by the server
                     // meanwhile: one more try on a fresh one.
                     Err(TransportError::Network) if !new => fresh = true,
-                    Err(error) => return Err(error),
+                    Err(error) => {
+                        tracing::debug!(server = %upstream.address, %error, "encrypted exchange failed");
+                        return Err(error);
+                    }
                 }
             }
         };
@@ -573,7 +581,8 @@ async fn exchange_https(
     upstream: &EncryptedUpstream,
     message: &[u8],
 ) -> Result<Vec<u8>, TransportError> {
-    let (Some(id_bytes), EncryptedProtocol::Https { path }) = (message.get(..2), &upstream.protocol)
+    let (Some(id_bytes), EncryptedProtocol::Https { path }) =
+        (message.get(..2), &upstream.protocol)
     else {
         return Err(TransportError::Malformed);
     };
@@ -586,10 +595,7 @@ async fn exchange_https(
         .header(hyper::header::ACCEPT, "application/dns-message")
         .body(Full::new(Bytes::from(body)))
         .map_err(|_| TransportError::Malformed)?;
-    sender
-        .ready()
-        .await
-        .map_err(|_| TransportError::Network)?;
+    sender.ready().await.map_err(|_| TransportError::Network)?;
     let response = sender
         .send_request(request)
         .await
