@@ -4754,6 +4754,117 @@ mod tests {
         assert_one_problem("[cache]\nserve_stale = 1\n", 2, 15, "boolean");
     }
 
+    #[test]
+    fn encrypted_upstreams_are_inline_tables_beside_address_strings() {
+        let ca = TemporaryFile::new("upstream-ca");
+        let ca_path = ca.0.display();
+        let config = parse_ok(&format!(
+            "[resolver]\nmode = \"forward\"\nforwarders = [\n\
+             {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"dns.example\" }},\n\
+             {{ address = \"192.0.2.2:8443\", transport = \"https\", tls_name = \"doh.example\", \
+             ca_file = \"{ca_path}\", path = \"/q\" }},\n\
+             \"192.0.2.3\",\n{{ address = \"192.0.2.4\" }},\n]\n\
+             [[resolver.forward_zone]]\nname = \"corp.\"\n\
+             servers = [{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"dns.example\" }}]\n"
+        ));
+        let resolver = &config.resolver;
+        assert_eq!(
+            resolver.forwarders,
+            vec![
+                address("192.0.2.1:853"),
+                address("192.0.2.2:8443"),
+                address("192.0.2.3:53"),
+                address("192.0.2.4:53"),
+            ]
+        );
+        assert_eq!(resolver.forward_zones[0].servers, vec![address("192.0.2.1:853")]);
+        assert_eq!(
+            resolver.encrypted_servers,
+            vec![
+                EncryptedServer {
+                    address: address("192.0.2.1:853"),
+                    transport: UpstreamTransport::Tls,
+                    tls_name: "dns.example".to_owned(),
+                    ca_file: None,
+                },
+                EncryptedServer {
+                    address: address("192.0.2.2:8443"),
+                    transport: UpstreamTransport::Https {
+                        path: "/q".to_owned()
+                    },
+                    tls_name: "doh.example".to_owned(),
+                    ca_file: Some(ca.0.clone()),
+                },
+            ]
+        );
+        let forward = "[resolver]\nmode = \"forward\"\nforwarders = [";
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", transport = \"tls\" }}]\n"),
+            3,
+            15,
+            "missing key \"tls_name\"",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a b\" }}]\n"
+            ),
+            3,
+            67,
+            "is not a host name or an IP address",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a\", \
+                 path = \"/q\" }}]\n"
+            ),
+            3,
+            80,
+            "only used with transport = \"https\"",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", transport = \"quic\" }}]\n"),
+            3,
+            50,
+            "is not one of",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", tls_name = \"a\" }}]\n"),
+            3,
+            15,
+            "only used with transport",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}\"192.0.2.1:853\", \
+                 {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a\" }}]\n"
+            ),
+            3,
+            32,
+            "is a cleartext server at resolver.forwarders[0]",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a\" }}, \
+                 {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"b\" }}]\n"
+            ),
+            3,
+            78,
+            "other TLS settings",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ transport = \"tls\", tls_name = \"a\" }}]\n"),
+            3,
+            15,
+            "missing key \"address\"",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", colour = 1 }}]\n"),
+            3,
+            39,
+            "unknown key",
+        );
+    }
+
     fn parse_ok(text: &str) -> Config {
         match parse("test.toml", text) {
             Ok(config) => config,
