@@ -4777,7 +4777,10 @@ mod tests {
                 address("192.0.2.4:53"),
             ]
         );
-        assert_eq!(resolver.forward_zones[0].servers, vec![address("192.0.2.1:853")]);
+        assert_eq!(
+            resolver.forward_zones[0].servers,
+            vec![address("192.0.2.1:853")]
+        );
         assert_eq!(
             resolver.encrypted_servers,
             vec![
@@ -4809,7 +4812,7 @@ mod tests {
                 "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a b\" }}]\n"
             ),
             3,
-            67,
+            70,
             "is not a host name or an IP address",
         );
         assert_one_problem(
@@ -4818,13 +4821,13 @@ mod tests {
                  path = \"/q\" }}]\n"
             ),
             3,
-            80,
+            82,
             "only used with transport = \"https\"",
         );
         assert_one_problem(
             &format!("{forward}{{ address = \"192.0.2.1\", transport = \"quic\" }}]\n"),
             3,
-            50,
+            52,
             "is not one of",
         );
         assert_one_problem(
@@ -4848,7 +4851,7 @@ mod tests {
                  {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"b\" }}]\n"
             ),
             3,
-            78,
+            77,
             "other TLS settings",
         );
         assert_one_problem(
@@ -4860,7 +4863,7 @@ mod tests {
         assert_one_problem(
             &format!("{forward}{{ address = \"192.0.2.1\", colour = 1 }}]\n"),
             3,
-            39,
+            40,
             "unknown key",
         );
     }
@@ -5057,6 +5060,7 @@ level = "debug"
                 mode: ResolverMode::Forward,
                 root_hints: Some(hints.0.clone()),
                 forwarders: vec![address("192.0.2.1:53"), address("[2001:db8::1]:5300")],
+                encrypted_servers: Vec::new(),
                 query_private_upstreams: true,
                 qname_minimisation: QnameMinimisation::Strict,
                 edns_buffer_size: 4096,

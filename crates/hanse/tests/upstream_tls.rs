@@ -22,13 +22,13 @@
 mod support;
 
 use hanse_testnet::client::exchange;
-use hanse_testnet::{Scratch, ServerSpec, TestNet, Transport, Zone};
+use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
 use hanse_wire::{Message, Name, RType, Rcode, compose_query};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::HanseProcess;
+use support::{HanseProcess, Scratch};
 
 /// The hierarchy Hanse B resolves from: `example.` with `www` and a wildcard.
 fn hierarchy(octet: u8) -> (TestNet, String) {

@@ -1370,7 +1370,14 @@ impl<T: Transport> Task<'_, T> {
         // lost); any other may be dropping EDNS queries and is asked without.
         for server in timed_out {
             let selection = &self.resolver.selection;
-            if selection.edns_disabled(server) {
+            // An encrypted transport loses no datagrams and has no EDNS
+            // trouble to work around.
+            let encrypted = self
+                .config
+                .encrypted_upstreams
+                .iter()
+                .any(|upstream| upstream.address() == server);
+            if selection.edns_disabled(server) || encrypted {
                 continue;
             }
             let edns = selection.edns_confirmed(server);
