@@ -430,7 +430,13 @@ fn start_unbound(directory: &Path, tls: SocketAddr, https: SocketAddr) -> Unboun
         dir = directory.display(),
     );
     std::fs::write(directory.join("unbound.conf"), config).unwrap();
-    let child = Command::new("unbound")
+    // Debian installs it in /usr/sbin, which is not on every user's PATH.
+    let program = if Path::new("/usr/sbin/unbound").exists() {
+        "/usr/sbin/unbound"
+    } else {
+        "unbound"
+    };
+    let child = Command::new(program)
         .args(["-d", "-c"])
         .arg(directory.join("unbound.conf"))
         .stdin(Stdio::null())
