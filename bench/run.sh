@@ -29,6 +29,10 @@ MODES="1:off 2:off"
 REGISTRY="$BENCH/resolvers.conf"
 ONLY=""; TAG=""; CALIBRATE=1; EXTRA=()
 QUICK=0; MEMORY=0; BUILD=1
+TRANSPORTS=${TRANSPORTS:-udp}          # --transports udp,dot,doh: cache-hit rows per transport
+DOT_PORT=${DOT_PORT:-853}              # the launchers add DoT and DoH listeners on these ports
+DOH_PORT=${DOH_PORT:-443}              # of the resolver's address (BENCH_TLS_CERT set)
+ENCRYPTED_RESOLVERS=${ENCRYPTED_RESOLVERS:-"hanse unbound"}  # launchers that can
 MISS_NAMES=${MISS_NAMES:-0}            # 0 = every name of miss.txt
 MEMORY_NAMES=${MEMORY_NAMES:-1000000}  # --memory: distinct names (= RRsets) to cache
 MEMORY_LIMIT=${MEMORY_LIMIT:-300}      # --memory: dnsperf -l bound of the fill run, seconds
@@ -52,9 +56,15 @@ usage: $0 [options]
   --hit-reps N          number of cache-hit runs; the table shows the median (default $HIT_REPS)
   --miss-limit N        dnsperf -l bound for the cache-miss run (default $MISS_LIMIT)
   --no-calibrate        skip the dnsperf->NSD calibration run
+  --transports udp,dot,doh
+                        also cache-hit runs over DNS over TLS (dnsperf -m dot, port $DOT_PORT)
+                        and DNS over HTTPS (dnsperf -m doh, POST, port $DOH_PORT) for the
+                        resolvers in ENCRYPTED_RESOLVERS ("$ENCRYPTED_RESOLVERS"); a
+                        self-signed certificate is made in \$WORK/tls (default: udp)
+  --encrypted           short for --transports udp,dot,doh --only hanse,unbound
   --tag TAG             suffix for the results directory
 Environment overrides: see bench.env (GEN_CPUS, RES_CPUS_1, RES_CPUS_2, CLIENTS, ...),
-LAT_QPS, LAT_SECS, WARM_LIMIT, CALIB_SECS.
+LAT_QPS, LAT_SECS, WARM_LIMIT, CALIB_SECS, TRANSPORTS, DOT_PORT, DOH_PORT, ENCRYPTED_RESOLVERS.
 EOF
 }
 
@@ -74,6 +84,8 @@ while [ $# -gt 0 ]; do
     --hit-reps) HIT_REPS=$2; shift 2 ;;
     --miss-limit) MISS_LIMIT=$2; shift 2 ;;
     --no-calibrate) CALIBRATE=0; shift ;;
+    --transports) TRANSPORTS=$2; shift 2 ;;
+    --encrypted) TRANSPORTS=udp,dot,doh; ONLY=${ONLY:-hanse,unbound}; shift ;;
     --tag) TAG=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -118,6 +130,27 @@ if [ "$MISS_NAMES" != 0 ]; then
   MISS_FILE=$WORK/queries/miss-$MISS_NAMES.txt
 fi
 CLK_TCK=$(getconf CLK_TCK)
+
+# Encrypted listeners (--transports): a self-signed certificate for the launchers,
+# which add DoT on $DOT_PORT and DoH on $DOH_PORT when BENCH_TLS_CERT is set.
+ENCRYPTED=""
+for tr in ${TRANSPORTS//,/ }; do
+  case "$tr" in
+    udp) ;;
+    dot|doh) ENCRYPTED+="$tr " ;;
+    *) die "unknown transport $tr (udp, dot, doh)" ;;
+  esac
+done
+if [ -n "$ENCRYPTED" ]; then
+  command -v openssl >/dev/null || die "missing openssl (for the DoT/DoH certificate)"
+  mkdir -p "$WORK/tls"
+  if [ ! -s "$WORK/tls/cert.pem" ] || [ ! -s "$WORK/tls/key.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+      -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null || die "openssl failed"
+  fi
+  export BENCH_TLS_CERT=$WORK/tls/cert.pem BENCH_TLS_KEY=$WORK/tls/key.pem DOT_PORT DOH_PORT
+fi
 
 TS=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS_DIR=${RESULTS_DIR:-$BENCH/results}
@@ -475,6 +508,25 @@ for mode in $MODES; do
     if [ "$LAT_SECS" -gt 0 ]; then
       measure "$name-t$threads-$dnssec" "$meta" "hit@${LAT_QPS}" "$HIT_FILE" "$addr" "$port" "$pid" -l "$LAT_SECS" -Q "$LAT_QPS" -v
     fi
+    for tr in $ENCRYPTED; do
+      if ! [[ " $ENCRYPTED_RESOLVERS " == *" $name "* ]]; then
+        log "   $tr: $name has no encrypted listener in this harness - skipped"; continue
+      fi
+      if [ "$tr" = dot ]; then
+        targs=(-m dot); tport=$DOT_PORT
+      else
+        targs=(-m doh -O "doh-uri=https://$addr:$DOH_PORT/dns-query" -O doh-method=POST); tport=$DOH_PORT
+      fi
+      # warm the connections' path once (the cache is already warm), not measured
+      nice -n "$NICE" taskset -c "$GEN_CPUS" dnsperf -s "$addr" -p "$tport" "${targs[@]}" -d "$HIT_FILE" \
+        -c "$CLIENTS" -q "$OUTSTANDING" -t "$TIMEOUT" -l 1 > "$RES/raw/$name-t$threads-$dnssec-$tr-warmup.txt" 2>&1
+      for rep in $(seq 1 "$HIT_REPS"); do
+        measure "$name-t$threads-$dnssec-$tr-r$rep" "$meta rep=$rep" "hit-$tr" "$HIT_FILE" "$addr" "$tport" "$pid" -l "$HIT_SECS" -v "${targs[@]}"
+      done
+      if [ "$LAT_SECS" -gt 0 ]; then
+        measure "$name-t$threads-$dnssec-$tr" "$meta" "hit-$tr@${LAT_QPS}" "$HIT_FILE" "$addr" "$tport" "$pid" -l "$LAT_SECS" -Q "$LAT_QPS" -v "${targs[@]}"
+      fi
+    done
     echo "dig @$addr -p $port +dnssec $CHECK_NAME A; dig @$addr -p $port $BOGUS_NAME A    # $meta sanity: answer, AD flag, bogus -> SERVFAIL iff validating" >> "$RES/commands.txt"
     s=$(sanity "$addr" "$port" "$dnssec")
     [ "$s" = ok ] || log "   sanity: $s"

@@ -90,7 +90,7 @@ def ratio(num, den):
     return f"{num / den:.2f}"
 
 
-def main_table(names, modes, idx, sanity, latwl):
+def main_table(names, modes, idx, sanity, latwl, encwl=()):
     """One line per mode x workload x metric, one column per resolver, then
     Hanse's ratio to the best peer (the best value among the other
     resolvers, floor excluded: highest QPS / NOERROR, lowest otherwise) and,
@@ -115,6 +115,11 @@ def main_table(names, modes, idx, sanity, latwl):
         ("hit", "lost queries", "lost", f0),
         ("hit", "resident memory MB", "res_rss_mb", f0),
     ]
+    for wl in encwl:
+        rows += [(wl, "QPS (median of runs)", "qps", f0),
+                 (wl, "resolver CPU µs/query", "res_us_per_q", f2),
+                 (wl, "p50 latency ms", "p50_ms", f3), (wl, "p99 latency ms", "p99_ms", f3),
+                 (wl, "lost queries", "lost", f0)]
     for wl in latwl:
         rows += [(wl, "p50 latency ms", "p50_ms", f3), (wl, "p99 latency ms", "p99_ms", f3),
                  (wl, "resolver CPU µs/query", "res_us_per_q", f1), (wl, "lost queries", "lost", f0)]
@@ -192,9 +197,12 @@ def main():
     for r in runs:
         groups.setdefault((r["resolver"], r["threads"], r["dnssec"], r["workload"]), []).append(r)
     idx = {k: aggregate(v) for k, v in groups.items()}
-    latwl = sorted({r["workload"] for r in runs if r["workload"].startswith("hit@")})
+    latwl = sorted({r["workload"] for r in runs if "@" in r["workload"]})
+    # cache hits over DoT and DoH (run.sh --transports): "hit-dot", "hit-doh"
+    encwl = sorted({r["workload"] for r in runs
+                    if r["workload"].startswith("hit-") and "@" not in r["workload"]})
 
-    table = "\n".join(main_table(names, modes, idx, sanity, latwl))
+    table = "\n".join(main_table(names, modes, idx, sanity, latwl, encwl))
 
     long_rows = []
     hdr = ["resolver", "threads", "dnssec", "workload", "rep", "qps", "avg_lat_ms", "p50_ms", "p90_ms",

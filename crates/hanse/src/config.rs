@@ -37,6 +37,11 @@
 //!   `certificate` and `private_key` (files that exist; their contents are
 //!   read by the server), and no address is bound twice across the
 //!   TCP-based listeners, nor across the UDP ones (`listen`, `quic_listen`).
+//! - Upstream servers (`resolver.forwarders`, a zone's `servers`) are
+//!   address strings (UDP and TCP) or inline tables `{ address, transport,
+//!   tls_name, ca_file, path }` for DNS over TLS (RFC 7858) and DNS over
+//!   HTTPS (RFC 8484); an address is either cleartext or encrypted, with one
+//!   set of TLS settings, across all lists.
 //! - `cache.servfail_ttl` is capped at 300 seconds (RFC 2308 §7.1).
 //! - `[api]`: bearer tokens (RFC 6750) inline or in a `token_file`, at least
 //!   16 visible ASCII characters, never quoted in a problem; a listen
@@ -593,8 +598,11 @@ pub struct ResolverSection {
     /// at load time; a relative path is resolved against the directory of the
     /// configuration file.
     pub root_hints: Option<PathBuf>,
-    /// Upstream recursive resolvers for forward mode.
+    /// Upstream recursive resolvers for forward mode, in order of preference.
     pub forwarders: Vec<SocketAddr>,
+    /// The upstream servers (forwarders, zone servers) reached over TLS or
+    /// HTTPS, by address; every other server is asked over UDP and TCP.
+    pub encrypted_servers: Vec<EncryptedServer>,
     /// Whether delegations may lead to private, loopback or link-local
     /// nameserver addresses.
     pub query_private_upstreams: bool,
@@ -617,6 +625,7 @@ impl Default for ResolverSection {
             mode: ResolverMode::Recursive,
             root_hints: None,
             forwarders: Vec::new(),
+            encrypted_servers: Vec::new(),
             query_private_upstreams: false,
             qname_minimisation: QnameMinimisation::Relaxed,
             edns_buffer_size: 1232,
@@ -647,6 +656,33 @@ pub enum QnameMinimisation {
     Relaxed,
     /// Minimise without fallback.
     Strict,
+}
+
+/// An upstream server reached over an encrypted transport: an inline table
+/// in `resolver.forwarders` or a zone's `servers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptedServer {
+    /// The address and port (853 for TLS and 443 for HTTPS unless given).
+    pub address: SocketAddr,
+    /// TLS or HTTPS.
+    pub transport: UpstreamTransport,
+    /// The name the server's certificate must be valid for.
+    pub tls_name: String,
+    /// PEM file of the certificate authorities to trust instead of the
+    /// system's trust store; the file exists at load time.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How an encrypted upstream server is spoken to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTransport {
+    /// DNS over TLS (RFC 7858).
+    Tls,
+    /// DNS over HTTPS (RFC 8484), POST to `path` over HTTP/2.
+    Https {
+        /// The URI path, `/dns-query` unless given.
+        path: String,
+    },
 }
 
 /// A zone and the servers to ask for it.
@@ -1113,6 +1149,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "limits",
 ];
 const ZONE_KEYS: &[&str] = &["name", "servers"];
+const UPSTREAM_KEYS: &[&str] = &["address", "transport", "tls_name", "ca_file", "path"];
 const LIMITS_KEYS: &[&str] = &[
     "max_upstream_queries",
     "max_nameserver_names",
@@ -1879,6 +1916,199 @@ impl Checker<'_> {
         self.read_parsed_strings(value, path, parse_socket_address)
     }
 
+    /// A list of upstream servers: address strings (UDP and TCP; port 53
+    /// unless given) or inline tables for encrypted transports, which are
+    /// added to `upstreams`. Returns `None` if any element is invalid. Each
+    /// address comes with its offset.
+    fn read_upstreams(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        upstreams: &mut UpstreamList,
+    ) -> Option<Vec<(SocketAddr, usize)>> {
+        let elements = self.expect_array(value, path)?;
+        let mut addresses = Vec::with_capacity(elements.len());
+        let mut valid = true;
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            let offset = element.span().start;
+            let parsed = match element.get_ref() {
+                DeValue::String(text) => match parse_socket_address(text) {
+                    Ok(address) => Some((address, None)),
+                    Err(reason) => {
+                        self.report(offset, &element_path, format!("{text:?} {reason}"));
+                        None
+                    }
+                },
+                DeValue::Table(table) => self.read_encrypted_server(table, offset, &element_path),
+                _ => {
+                    self.report_type(
+                        element,
+                        &element_path,
+                        "an address string or a table { address, transport, tls_name }",
+                    );
+                    None
+                }
+            };
+            let Some((address, encrypted)) = parsed else {
+                valid = false;
+                continue;
+            };
+            if let Some(conflict) = upstreams.add(address, encrypted, &element_path) {
+                self.report(offset, &element_path, conflict);
+                valid = false;
+                continue;
+            }
+            addresses.push((address, offset));
+        }
+        valid.then_some(addresses)
+    }
+
+    /// An inline table `{ address, transport, tls_name, ca_file, path }`;
+    /// `transport = "udp"` (the default) gives a cleartext server.
+    fn read_encrypted_server(
+        &mut self,
+        table: &DeTable<'_>,
+        offset: usize,
+        path: &str,
+    ) -> Option<(SocketAddr, Option<EncryptedServer>)> {
+        let mut address_text: Option<(String, usize)> = None;
+        let mut transport: Option<&str> = None;
+        let mut tls_name: Option<(String, usize)> = None;
+        let mut ca_file: Option<Option<PathBuf>> = None;
+        let mut https_path: Option<(String, usize)> = None;
+        let mut valid = true;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let key_path = join_path(path, name);
+            match name {
+                "address" => match self.expect_string(value, &key_path) {
+                    Some(text) => address_text = Some((text.to_owned(), value.span().start)),
+                    None => valid = false,
+                },
+                "transport" => {
+                    let choices = [("udp", "udp"), ("tls", "tls"), ("https", "https")];
+                    match self.read_choice(value, &key_path, &choices) {
+                        Some(choice) => transport = Some(choice),
+                        None => valid = false,
+                    }
+                }
+                "tls_name" => match self.expect_string(value, &key_path) {
+                    Some(text) => tls_name = Some((text.to_owned(), value.span().start)),
+                    None => valid = false,
+                },
+                "ca_file" => {
+                    let file = self.read_existing_file(value, &key_path, "is empty");
+                    valid &= file.is_some();
+                    ca_file = Some(file);
+                }
+                "path" => match self.expect_string(value, &key_path) {
+                    Some(text) => https_path = Some((text.to_owned(), value.span().start)),
+                    None => valid = false,
+                },
+                _ => {
+                    self.report_unknown_key(key, path, UPSTREAM_KEYS);
+                    valid = false;
+                }
+            }
+        }
+        let Some((address_text, address_offset)) = address_text else {
+            if valid {
+                self.report(offset, path, "missing key \"address\"");
+            }
+            return None;
+        };
+        let transport = transport.unwrap_or("udp");
+        let port = match transport {
+            "tls" => DOT_PORT,
+            "https" => DOH_PORT,
+            _ => DNS_PORT,
+        };
+        let address = match parse_socket_address_on(&address_text, port) {
+            Ok(address) => address,
+            Err(reason) => {
+                self.report(
+                    address_offset,
+                    &join_path(path, "address"),
+                    format!("{address_text:?} {reason}"),
+                );
+                return None;
+            }
+        };
+        if !valid {
+            return None;
+        }
+        let extra = |key: &str| format!("only used with transport = \"tls\" or \"https\"; {key}");
+        if transport == "udp" {
+            if tls_name.is_some() || ca_file.is_some() || https_path.is_some() {
+                self.report(
+                    offset,
+                    path,
+                    extra("remove tls_name, ca_file and path, or set the transport"),
+                );
+                return None;
+            }
+            // A cleartext server written as a table.
+            return Some((address, None));
+        }
+        let Some((tls_name, name_offset)) = tls_name else {
+            self.report(
+                offset,
+                path,
+                format!(
+                    "missing key \"tls_name\" (the name the server's certificate is                      checked against) for transport = \"{transport}\""
+                ),
+            );
+            return None;
+        };
+        if !is_tls_name(&tls_name) {
+            self.report(
+                name_offset,
+                &join_path(path, "tls_name"),
+                format!("{tls_name:?} is not a host name or an IP address"),
+            );
+            return None;
+        }
+        let transport = if transport == "https" {
+            let https_path = match https_path {
+                None => "/dns-query".to_owned(),
+                Some((text, path_offset)) => {
+                    if !text.starts_with('/')
+                        || text
+                            .bytes()
+                            .any(|byte| !byte.is_ascii_graphic() || byte == b'#')
+                    {
+                        self.report(
+                            path_offset,
+                            &join_path(path, "path"),
+                            format!("{text:?} is not a URI path such as \"/dns-query\""),
+                        );
+                        return None;
+                    }
+                    text
+                }
+            };
+            UpstreamTransport::Https { path: https_path }
+        } else {
+            if let Some((_, path_offset)) = https_path {
+                self.report(
+                    path_offset,
+                    &join_path(path, "path"),
+                    "only used with transport = \"https\"",
+                );
+                return None;
+            }
+            UpstreamTransport::Tls
+        };
+        let server = EncryptedServer {
+            address,
+            transport,
+            tls_name,
+            ca_file: ca_file.flatten(),
+        };
+        Some((address, Some(server)))
+    }
+
     fn read_document(&mut self, document: &DeTable<'_>, config: &mut Config) {
         for (key, value) in document.iter() {
             let name: &str = key.get_ref();
@@ -2198,6 +2428,7 @@ impl Checker<'_> {
         let mut mode_origin = Origin::Default;
         let mut forwarders_origin = Origin::Default;
         let mut zone_names: Vec<(Name, String)> = Vec::new();
+        let mut upstreams = UpstreamList::default();
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
             let path = join_path("resolver", name);
@@ -2220,7 +2451,7 @@ impl Checker<'_> {
                     }
                 }
                 "forwarders" => {
-                    let result = self.read_socket_addresses(value, &path);
+                    let result = self.read_upstreams(value, &path, &mut upstreams);
                     forwarders_origin = Origin::of(&result, offset);
                     if let Some(addresses) = result {
                         resolver.forwarders =
@@ -2248,10 +2479,12 @@ impl Checker<'_> {
                     }
                 }
                 "forward_zone" => {
-                    resolver.forward_zones = self.read_zones(value, &path, &mut zone_names);
+                    resolver.forward_zones =
+                        self.read_zones(value, &path, &mut zone_names, &mut upstreams);
                 }
                 "stub_zone" => {
-                    resolver.stub_zones = self.read_zones(value, &path, &mut zone_names);
+                    resolver.stub_zones =
+                        self.read_zones(value, &path, &mut zone_names, &mut upstreams);
                 }
                 "limits" => {
                     if let Some(limits) = self.expect_table(value, &path) {
@@ -2261,6 +2494,11 @@ impl Checker<'_> {
                 _ => self.report_unknown_key(key, "resolver", RESOLVER_KEYS),
             }
         }
+        resolver.encrypted_servers = upstreams
+            .encrypted
+            .into_iter()
+            .map(|(server, _)| server)
+            .collect();
         if mode_origin == Origin::Invalid || forwarders_origin == Origin::Invalid {
             return;
         }
@@ -2342,6 +2580,7 @@ impl Checker<'_> {
         value: &Value<'_>,
         path: &str,
         zone_names: &mut Vec<(Name, String)>,
+        upstreams: &mut UpstreamList,
     ) -> Vec<ZoneServers> {
         let array_of_tables = format!("an array of tables ([[{path}]] entries)");
         let DeValue::Array(entries) = value.get_ref() else {
@@ -2354,7 +2593,7 @@ impl Checker<'_> {
             let Some(table) = self.expect_table(entry, &entry_path) else {
                 continue;
             };
-            if let Some(zone) = self.read_zone(entry, table, &entry_path, zone_names) {
+            if let Some(zone) = self.read_zone(entry, table, &entry_path, zone_names, upstreams) {
                 zones.push(zone);
             }
         }
@@ -2367,6 +2606,7 @@ impl Checker<'_> {
         table: &DeTable<'_>,
         path: &str,
         zone_names: &mut Vec<(Name, String)>,
+        upstreams: &mut UpstreamList,
     ) -> Option<ZoneServers> {
         let mut zone_name: Option<Option<Name>> = None;
         let mut servers: Option<Option<Vec<SocketAddr>>> = None;
@@ -2389,7 +2629,7 @@ impl Checker<'_> {
                     zone_name = Some(parsed);
                 }
                 "servers" => {
-                    let addresses = self.read_socket_addresses(value, &key_path);
+                    let addresses = self.read_upstreams(value, &key_path, upstreams);
                     if let Some(addresses) = &addresses
                         && addresses.is_empty()
                     {
@@ -4590,6 +4830,70 @@ fn same_list(first: &str, second: &str) -> bool {
     first.starts_with("server.listen[") && second.starts_with("server.listen[")
 }
 
+/// Whether `text` can be a TLS server name: an IP address or a host name
+/// (letters, digits, hyphens, dots; no empty label).
+fn is_tls_name(text: &str) -> bool {
+    if IpAddr::from_str(text).is_ok() {
+        return true;
+    }
+    let text = text.strip_suffix('.').unwrap_or(text);
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        })
+}
+
+/// The upstream servers seen in `[resolver]`, to keep each address either
+/// cleartext or encrypted with one set of settings.
+#[derive(Default)]
+struct UpstreamList {
+    /// Cleartext servers and where each was first given.
+    plain: Vec<(SocketAddr, String)>,
+    /// Encrypted servers and where each was first given.
+    encrypted: Vec<(EncryptedServer, String)>,
+}
+
+impl UpstreamList {
+    /// Adds a server given at `path`; a conflict with an earlier entry is returned.
+    fn add(
+        &mut self,
+        address: SocketAddr,
+        encrypted: Option<EncryptedServer>,
+        path: &str,
+    ) -> Option<String> {
+        let earlier_encrypted = self
+            .encrypted
+            .iter()
+            .find(|(server, _)| server.address == address);
+        let earlier_plain = self.plain.iter().find(|(plain, _)| *plain == address);
+        match (encrypted, earlier_encrypted, earlier_plain) {
+            (None, Some((_, first)), _) => Some(format!(
+                "{address} is an encrypted server at {first}; give the same table here"
+            )),
+            (None, None, Some(_)) => None,
+            (None, None, None) => {
+                self.plain.push((address, path.to_owned()));
+                None
+            }
+            (Some(_), _, Some((_, first))) => Some(format!(
+                "{address} is a cleartext server at {first}; an address is either \
+                 cleartext or encrypted"
+            )),
+            (Some(server), Some((earlier, first)), None) => (server != *earlier)
+                .then(|| format!("{address} is configured with other TLS settings at {first}")),
+            (Some(server), None, None) => {
+                self.encrypted.push((server, path.to_owned()));
+                None
+            }
+        }
+    }
+}
+
 /// An address with a port, or without one (then `default_port`).
 fn parse_socket_address_on(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     let address = if let Ok(address) = SocketAddr::from_str(text) {
@@ -4751,6 +5055,120 @@ mod tests {
         assert_one_problem("[cache]\nprefetch_threshold = 100\n", 2, 22, "out of range");
         assert_one_problem("[cache]\nmax_stale = \"8d\"\n", 2, 13, "out of range");
         assert_one_problem("[cache]\nserve_stale = 1\n", 2, 15, "boolean");
+    }
+
+    #[test]
+    fn encrypted_upstreams_are_inline_tables_beside_address_strings() {
+        let ca = TemporaryFile::new("upstream-ca");
+        let ca_path = ca.0.display();
+        let config = parse_ok(&format!(
+            "[resolver]\nmode = \"forward\"\nforwarders = [\n\
+             {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"dns.example\" }},\n\
+             {{ address = \"192.0.2.2:8443\", transport = \"https\", tls_name = \"doh.example\", \
+             ca_file = \"{ca_path}\", path = \"/q\" }},\n\
+             \"192.0.2.3\",\n{{ address = \"192.0.2.4\" }},\n]\n\
+             [[resolver.forward_zone]]\nname = \"corp.\"\n\
+             servers = [{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"dns.example\" }}]\n"
+        ));
+        let resolver = &config.resolver;
+        assert_eq!(
+            resolver.forwarders,
+            vec![
+                address("192.0.2.1:853"),
+                address("192.0.2.2:8443"),
+                address("192.0.2.3:53"),
+                address("192.0.2.4:53"),
+            ]
+        );
+        assert_eq!(
+            resolver.forward_zones[0].servers,
+            vec![address("192.0.2.1:853")]
+        );
+        assert_eq!(
+            resolver.encrypted_servers,
+            vec![
+                EncryptedServer {
+                    address: address("192.0.2.1:853"),
+                    transport: UpstreamTransport::Tls,
+                    tls_name: "dns.example".to_owned(),
+                    ca_file: None,
+                },
+                EncryptedServer {
+                    address: address("192.0.2.2:8443"),
+                    transport: UpstreamTransport::Https {
+                        path: "/q".to_owned()
+                    },
+                    tls_name: "doh.example".to_owned(),
+                    ca_file: Some(ca.0.clone()),
+                },
+            ]
+        );
+        let forward = "[resolver]\nmode = \"forward\"\nforwarders = [";
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", transport = \"tls\" }}]\n"),
+            3,
+            15,
+            "missing key \"tls_name\"",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a b\" }}]\n"
+            ),
+            3,
+            70,
+            "is not a host name or an IP address",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a\", \
+                 path = \"/q\" }}]\n"
+            ),
+            3,
+            82,
+            "only used with transport = \"https\"",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", transport = \"quic\" }}]\n"),
+            3,
+            52,
+            "is not one of",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", tls_name = \"a\" }}]\n"),
+            3,
+            15,
+            "only used with transport",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}\"192.0.2.1:853\", \
+                 {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a\" }}]\n"
+            ),
+            3,
+            32,
+            "is a cleartext server at resolver.forwarders[0]",
+        );
+        assert_one_problem(
+            &format!(
+                "{forward}{{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"a\" }}, \
+                 {{ address = \"192.0.2.1\", transport = \"tls\", tls_name = \"b\" }}]\n"
+            ),
+            3,
+            77,
+            "other TLS settings",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ transport = \"tls\", tls_name = \"a\" }}]\n"),
+            3,
+            15,
+            "missing key \"address\"",
+        );
+        assert_one_problem(
+            &format!("{forward}{{ address = \"192.0.2.1\", colour = 1 }}]\n"),
+            3,
+            40,
+            "unknown key",
+        );
     }
 
     fn parse_ok(text: &str) -> Config {
@@ -4953,6 +5371,7 @@ level = "debug"
                 mode: ResolverMode::Forward,
                 root_hints: Some(hints.0.clone()),
                 forwarders: vec![address("192.0.2.1:53"), address("[2001:db8::1]:5300")],
+                encrypted_servers: Vec::new(),
                 query_private_upstreams: true,
                 qname_minimisation: QnameMinimisation::Strict,
                 edns_buffer_size: 4096,

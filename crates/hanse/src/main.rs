@@ -32,8 +32,9 @@ use hanse_feeds::Messages;
 use hanse_policy::{ClientInfo, PolicySet, ProfileSpec, UnixTime};
 use hanse_querylog::QueryLog;
 use hanse_resolve::{
-    DnssecConfig, Limits, MonotonicClock, NetworkTransport, QnameMinimisation, Resolver,
-    ResolverConfig, ResolverMode, StaleConfig, ZoneServers,
+    DnssecConfig, EncryptedProtocol, EncryptedUpstream, Limits, MonotonicClock, NetworkTransport,
+    QnameMinimisation, Resolver, ResolverConfig, ResolverMode, StaleConfig, UpstreamTrust,
+    ZoneServers,
 };
 use hanse_server::{
     AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, QuicSettings,
@@ -264,6 +265,43 @@ fn dnssec_config(section: &config::DnssecSection, own_root: bool) -> anyhow::Res
     Ok(dnssec)
 }
 
+/// The TLS settings of the encrypted upstream servers: CA files read, the
+/// system trust store loaded once if any server needs it.
+fn encrypted_upstreams(
+    servers: &[config::EncryptedServer],
+) -> anyhow::Result<Vec<EncryptedUpstream>> {
+    let mut system: Option<UpstreamTrust> = None;
+    let mut upstreams = Vec::with_capacity(servers.len());
+    for server in servers {
+        let trust = match &server.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read CA file {}", path.display()))?;
+                UpstreamTrust::from_pem(&pem)
+                    .with_context(|| format!("CA file {}", path.display()))?
+            }
+            None => match &system {
+                Some(trust) => trust.clone(),
+                None => {
+                    let trust = UpstreamTrust::system().context("upstream TLS trust store")?;
+                    system = Some(trust.clone());
+                    trust
+                }
+            },
+        };
+        let protocol = match &server.transport {
+            config::UpstreamTransport::Tls => EncryptedProtocol::Tls,
+            config::UpstreamTransport::Https { path } => {
+                EncryptedProtocol::Https { path: path.clone() }
+            }
+        };
+        let upstream = EncryptedUpstream::new(server.address, &server.tls_name, protocol, &trust)
+            .with_context(|| format!("upstream server {}", server.address))?;
+        upstreams.push(upstream);
+    }
+    Ok(upstreams)
+}
+
 fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     let section = &config.resolver;
     let hints = match &section.root_hints {
@@ -297,6 +335,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
     };
     let limits = &section.limits;
     let dnssec = dnssec_config(&config.dnssec, section.root_hints.is_some())?;
+    let encrypted_upstreams = encrypted_upstreams(&section.encrypted_servers)?;
     Ok(ResolverConfig {
         mode,
         root_hints: hints
@@ -324,6 +363,7 @@ fn resolver_config(config: &Config) -> anyhow::Result<ResolverConfig> {
             max_outstanding_per_server: limits.max_outstanding_per_server,
         },
         dnssec,
+        encrypted_upstreams,
         stale: StaleConfig {
             serve_stale: config.cache.serve_stale,
             stale_answer_ttl: config.cache.stale_answer_ttl,

@@ -356,6 +356,8 @@ fn upstream_families(upstream: &UpstreamStatistics) -> Vec<MetricFamily> {
             vec![
                 MetricSample::number(&[("transport", "udp")], upstream.udp_queries as f64),
                 MetricSample::number(&[("transport", "tcp")], upstream.tcp_queries as f64),
+                MetricSample::number(&[("transport", "tls")], upstream.tls_queries as f64),
+                MetricSample::number(&[("transport", "https")], upstream.https_queries as f64),
             ],
         ),
         family(

@@ -10,7 +10,8 @@ use std::time::Duration;
 pub enum ResolverMode {
     /// Iterate from the root servers.
     Recursive,
-    /// Send every query with RD set to these recursive servers, in order of preference.
+    /// Send every query with RD set to these recursive servers, in order of
+    /// preference: the first one not backed off after a failure is asked.
     Forward(Vec<SocketAddr>),
 }
 
@@ -203,6 +204,9 @@ pub struct ResolverConfig {
     pub dnssec: DnssecConfig,
     /// Serve-stale and prefetch.
     pub stale: StaleConfig,
+    /// Servers (forwarders, servers of forward and stub zones) reached over
+    /// TLS or HTTPS instead of UDP and TCP, by address and port.
+    pub encrypted_upstreams: Vec<crate::EncryptedUpstream>,
 }
 
 impl ResolverConfig {
@@ -219,6 +223,7 @@ impl ResolverConfig {
             limits: Limits::default(),
             dnssec: DnssecConfig::default(),
             stale: StaleConfig::default(),
+            encrypted_upstreams: Vec::new(),
         }
     }
 }

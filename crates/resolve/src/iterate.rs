@@ -35,6 +35,7 @@ use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
 use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
 };
+use crate::upstream_tls::{EncryptedProtocol, EncryptedUpstream};
 use crate::validate::{Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of};
 use arc_swap::ArcSwap;
 use hanse_cache::{CachedRrset, RrsetCache, Security, Trust};
@@ -130,8 +131,10 @@ enum Classified {
 enum ServerSource {
     /// Nameserver names from an NS RRset.
     Names(Vec<Nameserver>),
-    /// Addresses given in the configuration (stub zones, forwarders).
+    /// Addresses given in the configuration (stub zones), best first.
     Fixed(Vec<SocketAddr>),
+    /// Forwarders, asked in the configured order.
+    Ordered(Vec<SocketAddr>),
 }
 
 impl ServerSource {
@@ -736,7 +739,13 @@ impl<T: Transport> Task<'_, T> {
     async fn forward(&mut self, name: &Name, rtype: RType, servers: Vec<SocketAddr>) -> Step {
         let root = Name::root();
         let response = match self
-            .query_servers(&root, &mut ServerSource::Fixed(servers), name, rtype, true)
+            .query_servers(
+                &root,
+                &mut ServerSource::Ordered(servers),
+                name,
+                rtype,
+                true,
+            )
             .await
         {
             Ok(response) => response,
@@ -1280,8 +1289,11 @@ impl<T: Transport> Task<'_, T> {
     ) -> Result<Message, ExtendedError> {
         let mut candidates: Vec<SocketAddr> = Vec::new();
         let mut unresolved: Vec<&Name> = Vec::new();
+        let ordered = matches!(source, ServerSource::Ordered(_));
         match source {
-            ServerSource::Fixed(servers) => candidates.clone_from(servers),
+            ServerSource::Fixed(servers) | ServerSource::Ordered(servers) => {
+                candidates.clone_from(servers);
+            }
             ServerSource::Names(nameservers) => {
                 let mut nameservers: Vec<&mut Nameserver> = nameservers.iter_mut().collect();
                 nameservers.shuffle(&mut rand::rng());
@@ -1304,8 +1316,17 @@ impl<T: Transport> Task<'_, T> {
                 unresolved.truncate(self.config.limits.max_nameserver_names as usize);
             }
         }
-        candidates.sort();
-        candidates.dedup();
+        if ordered {
+            let mut seen: Vec<SocketAddr> = Vec::with_capacity(candidates.len());
+            candidates.retain(|server| {
+                let new = !seen.contains(server);
+                seen.push(*server);
+                new
+            });
+        } else {
+            candidates.sort();
+            candidates.dedup();
+        }
         // Few servers per zone: lists searched in order beat hash sets.
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut untried: Vec<SocketAddr> = Vec::new();
@@ -1319,7 +1340,12 @@ impl<T: Transport> Task<'_, T> {
                     .copied()
                     .filter(|server| !tried.contains(server)),
             );
-            let Some(server) = self.resolver.selection.best(&untried) else {
+            let chosen = if ordered {
+                self.resolver.selection.first_available(&untried)
+            } else {
+                self.resolver.selection.best(&untried)
+            };
+            let Some(server) = chosen else {
                 match unresolved.pop() {
                     Some(nameserver) => {
                         let addresses = self.resolve_nameserver(nameserver).await;
@@ -1355,7 +1381,14 @@ impl<T: Transport> Task<'_, T> {
         // lost); any other may be dropping EDNS queries and is asked without.
         for server in timed_out {
             let selection = &self.resolver.selection;
-            if selection.edns_disabled(server) {
+            // An encrypted transport loses no datagrams and has no EDNS
+            // trouble to work around.
+            let encrypted = self
+                .config
+                .encrypted_upstreams
+                .iter()
+                .any(|upstream| upstream.address() == server);
+            if selection.edns_disabled(server) || encrypted {
                 continue;
             }
             let edns = selection.edns_confirmed(server);
@@ -1396,7 +1429,16 @@ impl<T: Transport> Task<'_, T> {
     ) -> Result<Message, Result<TransportError, Abort>> {
         // Decided at the first attempt, from what is known of the server.
         let mut edns_choice = edns;
-        let mut protocol = Protocol::Udp;
+        let config = Arc::clone(&self.config);
+        let encryption = config
+            .encrypted_upstreams
+            .iter()
+            .find(|upstream| upstream.address() == server);
+        let mut protocol = match encryption.map(EncryptedUpstream::protocol) {
+            None => Protocol::Udp,
+            Some(EncryptedProtocol::Tls) => Protocol::Tls,
+            Some(EncryptedProtocol::Https { .. }) => Protocol::Https,
+        };
         for _ in 0..3 {
             if self.queries_sent >= self.config.limits.max_upstream_queries {
                 return Err(Err(Abort::Limit));
@@ -1429,13 +1471,21 @@ impl<T: Transport> Task<'_, T> {
             let use_edns = *edns_choice.get_or_insert(!edns_disabled);
             let timeout = match protocol {
                 Protocol::Udp => udp_timeout,
-                Protocol::Tcp => ceiling,
+                Protocol::Tcp | Protocol::Tls | Protocol::Https => ceiling,
             };
             let id = rand::random::<u16>();
             let edns_udp_size = use_edns.then_some(self.config.edns_buffer_size);
             // DO is always set: the signatures are kept with the data.
-            let message =
-                compose_upstream_query(id, name, rtype, recursion_desired, edns_udp_size, true);
+            // Encrypted queries are padded (RFC 8467).
+            let message = compose_upstream_query(
+                id,
+                name,
+                rtype,
+                recursion_desired,
+                edns_udp_size,
+                true,
+                encryption.is_some(),
+            );
             let query = UpstreamQuery {
                 server,
                 message: &message,
@@ -1444,6 +1494,7 @@ impl<T: Transport> Task<'_, T> {
                 rtype,
                 protocol,
                 timeout,
+                encryption,
             };
             let started = Instant::now();
             let upstream = &self.resolver.upstream;

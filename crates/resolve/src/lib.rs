@@ -24,7 +24,9 @@
 //! the AD bit.
 //!
 //! # Limitations
-//! - No connection reuse for TCP upstreams; every TCP exchange opens a connection.
+//! - No connection reuse for TCP upstreams; every TCP exchange opens a
+//!   connection. Encrypted upstreams (DoT, DoH; module `upstream_tls`) keep
+//!   one shared connection each.
 //! - Serve-stale (RFC 8767) answers positive RRsets and CNAME chains only,
 //!   never stale negative answers; background work (prefetch, resolutions
 //!   that outlast the client response timeout) needs a resolver made with
@@ -41,6 +43,7 @@ mod outstanding;
 mod selection;
 mod statistics;
 mod transport;
+mod upstream_tls;
 mod validate;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
@@ -58,3 +61,7 @@ pub use statistics::{
     MAX_TRACKED_SERVERS, ServerStatistics, UpstreamStatistics,
 };
 pub use transport::{NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery};
+pub use upstream_tls::{
+    DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol, EncryptedUpstream,
+    IDLE_TIMEOUT, MAX_OUTSTANDING, UpstreamTlsError, UpstreamTrust,
+};

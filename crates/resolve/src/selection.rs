@@ -82,6 +82,33 @@ impl ServerSelection {
         Some(best.0)
     }
 
+    /// The first of `servers` in their given order that is not backed off
+    /// (configured forwarders: failover in order, and back to a preferred
+    /// server once its backoff has run out); if all are, the one whose
+    /// backoff ends first.
+    pub(crate) fn first_available(&self, servers: &[SocketAddr]) -> Option<SocketAddr> {
+        let [first, rest @ ..] = servers else {
+            return None;
+        };
+        if rest.is_empty() {
+            return Some(*first);
+        }
+        let now = Instant::now();
+        let stats = self.stats.lock();
+        let mut earliest: Option<(Instant, SocketAddr)> = None;
+        for &server in servers {
+            match stats.get(&server).and_then(|stats| stats.backoff_until) {
+                Some(until) if until > now => {
+                    if earliest.is_none_or(|(end, _)| until < end) {
+                        earliest = Some((until, server));
+                    }
+                }
+                _ => return Some(server),
+            }
+        }
+        earliest.map(|(_, server)| server)
+    }
+
     /// Records a response after `rtt`.
     pub(crate) fn record_response(&self, server: SocketAddr, rtt: Duration, with_edns: bool) {
         self.with(server, |stats| {
@@ -170,5 +197,9 @@ mod tests {
         assert_eq!(selection.best(&[dead, slow]), Some(slow));
         assert_eq!(selection.best(&[dead]), Some(dead));
         assert_eq!(selection.best(&[]), None);
+        // In configured order, the dead one skipped.
+        assert_eq!(selection.first_available(&[dead, slow, fast]), Some(slow));
+        assert_eq!(selection.first_available(&[fast, slow]), Some(fast));
+        assert_eq!(selection.first_available(&[dead]), Some(dead));
     }
 }

@@ -208,6 +208,10 @@ pub struct UpstreamStatistics {
     pub udp_queries: u64,
     /// Queries sent over TCP.
     pub tcp_queries: u64,
+    /// Queries sent over TLS (DoT).
+    pub tls_queries: u64,
+    /// Queries sent over HTTPS (DoH).
+    pub https_queries: u64,
     /// Exchanges without a matching response before the deadline.
     pub timeouts: u64,
     /// Exchanges the network refused (unreachable, refused, reset).
@@ -256,6 +260,8 @@ impl ServerTable {
 pub(crate) struct UpstreamCounters {
     udp_queries: AtomicU64,
     tcp_queries: AtomicU64,
+    tls_queries: AtomicU64,
+    https_queries: AtomicU64,
     timeouts: AtomicU64,
     network_errors: AtomicU64,
     malformed: AtomicU64,
@@ -276,6 +282,8 @@ impl UpstreamCounters {
         match protocol {
             Protocol::Udp => &self.udp_queries,
             Protocol::Tcp => &self.tcp_queries,
+            Protocol::Tls => &self.tls_queries,
+            Protocol::Https => &self.https_queries,
         }
         .fetch_add(1, Ordering::Relaxed);
         match outcome {
@@ -337,6 +345,8 @@ impl UpstreamCounters {
         UpstreamStatistics {
             udp_queries: load(&self.udp_queries),
             tcp_queries: load(&self.tcp_queries),
+            tls_queries: load(&self.tls_queries),
+            https_queries: load(&self.https_queries),
             timeouts: load(&self.timeouts),
             network_errors: load(&self.network_errors),
             malformed: load(&self.malformed),

@@ -6,11 +6,15 @@
 //! carries the query's ID and repeats its question (names compared without
 //! regard to case). Anything else is ignored and the wait goes on until the
 //! deadline. Every UDP query uses a new socket on a random source port.
+//! Queries to encrypted upstreams (DoT, DoH) go through the shared
+//! connections of `upstream_tls`.
 
+use crate::upstream_tls::{ConnectionPool, EncryptedUpstream};
 use hanse_wire::{Header, Name, Question, RType};
 use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -18,13 +22,17 @@ use tokio::net::{TcpStream, UdpSocket};
 /// The largest UDP response read from an upstream: above any EDNS size we advertise.
 const MAX_UDP_RESPONSE: usize = 4096;
 
-/// UDP or TCP.
+/// How a query travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// A datagram.
     Udp,
     /// A length-prefixed message over a TCP connection.
     Tcp,
+    /// DNS over TLS (RFC 7858) on a shared connection.
+    Tls,
+    /// DNS over HTTPS (RFC 8484) on a shared HTTP/2 connection.
+    Https,
 }
 
 /// One exchange with one server.
@@ -40,10 +48,13 @@ pub struct UpstreamQuery<'a> {
     pub name: &'a Name,
     /// The question's type.
     pub rtype: RType,
-    /// UDP or TCP.
+    /// UDP, TCP, TLS or HTTPS.
     pub protocol: Protocol,
     /// How long to wait.
     pub timeout: Duration,
+    /// For [`Protocol::Tls`] and [`Protocol::Https`]: the upstream's TLS
+    /// settings; `None` otherwise.
+    pub encryption: Option<&'a EncryptedUpstream>,
 }
 
 /// Why no response came back. The upstream or the network is at fault.
@@ -74,7 +85,9 @@ pub trait Transport: Send + Sync + 'static {
 /// and, when `edns_udp_size` is given, an OPT record advertising that size
 /// (EDNS version 0, no flags, no options; RFC 6891 §6.1.2). The same bytes as
 /// `hanse_wire::compose_query`, written straight into one buffer of the right
-/// size: a lone question has nothing to compress.
+/// size: a lone question has nothing to compress. With `padded` (and EDNS),
+/// the OPT record carries a Padding option (RFC 7830) that brings the
+/// message to a multiple of 128 bytes (RFC 8467 §4.1, for encrypted transports).
 pub(crate) fn compose_upstream_query(
     id: u16,
     name: &Name,
@@ -82,6 +95,7 @@ pub(crate) fn compose_upstream_query(
     recursion_desired: bool,
     edns_udp_size: Option<u16>,
     dnssec_ok: bool,
+    padded: bool,
 ) -> Vec<u8> {
     let header = Header {
         id,
@@ -105,10 +119,27 @@ pub(crate) fn compose_upstream_query(
         message.extend_from_slice(&RType::OPT.0.to_be_bytes());
         message.extend_from_slice(&udp_size.to_be_bytes());
         let flags = if dnssec_ok { 0x80 } else { 0 };
-        message.extend_from_slice(&[0, 0, flags, 0, 0, 0]);
+        message.extend_from_slice(&[0, 0, flags, 0]);
+        if padded {
+            // The option's code and length, then zeros (RFC 7830 §3).
+            let unpadded = message.len() + 2 + 4;
+            let padding = (PADDING_BLOCK - unpadded % PADDING_BLOCK) % PADDING_BLOCK;
+            let option_length = u16::try_from(padding).unwrap_or(0);
+            message.extend_from_slice(&(4 + option_length).to_be_bytes());
+            message.extend_from_slice(&PADDING_OPTION.to_be_bytes());
+            message.extend_from_slice(&option_length.to_be_bytes());
+            message.resize(message.len() + padding, 0);
+        } else {
+            message.extend_from_slice(&[0, 0]);
+        }
     }
     message
 }
+
+/// The EDNS Padding option code (RFC 7830 §4).
+const PADDING_OPTION: u16 = 12;
+/// The block size queries are padded to (RFC 8467 §4.1).
+const PADDING_BLOCK: usize = 128;
 
 /// Whether `response` answers the query with `id` for `name`/`rtype`.
 pub fn response_matches(response: &[u8], id: u16, name: &Name, rtype: RType) -> bool {
@@ -138,16 +169,17 @@ pub fn response_matches(response: &[u8], id: u16, name: &Name, rtype: RType) -> 
     }
 }
 
-/// The real transport: UDP with a fresh random-port socket per query, and TCP.
+/// The real transport: UDP with a fresh random-port socket per query, TCP,
+/// and shared TLS and HTTPS connections to encrypted upstreams.
 #[derive(Debug, Default, Clone)]
 pub struct NetworkTransport {
-    _private: (),
+    connections: Arc<ConnectionPool>,
 }
 
 impl NetworkTransport {
     /// Makes a transport.
     pub fn new() -> NetworkTransport {
-        NetworkTransport { _private: () }
+        NetworkTransport::default()
     }
 }
 
@@ -273,6 +305,10 @@ impl Transport for NetworkTransport {
         match query.protocol {
             Protocol::Udp => exchange_udp(query).await,
             Protocol::Tcp => exchange_tcp(query).await,
+            Protocol::Tls | Protocol::Https => match query.encryption {
+                Some(upstream) => self.connections.exchange(query, upstream).await,
+                None => Err(TransportError::Network),
+            },
         }
     }
 }
@@ -299,21 +335,36 @@ mod tests {
         let name = Name::from_ascii("Www.Example.com.").unwrap();
         for rtype in [RType::A, RType::NS, RType::DS] {
             for recursion_desired in [false, true] {
-                let plain =
-                    compose_upstream_query(513, &name, rtype, recursion_desired, None, false);
+                let plain = compose_upstream_query(
+                    513,
+                    &name,
+                    rtype,
+                    recursion_desired,
+                    None,
+                    false,
+                    false,
+                );
                 let expected = compose_query(513, &name, rtype, recursion_desired, None);
                 assert_eq!(plain, expected);
                 let edns = Edns {
                     udp_size: 1232,
                     ..Edns::default()
                 };
-                let with_edns =
-                    compose_upstream_query(513, &name, rtype, recursion_desired, Some(1232), false);
+                let with_edns = compose_upstream_query(
+                    513,
+                    &name,
+                    rtype,
+                    recursion_desired,
+                    Some(1232),
+                    false,
+                    false,
+                );
                 let expected = compose_query(513, &name, rtype, recursion_desired, Some(edns));
                 assert_eq!(with_edns, expected);
             }
         }
-        let root = compose_upstream_query(1, &Name::root(), RType::NS, false, Some(4096), false);
+        let root =
+            compose_upstream_query(1, &Name::root(), RType::NS, false, Some(4096), false, false);
         assert_eq!(
             root,
             compose_query(
@@ -327,6 +378,28 @@ mod tests {
                 })
             )
         );
+    }
+
+    #[test]
+    fn padded_queries_are_multiples_of_128_bytes_with_a_padding_option() {
+        for text in [
+            "a.",
+            "www.example.com.",
+            &format!("{}.example.", "x".repeat(60)),
+        ] {
+            let name = Name::from_ascii(text).unwrap();
+            let message =
+                compose_upstream_query(9, &name, RType::AAAA, true, Some(1232), true, true);
+            assert_eq!(message.len() % 128, 0, "{text}");
+            let parsed = hanse_wire::Message::parse(&message).expect("well-formed");
+            let edns = parsed.edns.expect("OPT");
+            assert!(edns.dnssec_ok);
+            assert!(
+                edns.options.iter().any(|option| option.code == 12),
+                "{:?}",
+                edns.options
+            );
+        }
     }
 
     #[test]

@@ -1615,6 +1615,8 @@ impl fmt::Display for UpstreamExchange {
         let protocol = match self.protocol {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
+            Protocol::Tls => "TLS",
+            Protocol::Https => "HTTPS",
         };
         write!(
             f,
@@ -2039,6 +2041,7 @@ SCENARIO_END
             rtype: RType::NS,
             protocol: Protocol::Udp,
             timeout: std::time::Duration::from_secs(1),
+            encryption: None,
         };
         let message: &'static [u8] = Box::leak(message.into_boxed_slice());
         let root: &'static Name = Box::leak(Box::new(root));
