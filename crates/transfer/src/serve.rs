@@ -372,9 +372,8 @@ pub fn answer_transfer(
             messages: ResponseStream::error(packet, refusal, request, tsig, now),
         }
     };
-    let request = match read_transfer_request(packet) {
-        Some(Ok(request)) => request,
-        _ => return refuse(Refusal::Malformed, None, ErrorSignature::None),
+    let Some(Ok(request)) = read_transfer_request(packet) else {
+        return refuse(Refusal::Malformed, None, ErrorSignature::None);
     };
     // The signature first (RFC 8945 §5.2): a bad one is answered as such
     // whatever the zone.
