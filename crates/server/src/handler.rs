@@ -11,6 +11,7 @@ use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
 pub(crate) use crate::statistics::Transport;
 use crate::statistics::{ServiceStatistics, WorkerCounters};
+use crate::transfer::{TransferProvider, is_transfer_query};
 use hanse_cache::{AnswerCache, StoredAnswer};
 use hanse_policy::{
     Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
@@ -51,6 +52,9 @@ pub struct Settings {
     /// Hears of every query answered or dropped (the query log); `None`
     /// costs the hot path one branch.
     pub observer: Option<Arc<dyn QueryObserver>>,
+    /// Answers AXFR and IXFR for the zones served as a primary; `None`
+    /// refuses them.
+    pub transfer: Option<Arc<dyn TransferProvider>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -63,6 +67,7 @@ impl std::fmt::Debug for Settings {
             .field("extra_text", &self.extra_text)
             .field("notify", &self.notify.as_ref().map(|_| "receiver"))
             .field("observer", &self.observer.as_ref().map(|_| "observer"))
+            .field("transfer", &self.transfer.as_ref().map(|_| "provider"))
             .finish()
     }
 }
@@ -195,6 +200,12 @@ impl Handler {
         // The one branch the hot path pays for the observer.
         let started = settings.observer.is_some().then(Instant::now);
         if !settings.access.allows(client) {
+            // Transfers have their own access list.
+            if transport == Transport::Udp
+                && let Some(reply) = self.transfer_over_udp(packet, client, &settings)
+            {
+                return Action::Owned(reply);
+            }
             WorkerCounters::count(&counters.refused);
             let response = error_response(packet, Rcode::REFUSED, &settings);
             self.finish_error(
@@ -225,6 +236,36 @@ impl Handler {
             return Action::Reply(reply);
         }
         self.slow_path(packet, &settings, client, transport, started)
+    }
+
+    /// The answer of the transfer provider to an AXFR or IXFR query over
+    /// TCP: `None` if `packet` is not one or no provider is configured.
+    pub(crate) fn transfer(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+    ) -> Option<hanse_transfer::ResponseStream> {
+        let settings = self.settings.load();
+        let provider = settings.transfer.as_deref()?;
+        if !is_transfer_query(packet) {
+            return None;
+        }
+        Some(provider.answer(packet, client, true))
+    }
+
+    /// The first message of the provider's answer to a transfer query over
+    /// UDP (IXFR: the current SOA; AXFR: refused).
+    fn transfer_over_udp(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        settings: &Settings,
+    ) -> Option<Vec<u8>> {
+        let provider = settings.transfer.as_deref()?;
+        if !is_transfer_query(packet) {
+            return None;
+        }
+        provider.answer(packet, client, false).next_message()
     }
 
     /// Answers a NOTIFY message and counts it.
@@ -406,7 +447,14 @@ impl Handler {
         }
         match question.rtype {
             RType::OPT | RType::TSIG | RType::TKEY => return error(Rcode::FORMERR),
-            RType::AXFR | RType::IXFR => return error(Rcode::REFUSED),
+            RType::AXFR | RType::IXFR => {
+                if transport == Transport::Udp
+                    && let Some(reply) = self.transfer_over_udp(packet, client.address, settings)
+                {
+                    return Action::Owned(reply);
+                }
+                return error(Rcode::REFUSED);
+            }
             RType::MAILA | RType::MAILB => return error(Rcode::NOTIMP),
             _ => {}
         }

@@ -17,6 +17,9 @@
 //! NOTIFY messages (RFC 1996) for zones this node follows as a secondary go
 //! to a [`NotifyReceiver`] (see [`NotifyOutcome`] for the answers).
 //!
+//! AXFR and IXFR queries for zones this node serves as a primary go to a
+//! [`TransferProvider`] (see `transfer.rs`).
+//!
 //! Instrumentation: per-worker counters summed by
 //! [`ServiceStatistics::snapshot`] (queries by transport and type, responses
 //! by code, hot and slow path, drops, policy hits, resolution times), and a
@@ -44,6 +47,7 @@ mod padding;
 mod statistics;
 mod tcp;
 mod tls;
+mod transfer;
 mod udp;
 
 pub use access::AccessList;
@@ -57,3 +61,4 @@ pub use statistics::{
     PolicyHitCount, ServiceSnapshot, ServiceStatistics, Transport, WorkerCounters,
 };
 pub use tls::{CertificateError, CertificateFiles};
+pub use transfer::TransferProvider;

@@ -80,6 +80,7 @@ fn settings(notify: Option<Arc<dyn NotifyReceiver>>) -> Settings {
         extra_text: true,
         notify,
         observer: None,
+        transfer: None,
     }
 }
 
