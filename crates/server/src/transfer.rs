@@ -49,7 +49,7 @@ pub(crate) fn is_transfer_query(packet: &[u8]) -> bool {
         }
         position += usize::from(length) + 1;
     }
-    let Some(rtype) = packet.get(position..position + 2) else {
+    let Some(rtype) = packet.get(position..position + 4) else {
         return false;
     };
     let rtype = RType(u16::from_be_bytes([rtype[0], rtype[1]]));
