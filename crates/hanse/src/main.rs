@@ -585,7 +585,10 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     let mut policy = policy;
     log_messages(&policy.messages);
     // The zones served as a primary, rendered before the first transfer.
-    let primary = Arc::new(primary::Primary::new(&config.policy.state_directory));
+    let primary = Arc::new(primary::Primary::new(
+        &config.policy.state_directory,
+        &config.server.listen,
+    ));
     update_primary(&primary, &config, &policy);
     if path.is_none() {
         // The embedded defaults listen on [::1] too; skip it on hosts without IPv6.

@@ -91,6 +91,10 @@ pub struct Primary {
     snapshot: arc_swap::ArcSwap<HashMap<Name, Entry>>,
     counters: Mutex<HashMap<Name, Arc<ZoneCounters>>>,
     state_directory: PathBuf,
+    /// The addresses NOTIFY is sent from, one per family: the DNS
+    /// listener's, so secondaries that match the source against their
+    /// primaries (RFC 1996 §3.10) recognise it.
+    sources: Vec<IpAddr>,
 }
 
 fn unix_now() -> u64 {
@@ -144,9 +148,29 @@ fn sort_records(records: &mut [Record]) {
     });
 }
 
-/// The SOA of a rendered list.
+/// The apex NS record of a served zone: the MNAME of a policy zone's SOA,
+/// else `localhost.` (the usual NS of a response policy zone, which is
+/// never asked for its own data).
+fn apex_ns(zone: &Name, feed: &Feed) -> Record {
+    let target = feed
+        .soa()
+        .and_then(|soa| Name::parse_compressed(&soa.data, 0).ok())
+        .map_or_else(|| LOCALHOST.to_vec(), |(name, _)| name.as_wire().to_vec());
+    Record {
+        name: zone.clone(),
+        rtype: RType::NS,
+        class: Class::IN,
+        ttl: LIST_SOA_TTL,
+        data: target.into(),
+    }
+}
+
+/// `localhost.` in wire form.
+const LOCALHOST: &[u8] = b"\x09localhost\x00";
+
+/// The SOA of a rendered list: MNAME `localhost.`, RNAME `hostmaster.<zone>`.
 fn list_soa(zone: &Name, serial: u32) -> Record {
-    let mut data = zone.as_wire().to_vec();
+    let mut data = LOCALHOST.to_vec();
     let hostmaster = zone.prepend(b"hostmaster").unwrap_or_else(|_| zone.clone());
     data.extend_from_slice(hostmaster.as_wire());
     data.extend_from_slice(&serial.to_be_bytes());
@@ -168,9 +192,16 @@ fn allowed(networks: &[IpNetwork], address: IpAddr) -> bool {
 }
 
 impl Primary {
-    /// No zones yet; serials are stored under `state_directory/served/`.
-    pub fn new(state_directory: &Path) -> Primary {
+    /// No zones yet; serials are stored under `state_directory/served/`;
+    /// NOTIFY goes out from the first of `listen` of the target's family
+    /// (unless it is a wildcard address).
+    pub fn new(state_directory: &Path, listen: &[SocketAddr]) -> Primary {
         Primary {
+            sources: listen
+                .iter()
+                .map(SocketAddr::ip)
+                .filter(|address| !address.is_unspecified())
+                .collect(),
             snapshot: arc_swap::ArcSwap::from_pointee(HashMap::new()),
             counters: Mutex::new(HashMap::new()),
             state_directory: state_directory.join("served"),
@@ -229,6 +260,7 @@ impl Primary {
             };
             let key = served.zone.to_lowercase();
             let mut records = feed.rpz_records(&served.zone);
+            records.push(apex_ns(&served.zone, feed));
             sort_records(&mut records);
             let previous = old.get(&key);
             let zone = match self.next_version(served, feed, previous, records) {
@@ -333,10 +365,15 @@ impl Primary {
             let zone = served.zone.clone();
             let key = served.tsig_key.clone();
             let counters = self.counters(&zone);
+            let source = self
+                .sources
+                .iter()
+                .copied()
+                .find(|source| source.is_ipv4() == target.is_ipv4());
             let spawned = std::thread::Builder::new()
                 .name("hanse-notify".to_owned())
                 .spawn(move || {
-                    let answered = send_notify(&zone, serial, target, key.as_ref());
+                    let answered = send_notify(&zone, serial, source, target, key.as_ref());
                     if answered {
                         counters.notify_answered.fetch_add(1, Ordering::Relaxed);
                         tracing::info!("NOTIFY for zone {zone} serial {serial} answered by {target}");
@@ -395,12 +432,10 @@ impl Primary {
 impl TransferProvider for Primary {
     fn answer(&self, packet: &[u8], client: IpAddr, over_tcp: bool) -> ResponseStream {
         let snapshot = self.snapshot.load();
-        let mut asked: Option<Name> = None;
         let answer = answer_transfer(
             packet,
             over_tcp,
             |zone| {
-                asked = Some(zone.clone());
                 let entry = snapshot.get(&zone.to_lowercase())?;
                 Some((
                     entry.zone.clone(),
@@ -419,12 +454,16 @@ impl TransferProvider for Primary {
             },
             unix_now(),
         );
-        let served = asked
+        let served = answer
+            .zone
             .as_ref()
             .filter(|zone| snapshot.contains_key(&zone.to_lowercase()));
         let Some(zone) = served else {
             if let TransferOutcome::Refused(refusal) = answer.outcome {
-                let zone = asked.map_or_else(|| "?".to_owned(), |zone| zone.to_string());
+                let zone = answer
+                    .zone
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), ToString::to_string);
                 tracing::info!(
                     "transfer of zone {zone} refused for {client}: {}",
                     refusal.label()
@@ -471,15 +510,22 @@ impl TransferProvider for Primary {
     }
 }
 
-/// Sends one NOTIFY for `zone` at `serial` to `target` over UDP, up to
-/// [`NOTIFY_ATTEMPTS`] times with a doubling wait; whether it was answered.
-fn send_notify(zone: &Name, serial: u32, target: SocketAddr, key: Option<&TsigKey>) -> bool {
-    let bind: SocketAddr = if target.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
+/// Sends one NOTIFY for `zone` at `serial` from `source` (or the system's
+/// choice) to `target` over UDP, up to [`NOTIFY_ATTEMPTS`] times with a
+/// doubling wait; whether it was answered.
+fn send_notify(
+    zone: &Name,
+    serial: u32,
+    source: Option<IpAddr>,
+    target: SocketAddr,
+    key: Option<&TsigKey>,
+) -> bool {
+    let any: IpAddr = if target.is_ipv4() {
+        IpAddr::from([0, 0, 0, 0])
     } else {
-        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
     };
-    let Ok(socket) = UdpSocket::bind(bind) else {
+    let Ok(socket) = UdpSocket::bind(SocketAddr::new(source.unwrap_or(any), 0)) else {
         return false;
     };
     let mut wait = NOTIFY_FIRST_WAIT;
@@ -548,7 +594,7 @@ mod tests {
             tsig_key: None,
             journal: 3,
         }];
-        let primary = Primary::new(&directory);
+        let primary = Primary::new(&directory, &[]);
         primary.update(&settings, std::slice::from_ref(&feed));
         let first = primary.status()[0].serial;
         primary.update(&settings, std::slice::from_ref(&feed));
@@ -558,10 +604,10 @@ mod tests {
         let second = primary.status()[0].serial;
         assert!(serial_newer(second, first));
         // A restart with the same content keeps the serial; a change moves on.
-        let restarted = Primary::new(&directory);
+        let restarted = Primary::new(&directory, &[]);
         restarted.update(&settings, std::slice::from_ref(&changed));
         assert_eq!(restarted.status()[0].serial, second);
-        let restarted = Primary::new(&directory);
+        let restarted = Primary::new(&directory, &[]);
         restarted.update(&settings, std::slice::from_ref(&feed));
         assert!(serial_newer(restarted.status()[0].serial, second));
         let _ = std::fs::remove_dir_all(&directory);

@@ -349,6 +349,8 @@ pub enum TransferOutcome {
 
 /// The answer to a transfer request: its outcome and its messages.
 pub struct TransferAnswer {
+    /// The zone asked for, if the request could be read.
+    pub zone: Option<Name>,
     /// What was answered.
     pub outcome: TransferOutcome,
     /// The response messages, in order.
@@ -368,6 +370,7 @@ pub fn answer_transfer(
 ) -> TransferAnswer {
     let refuse = |refusal: Refusal, request: Option<&TransferRequest>, tsig: ErrorSignature| {
         TransferAnswer {
+            zone: request.map(|request| request.zone.clone()),
             outcome: TransferOutcome::Refused(refusal),
             messages: ResponseStream::error(packet, refusal, request, tsig, now),
         }
@@ -454,6 +457,7 @@ pub fn answer_transfer(
         ),
     };
     TransferAnswer {
+        zone: Some(request.zone.clone()),
         outcome,
         messages: ResponseStream {
             id: request.id,
