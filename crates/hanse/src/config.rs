@@ -6392,6 +6392,121 @@ origin = "lists.example."
     }
 
     #[test]
+    fn issue_8_served_feeds_are_read_and_checked() {
+        let files = PolicyFiles::new("serve");
+        let text = format!(
+            r#"[[policy.tsig_key]]
+name = "fleet-key."
+secret = "{SECRET}"
+
+[[policy.feed]]
+name = "malware"
+format = "rpz"
+file = "malware.rpz"
+origin = "rpz.example."
+
+[[policy.feed]]
+name = "social"
+format = "domains"
+file = "social.domains"
+
+[[policy.serve]]
+feed = "malware"
+zone = "rpz.example."
+notify = ["192.0.2.10:5353", "192.0.2.11"]
+tsig_key = "fleet-key."
+journal = 3
+
+[[policy.serve]]
+feed = "social"
+suffix = "feeds.example."
+allow_transfer = ["198.51.100.0/24"]
+"#
+        );
+        let config = files.parse(&text).expect("valid");
+        let serve = &config.policy.serve;
+        assert_eq!(serve.len(), 2);
+        assert_eq!(serve[0].zone, Name::from_ascii("rpz.example.").unwrap());
+        assert_eq!(serve[0].notify.len(), 2);
+        assert_eq!(serve[0].notify[1].port(), 53);
+        // allow_transfer defaults to the NOTIFY targets.
+        assert_eq!(serve[0].allow_transfer.len(), 2);
+        assert!(serve[0].allow_transfer[0].contains("192.0.2.10".parse().unwrap()));
+        assert_eq!(
+            serve[0].tsig_key.as_ref().map(|key| key.name.to_string()),
+            Some("fleet-key.".to_owned())
+        );
+        assert_eq!(serve[0].journal, 3);
+        assert_eq!(
+            serve[1].zone,
+            Name::from_ascii("social.feeds.example.").unwrap()
+        );
+        assert_eq!(serve[1].journal, DEFAULT_JOURNAL);
+        assert!(serve[1].tsig_key.is_none());
+
+        // "*" serves every feed under the suffix.
+        let text = format!(
+            "[[policy.feed]]\nname = \"malware\"\nformat = \"rpz\"\nfile = \"malware.rpz\"\norigin = \"rpz.example.\"\n\
+             [[policy.feed]]\nname = \"social\"\nformat = \"domains\"\nfile = \"social.domains\"\n\
+             [[policy.serve]]\nfeed = \"*\"\n"
+        );
+        let config = files.parse(&text).expect("valid");
+        let zones: Vec<String> = config
+            .policy
+            .serve
+            .iter()
+            .map(|served| served.zone.to_string())
+            .collect();
+        assert_eq!(zones, ["malware.rpz.hanse.", "social.rpz.hanse."]);
+
+        let text = r#"[[policy.feed]]
+name = "malware"
+format = "rpz"
+file = "malware.rpz"
+origin = "rpz.example."
+
+[[policy.serve]]
+feed = "nothing"
+
+[[policy.serve]]
+feed = "*"
+zone = "x.example."
+
+[[policy.serve]]
+feed = "malware"
+journal = 5000
+tsig_key = "nobody."
+colour = "blue"
+
+[[policy.serve]]
+zone = "y.example."
+
+[[policy.serve]]
+feed = "malware"
+allow_transfer = ["not a network"]
+
+[[policy.serve]]
+feed = "malware"
+
+[[policy.serve]]
+feed = "malware"
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "8:8: policy.serve[0].feed: unknown feed \"nothing\" (configured: \"malware\"; \"*\" serves every feed)",
+                "12:8: policy.serve[1].zone: not allowed with feed = \"*\": each feed is served as <feed>.<suffix>",
+                "16:11: policy.serve[2].journal: 5000 is out of range 0..=1000",
+                "17:12: policy.serve[2].tsig_key: unknown TSIG key \"nobody.\" (no [[policy.tsig_key]] is configured)",
+                "18:1: policy.serve[2].colour: unknown key; expected one of: feed, zone, suffix, notify, allow_transfer, tsig_key, journal",
+                "20:1: policy.serve[3]: missing key \"feed\" (a feed name, or \"*\" for every feed)",
+                "25:19: policy.serve[4].allow_transfer[0]: \"not a network\" is not a network such as \"10.0.0.0/8\": not an IP address",
+                "30:1: policy.serve[6]: feed \"malware\" is already served as zone malware.rpz.hanse.",
+            ]
+        );
+    }
+
+    #[test]
     fn tsig_keys_are_checked() {
         let files = PolicyFiles::new("tsig");
         std::fs::write(files.0.join("bad.key"), "not base64!\n").expect("key file");
