@@ -6445,11 +6445,9 @@ allow_transfer = ["198.51.100.0/24"]
         assert!(serve[1].tsig_key.is_none());
 
         // "*" serves every feed under the suffix.
-        let text = concat!(
-            "[[policy.feed]]\nname = \"malware\"\nformat = \"rpz\"\nfile = \"malware.rpz\"\norigin = \"rpz.example.\"\n\
+        let text = "[[policy.feed]]\nname = \"malware\"\nformat = \"rpz\"\nfile = \"malware.rpz\"\norigin = \"rpz.example.\"\n\
              [[policy.feed]]\nname = \"social\"\nformat = \"domains\"\nfile = \"social.domains\"\n\
-             [[policy.serve]]\nfeed = \"*\"\n"
-        );
+             [[policy.serve]]\nfeed = \"*\"\n";
         let config = files.parse(text).expect("valid");
         let zones: Vec<String> = config
             .policy
