@@ -427,7 +427,7 @@ fn served_families(zones: &[ZoneStatus]) -> Vec<MetricFamily> {
         ),
         family(
             "hanse_served_transfers_total",
-            "Transfers answered per served zone: axfr, ixfr (incremental), ixfr_full (the journal did not reach back), up_to_date.",
+            "Transfers answered per served zone: axfr, ixfr (incremental), ixfr_full (the journal did not reach back), up_to_date; and soa, SOA queries answered.",
             MetricKind::Counter,
             by_label("kind", &|zone| zone.transfers.to_vec()),
         ),

@@ -31,8 +31,9 @@ use crate::config::{IpNetwork, ServedFeed};
 use hanse_policy::Feed;
 use hanse_server::TransferProvider;
 use hanse_transfer::{
-    Refusal, ResponseStream, ServedZone, TransferAccess, TransferOutcome, TsigAlgorithm, TsigKey,
-    answer_transfer, compose_notify, serial_newer, sign_notify,
+    Refusal, ResponseStream, ServedZone, TransferAccess, TransferKind, TransferOutcome,
+    TsigAlgorithm, TsigKey, answer_transfer, compose_notify, read_transfer_request, serial_newer,
+    sign_notify,
 };
 use hanse_wire::{Class, Message, Name, Opcode, RType, Record};
 use std::collections::HashMap;
@@ -65,6 +66,7 @@ pub struct ZoneCounters {
     incremental: AtomicU64,
     ixfr_full: AtomicU64,
     up_to_date: AtomicU64,
+    soa: AtomicU64,
     refused: Mutex<HashMap<&'static str, u64>>,
     notify_answered: AtomicU64,
     notify_unanswered: AtomicU64,
@@ -78,8 +80,9 @@ pub struct ZoneStatus {
     pub feed: String,
     /// The current serial.
     pub serial: u32,
-    /// Transfers answered by kind: `axfr`, `ixfr`, `ixfr_full`, `up_to_date`.
-    pub transfers: [(&'static str, u64); 4],
+    /// Transfers answered by kind: `axfr`, `ixfr`, `ixfr_full`,
+    /// `up_to_date`, and SOA queries answered (`soa`).
+    pub transfers: [(&'static str, u64); 5],
     /// Refusals by reason.
     pub refused: Vec<(&'static str, u64)>,
     /// NOTIFY messages answered and given up on.
@@ -415,6 +418,7 @@ impl Primary {
                         ("ixfr", load(&counters.incremental)),
                         ("ixfr_full", load(&counters.ixfr_full)),
                         ("up_to_date", load(&counters.up_to_date)),
+                        ("soa", load(&counters.soa)),
                     ],
                     refused,
                     notify: [
@@ -430,8 +434,18 @@ impl Primary {
 }
 
 impl TransferProvider for Primary {
-    fn answer(&self, packet: &[u8], client: IpAddr, over_tcp: bool) -> ResponseStream {
+    fn answer(&self, packet: &[u8], client: IpAddr, over_tcp: bool) -> Option<ResponseStream> {
         let snapshot = self.snapshot.load();
+        if let Some(Ok(request)) = read_transfer_request(packet)
+            && request.kind == TransferKind::Soa
+        {
+            // Only for a served zone and an allowed client; other SOA
+            // queries are resolved as usual.
+            let entry = snapshot.get(&request.zone.to_lowercase())?;
+            if !allowed(&entry.settings.allow_transfer, client) {
+                return None;
+            }
+        }
         let answer = answer_transfer(
             packet,
             over_tcp,
@@ -469,7 +483,7 @@ impl TransferProvider for Primary {
                     refusal.label()
                 );
             }
-            return answer.messages;
+            return Some(answer.messages);
         };
         let counters = self.counters(zone);
         let count = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
@@ -478,6 +492,7 @@ impl TransferProvider for Primary {
             TransferOutcome::Incremental => count(&counters.incremental),
             TransferOutcome::IxfrFull => count(&counters.ixfr_full),
             TransferOutcome::UpToDate => count(&counters.up_to_date),
+            TransferOutcome::Soa => count(&counters.soa),
             TransferOutcome::Refused(refusal) => {
                 *counters
                     .refused
@@ -506,7 +521,7 @@ impl TransferProvider for Primary {
         if !matches!(answer.outcome, TransferOutcome::Refused(_)) {
             tracing::debug!("transfer of zone {zone} to {client}: {:?}", answer.outcome);
         }
-        answer.messages
+        Some(answer.messages)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
 pub(crate) use crate::statistics::Transport;
 use crate::statistics::{ServiceStatistics, WorkerCounters};
-use crate::transfer::{TransferProvider, is_transfer_query};
+use crate::transfer::{TransferProvider, is_transfer_query, question_type};
 use hanse_cache::{AnswerCache, StoredAnswer};
 use hanse_policy::{
     Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
@@ -197,6 +197,15 @@ impl Handler {
             // Before the access list: the receiver checks the source.
             return Action::Owned(self.notify(packet, client, &settings));
         }
+        // A primary answers the SOA of its served zones itself (a
+        // secondary asks before it transfers); one branch when not serving.
+        if let Some(provider) = settings.transfer.as_deref()
+            && question_type(packet) == Some(RType::SOA)
+            && let Some(mut answer) = provider.answer(packet, client, transport == Transport::Tcp)
+            && let Some(reply) = answer.next_message()
+        {
+            return Action::Owned(reply);
+        }
         // The one branch the hot path pays for the observer.
         let started = settings.observer.is_some().then(Instant::now);
         if !settings.access.allows(client) {
@@ -250,7 +259,7 @@ impl Handler {
         if !is_transfer_query(packet) {
             return None;
         }
-        Some(provider.answer(packet, client, true))
+        provider.answer(packet, client, true)
     }
 
     /// The first message of the provider's answer to a transfer query over
@@ -265,7 +274,7 @@ impl Handler {
         if !is_transfer_query(packet) {
             return None;
         }
-        provider.answer(packet, client, false).next_message()
+        provider.answer(packet, client, false)?.next_message()
     }
 
     /// Answers a NOTIFY message and counts it.

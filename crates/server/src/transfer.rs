@@ -11,6 +11,11 @@
 //! client against the zone's own list and key. Without a provider, AXFR
 //! and IXFR are REFUSED as before.
 //!
+//! SOA queries go to the provider first too, since secondaries ask a
+//! primary for the SOA before they transfer (RFC 1034 §4.3.5, RFC 1996
+//! §3.11): for a served zone and an allowed client it answers
+//! authoritatively; otherwise the query is resolved as usual.
+//!
 //! # Limitations
 //! - No zone transfer over TLS (RFC 9103): over DoT and DoH they are REFUSED.
 //! - A TCP connection carrying a transfer answers nothing else until the
@@ -22,38 +27,41 @@ use std::net::IpAddr;
 
 /// Answers the zone transfer requests of served zones.
 pub trait TransferProvider: Send + Sync {
-    /// Answers `packet`, an AXFR or IXFR query from `client`, received over
-    /// TCP or (with `over_tcp` false) UDP. Called on a worker thread: it
-    /// must only look up the zone and return; the messages are made as the
+    /// Answers `packet`, an AXFR, IXFR or SOA query from `client`,
+    /// received over TCP or (with `over_tcp` false) UDP. `None` (only for
+    /// SOA) leaves the query to the resolver: the zone is not served or the
+    /// client may not transfer it. Called on a worker thread: it must only
+    /// look up the zone and return; the messages are made as the
     /// connection takes them.
-    fn answer(&self, packet: &[u8], client: IpAddr, over_tcp: bool) -> ResponseStream;
+    fn answer(&self, packet: &[u8], client: IpAddr, over_tcp: bool) -> Option<ResponseStream>;
 }
 
 /// Whether `packet` is a query (QR clear, opcode QUERY) with one question
 /// of type AXFR or IXFR. Walks only the question name.
 pub(crate) fn is_transfer_query(packet: &[u8]) -> bool {
+    matches!(question_type(packet), Some(RType::AXFR | RType::IXFR))
+}
+
+/// The question type of `packet` if it is a query (QR clear, opcode QUERY)
+/// with one question. Walks only the question name.
+pub(crate) fn question_type(packet: &[u8]) -> Option<RType> {
     if packet.len() < 12 || packet[2] & 0xf8 != 0 || packet[4..6] != [0, 1] {
-        return false;
+        return None;
     }
     let mut position = 12;
     loop {
-        let Some(&length) = packet.get(position) else {
-            return false;
-        };
+        let &length = packet.get(position)?;
         if length == 0 {
             position += 1;
             break;
         }
         if length & 0xc0 != 0 {
-            return false;
+            return None;
         }
         position += usize::from(length) + 1;
     }
-    let Some(rtype) = packet.get(position..position + 4) else {
-        return false;
-    };
-    let rtype = RType(u16::from_be_bytes([rtype[0], rtype[1]]));
-    rtype == RType::AXFR || rtype == RType::IXFR
+    let rtype = packet.get(position..position + 4)?;
+    Some(RType(u16::from_be_bytes([rtype[0], rtype[1]])))
 }
 
 #[cfg(test)]

@@ -224,6 +224,10 @@ pub enum TransferKind {
     Axfr,
     /// IXFR: the changes since the client's serial.
     Ixfr,
+    /// A query for the zone's SOA, as secondaries send before a transfer
+    /// (RFC 1996 §3.11, RFC 1034 §4.3.5): answered from the served zone,
+    /// with TSIG like a transfer.
+    Soa,
 }
 
 /// A transfer request, as read by [`read_transfer_request`].
@@ -242,7 +246,7 @@ pub struct TransferRequest {
     question: Question,
 }
 
-/// Reads a query whose question is AXFR or IXFR (class IN). `None` if the
+/// Reads a query whose question is AXFR, IXFR or SOA (class IN). `None` if the
 /// packet is not such a query; `Some(Err)` FORMERR if it is one but
 /// malformed (an IXFR without the client's SOA, a broken TSIG record).
 pub fn read_transfer_request(packet: &[u8]) -> Option<Result<TransferRequest, ()>> {
@@ -256,6 +260,7 @@ pub fn read_transfer_request(packet: &[u8]) -> Option<Result<TransferRequest, ()
     let kind = match question.rtype {
         RType::AXFR => TransferKind::Axfr,
         RType::IXFR => TransferKind::Ixfr,
+        RType::SOA => TransferKind::Soa,
         _ => return None,
     };
     let Ok(key) = tsig::request_key(packet) else {
@@ -343,6 +348,8 @@ pub enum TransferOutcome {
     /// IXFR answered with the single current SOA (the client is current,
     /// or asked over UDP).
     UpToDate,
+    /// A query for the zone's SOA, answered.
+    Soa,
     /// Refused.
     Refused(Refusal),
 }
@@ -431,6 +438,7 @@ pub fn answer_transfer(
     }
     let current = Arc::new([zone.soa.clone()]) as Arc<[Record]>;
     let (outcome, segments) = match (request.kind, request.client_serial) {
+        (TransferKind::Soa, _) => (TransferOutcome::Soa, vec![current]),
         (TransferKind::Ixfr, Some(serial)) if !serial_newer(zone.serial(), serial) || !over_tcp => {
             (TransferOutcome::UpToDate, vec![current])
         }
