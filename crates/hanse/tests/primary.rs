@@ -10,7 +10,8 @@
 //! uses 127.81.1.1 (primary) and 127.81.1.2 (secondary), test 2 127.81.2.x,
 //! test 3 127.81.3.x. The resolvers' root hints point at 127.81.0.250,
 //! where nothing listens: only names the policy answers are asked. A
-//! missing `kdig` fails the test.
+//! Knot DNS as a secondary of Hanse uses 127.81.4.1 and .4.2. A missing
+//! `kdig` or `knotd` fails the test.
 
 mod support;
 
@@ -453,4 +454,148 @@ fn issue_8_a_secondary_with_a_wrong_tsig_key_is_refused_and_reports_it() {
         log.contains("transfer of zone rpz.test. refused") && log.contains("bad_signature"),
         "the primary does not report the refusal; log:\n{log}"
     );
+}
+
+/// A Knot DNS secondary (`knotd`) of `zone` from `primary` with the fleet
+/// key, on `address`; stopped by PID on drop.
+struct KnotSecondary {
+    child: std::process::Child,
+    address: SocketAddr,
+    directory: std::path::PathBuf,
+}
+
+impl Drop for KnotSecondary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl KnotSecondary {
+    fn start(
+        directory: &Path,
+        address: SocketAddr,
+        zone: &str,
+        primary: SocketAddr,
+    ) -> KnotSecondary {
+        std::fs::create_dir_all(directory).unwrap();
+        let dir = directory.display();
+        let config = format!(
+            "server:\n    rundir: \"{dir}\"\n    listen: {ip}@{port}\n    background-workers: 1\n    \
+             udp-workers: 1\n    tcp-workers: 1\n\
+             database:\n    storage: \"{dir}\"\n\
+             key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+             remote:\n  - id: primary\n    address: {pip}@{pport}\n    key: {KEY_NAME}\n    via: {ip}\n\
+             acl:\n  - id: notify\n    address: 127.0.0.0/8\n    action: notify\n    key: {KEY_NAME}\n\
+             template:\n  - id: default\n    storage: \"{dir}\"\n    zonefile-sync: -1\n    \
+             journal-content: changes\n\
+             zone:\n  - domain: {zone}\n    master: primary\n    acl: notify\n\
+             control:\n    listen: \"{dir}/knot.sock\"\n\
+             log:\n  - target: stderr\n    any: info\n",
+            ip = address.ip(),
+            port = address.port(),
+            pip = primary.ip(),
+            pport = primary.port(),
+        );
+        std::fs::write(directory.join("knot.conf"), config).unwrap();
+        let log = std::fs::File::create(directory.join("knot.log")).unwrap();
+        let child = Command::new("/usr/sbin/knotd")
+            .arg("-c")
+            .arg(directory.join("knot.conf"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("knotd runs (Debian package knot)");
+        KnotSecondary {
+            child,
+            address,
+            directory: directory.to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.directory.join("knot.log")).unwrap_or_default()
+    }
+
+    /// The serial Knot serves for `zone`, if it serves it yet.
+    fn serial(&self, zone: &str) -> Option<u32> {
+        let answer = query(
+            self.address,
+            &Name::from_ascii(zone).unwrap(),
+            RType::SOA,
+            Transport::Udp,
+            Duration::from_secs(1),
+        )
+        .ok()?;
+        if answer.rcode() != Rcode::NOERROR {
+            return None;
+        }
+        answer
+            .answers
+            .iter()
+            .find(|record| record.rtype == RType::SOA)
+            .and_then(|record| record.soa_serial())
+    }
+
+    /// Waits until Knot serves `serial` for `zone`.
+    fn wait_for_serial(&self, zone: &str, serial: u32, primary: &HanseProcess) {
+        let deadline = Instant::now() + PROPAGATION;
+        while Instant::now() < deadline {
+            if self.serial(zone) == Some(serial) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "Knot does not serve {zone} serial {serial} (has {:?}); Knot log:\n{}\nHanse log:\n{}",
+            self.serial(zone),
+            self.log(),
+            primary.log()
+        );
+    }
+}
+
+#[test]
+fn issue_8_knot_follows_a_hanse_primary_by_axfr_then_ixfr_on_notify() {
+    let scratch = Scratch::new("primary-knot");
+    let primary_directory = scratch.0.join("primary");
+    std::fs::create_dir_all(&primary_directory).unwrap();
+    let primary_dns = address("127.81.4.1");
+    let primary_api = address("127.81.4.1");
+    let knot_address = address("127.81.4.2");
+    std::fs::write(primary_directory.join("malware.rpz"), policy_zone(1)).unwrap();
+    std::fs::write(primary_directory.join("ads.hosts"), "0.0.0.0 ads.example\n").unwrap();
+    let primary = start(
+        &primary_directory,
+        primary_dns,
+        primary_api,
+        &primary_policy(&primary_directory, knot_address, 10),
+    );
+    let knot = KnotSecondary::start(
+        &scratch.0.join("knot"),
+        knot_address,
+        "rpz.test.",
+        primary_dns,
+    );
+    knot.wait_for_serial("rpz.test.", 1, &primary);
+    std::fs::write(primary_directory.join("malware.rpz"), policy_zone(2)).unwrap();
+    primary.signal("HUP");
+    knot.wait_for_serial("rpz.test.", 2, &primary);
+    // Knot took the change by IXFR, signed; and it has the new rule.
+    wait_for_metric(
+        primary_api,
+        "hanse_served_transfers_total{zone=\"rpz.test.\",kind=\"ixfr\"}",
+        1.0,
+        || format!("{}\nKnot:\n{}", primary.log(), knot.log()),
+    );
+    let rule = query(
+        knot.address,
+        &Name::from_ascii("n1.example.rpz.test.").unwrap(),
+        RType::CNAME,
+        Transport::Udp,
+        Duration::from_secs(2),
+    )
+    .expect("Knot answers");
+    assert_eq!(rule.answers.len(), 1, "{rule:?}\nKnot:\n{}", knot.log());
 }
