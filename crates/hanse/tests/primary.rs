@@ -4,14 +4,14 @@
 //! TSIG; a second `hanse serve` follows both by zone transfer, gets every
 //! change by NOTIFY and IXFR, catches up by the AXFR-style answer when the
 //! journal no longer reaches its serial, and a wrong key is refused and
-//! reported on both sides.
+//! reported on both sides; Knot DNS follows a Hanse primary too.
 //!
 //! Addresses: 127.81.0.0/16 only, ports chosen free by the system. Test 1
 //! uses 127.81.1.1 (primary) and 127.81.1.2 (secondary), test 2 127.81.2.x,
 //! test 3 127.81.3.x. The resolvers' root hints point at 127.81.0.250,
-//! where nothing listens: only names the policy answers are asked. A
-//! Knot DNS as a secondary of Hanse uses 127.81.4.1 and .4.2. A missing
-//! `kdig` or `knotd` fails the test.
+//! where nothing listens: only names the policy answers are asked. Knot
+//! DNS as a secondary of Hanse uses 127.81.4.1 and .4.2. A missing `kdig`
+//! or `knotd` fails the test.
 
 mod support;
 
