@@ -28,7 +28,7 @@
 //!   see it at the next serial.
 
 use crate::config::{IpNetwork, ServedFeed};
-use hanse_policy::Feed;
+use hanse_policy::{Feed, FeedFormat};
 use hanse_server::TransferProvider;
 use hanse_transfer::{
     Refusal, ResponseStream, ServedZone, TransferAccess, TransferKind, TransferOutcome,
@@ -261,6 +261,16 @@ impl Primary {
                 );
                 continue;
             };
+            if feed.format() == FeedFormat::Rpz && feed.soa().is_none() {
+                // A policy zone with no copy yet: served once it has one,
+                // under its own serial (a made-up one would run ahead).
+                tracing::info!(
+                    "feed \"{}\" has no copy yet; zone {} is served once it has",
+                    served.feed,
+                    served.zone
+                );
+                continue;
+            }
             let key = served.zone.to_lowercase();
             let mut records = feed.rpz_records(&served.zone);
             records.push(apex_ns(&served.zone, feed));
