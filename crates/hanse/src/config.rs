@@ -824,6 +824,27 @@ pub struct PolicySection {
     pub file_profiles: Vec<ProfileEntry>,
     /// The client mappings of the configuration file, as written.
     pub file_clients: Vec<ClientEntry>,
+    /// `[[policy.serve]]`: feeds this node serves as a primary, one entry
+    /// per served zone (an entry with `feed = "*"` expanded to every feed).
+    pub serve: Vec<ServedFeed>,
+}
+
+/// One zone this node serves as a primary (`[[policy.serve]]`): a loaded
+/// feed rendered as a response policy zone, transferred by AXFR and IXFR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedFeed {
+    /// The feed's name.
+    pub feed: String,
+    /// The zone it is served as: `zone` if given, else `<feed>.<suffix>`.
+    pub zone: Name,
+    /// Where NOTIFY goes on every change.
+    pub notify: Vec<SocketAddr>,
+    /// Who may transfer the zone; default: the addresses of `notify`.
+    pub allow_transfer: Vec<IpNetwork>,
+    /// The key transfers must be signed with, and NOTIFY is signed with.
+    pub tsig_key: Option<TsigKey>,
+    /// How many versions of changes the journal keeps for IXFR.
+    pub journal: usize,
 }
 
 impl Default for PolicySection {
@@ -838,6 +859,7 @@ impl Default for PolicySection {
             api_clients: Vec::new(),
             file_profiles: Vec::new(),
             file_clients: Vec::new(),
+            serve: Vec::new(),
         }
     }
 }
@@ -1181,7 +1203,23 @@ const POLICY_KEYS: &[&str] = &[
     "feed",
     "profile",
     "client",
+    "serve",
 ];
+const SERVE_KEYS: &[&str] = &[
+    "feed",
+    "zone",
+    "suffix",
+    "notify",
+    "allow_transfer",
+    "tsig_key",
+    "journal",
+];
+/// The default of a served feed's `suffix`: zones `<feed>.rpz.hanse.`.
+const DEFAULT_SERVE_SUFFIX: &str = "rpz.hanse.";
+/// The default of a served feed's `journal`.
+const DEFAULT_JOURNAL: usize = 10;
+/// The largest `journal`.
+const MAX_JOURNAL: usize = 1000;
 const FEED_KEYS: &[&str] = &[
     "name",
     "format",
@@ -3317,6 +3355,7 @@ impl Checker<'_> {
         let mut feed_entries = None;
         let mut profile_entries = None;
         let mut client_entries = None;
+        let mut serve_entries = None;
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
             let key_path = join_path("policy", name);
@@ -3335,6 +3374,7 @@ impl Checker<'_> {
                 "feed" => feed_entries = Some(value),
                 "profile" => profile_entries = Some(value),
                 "client" => client_entries = Some(value),
+                "serve" => serve_entries = Some(value),
                 _ => self.report_unknown_key(key, "policy", POLICY_KEYS),
             }
         }
@@ -3356,6 +3396,12 @@ impl Checker<'_> {
                 if let Some(feed) = feed {
                     policy.feeds.push(feed);
                 }
+            }
+        }
+        if let Some(value) = serve_entries {
+            let entries = self.expect_entries(value, "policy.serve");
+            for (path, entry, table) in entries {
+                self.read_serve(entry, table, &path, policy, &feed_names, &tsig_keys);
             }
         }
         self.policy_names.feeds = feed_names;
@@ -3785,6 +3831,166 @@ impl Checker<'_> {
             origin,
             ede,
         })
+    }
+
+    /// One `[[policy.serve]]` entry, appended to `policy.serve` (one
+    /// [`ServedFeed`] per feed for `feed = "*"`).
+    fn read_serve(
+        &mut self,
+        entry: &Value<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        policy: &mut PolicySection,
+        feed_names: &Names,
+        tsig_keys: &TsigKeys,
+    ) {
+        let mut feed: Option<Option<String>> = None;
+        let mut zone: Option<(Option<Name>, usize)> = None;
+        let mut suffix: Option<Name> = Name::from_ascii(DEFAULT_SERVE_SUFFIX).ok();
+        let mut notify: Vec<SocketAddr> = Vec::new();
+        let mut allow_transfer: Option<Vec<IpNetwork>> = None;
+        let mut tsig_key: Option<Option<TsigKey>> = None;
+        let mut journal = DEFAULT_JOURNAL;
+        let mut valid = true;
+        for (key, value) in table.iter() {
+            let key_name: &str = key.get_ref();
+            let key_path = join_path(path, key_name);
+            match key_name {
+                "feed" => {
+                    let Some(text) = self.expect_string(value, &key_path) else {
+                        feed = Some(None);
+                        continue;
+                    };
+                    if text != "*" && !feed_names.contains(text) && feed_names.complete {
+                        let known: Vec<String> = feed_names
+                            .defined
+                            .iter()
+                            .map(|defined| format!("\"{}\"", defined.name))
+                            .collect();
+                        self.report(
+                            value.span().start,
+                            &key_path,
+                            format!(
+                                "unknown feed \"{text}\" (configured: {}; \"*\" serves every feed)",
+                                if known.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                        );
+                        feed = Some(None);
+                    } else {
+                        feed = Some(Some(text.to_owned()));
+                    }
+                }
+                "zone" => zone = Some((self.read_zone_name(value, &key_path), value.span().start)),
+                "suffix" => suffix = self.read_zone_name(value, &key_path),
+                "notify" => match self.read_socket_addresses(value, &key_path) {
+                    Some(addresses) => {
+                        notify = addresses.into_iter().map(|(address, _)| address).collect();
+                    }
+                    None => valid = false,
+                },
+                "allow_transfer" => {
+                    allow_transfer = self.read_networks(value, &key_path);
+                    valid &= allow_transfer.is_some();
+                }
+                "tsig_key" => {
+                    tsig_key = Some(self.read_tsig_key_reference(value, &key_path, tsig_keys));
+                }
+                "journal" => match self.read_integer(value, &key_path, 0, MAX_JOURNAL) {
+                    Some(read) => journal = read,
+                    None => valid = false,
+                },
+                _ => self.report_unknown_key(key, path, SERVE_KEYS),
+            }
+        }
+        let Some(feed) = feed else {
+            self.report(
+                entry.span().start,
+                path,
+                "missing key \"feed\" (a feed name, or \"*\" for every feed)",
+            );
+            return;
+        };
+        if feed.as_deref() == Some("*")
+            && let Some((_, offset)) = zone
+        {
+            self.report(
+                offset,
+                &join_path(path, "zone"),
+                "not allowed with feed = \"*\": each feed is served as <feed>.<suffix>",
+            );
+            return;
+        }
+        let tsig_key = match tsig_key {
+            Some(Some(key)) => Some(key),
+            Some(None) => return,
+            None => None,
+        };
+        let (Some(feed), Some(suffix), true) = (feed, suffix, valid) else {
+            return;
+        };
+        let allow_transfer = allow_transfer.unwrap_or_else(|| {
+            notify
+                .iter()
+                .filter_map(|address| {
+                    let prefix_length = if address.is_ipv4() { 32 } else { 128 };
+                    IpNetwork::new(address.ip(), prefix_length).ok()
+                })
+                .collect()
+        });
+        let feeds: Vec<String> = if feed == "*" {
+            policy
+                .feeds
+                .iter()
+                .map(|source| source.name.clone())
+                .collect()
+        } else {
+            vec![feed]
+        };
+        for feed in feeds {
+            let zone = match &zone {
+                Some((Some(zone), _)) => zone.clone(),
+                Some((None, _)) => return,
+                None => match Name::from_ascii(&format!("{feed}.{suffix}")) {
+                    Ok(zone) => zone,
+                    Err(error) => {
+                        self.report(
+                            entry.span().start,
+                            path,
+                            format!("the zone name \"{feed}.{suffix}\" is not valid: {error}"),
+                        );
+                        return;
+                    }
+                },
+            };
+            if let Some(other) = policy.serve.iter().find(|served| served.feed == feed) {
+                self.report(
+                    entry.span().start,
+                    path,
+                    format!("feed \"{feed}\" is already served as zone {}", other.zone),
+                );
+                continue;
+            }
+            if policy.serve.iter().any(|served| served.zone == zone) {
+                self.report(
+                    entry.span().start,
+                    path,
+                    format!("zone {zone} is already served"),
+                );
+                continue;
+            }
+            policy.serve.push(ServedFeed {
+                feed,
+                zone,
+                notify: notify.clone(),
+                allow_transfer: allow_transfer.clone(),
+                tsig_key: tsig_key.clone(),
+                journal,
+            });
+        }
     }
 
     /// A feed URL: checked by [`check_feed_url`], kept as written.
@@ -7019,6 +7225,119 @@ origin = "lists.example."
                 "41:10: policy.feed[6].origin: not allowed with zone = \"...\": the zone's name is its origin",
                 "46:1: policy.feed[7].refresh: only with url = \"...\" (a feed by HTTP or HTTPS)",
                 "55:10: policy.feed[8].origin: only for format = \"rpz\", not \"hosts\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn issue_8_served_feeds_are_read_and_checked() {
+        let files = PolicyFiles::new("serve");
+        let text = format!(
+            r#"[[policy.tsig_key]]
+name = "fleet-key."
+secret = "{SECRET}"
+
+[[policy.feed]]
+name = "malware"
+format = "rpz"
+file = "malware.rpz"
+origin = "rpz.example."
+
+[[policy.feed]]
+name = "social"
+format = "domains"
+file = "social.domains"
+
+[[policy.serve]]
+feed = "malware"
+zone = "rpz.example."
+notify = ["192.0.2.10:5353", "192.0.2.11"]
+tsig_key = "fleet-key."
+journal = 3
+
+[[policy.serve]]
+feed = "social"
+suffix = "feeds.example."
+allow_transfer = ["198.51.100.0/24"]
+"#
+        );
+        let config = files.parse(&text).expect("valid");
+        let serve = &config.policy.serve;
+        assert_eq!(serve.len(), 2);
+        assert_eq!(serve[0].zone, Name::from_ascii("rpz.example.").unwrap());
+        assert_eq!(serve[0].notify.len(), 2);
+        assert_eq!(serve[0].notify[1].port(), 53);
+        // allow_transfer defaults to the NOTIFY targets.
+        assert_eq!(serve[0].allow_transfer.len(), 2);
+        assert!(serve[0].allow_transfer[0].contains("192.0.2.10".parse().unwrap()));
+        assert_eq!(
+            serve[0].tsig_key.as_ref().map(|key| key.name.to_string()),
+            Some("fleet-key.".to_owned())
+        );
+        assert_eq!(serve[0].journal, 3);
+        assert_eq!(
+            serve[1].zone,
+            Name::from_ascii("social.feeds.example.").unwrap()
+        );
+        assert_eq!(serve[1].journal, DEFAULT_JOURNAL);
+        assert!(serve[1].tsig_key.is_none());
+
+        // "*" serves every feed under the suffix.
+        let text = "[[policy.feed]]\nname = \"malware\"\nformat = \"rpz\"\nfile = \"malware.rpz\"\norigin = \"rpz.example.\"\n\
+             [[policy.feed]]\nname = \"social\"\nformat = \"domains\"\nfile = \"social.domains\"\n\
+             [[policy.serve]]\nfeed = \"*\"\n";
+        let config = files.parse(text).expect("valid");
+        let zones: Vec<String> = config
+            .policy
+            .serve
+            .iter()
+            .map(|served| served.zone.to_string())
+            .collect();
+        assert_eq!(zones, ["malware.rpz.hanse.", "social.rpz.hanse."]);
+
+        let text = r#"[[policy.feed]]
+name = "malware"
+format = "rpz"
+file = "malware.rpz"
+origin = "rpz.example."
+
+[[policy.serve]]
+feed = "nothing"
+
+[[policy.serve]]
+feed = "*"
+zone = "x.example."
+
+[[policy.serve]]
+feed = "malware"
+journal = 5000
+tsig_key = "nobody."
+colour = "blue"
+
+[[policy.serve]]
+zone = "y.example."
+
+[[policy.serve]]
+feed = "malware"
+allow_transfer = ["not a network"]
+
+[[policy.serve]]
+feed = "malware"
+
+[[policy.serve]]
+feed = "malware"
+"#;
+        assert_eq!(
+            files.positions(text),
+            [
+                "8:8: policy.serve[0].feed: unknown feed \"nothing\" (configured: \"malware\"; \"*\" serves every feed)",
+                "12:8: policy.serve[1].zone: not allowed with feed = \"*\": each feed is served as <feed>.<suffix>",
+                "16:11: policy.serve[2].journal: 5000 is out of range 0..=1000",
+                "17:12: policy.serve[2].tsig_key: unknown TSIG key \"nobody.\" (no [[policy.tsig_key]] is configured)",
+                "18:1: policy.serve[2].colour: unknown key; expected one of: feed, zone, suffix, notify, allow_transfer, tsig_key, journal",
+                "20:1: policy.serve[3]: missing key \"feed\" (a feed name, or \"*\" for every feed)",
+                "25:19: policy.serve[4].allow_transfer[0]: \"not a network\" is not a network such as \"10.0.0.0/8\": not an IP address",
+                "30:1: policy.serve[6]: feed \"malware\" is already served as zone malware.rpz.hanse.",
             ]
         );
     }

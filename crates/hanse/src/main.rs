@@ -21,6 +21,7 @@ mod feeds;
 mod fleet;
 mod metrics;
 mod operations;
+mod primary;
 mod systemd;
 
 use anyhow::{Context, bail};
@@ -378,6 +379,7 @@ fn settings(
     config: &Config,
     policy: &PolicyLoad,
     observer: Option<Arc<dyn QueryObserver>>,
+    primary: &Arc<primary::Primary>,
 ) -> Settings {
     Settings {
         access: AccessList::new(
@@ -405,6 +407,8 @@ fn settings(
                 .collect(),
         ),
         rate_limit: rate_limit_settings(&config.rate_limit),
+        transfer: (!config.policy.serve.is_empty())
+            .then(|| Arc::clone(primary) as Arc<dyn hanse_server::TransferProvider>),
     }
 }
 
@@ -435,6 +439,17 @@ fn rate_limit_settings(section: &config::RateLimitSection) -> hanse_server::Rate
             config::OverloadAction::Drop => hanse_server::OverloadAction::Drop,
         },
     }
+}
+
+/// Renders the served feeds (`[[policy.serve]]`) of `config` from the
+/// policy's current feeds.
+fn update_primary(primary: &primary::Primary, config: &Config, policy: &PolicyLoad) {
+    let feeds = policy
+        .supply
+        .as_ref()
+        .map(|supply| supply.feeds())
+        .unwrap_or_default();
+    primary.update(&config.policy.serve, &feeds);
 }
 
 /// Logs what the feed supply noticed.
@@ -655,6 +670,12 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     }
     let mut policy = policy;
     log_messages(&policy.messages);
+    // The zones served as a primary, rendered before the first transfer.
+    let primary = Arc::new(primary::Primary::new(
+        &config.policy.state_directory,
+        &config.server.listen,
+    ));
+    update_primary(&primary, &config, &policy);
     if path.is_none() {
         // The embedded defaults listen on [::1] too; skip it on hosts without IPv6.
         config.server.listen.retain(|address| {
@@ -722,7 +743,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     let server = Arc::new(Server::start_encrypted(
         &server_config,
         &encrypted,
-        settings(&config, &policy, observer.clone()),
+        settings(&config, &policy, observer.clone(), &primary),
         Arc::clone(&resolver),
         Arc::clone(&answers),
     )?);
@@ -762,6 +783,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         requests,
         samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
         edit_lock: std::sync::Mutex::new(()),
+        primary: Arc::clone(&primary),
     });
     let api = start_api(&config, &operations)?;
     let notifier = systemd::Notifier::from_environment();
@@ -805,7 +827,8 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                     match feeds::build_policy(&config.policy, &supply) {
                         Ok(rebuilt) => {
                             policy.policy = Some(rebuilt);
-                            server.reload(settings(&config, &policy, observer.clone()));
+                            update_primary(&primary, &config, &policy);
+                            server.reload(settings(&config, &policy, observer.clone(), &primary));
                             operations.policy.store(Arc::new(policy_view(&config, &policy, path)));
                         }
                         Err(error) => tracing::error!("feed update not applied: {error}"),
@@ -824,6 +847,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                         on_change: &on_change,
                         observer: &observer,
                         operations: &operations,
+                        primary: &primary,
                     });
                     if let Err(problems) = &outcome {
                         for problem in problems {
@@ -841,6 +865,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
                             on_change: &on_change,
                             observer: &observer,
                             operations: &operations,
+                            primary: &primary,
                         });
                         if let Err(problems) = &outcome {
                             for problem in problems {
@@ -990,6 +1015,7 @@ struct Reloading<'a> {
     on_change: &'a Arc<dyn Fn() + Send + Sync>,
     observer: &'a Option<Arc<dyn QueryObserver>>,
     operations: &'a operations::Operations,
+    primary: &'a Arc<primary::Primary>,
 }
 
 /// Reloads the configuration file (SIGHUP, or the API): builds everything
@@ -1054,12 +1080,16 @@ fn reload(
     new_config.query_log.clone_from(&config.query_log);
     log_messages(&new_policy.messages);
     running.resolver.reconfigure(new_resolver);
+    update_primary(running.primary, &new_config, &new_policy);
     // The new policy was built beside the old one; the reload swaps it in
     // whole. The new supply starts from the saved copies and checks its
     // sources again; the old one stops aside.
-    running
-        .server
-        .reload(settings(&new_config, &new_policy, running.observer.clone()));
+    running.server.reload(settings(
+        &new_config,
+        &new_policy,
+        running.observer.clone(),
+        running.primary,
+    ));
     if let Some(supply) = &new_policy.supply {
         *built_generation = supply.generation();
         supply.start(Arc::clone(running.on_change));

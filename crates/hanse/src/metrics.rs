@@ -12,6 +12,7 @@
 //! - DNSSEC outcomes are counted per resolution on the slow path; answers
 //!   from the answer cache are not counted again.
 
+use crate::primary::ZoneStatus;
 use hanse_api::{HistogramValue, MetricFamily, MetricKind, MetricSample};
 use hanse_feeds::FeedStatus;
 use hanse_querylog::QueryLogStatistics;
@@ -31,6 +32,8 @@ pub struct Sources<'a> {
     pub answers: &'a hanse_cache::AnswerCacheStatistics,
     /// The feeds, if filtering is configured.
     pub feeds: &'a [FeedStatus],
+    /// The zones served as a primary (`[[policy.serve]]`).
+    pub served: &'a [ZoneStatus],
     /// The query log, if it is on.
     pub query_log: Option<&'a QueryLogStatistics>,
     /// Seconds since the process started.
@@ -235,6 +238,7 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
     families.extend(cache_families(sources, service));
     families.extend(upstream_families(sources.upstream));
     families.extend(feed_families(sources.feeds));
+    families.extend(served_families(sources.served));
     if let Some(log) = sources.query_log {
         families.push(family(
             "hanse_query_log_events_total",
@@ -406,6 +410,57 @@ fn upstream_families(upstream: &UpstreamStatistics) -> Vec<MetricFamily> {
                     MetricSample::number(&[("reason", reason.as_str())], *count as f64)
                 })
                 .collect(),
+        ),
+    ]
+}
+
+/// The zones served as a primary: serial, transfers, refusals, NOTIFY.
+fn served_families(zones: &[ZoneStatus]) -> Vec<MetricFamily> {
+    if zones.is_empty() {
+        return Vec::new();
+    }
+    let by_label = |label: &str, values: &dyn Fn(&ZoneStatus) -> Vec<(&'static str, u64)>| {
+        zones
+            .iter()
+            .flat_map(|zone| {
+                values(zone).into_iter().map(move |(value, count)| {
+                    MetricSample::number(&[("zone", &zone.zone), (label, value)], count as f64)
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    vec![
+        family(
+            "hanse_served_zone_serial",
+            "The SOA serial of each zone served as a primary.",
+            MetricKind::Gauge,
+            zones
+                .iter()
+                .map(|zone| {
+                    MetricSample::number(
+                        &[("zone", &zone.zone), ("feed", &zone.feed)],
+                        f64::from(zone.serial),
+                    )
+                })
+                .collect(),
+        ),
+        family(
+            "hanse_served_transfers_total",
+            "Transfers answered per served zone: axfr, ixfr (incremental), ixfr_full (the journal did not reach back), up_to_date; and soa, SOA queries answered.",
+            MetricKind::Counter,
+            by_label("kind", &|zone| zone.transfers.to_vec()),
+        ),
+        family(
+            "hanse_served_transfers_refused_total",
+            "Transfer requests refused per served zone, by reason.",
+            MetricKind::Counter,
+            by_label("reason", &|zone| zone.refused.clone()),
+        ),
+        family(
+            "hanse_served_notify_total",
+            "NOTIFY messages per served zone and secondary, answered or given up on.",
+            MetricKind::Counter,
+            by_label("outcome", &|zone| zone.notify.to_vec()),
         ),
     ]
 }

@@ -96,6 +96,8 @@ pub struct Operations {
     pub(crate) samples: Mutex<VecDeque<(Instant, u64)>>,
     /// Serialises edits of the API policy file.
     pub(crate) edit_lock: Mutex<()>,
+    /// The zones served as a primary.
+    pub(crate) primary: Arc<crate::primary::Primary>,
 }
 
 fn unix_seconds(time: SystemTime) -> i64 {
@@ -205,6 +207,7 @@ impl Backend for Operations {
             rrsets: &rrsets,
             answers: &answers,
             feeds: &feeds,
+            served: &self.primary.status(),
             query_log: log.as_ref(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
         })

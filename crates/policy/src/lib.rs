@@ -31,6 +31,7 @@ mod lists;
 mod name_table;
 mod policy;
 mod prefix;
+mod render;
 mod safe_search;
 mod schedule;
 

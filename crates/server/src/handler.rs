@@ -16,6 +16,7 @@ use crate::rate_limit::{
 };
 pub(crate) use crate::statistics::Transport;
 use crate::statistics::{RateLimitOutcome, ServiceStatistics, WorkerCounters};
+use crate::transfer::{TransferProvider, is_transfer_query, question_type};
 use hanse_cache::{AnswerCache, StoredAnswer};
 use hanse_policy::{
     Action as PolicyAction, ClientInfo, PolicySet, ProfileId, ResponseFacts, Synthesis, UnixTime,
@@ -63,6 +64,9 @@ pub struct Settings {
     pub proxy_protocol_from: AccessList,
     /// Per-client query limits and response-rate limiting (off by default).
     pub rate_limit: RateLimitSettings,
+    /// Answers AXFR and IXFR for the zones served as a primary; `None`
+    /// refuses them.
+    pub transfer: Option<Arc<dyn TransferProvider>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -77,6 +81,7 @@ impl std::fmt::Debug for Settings {
             .field("observer", &self.observer.as_ref().map(|_| "observer"))
             .field("proxy_protocol_from", &self.proxy_protocol_from)
             .field("rate_limit", &self.rate_limit)
+            .field("transfer", &self.transfer.as_ref().map(|_| "provider"))
             .finish()
     }
 }
@@ -275,6 +280,15 @@ impl Handler {
             // Before the access list: the receiver checks the source.
             return Action::Owned(self.notify(packet, client, &settings));
         }
+        // A primary answers the SOA of its served zones itself (a
+        // secondary asks before it transfers); one branch when not serving.
+        if let Some(provider) = settings.transfer.as_deref()
+            && question_type(packet) == Some(RType::SOA)
+            && let Some(mut answer) = provider.answer(packet, client, transport == Transport::Tcp)
+            && let Some(reply) = answer.next_message()
+        {
+            return Action::Owned(reply);
+        }
         // The one branch the hot path pays for the observer.
         let started = settings.observer.is_some().then(Instant::now);
         if settings.rate_limit.queries_per_second != 0
@@ -304,6 +318,12 @@ impl Handler {
             };
         }
         if !settings.access.allows(client) {
+            // Transfers have their own access list.
+            if transport == Transport::Udp
+                && let Some(reply) = self.transfer_over_udp(packet, client, &settings)
+            {
+                return Action::Owned(reply);
+            }
             WorkerCounters::count(&counters.refused);
             let response = error_response(packet, Rcode::REFUSED, &settings);
             self.finish_error(
@@ -334,6 +354,36 @@ impl Handler {
             return Action::Reply(reply);
         }
         self.slow_path(packet, &settings, client, transport, started)
+    }
+
+    /// The answer of the transfer provider to an AXFR or IXFR query over
+    /// TCP: `None` if `packet` is not one or no provider is configured.
+    pub(crate) fn transfer(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+    ) -> Option<hanse_transfer::ResponseStream> {
+        let settings = self.settings.load();
+        let provider = settings.transfer.as_deref()?;
+        if !is_transfer_query(packet) {
+            return None;
+        }
+        provider.answer(packet, client, true)
+    }
+
+    /// The first message of the provider's answer to a transfer query over
+    /// UDP (IXFR: the current SOA; AXFR: refused).
+    fn transfer_over_udp(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        settings: &Settings,
+    ) -> Option<Vec<u8>> {
+        let provider = settings.transfer.as_deref()?;
+        if !is_transfer_query(packet) {
+            return None;
+        }
+        provider.answer(packet, client, false)?.next_message()
     }
 
     /// Answers a NOTIFY message and counts it.
@@ -515,7 +565,14 @@ impl Handler {
         }
         match question.rtype {
             RType::OPT | RType::TSIG | RType::TKEY => return error(Rcode::FORMERR),
-            RType::AXFR | RType::IXFR => return error(Rcode::REFUSED),
+            RType::AXFR | RType::IXFR => {
+                if transport == Transport::Udp
+                    && let Some(reply) = self.transfer_over_udp(packet, client.address, settings)
+                {
+                    return Action::Owned(reply);
+                }
+                return error(Rcode::REFUSED);
+            }
             RType::MAILA | RType::MAILB => return error(Rcode::NOTIMP),
             _ => {}
         }

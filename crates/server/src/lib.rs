@@ -17,6 +17,9 @@
 //! NOTIFY messages (RFC 1996) for zones this node follows as a secondary go
 //! to a [`NotifyReceiver`] (see [`NotifyOutcome`] for the answers).
 //!
+//! AXFR and IXFR queries for zones this node serves as a primary go to a
+//! [`TransferProvider`] (see `transfer.rs`).
+//!
 //! Instrumentation: per-worker counters summed by
 //! [`ServiceStatistics::snapshot`] (queries by transport and type, responses
 //! by code, hot and slow path, drops, policy hits, resolution times), and a
@@ -50,6 +53,7 @@ mod rate_limit;
 mod statistics;
 mod tcp;
 mod tls;
+mod transfer;
 mod udp;
 
 pub use access::AccessList;
@@ -67,3 +71,4 @@ pub use statistics::{
     WorkerCounters,
 };
 pub use tls::{CertificateError, CertificateFiles};
+pub use transfer::TransferProvider;

@@ -27,6 +27,10 @@ const TCP_SEND_BUFFER: usize = 16 * 1024;
 /// Time allowed to receive one message once its first byte has arrived.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Time allowed to hand one message of a zone transfer to the connection's
+/// writer (the client reading slowly).
+const TRANSFER_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connection counts shared by all workers.
 #[derive(Default)]
 pub(crate) struct ConnectionLimits {
@@ -246,6 +250,24 @@ pub(crate) async fn serve_stream<S>(
         let Ok(Ok(packet)) = tokio::time::timeout(MESSAGE_TIMEOUT, body).await else {
             break;
         };
+        if transport == Transport::Tcp
+            && let Some(messages) = handler.transfer(&packet, client)
+        {
+            // A zone transfer: its messages in order, each bounded in time
+            // so a client that stops reading cannot hold the connection.
+            let mut sent = true;
+            for message in messages {
+                let send = tokio::time::timeout(TRANSFER_SEND_TIMEOUT, sender.send(message));
+                if !matches!(send.await, Ok(Ok(()))) {
+                    sent = false;
+                    break;
+                }
+            }
+            if !sent {
+                break;
+            }
+            continue;
+        }
         let pad = encrypted && wants_padding(&packet);
         let packet = packet.as_slice();
         match handler.handle_named(packet, client, names, transport, &mut send_buffer) {

@@ -183,6 +183,7 @@ fn start(
         policy: with_policy.then(policy),
         extra_text: true,
         notify: None,
+        transfer: None,
         observer,
         proxy_protocol_from: AccessList::default(),
         rate_limit: Default::default(),

@@ -93,6 +93,7 @@ fn stale_answers_reach_the_client_and_skip_the_answer_cache() {
         policy: None,
         extra_text: true,
         notify: None,
+        transfer: None,
         observer: None,
         proxy_protocol_from: AccessList::default(),
         rate_limit: Default::default(),

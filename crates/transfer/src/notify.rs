@@ -68,6 +68,12 @@ pub fn compose_notify(id: u16, zone: &Name, serial: Option<u32>) -> Vec<u8> {
     builder.finish()
 }
 
+/// Signs a NOTIFY composed by [`compose_notify`] with `key` (RFC 8945
+/// §5.1), at the local clock's time.
+pub fn sign_notify(message: &mut Vec<u8>, key: &crate::TsigKey) {
+    let _ = crate::tsig::sign_request(key, message, crate::tsig::now());
+}
+
 /// Reads a NOTIFY request for an SOA: `None` for anything else (a
 /// response, another opcode or type, no or several questions, a malformed
 /// packet).

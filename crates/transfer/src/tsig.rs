@@ -474,22 +474,20 @@ impl<'k> Verifier<'k> {
     }
 }
 
-/// Signs response messages: for the scripted primary of the tests.
-#[cfg(test)]
-pub(crate) struct Signer<'k> {
-    key: &'k TsigKey,
-    prior_mac: Vec<u8>,
+/// Signs the response messages of one transfer, in order (RFC 8945 §5.3):
+/// the first with the request MAC and all TSIG variables, later ones with
+/// the previous MAC, the messages since, and the timers only.
+pub(crate) struct Signer {
+    key: TsigKey,
     pending: MacState,
     first: bool,
 }
 
-#[cfg(test)]
-impl<'k> Signer<'k> {
-    pub(crate) fn new(key: &'k TsigKey, request_mac: Vec<u8>) -> Signer<'k> {
+impl Signer {
+    pub(crate) fn new(key: &TsigKey, request_mac: Vec<u8>) -> Signer {
         let pending = Verifier::start(key, &request_mac);
         Signer {
-            key,
-            prior_mac: request_mac,
+            key: key.clone(),
             pending,
             first: true,
         }
@@ -501,6 +499,18 @@ impl<'k> Signer<'k> {
             self.pending.update(message);
             return;
         }
+        self.sign_with_error(message, time, 0, &[]);
+    }
+
+    /// Signs `message` with a TSIG error code and other data (BADTIME
+    /// carries the server's time there, RFC 8945 §5.2.3).
+    pub(crate) fn sign_with_error(
+        &mut self,
+        message: &mut Vec<u8>,
+        time: u64,
+        error: u16,
+        other: &[u8],
+    ) {
         let mut state = std::mem::replace(&mut self.pending, self.key.mac());
         state.update(message);
         let algorithm = self.key.algorithm.name();
@@ -512,38 +522,126 @@ impl<'k> Signer<'k> {
             variables.extend_from_slice(algorithm.as_wire());
             push_u48(&mut variables, time);
             variables.extend_from_slice(&FUDGE.to_be_bytes());
-            variables.extend_from_slice(&[0, 0, 0, 0]);
+            variables.extend_from_slice(&error.to_be_bytes());
+            variables.extend_from_slice(&(other.len() as u16).to_be_bytes());
+            variables.extend_from_slice(other);
         } else {
             push_u48(&mut variables, time);
             variables.extend_from_slice(&FUDGE.to_be_bytes());
         }
         state.update(&variables);
         let mac = state.finalize();
-        let mut data = Vec::new();
-        data.extend_from_slice(algorithm.as_wire());
-        push_u48(&mut data, time);
-        data.extend_from_slice(&FUDGE.to_be_bytes());
-        data.extend_from_slice(&(mac.len() as u16).to_be_bytes());
-        data.extend_from_slice(&mac);
-        data.extend_from_slice(&message[0..2]);
-        data.extend_from_slice(&[0, 0, 0, 0]);
-        message.extend_from_slice(self.key.name.as_wire());
-        message.extend_from_slice(&RType::TSIG.0.to_be_bytes());
-        message.extend_from_slice(&CLASS_ANY.to_be_bytes());
-        message.extend_from_slice(&0u32.to_be_bytes());
-        message.extend_from_slice(&(data.len() as u16).to_be_bytes());
-        message.extend_from_slice(&data);
-        let count = u16::from_be_bytes([message[10], message[11]]) + 1;
-        message[10..12].copy_from_slice(&count.to_be_bytes());
-        self.pending = Verifier::start(self.key, &mac);
-        self.prior_mac = mac;
+        append_tsig(
+            message,
+            &self.key.name,
+            &algorithm,
+            time,
+            &mac,
+            error,
+            other,
+        );
+        self.pending = Verifier::start(&self.key, &mac);
         self.first = false;
     }
 }
 
-/// Reads the request MAC from a signed request: for the scripted primary
-/// of the tests.
-#[cfg(test)]
+/// Appends a TSIG record to `message` and counts it in ARCOUNT.
+fn append_tsig(
+    message: &mut Vec<u8>,
+    key_name: &Name,
+    algorithm: &Name,
+    time: u64,
+    mac: &[u8],
+    error: u16,
+    other: &[u8],
+) {
+    let mut data = Vec::with_capacity(algorithm.as_wire().len() + 16 + mac.len() + other.len());
+    data.extend_from_slice(algorithm.as_wire());
+    push_u48(&mut data, time);
+    data.extend_from_slice(&FUDGE.to_be_bytes());
+    data.extend_from_slice(&(mac.len() as u16).to_be_bytes());
+    data.extend_from_slice(mac);
+    data.extend_from_slice(&message[0..2]);
+    data.extend_from_slice(&error.to_be_bytes());
+    data.extend_from_slice(&(other.len() as u16).to_be_bytes());
+    data.extend_from_slice(other);
+    message.extend_from_slice(key_name.as_wire());
+    message.extend_from_slice(&RType::TSIG.0.to_be_bytes());
+    message.extend_from_slice(&CLASS_ANY.to_be_bytes());
+    message.extend_from_slice(&0u32.to_be_bytes());
+    message.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    message.extend_from_slice(&data);
+    let count = u16::from_be_bytes([message[10], message[11]]).wrapping_add(1);
+    message[10..12].copy_from_slice(&count.to_be_bytes());
+}
+
+/// Appends an unsigned TSIG record carrying `error` (BADKEY, BADSIG) to an
+/// error response: no MAC, as RFC 8945 §5.3.2 asks when the request's
+/// signature could not be checked.
+pub(crate) fn append_unsigned_error(
+    message: &mut Vec<u8>,
+    key_name: &Name,
+    algorithm: &Name,
+    time: u64,
+    error: u16,
+) {
+    append_tsig(message, key_name, algorithm, time, &[], error, &[]);
+}
+
+/// The key name and algorithm of a request's TSIG record, if it has one.
+/// `Err` if the TSIG record is malformed.
+pub(crate) fn request_key(packet: &[u8]) -> Result<Option<(Name, Name)>, TsigError> {
+    Ok(find_tsig(packet)?.map(|found| (found.key_name, found.algorithm)))
+}
+
+/// Why a signed request was not accepted (RFC 8945 §5.2): the TSIG error
+/// code to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestRejection {
+    /// The MAC does not verify: BADSIG (16).
+    BadSignature,
+    /// The time is outside the fudge window: BADTIME (18), signed.
+    BadTime,
+}
+
+/// Verifies a signed request with `key` (whose name and algorithm the caller
+/// matched with [`request_key`]). Returns the request MAC, which the
+/// response's first message is signed with.
+pub(crate) fn verify_request(
+    packet: &[u8],
+    key: &TsigKey,
+    now: u64,
+) -> Result<Vec<u8>, RequestRejection> {
+    let Ok(Some(found)) = find_tsig(packet) else {
+        return Err(RequestRejection::BadSignature);
+    };
+    if found.class != CLASS_ANY || found.mac.len() != key.algorithm.mac_length() {
+        return Err(RequestRejection::BadSignature);
+    }
+    let stripped = strip(packet, &found);
+    let mut state = key.mac();
+    state.update(&stripped);
+    let mut variables = Vec::with_capacity(64);
+    variables.extend_from_slice(found.key_name.to_lowercase().as_wire());
+    variables.extend_from_slice(&found.class.to_be_bytes());
+    variables.extend_from_slice(&found.ttl.to_be_bytes());
+    variables.extend_from_slice(found.algorithm_wire.to_ascii_lowercase().as_slice());
+    push_u48(&mut variables, found.time);
+    variables.extend_from_slice(&found.fudge.to_be_bytes());
+    variables.extend_from_slice(&found.error.to_be_bytes());
+    variables.extend_from_slice(&(found.other.len() as u16).to_be_bytes());
+    variables.extend_from_slice(found.other);
+    state.update(&variables);
+    if !state.verify(found.mac) {
+        return Err(RequestRejection::BadSignature);
+    }
+    if now.abs_diff(found.time) > u64::from(found.fudge) {
+        return Err(RequestRejection::BadTime);
+    }
+    Ok(found.mac.to_vec())
+}
+
+/// Reads the MAC of a signed request without checking it.
 pub(crate) fn request_mac(packet: &[u8]) -> Option<Vec<u8>> {
     find_tsig(packet).ok()?.map(|found| found.mac.to_vec())
 }
