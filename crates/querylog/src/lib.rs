@@ -31,6 +31,8 @@
 //! read errors. dnstap export is not implemented. See docs/querylog.md.
 
 mod config;
+mod dnstap;
+mod dnstap_encode;
 mod names;
 mod pseudonym;
 mod store;
@@ -46,6 +48,11 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 pub use config::{ClientNetwork, Clock, ManualClock, PrivacyLevel, QueryLogConfig, SystemClock};
+pub use dnstap::{DnstapConfig, DnstapDestination, DnstapExporter, DnstapQuery, DnstapStatistics};
+pub use dnstap_encode::{
+    CONTENT_TYPE as DNSTAP_CONTENT_TYPE, DnstapMessage, DnstapMessageType, FrameError,
+    SocketProtocol, encode_data_frame,
+};
 
 use crate::pseudonym::KeyRing;
 use crate::writer::Command;

@@ -57,6 +57,94 @@ pub(crate) fn reverse(name: &str) -> String {
     labels.join(".")
 }
 
+/// Writes the name in uncompressed wire form `wire` (RFC 1035 §3.1) into
+/// `output` in the log's form: presentation form (RFC 1035 §5.1 escapes),
+/// lowercased, without the trailing dot; the root (and an empty or
+/// malformed name) is `.`. Reuses `output`'s allocation.
+pub(crate) fn presentation_from_wire(wire: &[u8], output: &mut String) {
+    output.clear();
+    let mut rest = wire;
+    while let Some((&length, tail)) = rest.split_first() {
+        let length = usize::from(length);
+        if length == 0 || length > 63 || tail.len() < length {
+            break;
+        }
+        if !output.is_empty() {
+            output.push('.');
+        }
+        for &byte in &tail[..length] {
+            let byte = byte.to_ascii_lowercase();
+            match byte {
+                b'.' | b'\\' | b'(' | b')' | b';' | b'"' | b'$' | b'@' => {
+                    output.push('\\');
+                    output.push(char::from(byte));
+                }
+                0x21..=0x7e => output.push(char::from(byte)),
+                _ => {
+                    output.push('\\');
+                    output.push(char::from(b'0' + byte / 100));
+                    output.push(char::from(b'0' + byte / 10 % 10));
+                    output.push(char::from(b'0' + byte % 10));
+                }
+            }
+        }
+        rest = &tail[length..];
+    }
+    if output.is_empty() {
+        output.push('.');
+    }
+}
+
+/// Writes the labels of a normalised name in reverse order, joined by dots,
+/// into `output` (the root gives the empty string). Reuses the allocation.
+pub(crate) fn reverse_into(name: &str, output: &mut String) {
+    output.clear();
+    if name == "." || name.is_empty() {
+        return;
+    }
+    let bytes = name.as_bytes();
+    // Label boundaries, right to left, skipping escaped dots.
+    let mut end = name.len();
+    let mut starts = [0usize; 128];
+    let mut count = 0;
+    let mut index = 0;
+    let mut start = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'\\' => index += 2,
+            b'.' => {
+                if count < starts.len() {
+                    starts[count] = start;
+                    count += 1;
+                }
+                index += 1;
+                start = index;
+            }
+            _ => index += 1,
+        }
+    }
+    if count >= starts.len() {
+        // More labels than a name can have: fall back to the allocating form.
+        output.push_str(&reverse(name));
+        return;
+    }
+    starts[count] = start.min(name.len());
+    count += 1;
+    for position in (0..count).rev() {
+        let label_start = starts[position];
+        let label_end = if position + 1 < count {
+            starts[position + 1] - 1
+        } else {
+            end
+        };
+        if !output.is_empty() {
+            output.push('.');
+        }
+        output.push_str(&name[label_start..label_end.max(label_start)]);
+        end = label_end;
+    }
+}
+
 /// Whether `name` equals `suffix` or lies below it, compared without regard
 /// to ASCII case and to one trailing dot on either side. The root suffix
 /// (`.`) covers every name. Allocates nothing.
@@ -107,6 +195,31 @@ mod tests {
         assert_eq!(reverse("com"), "com");
         assert_eq!(reverse("."), "");
         assert_eq!(reverse("a\\.b.example"), "example.a\\.b");
+    }
+
+    #[test]
+    fn wire_names_become_the_logs_form() {
+        let mut text = String::new();
+        presentation_from_wire(b"\x03WWW\x07Example\x03com\x00", &mut text);
+        assert_eq!(text, "www.example.com");
+        presentation_from_wire(b"\x00", &mut text);
+        assert_eq!(text, ".");
+        presentation_from_wire(b"", &mut text);
+        assert_eq!(text, ".");
+        presentation_from_wire(b"\x03a.b\x02\x00\xff\x00", &mut text);
+        assert_eq!(text, "a\\.b.\\000\\255");
+        // Malformed: a length past the end stops the name.
+        presentation_from_wire(b"\x01a\x09b", &mut text);
+        assert_eq!(text, "a");
+        for name in ["www.example.com", "com", ".", "a\\.b.example", "x.y.z.w"] {
+            let mut reversed = String::new();
+            reverse_into(name, &mut reversed);
+            assert_eq!(reversed, reverse(name), "{name}");
+        }
+        let long: String = vec!["a"; 200].join(".");
+        let mut reversed = String::new();
+        reverse_into(&long, &mut reversed);
+        assert_eq!(reversed, reverse(&long));
     }
 
     #[test]

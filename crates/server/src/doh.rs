@@ -44,7 +44,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -168,7 +168,7 @@ impl Drop for InFlight<'_> {
 /// What the requests of one connection share.
 struct Connection {
     handler: Arc<Handler>,
-    client: IpAddr,
+    client: SocketAddr,
     server_name: Option<String>,
     in_flight: Arc<AtomicUsize>,
     /// Requests under way (the connection is not idle while there are any).
@@ -216,7 +216,7 @@ pub(crate) async fn serve_https(
                 }
                 None => serve_connection(stream, connection, idle_timeout, shutdown).await,
             }
-            limits.release(client);
+            limits.release(client.ip());
         });
     }
 }

@@ -9,7 +9,7 @@ use crate::handler::{Action, ClientNames, Handler, Transport};
 use crate::padding::{pad_response, wants_padding};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -70,7 +70,7 @@ pub(crate) async fn accept_admitted(
     listener: &TcpListener,
     limits: &ConnectionLimits,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<(tokio::net::TcpStream, IpAddr)> {
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -83,9 +83,8 @@ pub(crate) async fn accept_admitted(
                 }
             },
         };
-        let client = peer.ip();
-        if limits.admit(client) {
-            return Some((stream, client));
+        if limits.admit(peer.ip()) {
+            return Some((stream, peer));
         }
         drop(stream);
     }
@@ -117,7 +116,7 @@ pub(crate) async fn serve_tcp(
                 shutdown,
             )
             .await;
-            limits.release(client);
+            limits.release(client.ip());
         });
     }
 }
@@ -127,7 +126,7 @@ pub(crate) async fn serve_tcp(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_stream<S>(
     stream: S,
-    client: IpAddr,
+    client: SocketAddr,
     server_name: Option<String>,
     transport: Transport,
     handler: Arc<Handler>,

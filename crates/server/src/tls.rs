@@ -217,7 +217,7 @@ pub(crate) async fn serve_tls(
                 )
                 .await;
             }
-            limits.release(client);
+            limits.release(client.ip());
         });
     }
 }

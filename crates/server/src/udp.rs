@@ -41,7 +41,7 @@ pub(crate) async fn serve_udp(
             _ = &mut shutdown_signal => break,
         };
         let packet = &receive_buffer[..length];
-        match handler.handle(packet, client.ip(), Transport::Udp, &mut send_buffer) {
+        match handler.handle(packet, client, Transport::Udp, &mut send_buffer) {
             Action::Reply(reply) => {
                 let _ = socket.try_send_to(reply, client);
             }
