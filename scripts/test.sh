@@ -25,7 +25,7 @@ COMPARE_NAMES=${COMPARE_NAMES:-2000}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
-PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2)
+PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 iproute2 fstrm-bin)
 T_START=$(date +%s)
 STEP_START=$T_START
 CURRENT=""

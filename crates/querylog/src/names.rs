@@ -145,6 +145,74 @@ pub(crate) fn reverse_into(name: &str, output: &mut String) {
     }
 }
 
+/// The uncompressed wire form (RFC 1035 §3.1), lowercased, of a name in
+/// presentation form (`\X` and `\DDD` escapes, RFC 1035 §5.1); `None` if
+/// it is not a valid name.
+pub(crate) fn wire_from_presentation(text: &str) -> Option<Vec<u8>> {
+    let name = normalise(text);
+    let mut wire = Vec::with_capacity(name.len() + 2);
+    if name != "." {
+        let bytes = name.as_bytes();
+        let mut label = Vec::with_capacity(63);
+        let mut index = 0;
+        loop {
+            let end = index >= bytes.len();
+            if end || bytes[index] == b'.' {
+                if label.is_empty() || label.len() > 63 {
+                    return None;
+                }
+                wire.push(label.len() as u8);
+                wire.extend_from_slice(&label);
+                label.clear();
+                if end {
+                    break;
+                }
+                index += 1;
+                continue;
+            }
+            if bytes[index] == b'\\' {
+                let digits = bytes.get(index + 1..index + 4);
+                match digits {
+                    Some(digits) if digits.iter().all(u8::is_ascii_digit) => {
+                        let value = digits
+                            .iter()
+                            .fold(0u32, |value, digit| value * 10 + u32::from(digit - b'0'));
+                        label.push(u8::try_from(value).ok()?.to_ascii_lowercase());
+                        index += 4;
+                    }
+                    _ => {
+                        label.push(bytes.get(index + 1)?.to_ascii_lowercase());
+                        index += 2;
+                    }
+                }
+                continue;
+            }
+            label.push(bytes[index]);
+            index += 1;
+        }
+    }
+    wire.push(0);
+    (wire.len() <= 255).then_some(wire)
+}
+
+/// Whether the name in wire form `name` equals the name in wire form
+/// `suffix` or lies below it, ASCII case ignored. Allocates nothing; a
+/// malformed `name` is read only as far as its labels are whole.
+pub(crate) fn wire_is_at_or_below(name: &[u8], suffix: &[u8]) -> bool {
+    let mut position = 0;
+    while position < name.len() {
+        if name.len() - position == suffix.len() && name[position..].eq_ignore_ascii_case(suffix) {
+            return true;
+        }
+        let length = usize::from(name[position]);
+        if length == 0 {
+            return false;
+        }
+        position += 1 + length;
+    }
+    false
+}
+
 /// Whether `name` equals `suffix` or lies below it, compared without regard
 /// to ASCII case and to one trailing dot on either side. The root suffix
 /// (`.`) covers every name. Allocates nothing.
@@ -220,6 +288,28 @@ mod tests {
         let mut reversed = String::new();
         reverse_into(&long, &mut reversed);
         assert_eq!(reversed, reverse(&long));
+    }
+
+    #[test]
+    fn wire_exclusions_follow_label_boundaries() {
+        let suffix = wire_from_presentation("Example.COM.").expect("name");
+        assert_eq!(suffix, b"\x07example\x03com\x00");
+        assert!(wire_is_at_or_below(
+            b"\x03WWW\x07EXAMPLE\x03com\x00",
+            &suffix
+        ));
+        assert!(wire_is_at_or_below(b"\x07example\x03com\x00", &suffix));
+        assert!(!wire_is_at_or_below(b"\x0abadexample\x03com\x00", &suffix));
+        assert!(!wire_is_at_or_below(b"\x03com\x00", &suffix));
+        assert!(!wire_is_at_or_below(b"\x09", &suffix));
+        let root = wire_from_presentation(".").expect("root");
+        assert!(wire_is_at_or_below(b"\x01a\x00", &root));
+        assert_eq!(
+            wire_from_presentation("a\\.b.\\065").expect("escapes"),
+            b"\x03a.b\x01a\x00"
+        );
+        assert_eq!(wire_from_presentation("a..b"), None);
+        assert_eq!(wire_from_presentation(&"x".repeat(64)), None);
     }
 
     #[test]
