@@ -6866,6 +6866,7 @@ queue_capacity = 10_000_000
             ],
             exclude_names: vec![name("example.com."), name("corp.example.")],
             queue_capacity: 10_000_000,
+            dnstap: None,
         };
         assert_eq!(config.query_log, expected_log);
         // The lowest values of the ranges.
@@ -6888,6 +6889,64 @@ queue_capacity = 10_000_000
         // And without any, when the API is off.
         parse_ok("[api]\nenabled = false\nlisten = \"0.0.0.0:8053\"\n");
         parse_ok("[api]\nlisten = \"[::1]:1\"\n");
+    }
+
+    #[test]
+    fn dnstap_tables_parse_and_their_problems_are_reported() {
+        let config = parse_ok(
+            "[query_log.dnstap]\naddress = \"127.0.0.1:6000\"\nidentity = \"node\"\n\
+             messages = [\"client_response\"]\nqueue_capacity = 10\n",
+        );
+        assert!(!config.query_log.enabled);
+        let dnstap = config.query_log.dnstap.expect("dnstap on");
+        assert_eq!(
+            dnstap.target,
+            DnstapTarget::Tcp("127.0.0.1:6000".parse().expect("address"))
+        );
+        assert_eq!(dnstap.identity, "node");
+        assert!(!dnstap.client_queries && dnstap.client_responses);
+        assert_eq!(dnstap.queue_capacity, 10);
+        assert!(dnstap.version.starts_with("hanse "));
+        let config = parse_ok("[query_log.dnstap]\nsocket = \"/run/tap.sock\"\nenabled = false\n");
+        assert_eq!(config.query_log.dnstap, None);
+        for (text, fragment) in [
+            (
+                "[query_log.dnstap]\nidentity = \"x\"\n",
+                "needs the collector",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\naddress = \"127.0.0.1:1\"\n",
+                "both socket and address",
+            ),
+            (
+                "[query_log.dnstap]\naddress = \"127.0.0.1\"\n",
+                "not an address with a port",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\nmessages = []\n",
+                "is empty",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\nmessages = [\"auth_query\"]\n",
+                "is not one of",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\nbogus = 1\n",
+                "unknown key",
+            ),
+            (
+                "[query_log]\nprivacy_level = 3\n[query_log.dnstap]\nsocket = \"/a\"\n",
+                "privacy_level 3",
+            ),
+        ] {
+            let found = problems(text);
+            assert!(
+                found
+                    .iter()
+                    .any(|problem| problem.message.contains(fragment)),
+                "{text}: {found:?}"
+            );
+        }
     }
 
     #[test]

@@ -180,7 +180,10 @@ fn dnstap_reaches_a_real_collector_and_survives_its_restart() {
             panic!("no {kind} over {protocol} for www.example. in:\n{yaml}");
         };
         assert!(document.contains("identity: test-node"), "{document}");
-        assert!(document.contains("query_address: 127.0.0.1"), "{document}");
+        assert!(
+            document.contains("query_address: \"127.0.0.1\""),
+            "{document}"
+        );
         assert!(document.contains("socket_family: INET"), "{document}");
         assert!(document.contains("query_port: "), "{document}");
         if kind == "CLIENT_RESPONSE" {

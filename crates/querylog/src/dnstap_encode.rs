@@ -468,7 +468,7 @@ pub(crate) mod tests {
                     state ^= state >> 17;
                     state ^= state << 5;
                     // Small values make plausible field lengths.
-                    if state % 3 == 0 {
+                    if state.is_multiple_of(3) {
                         0
                     } else {
                         (state % 12) as u8
@@ -491,7 +491,7 @@ pub(crate) mod tests {
         for _ in 0..2_000 {
             let query: Vec<u8> = (0..(next() % 600)).map(|_| next() as u8).collect();
             let response: Vec<u8> = (0..(next() % 1500)).map(|_| next() as u8).collect();
-            let client = if next() % 2 == 0 {
+            let client = if next().is_multiple_of(2) {
                 Some((IpAddr::from((next() as u32).to_be_bytes()), next() as u16))
             } else {
                 None

@@ -21,6 +21,9 @@
 //!   question could not be read.
 //! - `elapsed` on the hot path starts once the header has been read and the
 //!   settings loaded.
+//! - With an observer, a query that needs a resolution keeps a copy of its
+//!   message (for [`QueryEvent::query_message`], the dnstap export); cache
+//!   hits lend theirs and copy nothing.
 
 use crate::statistics::Transport;
 use hanse_wire::{RType, Rcode};
