@@ -7110,7 +7110,7 @@ level = 1
                  write \".\" for the root",
                 "8:18: query_log.queue_capacity: 10000001 is out of range 1..=10000000",
                 "9:1: query_log.level: unknown key; expected one of: enabled, path, \
-                 privacy_level, retention_days, exclude_clients, exclude_names, queue_capacity",
+                 privacy_level, retention_days, exclude_clients, exclude_names, queue_capacity, dnstap",
             ]
         );
         assert_one_problem(
