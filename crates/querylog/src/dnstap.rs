@@ -688,6 +688,90 @@ mod tests {
         assert_eq!(question_name(&pointer), b"");
     }
 
+    /// Reads one frame: `None` for a control frame's type, or the data.
+    fn read_frame(stream: &mut UnixStream) -> (Option<u32>, Vec<u8>) {
+        let mut length = [0u8; 4];
+        stream.read_exact(&mut length).expect("frame length");
+        let length = u32::from_be_bytes(length) as usize;
+        if length == 0 {
+            let mut control_length = [0u8; 4];
+            stream
+                .read_exact(&mut control_length)
+                .expect("control length");
+            let mut body = vec![0u8; u32::from_be_bytes(control_length) as usize];
+            stream.read_exact(&mut body).expect("control body");
+            let control = read_control(&body).expect("control frame");
+            return (Some(control.control_type), body);
+        }
+        let mut data = vec![0u8; length];
+        stream.read_exact(&mut data).expect("data frame");
+        (None, data)
+    }
+
+    #[test]
+    fn level_one_sends_a_pseudonym_and_no_address_to_a_collector() {
+        use crate::dnstap_encode::tests::{Value, decode};
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("collector.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("listen");
+        let mut config = DnstapConfig::new(DnstapDestination::Unix(path));
+        config.client_queries = false;
+        config.identity = "unit".to_owned();
+        let exporter = DnstapExporter::start(config).expect("start");
+        let (mut stream, _) = listener.accept().expect("the exporter connects");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        assert_eq!(read_frame(&mut stream).0, Some(CONTROL_READY));
+        stream
+            .write_all(&encode_control(CONTROL_ACCEPT, Some(CONTENT_TYPE)))
+            .expect("accept");
+        assert_eq!(read_frame(&mut stream).0, Some(CONTROL_START));
+        let mut query = vec![0u8; 12];
+        query[5] = 1;
+        query.extend_from_slice(b"\x03www\x07example\x00\x00\x01\x00\x01");
+        let mut response = query.clone();
+        response[2] |= 0x80;
+        exporter.offer(&DnstapQuery {
+            query_time: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            response_time: UNIX_EPOCH + Duration::from_secs(1_800_000_001),
+            client: "192.0.2.9:5353".parse().expect("client"),
+            transport: "tcp",
+            query_message: &query,
+            response_message: &response,
+        });
+        let (control, data) = read_frame(&mut stream);
+        assert_eq!(control, None);
+        let outer = decode(&data).expect("Dnstap");
+        let extra = outer
+            .iter()
+            .find(|(field, _)| *field == 3)
+            .map(|(_, value)| value);
+        let Some(Value::Bytes(extra)) = extra else {
+            panic!("no extra field: {outer:?}");
+        };
+        let extra = String::from_utf8(extra.clone()).expect("text");
+        assert!(
+            extra.starts_with("client=c-") && extra.len() == 25,
+            "{extra}"
+        );
+        let Some((_, Value::Bytes(inner))) = outer.iter().find(|(field, _)| *field == 14) else {
+            panic!("no message");
+        };
+        let inner = decode(inner).expect("Message");
+        let numbers: Vec<u64> = inner.iter().map(|(field, _)| *field).collect();
+        assert!(
+            !numbers.contains(&4) && !numbers.contains(&6),
+            "{numbers:?}"
+        );
+        assert!(inner.contains(&(1, Value::Varint(6))), "CLIENT_RESPONSE");
+        assert!(inner.contains(&(3, Value::Varint(2))), "TCP");
+        assert!(inner.contains(&(14, Value::Bytes(response.clone()))));
+        exporter.close();
+        // On close: STOP.
+        assert_eq!(read_frame(&mut stream).0, Some(CONTROL_STOP));
+    }
+
     #[test]
     fn level_three_and_no_message_types_are_refused() {
         let mut config = DnstapConfig::new(DnstapDestination::Unix("/nonexistent".into()));
