@@ -33,9 +33,10 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # checks) are not in every minimal Debian image, so they are listed too.
 # python3-venv: the venv of aioquic, the DNS over QUIC client of crates/hanse/tests/doq.rs.
 # systemd (systemd-analyze), python3-yaml and curl are for the deployment checks and the
-# fleet test (scripts/deploy-validate.sh, scripts/fleet-netns.sh).
+# fleet test (scripts/deploy-validate.sh, scripts/fleet-netns.sh); fstrm-bin
+# (fstrm_capture) is the dnstap collector of crates/hanse/tests/dnstap.rs.
 PKGS=(nsd knot bind9 unbound dnsutils knot-dnsutils ldnsutils dnsperf python3 python3-venv iproute2
-  systemd python3-yaml curl)
+  systemd python3-yaml curl fstrm-bin)
 # The DoQ tests' client: aioquic (pinned) in its own venv.
 AIOQUIC_VERSION=1.7.2
 DOQ_VENV=${HANSE_DOQ_VENV:-$HOME/.cache/hanse/doq-venv}

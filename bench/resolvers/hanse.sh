@@ -1,5 +1,5 @@
 #!/bin/bash
-# Launcher for Hanse.  usage: hanse.sh ADDR PORT THREADS DNSSEC(off) RUNDIR [--config-only]
+# Launcher for Hanse.  usage: hanse.sh ADDR PORT THREADS DNSSEC(off) RUNDIR [--config-only|--config-only-write]
 # Writes RUNDIR/hanse.toml and execs `hanse serve` in the foreground (PID = this PID).
 # Settings equivalent to the peers': THREADS worker threads (one SO_REUSEPORT socket
 # each), CACHE_MB of cache, QNAME minimisation relaxed (the peers' default), logging
@@ -40,6 +40,7 @@ max_memory = "${CACHE_MB}MiB"
 [log]
 level = "error"
 CONF
+[ "${6:-}" = --config-only-write ] && exit 0   # hanse-querylog.sh appends to the file
 if [ "${6:-}" = --config-only ]; then
   [ -x "$HANSE_BIN" ] || exit 0      # not built yet: run.sh builds it
   "$HANSE_BIN" check-config "$RUNDIR/hanse.toml" > /dev/null

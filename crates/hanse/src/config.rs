@@ -331,6 +331,33 @@ pub struct QueryLogSection {
     pub exclude_names: Vec<Name>,
     /// Queries waiting for the writer at most; more are dropped and counted.
     pub queue_capacity: usize,
+    /// `[query_log.dnstap]`: the dnstap export (independent of `enabled`).
+    pub dnstap: Option<DnstapSection>,
+}
+
+/// Where the dnstap collector listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnstapTarget {
+    /// `socket = "/run/dnstap.sock"`: a Unix stream socket.
+    Unix(PathBuf),
+    /// `address = "127.0.0.1:6000"`: TCP.
+    Tcp(SocketAddr),
+}
+
+/// The `[query_log.dnstap]` table: dnstap over Frame Streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnstapSection {
+    pub target: DnstapTarget,
+    /// `Dnstap.identity`; empty: left out.
+    pub identity: String,
+    /// `Dnstap.version`; by default "hanse VERSION".
+    pub version: String,
+    /// Send CLIENT_QUERY messages.
+    pub client_queries: bool,
+    /// Send CLIENT_RESPONSE messages.
+    pub client_responses: bool,
+    /// Queries waiting for the sender at most; more are dropped and counted.
+    pub queue_capacity: usize,
 }
 
 impl Default for QueryLogSection {
@@ -343,6 +370,7 @@ impl Default for QueryLogSection {
             exclude_clients: Vec::new(),
             exclude_names: Vec::new(),
             queue_capacity: 65_536,
+            dnstap: None,
         }
     }
 }
@@ -1120,7 +1148,18 @@ const QUERY_LOG_KEYS: &[&str] = &[
     "exclude_clients",
     "exclude_names",
     "queue_capacity",
+    "dnstap",
 ];
+const DNSTAP_KEYS: &[&str] = &[
+    "enabled",
+    "socket",
+    "address",
+    "identity",
+    "version",
+    "messages",
+    "queue_capacity",
+];
+const DNSTAP_MESSAGES: [(&str, u8); 2] = [("client_query", 1), ("client_response", 2)];
 /// The query log's file name in `policy.state_directory` by default.
 const QUERY_LOG_FILE: &str = "querylog.sqlite";
 /// The largest `query_log.queue_capacity`.
@@ -3230,9 +3269,126 @@ impl Checker<'_> {
                         query_log.queue_capacity = capacity;
                     }
                 }
+                "dnstap" => {
+                    if let Some(dnstap) = self.expect_table(value, &path) {
+                        query_log.dnstap = self.read_dnstap(dnstap, value.span().start);
+                    }
+                }
                 _ => self.report_unknown_key(key, "query_log", QUERY_LOG_KEYS),
             }
         }
+        if query_log.dnstap.is_some() && query_log.privacy_level == 3 {
+            let offset = table.get("dnstap").map_or(0, |value| value.span().start);
+            self.report(
+                offset,
+                "query_log.dnstap",
+                "dnstap sends every query, but privacy_level 3 keeps aggregates only; \
+                 lower the level or remove the table",
+            );
+        }
+    }
+
+    /// `[query_log.dnstap]`; `None` when `enabled = false` or on a problem.
+    fn read_dnstap(&mut self, table: &DeTable<'_>, offset: usize) -> Option<DnstapSection> {
+        let mut enabled = true;
+        let mut targets = Vec::new();
+        let mut section = DnstapSection {
+            target: DnstapTarget::Unix(PathBuf::new()),
+            identity: String::new(),
+            version: format!("hanse {}", env!("CARGO_PKG_VERSION")),
+            client_queries: true,
+            client_responses: true,
+            queue_capacity: 65_536,
+        };
+        let mut valid = true;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let path = join_path("query_log.dnstap", name);
+            match name {
+                "enabled" => match self.read_boolean(value, &path) {
+                    Some(flag) => enabled = flag,
+                    None => valid = false,
+                },
+                "socket" => match self.expect_string(value, &path) {
+                    Some("") => {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            "is empty; name the collector's Unix socket",
+                        );
+                        valid = false;
+                    }
+                    Some(text) => targets.push(DnstapTarget::Unix(self.base_directory.join(text))),
+                    None => valid = false,
+                },
+                "address" => match self
+                    .expect_string(value, &path)
+                    .map(|text| (text, parse_socket_address_on(text, 0)))
+                {
+                    Some((_, Ok(address))) if address.port() != 0 => {
+                        targets.push(DnstapTarget::Tcp(address))
+                    }
+                    Some((text, _)) => {
+                        self.report(value.span().start, &path, format!("{text:?} is not an address with a port (\"127.0.0.1:6000\", \"[::1]:6000\")"));
+                        valid = false;
+                    }
+                    None => valid = false,
+                },
+                "identity" => match self.expect_string(value, &path) {
+                    Some(text) => section.identity = text.to_owned(),
+                    None => valid = false,
+                },
+                "version" => match self.expect_string(value, &path) {
+                    Some(text) => section.version = text.to_owned(),
+                    None => valid = false,
+                },
+                "messages" => {
+                    let Some(elements) = self.expect_array(value, &path) else {
+                        valid = false;
+                        continue;
+                    };
+                    let mut chosen = 0u8;
+                    for (index, element) in elements.iter().enumerate() {
+                        let element_path = format!("{path}[{index}]");
+                        match self.read_choice(element, &element_path, &DNSTAP_MESSAGES) {
+                            Some(bit) => chosen |= bit,
+                            None => valid = false,
+                        }
+                    }
+                    if chosen == 0 && valid {
+                        self.report(
+                            value.span().start,
+                            &path,
+                            "is empty; list \"client_query\", \"client_response\" or both",
+                        );
+                        valid = false;
+                    }
+                    section.client_queries = chosen & 1 != 0;
+                    section.client_responses = chosen & 2 != 0;
+                }
+                "queue_capacity" => match self.read_integer(value, &path, 1_usize, 1 << 20) {
+                    Some(capacity) => section.queue_capacity = capacity,
+                    None => valid = false,
+                },
+                _ => self.report_unknown_key(key, "query_log.dnstap", DNSTAP_KEYS),
+            }
+        }
+        match targets.len() {
+            1 => section.target = targets.remove(0),
+            0 => {
+                self.report(offset, "query_log.dnstap", "needs the collector: socket = \"/path\" (Unix) or address = \"host:port\" (TCP)");
+                valid = false;
+            }
+            _ => {
+                self.report(
+                    offset,
+                    "query_log.dnstap",
+                    "has both socket and address; give one",
+                );
+                valid = false;
+            }
+        }
+        (valid && enabled).then_some(section)
     }
 }
 
@@ -7867,6 +8023,7 @@ queue_capacity = 10_000_000
             ],
             exclude_names: vec![name("example.com."), name("corp.example.")],
             queue_capacity: 10_000_000,
+            dnstap: None,
         };
         assert_eq!(config.query_log, expected_log);
         // The lowest values of the ranges.
@@ -7889,6 +8046,64 @@ queue_capacity = 10_000_000
         // And without any, when the API is off.
         parse_ok("[api]\nenabled = false\nlisten = \"0.0.0.0:8053\"\n");
         parse_ok("[api]\nlisten = \"[::1]:1\"\n");
+    }
+
+    #[test]
+    fn dnstap_tables_parse_and_their_problems_are_reported() {
+        let config = parse_ok(
+            "[query_log.dnstap]\naddress = \"127.0.0.1:6000\"\nidentity = \"node\"\n\
+             messages = [\"client_response\"]\nqueue_capacity = 10\n",
+        );
+        assert!(!config.query_log.enabled);
+        let dnstap = config.query_log.dnstap.expect("dnstap on");
+        assert_eq!(
+            dnstap.target,
+            DnstapTarget::Tcp("127.0.0.1:6000".parse().expect("address"))
+        );
+        assert_eq!(dnstap.identity, "node");
+        assert!(!dnstap.client_queries && dnstap.client_responses);
+        assert_eq!(dnstap.queue_capacity, 10);
+        assert!(dnstap.version.starts_with("hanse "));
+        let config = parse_ok("[query_log.dnstap]\nsocket = \"/run/tap.sock\"\nenabled = false\n");
+        assert_eq!(config.query_log.dnstap, None);
+        for (text, fragment) in [
+            (
+                "[query_log.dnstap]\nidentity = \"x\"\n",
+                "needs the collector",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\naddress = \"127.0.0.1:1\"\n",
+                "both socket and address",
+            ),
+            (
+                "[query_log.dnstap]\naddress = \"127.0.0.1\"\n",
+                "not an address with a port",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\nmessages = []\n",
+                "is empty",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\nmessages = [\"auth_query\"]\n",
+                "is not one of",
+            ),
+            (
+                "[query_log.dnstap]\nsocket = \"/a\"\nbogus = 1\n",
+                "unknown key",
+            ),
+            (
+                "[query_log]\nprivacy_level = 3\n[query_log.dnstap]\nsocket = \"/a\"\n",
+                "privacy_level 3",
+            ),
+        ] {
+            let found = problems(text);
+            assert!(
+                found
+                    .iter()
+                    .any(|problem| problem.message.contains(fragment)),
+                "{text}: {found:?}"
+            );
+        }
     }
 
     #[test]
@@ -8052,7 +8267,7 @@ level = 1
                  write \".\" for the root",
                 "8:18: query_log.queue_capacity: 10000001 is out of range 1..=10000000",
                 "9:1: query_log.level: unknown key; expected one of: enabled, path, \
-                 privacy_level, retention_days, exclude_clients, exclude_names, queue_capacity",
+                 privacy_level, retention_days, exclude_clients, exclude_names, queue_capacity, dnstap",
             ]
         );
         assert_one_problem(

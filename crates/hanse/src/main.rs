@@ -737,9 +737,14 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     // The query log (off by default) is opened before the first query, so
     // that every answered query can reach it.
     let query_log = open_query_log(&config)?;
-    let observer: Option<Arc<dyn QueryObserver>> = query_log.as_ref().map(|log| {
-        Arc::new(operations::QueryLogObserver(Arc::clone(log))) as Arc<dyn QueryObserver>
-    });
+    let dnstap = start_dnstap(&config)?;
+    let observer: Option<Arc<dyn QueryObserver>> =
+        (query_log.is_some() || dnstap.is_some()).then(|| {
+            Arc::new(operations::QueryLogObserver {
+                log: query_log.clone(),
+                dnstap: dnstap.clone(),
+            }) as Arc<dyn QueryObserver>
+        });
     let server = Arc::new(Server::start_encrypted(
         &server_config,
         &encrypted,
@@ -778,6 +783,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         server: Arc::clone(&server),
         clock,
         query_log: query_log.clone(),
+        dnstap: dnstap.clone(),
         policy: arc_swap::ArcSwap::from_pointee(policy_view(&config, &policy, path)),
         draining: Arc::clone(&draining),
         requests,
@@ -1193,6 +1199,49 @@ fn settings_page(config: &Config) -> Vec<hanse_api::model::Setting> {
             config.query_log.retention_days.to_string(),
         ),
     ]
+}
+
+/// Starts the dnstap export if `[query_log.dnstap]` is there.
+fn start_dnstap(config: &Config) -> anyhow::Result<Option<Arc<hanse_querylog::DnstapExporter>>> {
+    let section = &config.query_log;
+    let Some(dnstap) = &section.dnstap else {
+        return Ok(None);
+    };
+    let destination = match &dnstap.target {
+        config::DnstapTarget::Unix(path) => hanse_querylog::DnstapDestination::Unix(path.clone()),
+        config::DnstapTarget::Tcp(address) => hanse_querylog::DnstapDestination::Tcp(*address),
+    };
+    let mut exporter_config = hanse_querylog::DnstapConfig::new(destination);
+    exporter_config.identity.clone_from(&dnstap.identity);
+    exporter_config.version.clone_from(&dnstap.version);
+    exporter_config.client_queries = dnstap.client_queries;
+    exporter_config.client_responses = dnstap.client_responses;
+    exporter_config.queue_capacity = dnstap.queue_capacity;
+    exporter_config.privacy_level =
+        hanse_querylog::PrivacyLevel::from_number(section.privacy_level)
+            .with_context(|| format!("query_log.privacy_level {}", section.privacy_level))?;
+    exporter_config.excluded_clients = section
+        .exclude_clients
+        .iter()
+        .map(|(address, length)| {
+            format!("{address}/{length}")
+                .parse()
+                .map_err(|error| anyhow::anyhow!("query_log.exclude_clients: {error}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    exporter_config.excluded_names = section
+        .exclude_names
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let exporter = hanse_querylog::DnstapExporter::start(exporter_config)
+        .context("cannot start the dnstap export")?;
+    tracing::info!(
+        "dnstap export on: {} (privacy level {})",
+        exporter.destination(),
+        section.privacy_level
+    );
+    Ok(Some(Arc::new(exporter)))
 }
 
 /// Opens the query log if `[query_log]` turns it on.

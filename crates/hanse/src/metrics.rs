@@ -36,6 +36,8 @@ pub struct Sources<'a> {
     pub served: &'a [ZoneStatus],
     /// The query log, if it is on.
     pub query_log: Option<&'a QueryLogStatistics>,
+    /// The dnstap export, if it is on.
+    pub dnstap: Option<&'a hanse_querylog::DnstapStatistics>,
     /// Seconds since the process started.
     pub uptime_seconds: f64,
 }
@@ -255,6 +257,38 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
             "hanse_query_log_queue_depth",
             "Query log events waiting to be written.",
             log.queue_depth as f64,
+        ));
+    }
+    if let Some(dnstap) = sources.dnstap {
+        families.push(family(
+            "hanse_dnstap_queries_total",
+            "Queries offered to the dnstap export, by what became of them.",
+            MetricKind::Counter,
+            vec![
+                MetricSample::number(&[("outcome", "dropped")], dnstap.dropped_full as f64),
+                MetricSample::number(&[("outcome", "excluded")], dnstap.excluded as f64),
+                MetricSample::number(&[("outcome", "lost")], dnstap.lost as f64),
+            ],
+        ));
+        families.push(counter(
+            "hanse_dnstap_dropped_total",
+            "Queries the dnstap export dropped because its queue was full.",
+            dnstap.dropped_full,
+        ));
+        families.push(counter(
+            "hanse_dnstap_frames_total",
+            "dnstap data frames written to the collector.",
+            dnstap.frames,
+        ));
+        families.push(counter(
+            "hanse_dnstap_connections_total",
+            "Connections made to the dnstap collector.",
+            dnstap.connections,
+        ));
+        families.push(gauge(
+            "hanse_dnstap_connected",
+            "1 while a dnstap collector is connected.",
+            f64::from(u8::from(dnstap.connected)),
         ));
     }
     if let Some(bytes) = resident_bytes() {

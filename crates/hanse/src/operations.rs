@@ -89,6 +89,7 @@ pub struct Operations {
     pub(crate) server: Arc<Server>,
     pub(crate) clock: Arc<MonotonicClock>,
     pub(crate) query_log: Option<Arc<QueryLog>>,
+    pub(crate) dnstap: Option<Arc<hanse_querylog::DnstapExporter>>,
     pub(crate) policy: arc_swap::ArcSwap<PolicyView>,
     pub(crate) draining: Arc<AtomicBool>,
     pub(crate) requests: tokio::sync::mpsc::UnboundedSender<Request>,
@@ -201,6 +202,7 @@ impl Backend for Operations {
             .map(|supply| supply.status())
             .unwrap_or_default();
         let log = self.query_log.as_ref().map(|log| log.statistics());
+        let dnstap = self.dnstap.as_ref().map(|dnstap| dnstap.statistics());
         metrics::gather(&metrics::Sources {
             service: &service,
             upstream: &upstream,
@@ -209,6 +211,7 @@ impl Backend for Operations {
             feeds: &feeds,
             served: &self.primary.status(),
             query_log: log.as_ref(),
+            dnstap: dnstap.as_ref(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
         })
     }
@@ -575,35 +578,45 @@ impl Backend for Operations {
     }
 }
 
-/// Hands every answered query to the query log, off the query path: the
-/// log queues it (dropping and counting when full).
-pub struct QueryLogObserver(pub Arc<QueryLog>);
+/// Hands every answered query to the query log and the dnstap export, off
+/// the query path: both queue it (dropping and counting when full); the
+/// query log's record is allocation-free for a query without policy details.
+pub struct QueryLogObserver {
+    pub log: Option<Arc<QueryLog>>,
+    pub dnstap: Option<Arc<hanse_querylog::DnstapExporter>>,
+}
 
 impl QueryObserver for QueryLogObserver {
     fn observe(&self, event: &QueryEvent<'_>) {
-        let qname = match Name::from_wire(event.qname_wire) {
-            Ok(name) => name.to_string().to_ascii_lowercase(),
-            Err(_) => String::new(),
+        if let Some(dnstap) = &self.dnstap {
+            dnstap.offer(&hanse_querylog::DnstapQuery {
+                query_time: event.time.checked_sub(event.elapsed).unwrap_or(event.time),
+                response_time: event.time,
+                client: std::net::SocketAddr::new(event.client, event.client_port),
+                transport: event.transport.as_str(),
+                query_message: event.query_message,
+                response_message: event.response_message,
+            });
+        }
+        let Some(log) = &self.log else {
+            return;
         };
         let policy = event.policy.as_ref();
-        self.0.record(hanse_querylog::LoggedQuery {
+        log.record_query(&hanse_querylog::QueryRecord {
             time: event.time,
             client: event.client,
             transport: event.transport.as_str(),
-            qname,
+            qname_wire: event.qname_wire,
             qtype: event.qtype.0,
             rcode: event.rcode.0,
             dropped: event.dropped,
             from_cache: event.from_cache,
             elapsed_micros: u32::try_from(event.elapsed.as_micros()).unwrap_or(u32::MAX),
-            profile: event.profile.map(str::to_owned),
+            profile: event.profile,
             blocked: policy.is_some_and(|note| note.action != "passthru"),
-            feed: policy
-                .map(|note| note.feed)
-                .filter(|feed| !feed.is_empty())
-                .map(str::to_owned),
-            action: policy.map(|note| note.action.to_owned()),
-            rule: policy.map(|note| note.rule.to_owned()),
+            feed: policy.map(|note| note.feed).filter(|feed| !feed.is_empty()),
+            action: policy.map(|note| note.action),
+            rule: policy.map(|note| note.rule),
         });
     }
 }

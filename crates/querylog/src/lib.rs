@@ -2,13 +2,16 @@
 //! answered, kept in an embedded SQLite database, written away from the query
 //! path.
 //!
-//! The server calls [`QueryLog::record`] for each answered query. `record`
-//! never blocks: it checks the exclusions, then offers the query to a bounded
-//! queue; a full queue drops the query and counts it. A dedicated writer
-//! thread takes queries off the queue and writes them in batches, one
-//! transaction per batch of up to `batch_size` queries or per
-//! `flush_interval`, in a database in WAL mode (so readers never wait for the
-//! writer). Searches, exports, erasures and aggregates open their own
+//! The server calls [`QueryLog::record_query`] (or [`QueryLog::record`])
+//! for each answered query. Recording never blocks and, for a plain query,
+//! allocates nothing: it checks the excluded clients, copies the query into
+//! a fixed-size record in the calling thread's batch, and hands full
+//! batches to a bounded queue (`batcher`); a full queue drops the batch and
+//! counts its queries. A dedicated writer thread takes batches off the
+//! queue, sweeps partial ones every `flush_interval`, applies the excluded
+//! names, and writes one transaction per `batch_size` queries or per
+//! `flush_interval`, in a database in WAL mode (so readers never wait for
+//! the writer). Searches, exports, erasures and aggregates open their own
 //! connections.
 //!
 //! What is stored depends on the [`PrivacyLevel`]: 0 the client's address,
@@ -28,9 +31,15 @@
 //! restart rows written before it cannot be found from a client's address
 //! (only by their pseudonym). Corruption is detected when SQLite reads the
 //! schema at open; damage deeper in the file shows up later as write or
-//! read errors. dnstap export is not implemented. See docs/querylog.md.
+//! read errors. See docs/querylog.md.
+//!
+//! The dnstap export (`dnstap`, `dnstap_encode`) is a separate handle,
+//! [`DnstapExporter`], that applies the same privacy levels.
 
+mod batcher;
 mod config;
+mod dnstap;
+mod dnstap_encode;
 mod names;
 mod pseudonym;
 mod store;
@@ -43,10 +52,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 
 pub use config::{ClientNetwork, Clock, ManualClock, PrivacyLevel, QueryLogConfig, SystemClock};
+pub use dnstap::{DnstapConfig, DnstapDestination, DnstapExporter, DnstapQuery, DnstapStatistics};
+pub use dnstap_encode::{
+    CONTENT_TYPE as DNSTAP_CONTENT_TYPE, DnstapMessage, DnstapMessageType, FrameError,
+    SocketProtocol, encode_data_frame,
+};
 
+use crate::batcher::{Batcher, Details, Offered, Record};
 use crate::pseudonym::KeyRing;
 use crate::writer::Command;
 
@@ -150,6 +165,30 @@ pub struct LoggedQuery {
     pub action: Option<String>,
     /// The rule that matched.
     pub rule: Option<String>,
+}
+
+/// One answered query, borrowed: the allocation-free form of
+/// [`LoggedQuery`] that [`QueryLog::record_query`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryRecord<'a> {
+    /// When the query arrived.
+    pub time: SystemTime,
+    /// The client's address.
+    pub client: IpAddr,
+    /// "udp", "tcp", ...
+    pub transport: &'static str,
+    /// The query name in uncompressed wire form (RFC 1035 §3.1), any case.
+    pub qname_wire: &'a [u8],
+    pub qtype: u16,
+    pub rcode: u16,
+    pub dropped: bool,
+    pub from_cache: bool,
+    pub elapsed_micros: u32,
+    pub profile: Option<&'a str>,
+    pub blocked: bool,
+    pub feed: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub rule: Option<&'a str>,
 }
 
 /// One stored query.
@@ -297,6 +336,9 @@ pub(crate) struct Shared {
     pub(crate) busy_timeout: Duration,
     pub(crate) counters: Counters,
     pub(crate) key_ring: Mutex<KeyRing>,
+    pub(crate) batcher: Batcher,
+    /// Excluded names, normalised.
+    pub(crate) excluded_names: Vec<String>,
 }
 
 impl Shared {
@@ -311,7 +353,8 @@ impl Shared {
 pub struct QueryLog {
     shared: Arc<Shared>,
     excluded_clients: Vec<ClientNetwork>,
-    excluded_names: Vec<String>,
+    /// The excluded names in wire form, for `record_query`.
+    excluded_wire: Vec<Vec<u8>>,
     sender: Option<Sender<Command>>,
     writer: Option<JoinHandle<()>>,
     finished: Receiver<()>,
@@ -323,17 +366,24 @@ impl QueryLog {
     /// starts the writer thread.
     pub fn open(config: QueryLogConfig) -> Result<QueryLog, QueryLogError> {
         config.validate()?;
+        let batches = Batcher::batches_for(config.queue_capacity);
         let shared = Arc::new(Shared {
             path: config.path.clone(),
             level: config.privacy_level,
             busy_timeout: config.busy_timeout,
             counters: Counters::default(),
             key_ring: Mutex::new(KeyRing::new(config.retention_days)),
+            batcher: Batcher::new(batches),
+            excluded_names: config
+                .excluded_names
+                .iter()
+                .map(|name| names::normalise(name))
+                .collect(),
         });
         let store = store::Store::open(&config, Arc::clone(&shared))?;
-        let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
+        let (sender, receiver) = crossbeam_channel::bounded(batches);
         let (finished_sender, finished) = crossbeam_channel::bounded(1);
-        let writer = writer::Writer::new(store, receiver, &config);
+        let writer = writer::Writer::new(store, receiver, Arc::clone(&shared), &config);
         let handle = std::thread::Builder::new()
             .name("querylog-writer".to_owned())
             .spawn(move || {
@@ -344,10 +394,10 @@ impl QueryLog {
         Ok(QueryLog {
             shared,
             excluded_clients: config.excluded_clients,
-            excluded_names: config
+            excluded_wire: config
                 .excluded_names
                 .iter()
-                .map(|name| names::normalise(name))
+                .filter_map(|name| names::wire_from_presentation(name))
                 .collect(),
             sender: Some(sender),
             writer: Some(handle),
@@ -374,6 +424,7 @@ impl QueryLog {
             .iter()
             .any(|network| network.contains(client))
             || self
+                .shared
                 .excluded_names
                 .iter()
                 .any(|suffix| names::is_at_or_below(qname, suffix))
@@ -383,9 +434,89 @@ impl QueryLog {
     /// query is counted and forgotten; when the queue is full the query is
     /// dropped and counted.
     pub fn record(&self, query: LoggedQuery) {
+        if self
+            .shared
+            .excluded_names
+            .iter()
+            .any(|suffix| names::is_at_or_below(&query.qname, suffix))
+        {
+            let counters = &self.shared.counters;
+            counters.recorded.fetch_add(1, Ordering::Relaxed);
+            counters.excluded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let details = Details {
+            qname_text: Some(query.qname),
+            profile: query.profile,
+            feed: query.feed,
+            action: query.action,
+            rule: query.rule,
+        };
+        self.offer(Record::new(
+            query.time,
+            query.client,
+            query.transport,
+            &[],
+            query.qtype,
+            query.rcode,
+            query.elapsed_micros,
+            query.dropped,
+            query.from_cache,
+            query.blocked,
+            Some(Box::new(details)),
+        ));
+    }
+
+    /// Hands one answered query to the writer, like [`QueryLog::record`],
+    /// without allocating for a query that has no profile and no policy
+    /// note.
+    pub fn record_query(&self, query: &QueryRecord<'_>) {
+        if self
+            .excluded_wire
+            .iter()
+            .any(|suffix| names::wire_is_at_or_below(query.qname_wire, suffix))
+        {
+            let counters = &self.shared.counters;
+            counters.recorded.fetch_add(1, Ordering::Relaxed);
+            counters.excluded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let details = (query.profile.is_some()
+            || query.feed.is_some()
+            || query.action.is_some()
+            || query.rule.is_some())
+        .then(|| {
+            Box::new(Details {
+                qname_text: None,
+                profile: query.profile.map(str::to_owned),
+                feed: query.feed.map(str::to_owned),
+                action: query.action.map(str::to_owned),
+                rule: query.rule.map(str::to_owned),
+            })
+        });
+        self.offer(Record::new(
+            query.time,
+            query.client,
+            query.transport,
+            query.qname_wire,
+            query.qtype,
+            query.rcode,
+            query.elapsed_micros,
+            query.dropped,
+            query.from_cache,
+            query.blocked,
+            details,
+        ));
+    }
+
+    fn offer(&self, record: Record) {
         let counters = &self.shared.counters;
         counters.recorded.fetch_add(1, Ordering::Relaxed);
-        if self.excludes(query.client, &query.qname) {
+        if self
+            .excluded_clients
+            .iter()
+            .any(|network| network.contains(record.client))
+        {
             counters.excluded.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -393,11 +524,9 @@ impl QueryLog {
             counters.dropped_full.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        match sender.try_send(Command::Record(query)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                counters.dropped_full.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Offered::Dropped(count) = self.shared.batcher.offer(record, sender, Command::Records)
+        {
+            counters.dropped_full.fetch_add(count, Ordering::Relaxed);
         }
     }
 
@@ -457,7 +586,7 @@ impl QueryLog {
             failed: counters.failed.load(Ordering::Relaxed),
             write_errors: counters.write_errors.load(Ordering::Relaxed),
             transactions: counters.transactions.load(Ordering::Relaxed),
-            queue_depth: self.sender.as_ref().map_or(0, |sender| sender.len() as u64),
+            queue_depth: self.shared.batcher.depth(),
             last_write_error: counters
                 .last_write_error
                 .lock()

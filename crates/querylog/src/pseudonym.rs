@@ -96,10 +96,59 @@ fn token(key: &[u8; 32], client: IpAddr) -> String {
     let digest = mac.finalize().into_bytes();
     let mut text = String::with_capacity(18);
     text.push_str("c-");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for byte in &digest[..8] {
-        text.push_str(&format!("{byte:02x}"));
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     text
+}
+
+/// The writer's cache of pseudonyms: one HMAC per client and day rather
+/// than per query. Bounded: emptied when it reaches its capacity.
+pub(crate) struct PseudonymCache {
+    entries: std::collections::HashMap<IpAddr, (u64, String)>,
+    capacity: usize,
+}
+
+impl PseudonymCache {
+    pub(crate) fn new(capacity: usize) -> PseudonymCache {
+        PseudonymCache {
+            entries: std::collections::HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// The pseudonym of `client` on the day of `time`, from the cache or
+    /// from `key_ring` (which makes the day's key if needed).
+    pub(crate) fn pseudonym(
+        &mut self,
+        key_ring: &std::sync::Mutex<KeyRing>,
+        client: IpAddr,
+        time: SystemTime,
+    ) -> &str {
+        let day = day_of(time);
+        let fresh =
+            matches!(self.entries.get(&client), Some((cached_day, _)) if *cached_day == day);
+        if !fresh {
+            if self.entries.len() >= self.capacity {
+                self.entries.clear();
+            }
+            let pseudonym = key_ring
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pseudonym(client, time);
+            self.entries.insert(client, (day, pseudonym));
+        }
+        self.entries
+            .get(&client)
+            .map_or("", |(_, text)| text.as_str())
+    }
+
+    /// Forgets every cached pseudonym (when keys are discarded).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 /// Whether `text` has the form of a pseudonym.

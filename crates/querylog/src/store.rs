@@ -28,11 +28,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags, params, params_from_iter};
 
+use crate::batcher::Record;
 use crate::config::{Clock, PrivacyLevel, QueryLogConfig};
-use crate::pseudonym::is_pseudonym;
+use crate::pseudonym::{PseudonymCache, is_pseudonym};
 use crate::{
-    AGGREGATE_TOP, Aggregates, EXPORT_LIMIT, Entry, LoggedQuery, NameMatch, PeriodCount,
-    QueryLogError, Ranked, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchFilter, Shared, names,
+    AGGREGATE_TOP, Aggregates, EXPORT_LIMIT, Entry, NameMatch, PeriodCount, QueryLogError, Ranked,
+    SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchFilter, Shared, names,
 };
 
 const SCHEMA_VERSION: i64 = 1;
@@ -102,6 +103,29 @@ const INSERT_QUERY: &str = "INSERT INTO queries (time, client, transport, qname,
      qtype, rcode, dropped, from_cache, elapsed_micros, profile, blocked, feed, action, rule) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
+/// Columns of one row of `INSERT_QUERY`.
+const INSERT_COLUMNS: usize = 15;
+
+/// An INSERT of `rows` rows at once (one statement, fewer steps per row).
+fn insert_statement(rows: usize) -> String {
+    let mut statement = INSERT_QUERY[..INSERT_QUERY.find("VALUES").unwrap_or(0)].to_owned();
+    statement.push_str("VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            statement.push_str(", ");
+        }
+        statement.push('(');
+        for column in 0..INSERT_COLUMNS {
+            if column > 0 {
+                statement.push_str(", ");
+            }
+            statement.push('?');
+        }
+        statement.push(')');
+    }
+    statement
+}
+
 const ENTRY_COLUMNS: &str = "id, time, client, transport, qname, qtype, rcode, dropped, \
      from_cache, elapsed_micros, profile, blocked, feed, action, rule";
 
@@ -155,7 +179,8 @@ struct HourCounts {
     dropped: i64,
     qtypes: HashMap<u16, i64>,
     rcodes: HashMap<u16, i64>,
-    names: HashMap<(bool, String), i64>,
+    /// Per name: [allowed, blocked] counts.
+    names: HashMap<String, [i64; 2]>,
 }
 
 /// The writer's connection and what it needs to write.
@@ -167,7 +192,16 @@ pub(crate) struct Store {
     top_names_per_hour: i64,
     /// Whether the last write failed (to log only the first of a run).
     failing: bool,
+    pseudonyms: PseudonymCache,
+    /// Reused buffers for one row's name and reversed name.
+    name: String,
+    reversed: String,
 }
+
+/// Clients whose pseudonym the writer keeps at hand.
+const PSEUDONYM_CACHE: usize = 65_536;
+/// Rows per multi-row INSERT statement.
+const ROWS_PER_INSERT: usize = 32;
 
 impl Store {
     pub(crate) fn open(
@@ -204,6 +238,9 @@ impl Store {
             retention_days: config.retention_days,
             top_names_per_hour: i64::try_from(config.top_names_per_hour).unwrap_or(i64::MAX),
             failing: false,
+            pseudonyms: PseudonymCache::new(PSEUDONYM_CACHE),
+            name: String::new(),
+            reversed: String::new(),
         };
         store
             .set_up(config.privacy_level)
@@ -321,10 +358,10 @@ impl Store {
         self.clock.now()
     }
 
-    /// Writes one batch in one transaction; failures are counted, not returned.
-    pub(crate) fn write_batch(&mut self, batch: &[LoggedQuery]) {
-        let count = batch.len() as u64;
-        match self.try_write_batch(batch) {
+    /// Writes batches in one transaction; failures are counted, not returned.
+    pub(crate) fn write_batch(&mut self, batches: &[Vec<Record>]) {
+        let count: u64 = batches.iter().map(|batch| batch.len() as u64).sum();
+        match self.try_write_batch(batches) {
             Ok(()) => {
                 let counters = &self.shared.counters;
                 counters.written.fetch_add(count, Ordering::Relaxed);
@@ -356,29 +393,25 @@ impl Store {
         self.failing = true;
     }
 
-    fn try_write_batch(&mut self, batch: &[LoggedQuery]) -> rusqlite::Result<()> {
+    /// Writes the rows and counters.
+    fn try_write_batch(&mut self, batches: &[Vec<Record>]) -> rusqlite::Result<()> {
         let level = self.shared.level;
-        let clients: Vec<Option<String>> = match level {
-            PrivacyLevel::Full => batch
-                .iter()
-                .map(|query| Some(query.client.to_canonical().to_string()))
-                .collect(),
-            PrivacyLevel::Pseudonymous => {
-                let mut key_ring = self.shared.key_ring();
-                batch
-                    .iter()
-                    .map(|query| Some(key_ring.pseudonym(query.client, query.time)))
-                    .collect()
-            }
-            PrivacyLevel::Anonymous | PrivacyLevel::AggregatesOnly => vec![None; batch.len()],
-        };
         let mut hours: BTreeMap<i64, HourCounts> = BTreeMap::new();
         let transaction = self.connection.transaction()?;
         {
-            let mut insert = transaction.prepare_cached(INSERT_QUERY)?;
-            for (query, client) in batch.iter().zip(clients) {
+            let many = insert_statement(ROWS_PER_INSERT);
+            let mut insert_many = transaction.prepare_cached(&many)?;
+            let mut insert_one = transaction.prepare_cached(INSERT_QUERY)?;
+            let mut rows: Vec<Value> = Vec::with_capacity(ROWS_PER_INSERT * INSERT_COLUMNS);
+            for query in batches.iter().flatten() {
+                match query.qname_text() {
+                    Some(text) => {
+                        self.name.clear();
+                        self.name.push_str(&names::normalise(text));
+                    }
+                    None => names::presentation_from_wire(query.qname_wire(), &mut self.name),
+                }
                 let time = to_micros(query.time);
-                let qname = names::normalise(&query.qname);
                 let counts = hours.entry(hour_of(time)).or_default();
                 counts.queries += 1;
                 counts.blocked += i64::from(query.blocked);
@@ -386,26 +419,54 @@ impl Store {
                 counts.dropped += i64::from(query.dropped);
                 *counts.qtypes.entry(query.qtype).or_default() += 1;
                 *counts.rcodes.entry(query.rcode).or_default() += 1;
-                if level.stores_rows() {
-                    insert.execute(params![
-                        time,
-                        client,
-                        query.transport,
-                        qname,
-                        names::reverse(&qname),
-                        query.qtype,
-                        query.rcode,
-                        query.dropped,
-                        query.from_cache,
-                        query.elapsed_micros,
-                        query.profile,
-                        query.blocked,
-                        query.feed,
-                        query.action,
-                        query.rule,
-                    ])?;
+                match counts.names.get_mut(self.name.as_str()) {
+                    Some(count) => count[usize::from(query.blocked)] += 1,
+                    None => {
+                        let mut count = [0, 0];
+                        count[usize::from(query.blocked)] = 1;
+                        counts.names.insert(self.name.clone(), count);
+                    }
                 }
-                *counts.names.entry((query.blocked, qname)).or_default() += 1;
+                if !level.stores_rows() {
+                    continue;
+                }
+                let client = match level {
+                    PrivacyLevel::Full => Value::Text(query.client.to_canonical().to_string()),
+                    PrivacyLevel::Pseudonymous => Value::Text(
+                        self.pseudonyms
+                            .pseudonym(&self.shared.key_ring, query.client, query.time)
+                            .to_owned(),
+                    ),
+                    PrivacyLevel::Anonymous | PrivacyLevel::AggregatesOnly => Value::Null,
+                };
+                names::reverse_into(&self.name, &mut self.reversed);
+                let text = |value: Option<&String>| {
+                    value.map_or(Value::Null, |text| Value::Text(text.clone()))
+                };
+                let details = query.details();
+                rows.extend([
+                    Value::Integer(time),
+                    client,
+                    Value::Text(query.transport.to_owned()),
+                    Value::Text(self.name.clone()),
+                    Value::Text(self.reversed.clone()),
+                    Value::Integer(i64::from(query.qtype)),
+                    Value::Integer(i64::from(query.rcode)),
+                    Value::Integer(i64::from(query.dropped)),
+                    Value::Integer(i64::from(query.from_cache)),
+                    Value::Integer(i64::from(query.elapsed_micros)),
+                    text(details.and_then(|details| details.profile.as_ref())),
+                    Value::Integer(i64::from(query.blocked)),
+                    text(details.and_then(|details| details.feed.as_ref())),
+                    text(details.and_then(|details| details.action.as_ref())),
+                    text(details.and_then(|details| details.rule.as_ref())),
+                ]);
+                if rows.len() == ROWS_PER_INSERT * INSERT_COLUMNS {
+                    insert_many.execute(params_from_iter(rows.drain(..)))?;
+                }
+            }
+            for row in rows.chunks(INSERT_COLUMNS) {
+                insert_one.execute(params_from_iter(row.iter()))?;
             }
         }
         for (hour, counts) in &hours {
@@ -434,8 +495,12 @@ impl Store {
                 "INSERT INTO hourly_name (hour, blocked, name, count) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (hour, blocked, name) DO UPDATE SET count = count + excluded.count",
             )?;
-            for ((blocked, qname), count) in &counts.names {
-                name.execute(params![hour, blocked, qname, count])?;
+            for (qname, count) in &counts.names {
+                for (blocked, count) in [(false, count[0]), (true, count[1])] {
+                    if count > 0 {
+                        name.execute(params![hour, blocked, qname, count])?;
+                    }
+                }
             }
             for blocked in [false, true] {
                 prune_names(&transaction, *hour, blocked, self.top_names_per_hour)?;
@@ -455,6 +520,7 @@ impl Store {
     fn delete_expired(&mut self) -> rusqlite::Result<()> {
         let now = self.clock.now();
         self.shared.key_ring().discard_before(now);
+        self.pseudonyms.clear();
         let retention = Duration::from_secs(u64::from(self.retention_days) * 86_400);
         let cutoff = to_micros(now.checked_sub(retention).unwrap_or(UNIX_EPOCH));
         // Each statement deletes a bounded chunk; the loop ends when a chunk

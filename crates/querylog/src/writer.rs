@@ -1,9 +1,10 @@
 //! The writer thread: takes queries off the bounded queue and writes them in
 //! batches, one transaction per batch; runs the retention job when it is due.
 //!
-//! A batch is written when it holds `batch_size` queries, when its first
-//! query has waited `flush_interval`, on a flush request and when the queue
-//! is closed. A batch that cannot be written is counted (queries and
+//! Batches arrive from the threads' slots (`batcher`); they are written
+//! together when they hold `batch_size` queries, every `flush_interval`
+//! (after sweeping the slots' partial batches), on a flush request and
+//! when the queue is closed. A batch that cannot be written is counted (queries and
 //! transaction) and dropped; the writer goes on with the next one, so a full
 //! disk costs queries, never memory.
 //!
@@ -11,28 +12,32 @@
 //! connection (up to `busy_timeout`), queries pile up in the queue and
 //! beyond its capacity are dropped.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::LoggedQuery;
+use crate::Shared;
+use crate::batcher::Record;
 use crate::config::{Clock, QueryLogConfig};
 use crate::store::Store;
 
 /// What the handle sends to the writer.
 pub(crate) enum Command {
-    Record(LoggedQuery),
-    /// Write everything before this, run due maintenance, then answer.
+    /// A batch of queries from one thread's slot.
+    Records(Vec<Record>),
+    /// Write everything before this (slots included), run due maintenance,
+    /// then answer.
     Flush(Sender<()>),
 }
-
-/// The longest the writer sleeps without looking at the clock.
-const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 pub(crate) struct Writer {
     store: Store,
     receiver: Receiver<Command>,
-    batch: Vec<LoggedQuery>,
+    shared: Arc<Shared>,
+    /// Batches waiting to be written, and how many queries they hold.
+    pending: Vec<Vec<Record>>,
+    pending_queries: usize,
     batch_size: usize,
     flush_interval: Duration,
     maintenance_interval: Duration,
@@ -43,12 +48,15 @@ impl Writer {
     pub(crate) fn new(
         store: Store,
         receiver: Receiver<Command>,
+        shared: Arc<Shared>,
         config: &QueryLogConfig,
     ) -> Writer {
         Writer {
             store,
             receiver,
-            batch: Vec::with_capacity(config.batch_size.min(4096)),
+            shared,
+            pending: Vec::new(),
+            pending_queries: 0,
             batch_size: config.batch_size,
             flush_interval: config.flush_interval,
             maintenance_interval: config.maintenance_interval,
@@ -58,38 +66,33 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self) {
-        let mut batch_started: Option<Instant> = None;
+        // The writer wakes at least every flush interval to sweep the
+        // threads' partial batches and write what it holds.
+        let mut next_sweep = Instant::now() + self.flush_interval;
         loop {
-            let deadline = match batch_started {
-                Some(started) => started + self.flush_interval,
-                None => Instant::now() + IDLE_WAKE,
-            };
-            match self.receiver.recv_deadline(deadline) {
-                Ok(Command::Record(query)) => {
-                    if self.batch.is_empty() {
-                        batch_started = Some(Instant::now());
-                    }
-                    self.batch.push(query);
-                    if self.batch.len() >= self.batch_size {
+            match self.receiver.recv_deadline(next_sweep) {
+                Ok(Command::Records(batch)) => {
+                    self.shared.batcher.taken(batch.len());
+                    self.pending_queries += batch.len();
+                    self.pending.push(batch);
+                    if self.pending_queries >= self.batch_size {
                         self.write();
-                        batch_started = None;
                     }
                 }
                 Ok(Command::Flush(reply)) => {
+                    self.sweep();
                     self.write();
-                    batch_started = None;
                     self.maintain_if_due();
                     let _ = reply.send(());
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if batch_started.is_some_and(|started| started.elapsed() >= self.flush_interval)
-                    {
-                        self.write();
-                        batch_started = None;
-                    }
+                    self.sweep();
+                    self.write();
                     self.maintain_if_due();
+                    next_sweep = Instant::now() + self.flush_interval;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
+                    self.sweep();
                     self.write();
                     return;
                 }
@@ -97,13 +100,21 @@ impl Writer {
         }
     }
 
-    fn write(&mut self) {
-        if !self.batch.is_empty() {
-            self.store.write_batch(&self.batch);
-            self.batch.clear();
-        }
+    fn sweep(&mut self) {
+        let before = self.pending.len();
+        self.shared.batcher.sweep(&mut self.pending);
+        self.pending_queries += self.pending[before..].iter().map(Vec::len).sum::<usize>();
     }
 
+    fn write(&mut self) {
+        if self.pending_queries > 0 {
+            self.store.write_batch(&self.pending);
+        }
+        for batch in self.pending.drain(..) {
+            self.shared.batcher.recycle(batch);
+        }
+        self.pending_queries = 0;
+    }
     fn maintain_if_due(&mut self) {
         let now = self.store.now();
         let due = match self.last_maintenance {

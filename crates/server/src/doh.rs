@@ -46,7 +46,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -170,7 +170,7 @@ impl Drop for InFlight<'_> {
 /// What the requests of one connection share.
 struct Connection {
     handler: Arc<Handler>,
-    client: IpAddr,
+    client: SocketAddr,
     server_name: Option<String>,
     in_flight: Arc<AtomicUsize>,
     /// Requests under way (the connection is not idle while there are any).

@@ -27,7 +27,7 @@ use hanse_wire::{
     CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, Opcode,
     QueryView, Question, RType, Rcode, Record,
 };
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -91,6 +91,9 @@ impl std::fmt::Debug for Settings {
 pub(crate) struct Pending {
     id: u16,
     client: IpAddr,
+    client_port: u16,
+    /// The query as received, kept only when an observer wants it.
+    query_message: Box<[u8]>,
     profile: Option<ProfileId>,
     question: Question,
     client_name: Box<[u8]>,
@@ -117,6 +120,7 @@ struct ClientEdns {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Client {
     address: IpAddr,
+    port: u16,
     profile: Option<ProfileId>,
 }
 
@@ -248,7 +252,7 @@ impl Handler {
     pub(crate) fn handle<'b>(
         &self,
         packet: &[u8],
-        client: IpAddr,
+        client: SocketAddr,
         transport: Transport,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
@@ -260,11 +264,13 @@ impl Handler {
     pub(crate) fn handle_named<'b>(
         &self,
         packet: &[u8],
-        client: IpAddr,
+        client: SocketAddr,
         names: ClientNames<'_>,
         transport: Transport,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
+        let client_port = client.port();
+        let client = client.ip();
         let counters = self.statistics.current();
         counters.count_query(transport);
         let Ok(header) = Header::parse(packet) else {
@@ -307,7 +313,12 @@ impl Handler {
                     let response = error_response(packet, Rcode::REFUSED, &settings);
                     self.finish_error(
                         packet,
-                        client,
+                        &response,
+                        Client {
+                            address: client,
+                            port: client_port,
+                            profile: None,
+                        },
                         transport,
                         Rcode::REFUSED,
                         &settings,
@@ -328,7 +339,12 @@ impl Handler {
             let response = error_response(packet, Rcode::REFUSED, &settings);
             self.finish_error(
                 packet,
-                client,
+                &response,
+                Client {
+                    address: client,
+                    port: client_port,
+                    profile: None,
+                },
                 transport,
                 Rcode::REFUSED,
                 &settings,
@@ -346,6 +362,7 @@ impl Handler {
         });
         let client = Client {
             address: client,
+            port: client_port,
             profile,
         };
         if let Some(reply) = self.answer_from_cache(
@@ -453,7 +470,10 @@ impl Handler {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
                 client: client.address,
+                client_port: client.port,
                 transport,
+                query_message: packet,
+                response_message: reply,
                 qname_wire: view.name_wire(),
                 qtype: view.rtype,
                 rcode: Rcode(u16::from(rcode_bits)),
@@ -468,10 +488,12 @@ impl Handler {
     }
 
     /// Counts an error response to `packet` and tells the observer.
+    #[allow(clippy::too_many_arguments)]
     fn finish_error(
         &self,
         packet: &[u8],
-        client: IpAddr,
+        response: &[u8],
+        client: Client,
         transport: Transport,
         rcode: Rcode,
         settings: &Settings,
@@ -498,8 +520,11 @@ impl Handler {
         if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
-                client,
+                client: client.address,
+                client_port: client.port,
                 transport,
+                query_message: packet,
+                response_message: response,
                 qname_wire: name,
                 qtype: rtype.unwrap_or(RType(0)),
                 rcode,
@@ -523,7 +548,9 @@ impl Handler {
         started: Option<Instant>,
     ) -> Action<'b> {
         let response = error_response(packet, rcode, settings);
-        self.finish_error(packet, client.address, transport, rcode, settings, started);
+        self.finish_error(
+            packet, &response, client, transport, rcode, settings, started,
+        );
         Action::Owned(response)
     }
 
@@ -619,6 +646,12 @@ impl Handler {
         Action::Resolve(Box::new(Pending {
             id: header.id,
             client: client.address,
+            client_port: client.port,
+            query_message: if settings.observer.is_some() {
+                packet.into()
+            } else {
+                Box::default()
+            },
             profile: client.profile,
             client_name: question.name.as_wire().into(),
             question: Question {
@@ -646,7 +679,10 @@ impl Handler {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
                 client: pending.client,
+                client_port: pending.client_port,
                 transport,
+                query_message: &pending.query_message,
+                response_message: &[],
                 qname_wire: &pending.client_name,
                 qtype: pending.question.rtype,
                 rcode: Rcode::NOERROR,
@@ -682,7 +718,10 @@ impl Handler {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
                 client: pending.client,
+                client_port: pending.client_port,
                 transport,
+                query_message: &pending.query_message,
+                response_message: outcome.response.as_deref().unwrap_or_default(),
                 qname_wire: &pending.client_name,
                 qtype: pending.question.rtype,
                 rcode: if outcome.response.is_some() {

@@ -21,6 +21,9 @@
 //!   question could not be read.
 //! - `elapsed` on the hot path starts once the header has been read and the
 //!   settings loaded.
+//! - With an observer, a query that needs a resolution keeps a copy of its
+//!   message (for [`QueryEvent::query_message`], the dnstap export); cache
+//!   hits lend theirs and copy nothing.
 
 use crate::statistics::Transport;
 use hanse_wire::{RType, Rcode};
@@ -48,8 +51,16 @@ pub struct QueryEvent<'a> {
     pub time: SystemTime,
     /// The client's address.
     pub client: IpAddr,
+    /// The client's port.
+    pub client_port: u16,
     /// Where the query came in.
     pub transport: Transport,
+    /// The query as received (wire form); empty for a query that waited
+    /// for a resolution when the observer was added by a reload meanwhile.
+    pub query_message: &'a [u8],
+    /// The response sent (wire form, before any TLS padding); empty when
+    /// none was sent.
+    pub response_message: &'a [u8],
     /// The question name in uncompressed wire form, as the client spelled
     /// it; empty if the question could not be read.
     pub qname_wire: &'a [u8],

@@ -31,7 +31,7 @@
 use crate::statistics::ServiceStatistics;
 use crate::tcp::ConnectionLimits;
 use hanse_wire::proxy::{FIXED_LENGTH, SIGNATURE, could_be_signature, parse_proxy_header};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -94,12 +94,12 @@ impl Drop for Admission {
 /// the client's address; `None` if the connection is to be closed.
 pub(crate) async fn open_connection(
     mut stream: TcpStream,
-    peer: IpAddr,
+    peer: SocketAddr,
     from_proxy: bool,
     admission: &mut Admission,
     statistics: &ServiceStatistics,
     idle_timeout: Duration,
-) -> Option<(Replayed<TcpStream>, IpAddr)> {
+) -> Option<(Replayed<TcpStream>, SocketAddr)> {
     let reject = || {
         statistics.current().count_rejected_proxy_header();
         None
@@ -114,7 +114,7 @@ pub(crate) async fn open_connection(
             tracing::debug!("connection from proxy {peer} closed: no valid PROXY v2 header");
             return reject();
         };
-        if !admission.admit_client(client) {
+        if !admission.admit_client(client.ip()) {
             return None;
         }
         return Some((Replayed::new(stream, &[]), client));
@@ -152,7 +152,7 @@ async fn read_start(stream: &mut TcpStream, start: &mut [u8]) -> std::io::Result
 
 /// Reads exactly one header, no octet further, and returns the client's
 /// address it names (`peer` for LOCAL); `None` if it is not a valid one.
-async fn read_header(stream: &mut TcpStream, peer: IpAddr) -> Option<IpAddr> {
+async fn read_header(stream: &mut TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
     let mut fixed = [0u8; FIXED_LENGTH];
     read_start(stream, &mut fixed[..SIGNATURE.len()])
         .await
@@ -171,7 +171,7 @@ async fn read_header(stream: &mut TcpStream, peer: IpAddr) -> Option<IpAddr> {
     header[..FIXED_LENGTH].copy_from_slice(&fixed);
     stream.read_exact(&mut header[FIXED_LENGTH..]).await.ok()?;
     let (parsed, _) = parse_proxy_header(&header).ok()?;
-    Some(parsed.client_or(peer))
+    Some(parsed.source.unwrap_or(peer))
 }
 
 /// A stream with the octets already read from it put back in front.
@@ -282,7 +282,7 @@ mod tests {
             let statistics = ServiceStatistics::new(1);
             let opened = open_connection(
                 stream,
-                peer.ip(),
+                peer,
                 from_proxy,
                 &mut admission,
                 &statistics,
@@ -293,7 +293,7 @@ mod tests {
                 Some((mut stream, client)) => {
                     let mut rest = Vec::new();
                     stream.read_to_end(&mut rest).await.unwrap();
-                    Some((client, rest))
+                    Some((client.ip(), rest))
                 }
                 None => None,
             };

@@ -47,7 +47,7 @@ use parking_lot::Mutex;
 use quinn::crypto::rustls::{HandshakeData, QuicServerConfig};
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -226,7 +226,8 @@ pub(crate) async fn serve_quic(
                 None => break,
             },
         };
-        let client = incoming.remote_address().ip();
+        let peer = incoming.remote_address();
+        let client = peer.ip();
         let limits = &context.limits;
         let loaded = limits.total.load(Ordering::Acquire) * 2 >= limits.max_total;
         if loaded && !incoming.remote_address_validated() && incoming.may_retry() {
@@ -259,7 +260,7 @@ pub(crate) async fn serve_quic(
                 }
             };
             if let Some(connection) = connection {
-                serve_connection(connection, client, &context, shutdown).await;
+                serve_connection(connection, peer, &context, shutdown).await;
             }
             context.limits.release(client);
         });
@@ -274,7 +275,7 @@ pub(crate) async fn serve_quic(
 /// server stops.
 async fn serve_connection(
     connection: Connection,
-    client: IpAddr,
+    client: SocketAddr,
     context: &QuicContext,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -314,7 +315,7 @@ async fn serve_connection(
 /// One query's stream and what answering it needs.
 struct QueryStream {
     connection: Connection,
-    client: IpAddr,
+    client: SocketAddr,
     server_name: Option<Arc<str>>,
     handler: Arc<Handler>,
     in_flight: Arc<AtomicUsize>,

@@ -12,7 +12,7 @@ use crate::padding::{pad_response, wants_padding};
 use crate::proxy_protocol::{Admission, open_connection};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -108,7 +108,7 @@ pub(crate) async fn accept_admitted(
     limits: &Arc<ConnectionLimits>,
     handler: &Handler,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<(tokio::net::TcpStream, IpAddr, Admission, bool)> {
+) -> Option<(tokio::net::TcpStream, SocketAddr, Admission, bool)> {
     loop {
         let (stream, peer) = tokio::select! {
             biased;
@@ -121,8 +121,7 @@ pub(crate) async fn accept_admitted(
                 }
             },
         };
-        let peer = peer.ip();
-        let from_proxy = handler.is_proxy(peer);
+        let from_proxy = handler.is_proxy(peer.ip());
         if !limits.admit_total() {
             drop(stream);
             continue;
@@ -135,11 +134,11 @@ pub(crate) async fn accept_admitted(
                 true,
             ));
         }
-        if limits.admit_client(peer) {
+        if limits.admit_client(peer.ip()) {
             return Some((
                 stream,
                 peer,
-                Admission::with_client(Arc::clone(limits), peer),
+                Admission::with_client(Arc::clone(limits), peer.ip()),
                 false,
             ));
         }
@@ -197,7 +196,7 @@ pub(crate) async fn serve_tcp(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_stream<S>(
     stream: S,
-    client: IpAddr,
+    client: SocketAddr,
     server_name: Option<String>,
     transport: Transport,
     handler: Arc<Handler>,
@@ -251,7 +250,7 @@ pub(crate) async fn serve_stream<S>(
             break;
         };
         if transport == Transport::Tcp
-            && let Some(messages) = handler.transfer(&packet, client)
+            && let Some(messages) = handler.transfer(&packet, client.ip())
         {
             // A zone transfer: its messages in order, each bounded in time
             // so a client that stops reading cannot hold the connection.

@@ -50,13 +50,13 @@ pub(crate) async fn serve_udp(
             _ = &mut shutdown_signal => break,
         };
         let mut packet = &receive_buffer[..length];
-        let mut client_address = client.ip();
-        let from_proxy = handler.is_proxy(client_address);
+        let mut client_address = client;
+        let from_proxy = handler.is_proxy(client.ip());
         if from_proxy || packet.starts_with(&SIGNATURE) {
             match parse_proxy_header(packet) {
                 Ok((header, header_length)) if from_proxy => {
                     packet = &packet[header_length..];
-                    client_address = header.client_or(client_address);
+                    client_address = header.source.unwrap_or(client);
                 }
                 _ => {
                     handler.statistics.current().count_rejected_proxy_header();
@@ -65,7 +65,7 @@ pub(crate) async fn serve_udp(
             }
         }
         match handler.handle(packet, client_address, Transport::Udp, &mut send_buffer) {
-            Action::Reply(reply) => match handler.check_udp_response(reply, client_address) {
+            Action::Reply(reply) => match handler.check_udp_response(reply, client_address.ip()) {
                 ResponseVerdict::Send => {
                     let _ = socket.try_send_to(reply, client);
                 }
@@ -77,7 +77,7 @@ pub(crate) async fn serve_udp(
                 ResponseVerdict::Drop => {}
             },
             Action::Owned(reply) => {
-                if let Some(reply) = rate_limited(&handler, reply, client_address) {
+                if let Some(reply) = rate_limited(&handler, reply, client_address.ip()) {
                     let _ = socket.send_to(&reply, client).await;
                 }
             }
@@ -96,7 +96,7 @@ pub(crate) async fn serve_udp(
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Udp).await;
                     let response = response
-                        .and_then(|response| rate_limited(&handler, response, client_address));
+                        .and_then(|response| rate_limited(&handler, response, client_address.ip()));
                     if let Some(response) = response {
                         // Try at once; wait for the socket only if its buffer is full.
                         if socket.try_send_to(&response, client).is_err() {
