@@ -128,10 +128,8 @@ add_host() { # NODE ADDRESS: namespace hfleet-NODE, eth0 = ADDRESS, cable hfleet
   ip -n "$ns" addr add "$address/24" dev eth0
   ip -n "$ns" link set lo up
   ip -n "$ns" link set eth0 up
-  # Hanse decides at start whether IPv4 is usable by routing a probe to 192.0.2.1
-  # (hanse-resolve's family_usable): a default route is needed. It points to an address
-  # nobody holds, so nothing can leave the bridge (no forwarding by the root namespace).
-  ip -n "$ns" route add default via "$NET.253" dev eth0
+  # No default route: the hosts reach only the bridge. Hanse must still resolve from
+  # the test root (regression: it used to decide that IPv4 was unusable without one).
   ip link set "hfleet-$node-h" master "$BRIDGE" up
 }
 add_host p "$NET.1"

@@ -179,6 +179,8 @@ impl<T: Transport> Resolver<T> {
         transport: T,
         clock: Arc<dyn Clock>,
     ) -> Resolver<T> {
+        let ipv4_usable = family_reachable(&config, "192.0.2.1:53".parse().expect("literal"));
+        let ipv6_usable = family_reachable(&config, "[2001:db8::1]:53".parse().expect("literal"));
         Resolver {
             config: ArcSwap::from_pointee(config),
             cache,
@@ -187,8 +189,8 @@ impl<T: Transport> Resolver<T> {
             selection: ServerSelection::default(),
             in_flight: InFlight::default(),
             upstream: UpstreamCounters::default(),
-            ipv4_usable: family_usable("192.0.2.1:53".parse().expect("literal")),
-            ipv6_usable: family_usable("[2001:db8::1]:53".parse().expect("literal")),
+            ipv4_usable,
+            ipv6_usable,
             this: Weak::new(),
             refreshing: InFlight::default(),
             prefetch_candidates: parking_lot::Mutex::new(HashSet::new()),
@@ -1820,6 +1822,28 @@ fn is_public(address: IpAddr) -> bool {
                 || (segments[0] == 0x2001 && segments[1] == 0x0db8))
         }
     }
+}
+
+
+/// Whether the address family of `probe` can reach anything: a route to the
+/// documentation address `probe` (a default route), or else a route to one
+/// of the configured root hints, forwarders or stub servers of that family
+/// (a network with only private routes to its own roots).
+fn family_reachable(config: &ResolverConfig, probe: SocketAddr) -> bool {
+    if family_usable(probe) {
+        return true;
+    }
+    let same_family = |address: &SocketAddr| address.is_ipv4() == probe.is_ipv4();
+    let hints = config
+        .root_hints
+        .iter()
+        .flat_map(|(_, addresses)| addresses.iter().map(|address| SocketAddr::new(*address, 53)));
+    let zones = config
+        .forward_zones
+        .iter()
+        .chain(&config.stub_zones)
+        .flat_map(|zone| zone.servers.iter().copied());
+    hints.chain(zones).filter(same_family).any(family_usable)
 }
 
 #[cfg(test)]
