@@ -82,6 +82,7 @@ fn settings(notify: Option<Arc<dyn NotifyReceiver>>) -> Settings {
         observer: None,
         proxy_protocol_from: AccessList::default(),
         rate_limit: Default::default(),
+        cookies: Default::default(),
     }
 }
 
