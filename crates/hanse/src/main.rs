@@ -33,9 +33,8 @@ use hanse_resolve::{
     ResolverConfig, ResolverMode, StaleConfig, ZoneServers,
 };
 use hanse_server::{
-    CookieSettings,
-    AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, Server,
-    ServerConfig, Settings,
+    AccessList, CertificateFiles, CookieSettings, EncryptedConfig, NotifyReceiver, QueryObserver,
+    Server, ServerConfig, Settings,
 };
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;

@@ -108,9 +108,8 @@ pub(crate) async fn serve_udp(
                     let response = if query.cookie_verified() {
                         response
                     } else {
-                        response.and_then(|response| {
-                            rate_limited(&handler, response, client_address)
-                        })
+                        response
+                            .and_then(|response| rate_limited(&handler, response, client_address))
                     };
                     if let Some(response) = response {
                         // Try at once; wait for the socket only if its buffer is full.
