@@ -320,10 +320,11 @@ impl CookieJar {
         let length = cookie.len().min(32);
         octets[..length].copy_from_slice(&cookie[..length]);
         let mut servers = self.servers.lock();
-        if servers.len() >= MAX_REMEMBERED_SERVERS && !servers.contains_key(&server) {
-            if let Some(forgotten) = servers.keys().next().copied() {
-                servers.remove(&forgotten);
-            }
+        if servers.len() >= MAX_REMEMBERED_SERVERS
+            && !servers.contains_key(&server)
+            && let Some(forgotten) = servers.keys().next().copied()
+        {
+            servers.remove(&forgotten);
         }
         servers.insert(
             server,
