@@ -396,12 +396,20 @@ pub fn find_cookie(message: &[u8]) -> Option<Result<Cookie<'_>, CookieError>> {
 
 /// Appends an EDNS option to the OPT record of the message in
 /// `buffer[..length]`, in place, when that record is the message's last
-/// (as [`crate::MessageBuilder`] writes it). Returns the new length, or
-/// `None` (nothing changed) without such an OPT record or without room.
+/// (as [`crate::MessageBuilder`] writes it) and its options are well
+/// formed. Returns the new length, or `None` (nothing changed) without such
+/// an OPT record or without room.
 pub fn append_option(buffer: &mut [u8], length: usize, code: u16, data: &[u8]) -> Option<usize> {
     let opt = find_opt(buffer.get(..length)?)?;
     if opt.data + opt.data_length != length {
         return None;
+    }
+    // The options already there must tile the data exactly, or the new one
+    // would be read as part of a broken one.
+    let mut options = &buffer[opt.data..length];
+    while !options.is_empty() {
+        let option_length = usize::from(u16::from_be_bytes([*options.get(2)?, *options.get(3)?]));
+        options = options.get(4 + option_length..)?;
     }
     let new_length = length + 4 + data.len();
     let new_data_length = u16::try_from(opt.data_length + 4 + data.len()).ok()?;
@@ -646,6 +654,12 @@ mod tests {
         let mut bad = compose_query(9, &name, RType::A, true, Some(Edns::default()));
         assert!(push_option(&mut bad, COOKIE_OPTION, &[1, 2, 3]));
         assert_eq!(find_cookie(&bad), Some(Err(CookieError::BadLength(3))));
+        // Options that do not tile the OPT data: nothing is appended.
+        let mut broken = compose_query(9, &name, RType::A, true, Some(Edns::default()));
+        let end = broken.len();
+        broken.extend_from_slice(&[0, 8, 0, 9, 1]);
+        broken[end - 1] = 5;
+        assert!(!push_option(&mut broken, COOKIE_OPTION, &data));
         // Cut-short and garbage messages find nothing and do not panic.
         for end in 0..message.len() {
             let _ = find_cookie(&message[..end]);
