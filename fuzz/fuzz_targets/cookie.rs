@@ -17,8 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let mut buffer = data.to_vec();
     buffer.resize(data.len() + 12, 0);
     let parsed_before = Message::parse(data).is_ok();
-    if let Some(length) = append_option(&mut buffer, data.len(), 65001, &[1, 2, 3, 4, 5, 6, 7, 8])
-    {
+    if let Some(length) = append_option(&mut buffer, data.len(), 65001, &[1, 2, 3, 4, 5, 6, 7, 8]) {
         let message = &buffer[..length];
         let opt = find_opt(message).expect("the OPT record it was appended to");
         assert_eq!(find_option(message, &opt, 65001).map(<[u8]>::len), Some(8));
