@@ -32,19 +32,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(nsec3) = Nsec3::parse(rest) {
         let text = encode_base32hex(&nsec3.next_hashed_owner);
-        assert_eq!(
-            decode_base32hex(text.as_bytes()).as_deref(),
-            Some(&*nsec3.next_hashed_owner)
-        );
+        assert_eq!(decode_base32hex(text.as_bytes()).as_deref(), Some(&*nsec3.next_hashed_owner));
     }
-    for rtype in [
-        RType::MX,
-        RType::SOA,
-        RType::NAPTR,
-        RType::RRSIG,
-        RType::SRV,
-        RType::NSEC,
-    ] {
+    for rtype in [RType::MX, RType::SOA, RType::NAPTR, RType::RRSIG, RType::SRV, RType::NSEC] {
         let _ = canonical_data(rtype, rest);
     }
     let _ = compute_key_tag(rest);
@@ -54,10 +44,7 @@ fuzz_target!(|data: &[u8]| {
     let (Ok(key), Ok(rrsig)) = (Dnskey::parse(key_part), Rrsig::parse(rrsig_part)) else {
         return;
     };
-    let owner = rrsig
-        .signer_name
-        .prepend(b"www")
-        .unwrap_or_else(|_| Name::root());
+    let owner = rrsig.signer_name.prepend(b"www").unwrap_or_else(|_| Name::root());
     let rrset = [Record {
         name: owner,
         rtype: rrsig.type_covered,
@@ -65,8 +52,6 @@ fuzz_target!(|data: &[u8]| {
         ttl: 300,
         data: Box::new([192, 0, 2, 1]),
     }];
-    let policy = AlgorithmPolicy {
-        validate_sha1: true,
-    };
+    let policy = AlgorithmPolicy { validate_sha1: true };
     let _ = verify_rrset_with_policy(&rrset, &rrsig, &key, rrsig.inception, &policy);
 });

@@ -32,10 +32,8 @@ fn recompose(message: &Message) -> Option<Vec<u8>> {
 fn same_records(left: &[Record], right: &[Record]) -> bool {
     left.len() == right.len()
         && left.iter().zip(right).all(|(left, right)| {
-            let compressed = matches!(
-                left.rtype,
-                RType::NS | RType::CNAME | RType::PTR | RType::SOA | RType::MX
-            );
+            let compressed =
+                matches!(left.rtype, RType::NS | RType::CNAME | RType::PTR | RType::SOA | RType::MX);
             left.name == right.name
                 && left.rtype == right.rtype
                 && left.class == right.class

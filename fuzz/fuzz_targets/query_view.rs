@@ -37,12 +37,7 @@ fuzz_target!(|packet: &[u8]| {
         message.header.recursion_desired,
     )
     .with_authentic_data(message.header.authentic_data);
-    let expected = CacheKey::new(
-        question.name.as_wire(),
-        question.rtype,
-        question.class,
-        flags,
-    )
-    .expect("a parsed name fits a key");
+    let expected = CacheKey::new(question.name.as_wire(), question.rtype, question.class, flags)
+        .expect("a parsed name fits a key");
     assert_eq!(key.as_bytes(), expected.as_bytes());
 });
