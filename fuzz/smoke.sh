@@ -16,7 +16,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 
 failed=()
-for target in message_parse query_view zone_parse dnssec_rdata proxy_header; do
+for target in message_parse query_view zone_parse dnssec_rdata proxy_header cookie; do
     mkdir -p "corpus/$target"
     echo "== $target for ${seconds}s"
     if ! cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \

@@ -417,6 +417,12 @@ pub struct ServerSection {
     /// Proxies whose UDP datagrams and TCP, DoT and DoH connections start
     /// with a PROXY protocol v2 header naming the client; empty by default.
     pub proxy_protocol_from: Vec<IpNetwork>,
+    /// Whether UDP queries must carry a valid DNS server cookie (RFC 7873
+    /// §5.2.3); false by default.
+    pub require_cookies: bool,
+    /// The 128-bit secret of server cookies (RFC 9018), for a fleet that
+    /// answers from one anycast address; random at start when absent.
+    pub cookie_secret: Option<[u8; 16]>,
 }
 
 impl Default for ServerSection {
@@ -446,6 +452,8 @@ impl Default for ServerSection {
             certificate: None,
             private_key: None,
             proxy_protocol_from: Vec::new(),
+            require_cookies: false,
+            cookie_secret: None,
         }
     }
 }
@@ -1185,7 +1193,21 @@ const SERVER_KEYS: &[&str] = &[
     "certificate",
     "private_key",
     "proxy_protocol_from",
+    "require_cookies",
+    "cookie_secret",
 ];
+/// A 128-bit cookie secret written as 32 hexadecimal digits.
+fn parse_cookie_secret(text: &str) -> Option<[u8; 16]> {
+    if text.len() != 32 || !text.is_ascii() {
+        return None;
+    }
+    let mut secret = [0u8; 16];
+    for (index, byte) in secret.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * index..2 * index + 2], 16).ok()?;
+    }
+    Some(secret)
+}
+
 /// The default port of DNS over TLS (RFC 7858 §3.1).
 const DOT_PORT: u16 = 853;
 /// The default port of DNS over QUIC (UDP, RFC 9250 §4.1.1).
@@ -2357,6 +2379,23 @@ impl Checker<'_> {
                 "proxy_protocol_from" => {
                     if let Some(networks) = self.read_networks(value, &path) {
                         server.proxy_protocol_from = networks;
+                    }
+                }
+                "require_cookies" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        server.require_cookies = flag;
+                    }
+                }
+                "cookie_secret" => {
+                    if let Some(text) = self.expect_string(value, &path) {
+                        match parse_cookie_secret(text) {
+                            Some(secret) => server.cookie_secret = Some(secret),
+                            None => self.report(
+                                value.span().start,
+                                &path,
+                                "needs 32 hexadecimal digits (a 128-bit secret)",
+                            ),
+                        }
                     }
                 }
                 "threads" => {
@@ -5834,7 +5873,7 @@ level = \"loud\"
             [
                 "2:11: server.threads: 0 is out of range 1..=1024",
                 "3:27: server.listen[1]: \"10.0.0.1:99999\" is not an address:port",
-                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, quic_listen, quic_idle_timeout, max_quic_connections, max_quic_connections_per_client, max_quic_streams, certificate, private_key, proxy_protocol_from",
+                "4:1: server.colour: unknown key; expected one of: listen, allow_from, threads, tcp_idle_timeout, max_tcp_connections, max_tcp_connections_per_client, lame_duck, tls_listen, https_listen, doh_cleartext_listen, quic_listen, quic_idle_timeout, max_quic_connections, max_quic_connections_per_client, max_quic_streams, certificate, private_key, proxy_protocol_from, require_cookies, cookie_secret",
                 "7:11: cache.max_ttl: expected an integer, found a string",
                 "8:11: cache.min_ttl: -1 is out of range 0..=2147483647",
                 "10:2: bogus: unknown section; expected one of: server, resolver, cache, log, policy, api, query_log, dnssec, rate_limit",
@@ -6000,6 +6039,23 @@ level = \"loud\"
             9,
             "log.level: expected a string, found an array",
         );
+    }
+
+    #[test]
+    fn cookie_keys_are_read_and_checked() {
+        let config = parse_ok(
+            "[server]\nrequire_cookies = true\ncookie_secret = \"e5e973e5a6b2a43f48e7dc849e37bfcf\"\n",
+        );
+        assert!(config.server.require_cookies);
+        assert_eq!(
+            config.server.cookie_secret.unwrap()[..4],
+            [0xe5, 0xe9, 0x73, 0xe5]
+        );
+        assert!(!Config::default().server.require_cookies);
+        for bad in ["\"e5e973\"", "\"zz\"", "12"] {
+            let text = format!("[server]\ncookie_secret = {bad}\n");
+            assert!(parse("hanse.toml", &text).is_err(), "{bad}");
+        }
     }
 
     #[test]

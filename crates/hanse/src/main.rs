@@ -38,8 +38,8 @@ use hanse_resolve::{
     ZoneServers,
 };
 use hanse_server::{
-    AccessList, CertificateFiles, EncryptedConfig, NotifyReceiver, QueryObserver, QuicSettings,
-    Server, ServerConfig, Settings,
+    AccessList, CertificateFiles, CookieSettings, EncryptedConfig, NotifyReceiver, QueryObserver,
+    QuicSettings, Server, ServerConfig, Settings,
 };
 use hanse_wire::{Name, RType};
 use std::net::IpAddr;
@@ -409,7 +409,34 @@ fn settings(
         rate_limit: rate_limit_settings(&config.rate_limit),
         transfer: (!config.policy.serve.is_empty())
             .then(|| Arc::clone(primary) as Arc<dyn hanse_server::TransferProvider>),
+        cookies: CookieSettings {
+            secrets: cookie_secrets(config.server.cookie_secret),
+            require: config.server.require_cookies,
+        },
     }
+}
+
+/// The server cookie secrets in force: a random secret at start unless
+/// `[server] cookie_secret` names one; when a reload brings another
+/// configured secret, the one before stays accepted as the previous secret
+/// (RFC 9018 §4.5). A reload without the key keeps the secret in force.
+fn cookie_secrets(configured: Option<[u8; 16]>) -> hanse_wire::cookie::ServerSecrets {
+    use hanse_wire::cookie::ServerSecrets;
+    static IN_FORCE: std::sync::Mutex<Option<ServerSecrets>> = std::sync::Mutex::new(None);
+    let mut in_force = IN_FORCE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let secrets = match (in_force.take(), configured) {
+        (None, Some(secret)) => ServerSecrets::new(secret),
+        (None, None) => ServerSecrets::new(rand::random()),
+        (Some(old), Some(secret)) if old.current != secret => ServerSecrets {
+            current: secret,
+            previous: Some(old.current),
+        },
+        (Some(old), _) => old,
+    };
+    *in_force = Some(secrets.clone());
+    secrets
 }
 
 /// The server's rate-limit settings from `[rate_limit]`.

@@ -1824,7 +1824,6 @@ fn is_public(address: IpAddr) -> bool {
     }
 }
 
-
 /// Whether the address family of `probe` can reach anything: a route to the
 /// documentation address `probe` (a default route), or else a route to one
 /// of the configured root hints, forwarders or stub servers of that family
@@ -1834,10 +1833,11 @@ fn family_reachable(config: &ResolverConfig, probe: SocketAddr) -> bool {
         return true;
     }
     let same_family = |address: &SocketAddr| address.is_ipv4() == probe.is_ipv4();
-    let hints = config
-        .root_hints
-        .iter()
-        .flat_map(|(_, addresses)| addresses.iter().map(|address| SocketAddr::new(*address, 53)));
+    let hints = config.root_hints.iter().flat_map(|(_, addresses)| {
+        addresses
+            .iter()
+            .map(|address| SocketAddr::new(*address, 53))
+    });
     let zones = config
         .forward_zones
         .iter()

@@ -60,7 +60,9 @@ pub use statistics::{
     FailureReason, HistogramSnapshot, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, LatencyHistogram,
     MAX_TRACKED_SERVERS, ServerStatistics, UpstreamStatistics,
 };
-pub use transport::{NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery};
+pub use transport::{
+    CookieStatistics, NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery,
+};
 pub use upstream_tls::{
     DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol, EncryptedUpstream,
     IDLE_TIMEOUT, MAX_OUTSTANDING, UpstreamTlsError, UpstreamTrust,

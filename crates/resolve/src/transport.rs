@@ -8,13 +8,30 @@
 //! deadline. Every UDP query uses a new socket on a random source port.
 //! Queries to encrypted upstreams (DoT, DoH) go through the shared
 //! connections of `upstream_tls`.
+//!
+//! DNS cookies (RFC 7873 §5.1, §5.3): a query with EDNS carries a client
+//! cookie derived from a secret of this transport, our address and the
+//! server's address, and the server cookie last learned from that server. A
+//! response whose COOKIE option carries another client cookie is ignored as
+//! spoofed (the wait goes on); so is a response without one from a server
+//! that sent us a server cookie before. BADCOOKIE (RFC 7873 §5.3) is retried
+//! once with the new server cookie. Servers that never send a COOKIE option
+//! back keep working as before.
+//!
+//! Limitation: server cookies are remembered for at most
+//! [`MAX_REMEMBERED_SERVERS`] server addresses; beyond that an arbitrary one
+//! is forgotten, and its server hands out a new cookie on the next query.
 
 use crate::upstream_tls::{ConnectionPool, EncryptedUpstream};
-use hanse_wire::{Header, Name, Question, RType};
+use hanse_wire::cookie::{COOKIE_OPTION, Cookie, find_cookie, find_opt};
+use hanse_wire::{Header, Name, Question, RType, Rcode};
+use parking_lot::Mutex;
 use socket2::{Domain, Protocol as SocketProtocol, Socket, Type};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -169,17 +186,185 @@ pub fn response_matches(response: &[u8], id: u16, name: &Name, rtype: RType) -> 
     }
 }
 
+/// Server addresses whose server cookies are remembered.
+pub const MAX_REMEMBERED_SERVERS: usize = 4096;
+
 /// The real transport: UDP with a fresh random-port socket per query, TCP,
-/// and shared TLS and HTTPS connections to encrypted upstreams.
+/// and shared TLS and HTTPS connections to encrypted upstreams; DNS cookies
+/// towards every server over UDP and TCP (see the module documentation).
 #[derive(Debug, Default, Clone)]
 pub struct NetworkTransport {
     connections: Arc<ConnectionPool>,
+    cookies: Arc<CookieJar>,
 }
 
 impl NetworkTransport {
-    /// Makes a transport.
+    /// Makes a transport with a random client cookie secret.
     pub fn new() -> NetworkTransport {
         NetworkTransport::default()
+    }
+
+    /// What the cookies towards upstream servers did so far.
+    pub fn cookie_statistics(&self) -> CookieStatistics {
+        let jar = &self.cookies;
+        CookieStatistics {
+            queries_with_cookie: jar.queries_with_cookie.load(Ordering::Relaxed),
+            servers_with_cookie: jar.servers.lock().len() as u64,
+            spoofed_responses: jar.spoofed_responses.load(Ordering::Relaxed),
+            bad_cookie_retries: jar.bad_cookie_retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of the DNS cookies sent to upstream servers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CookieStatistics {
+    /// Queries sent with a client cookie.
+    pub queries_with_cookie: u64,
+    /// Servers whose server cookie is remembered now.
+    pub servers_with_cookie: u64,
+    /// Responses ignored because their cookie was not ours (or missing from
+    /// a server that sends cookies).
+    pub spoofed_responses: u64,
+    /// Queries sent again after a BADCOOKIE response.
+    pub bad_cookie_retries: u64,
+}
+
+/// A server cookie learned from one server (8 to 32 octets).
+#[derive(Debug, Clone, Copy)]
+struct ServerCookie {
+    octets: [u8; 32],
+    length: u8,
+}
+
+impl ServerCookie {
+    fn as_bytes(&self) -> &[u8] {
+        &self.octets[..usize::from(self.length)]
+    }
+}
+
+/// The client side of DNS cookies: the secret of our client cookies and the
+/// server cookies learned, keyed by server address.
+#[derive(Debug)]
+struct CookieJar {
+    secret: [u8; 16],
+    servers: Mutex<HashMap<IpAddr, ServerCookie>>,
+    queries_with_cookie: AtomicU64,
+    spoofed_responses: AtomicU64,
+    bad_cookie_retries: AtomicU64,
+}
+
+impl Default for CookieJar {
+    fn default() -> CookieJar {
+        CookieJar {
+            secret: rand::random(),
+            servers: Mutex::new(HashMap::new()),
+            queries_with_cookie: AtomicU64::new(0),
+            spoofed_responses: AtomicU64::new(0),
+            bad_cookie_retries: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What to do with a response that matches the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CookieVerdict {
+    /// Take it.
+    Accept,
+    /// Not from the server we asked: keep waiting.
+    Ignore,
+    /// BADCOOKIE with a new server cookie: send the query again.
+    Retry,
+}
+
+/// The cookie state of one exchange.
+struct CookieExchange {
+    /// Our client cookie for this server.
+    client: [u8; 8],
+    /// Whether the query carries a COOKIE option at all.
+    sent: bool,
+}
+
+impl CookieJar {
+    /// `message` with a COOKIE option for `server`, sent from `local`;
+    /// `None` when the query has no OPT record to carry it.
+    fn prepare(
+        &self,
+        message: &[u8],
+        local: IpAddr,
+        server: IpAddr,
+    ) -> (Option<Vec<u8>>, CookieExchange) {
+        let client = hanse_wire::cookie::client_cookie(&self.secret, local, server);
+        let mut data = [0u8; 40];
+        data[..8].copy_from_slice(&client);
+        let mut length = 8;
+        if let Some(cookie) = self.servers.lock().get(&server) {
+            let octets = cookie.as_bytes();
+            data[8..8 + octets.len()].copy_from_slice(octets);
+            length += octets.len();
+        }
+        let mut with_cookie = message.to_vec();
+        let sent =
+            hanse_wire::cookie::push_option(&mut with_cookie, COOKIE_OPTION, &data[..length]);
+        if sent {
+            self.queries_with_cookie.fetch_add(1, Ordering::Relaxed);
+        }
+        (sent.then_some(with_cookie), CookieExchange { client, sent })
+    }
+
+    /// Judges a response from `server` to a query of `exchange`, and
+    /// remembers the server cookie it carries.
+    fn judge(&self, response: &[u8], server: IpAddr, exchange: &CookieExchange) -> CookieVerdict {
+        if !exchange.sent {
+            return CookieVerdict::Accept;
+        }
+        match find_cookie(response) {
+            Some(Ok(Cookie {
+                client,
+                server: server_cookie,
+            })) if client == exchange.client => {
+                if !server_cookie.is_empty() {
+                    self.remember(server, server_cookie);
+                }
+                let extended = find_opt(response).map_or(0, |opt| opt.extended_rcode(response));
+                let rcode = (u16::from(extended) << 4) | u16::from(response[3] & 0x0f);
+                if rcode == Rcode::BADCOOKIE.0 && !server_cookie.is_empty() {
+                    CookieVerdict::Retry
+                } else {
+                    CookieVerdict::Accept
+                }
+            }
+            Some(_) => {
+                self.spoofed_responses.fetch_add(1, Ordering::Relaxed);
+                CookieVerdict::Ignore
+            }
+            // A server that sent us cookies before must send one now.
+            None if self.servers.lock().contains_key(&server) => {
+                self.spoofed_responses.fetch_add(1, Ordering::Relaxed);
+                CookieVerdict::Ignore
+            }
+            None => CookieVerdict::Accept,
+        }
+    }
+
+    fn remember(&self, server: IpAddr, cookie: &[u8]) {
+        let mut octets = [0u8; 32];
+        let length = cookie.len().min(32);
+        octets[..length].copy_from_slice(&cookie[..length]);
+        let mut servers = self.servers.lock();
+        if servers.len() >= MAX_REMEMBERED_SERVERS
+            && !servers.contains_key(&server)
+            && let Some(forgotten) = servers.keys().next().copied()
+        {
+            servers.remove(&forgotten);
+        }
+        servers.insert(
+            server,
+            ServerCookie {
+                octets,
+                length: length as u8,
+            },
+        );
     }
 }
 
@@ -225,23 +410,34 @@ fn new_nonblocking_udp(domain: Domain) -> std::io::Result<Socket> {
     Ok(socket)
 }
 
-async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
+async fn exchange_udp(
+    query: UpstreamQuery<'_>,
+    cookies: &CookieJar,
+) -> Result<Vec<u8>, TransportError> {
     let socket = open_udp(query.server).map_err(|_| TransportError::Network)?;
+    let local = socket
+        .local_addr()
+        .ok()
+        .and_then(|address| address.as_socket())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |address| address.ip());
+    let (with_cookie, mut exchange) = cookies.prepare(query.message, local, query.server.ip());
+    let message = with_cookie.as_deref().unwrap_or(query.message);
     // Send before the socket joins the runtime: a fresh socket has room for
     // one datagram, so the send does not wait for a writability event (and a
     // response that arrives before the registration is reported by it).
-    let sent = socket.send(query.message);
+    let sent = socket.send(message);
     let socket = UdpSocket::from_std(socket.into()).map_err(|_| TransportError::Network)?;
     match sent {
         Ok(_) => {}
         Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
             socket
-                .send(query.message)
+                .send(message)
                 .await
                 .map_err(|_| TransportError::Network)?;
         }
         Err(_) => return Err(TransportError::Network),
     }
+    let mut retried = false;
     let deadline = tokio::time::Instant::now() + query.timeout;
     // Uninitialised capacity: a response larger than this is cut short and
     // then fails to parse, which is what a response larger than the size we
@@ -255,25 +451,51 @@ async fn exchange_udp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportErro
             // ICMP port unreachable shows up as a receive error on a connected socket.
             Ok(Err(_)) => return Err(TransportError::Network),
             Ok(Ok(_)) => {
-                if response_matches(&buffer, query.id, query.name, query.rtype) {
-                    return Ok(buffer);
+                if !response_matches(&buffer, query.id, query.name, query.rtype) {
+                    // A forged or stale datagram: keep waiting for the real one.
+                    continue;
                 }
-                // A forged or stale datagram: keep waiting for the real one.
+                match cookies.judge(&buffer, query.server.ip(), &exchange) {
+                    CookieVerdict::Accept => return Ok(buffer),
+                    CookieVerdict::Ignore => {}
+                    CookieVerdict::Retry if retried => return Ok(buffer),
+                    CookieVerdict::Retry => {
+                        // BADCOOKIE: once more, with the server cookie just learned.
+                        retried = true;
+                        cookies.bad_cookie_retries.fetch_add(1, Ordering::Relaxed);
+                        let (again, next) =
+                            cookies.prepare(query.message, local, query.server.ip());
+                        exchange = next;
+                        let message = again.as_deref().unwrap_or(query.message);
+                        socket
+                            .send(message)
+                            .await
+                            .map_err(|_| TransportError::Network)?;
+                    }
+                }
             }
         }
     }
 }
 
-async fn exchange_tcp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
+async fn exchange_tcp(
+    query: UpstreamQuery<'_>,
+    cookies: &CookieJar,
+) -> Result<Vec<u8>, TransportError> {
     let work = async {
         let mut stream = TcpStream::connect(query.server)
             .await
             .map_err(|_| TransportError::Network)?;
         let _ = stream.set_nodelay(true);
-        let length = u16::try_from(query.message.len()).map_err(|_| TransportError::Malformed)?;
-        let mut framed = Vec::with_capacity(query.message.len() + 2);
+        let local = stream
+            .local_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |address| address.ip());
+        let (with_cookie, exchange) = cookies.prepare(query.message, local, query.server.ip());
+        let message = with_cookie.as_deref().unwrap_or(query.message);
+        let length = u16::try_from(message.len()).map_err(|_| TransportError::Malformed)?;
+        let mut framed = Vec::with_capacity(message.len() + 2);
         framed.extend_from_slice(&length.to_be_bytes());
-        framed.extend_from_slice(query.message);
+        framed.extend_from_slice(message);
         stream
             .write_all(&framed)
             .await
@@ -290,7 +512,10 @@ async fn exchange_tcp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportErro
                 .read_exact(&mut response)
                 .await
                 .map_err(|_| TransportError::Network)?;
-            if response_matches(&response, query.id, query.name, query.rtype) {
+            // Over TCP a BADCOOKIE is taken as it is: the address is proven.
+            if response_matches(&response, query.id, query.name, query.rtype)
+                && cookies.judge(&response, query.server.ip(), &exchange) != CookieVerdict::Ignore
+            {
                 return Ok(response);
             }
         }
@@ -303,8 +528,8 @@ async fn exchange_tcp(query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportErro
 impl Transport for NetworkTransport {
     async fn exchange(&self, query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
         match query.protocol {
-            Protocol::Udp => exchange_udp(query).await,
-            Protocol::Tcp => exchange_tcp(query).await,
+            Protocol::Udp => exchange_udp(query, &self.cookies).await,
+            Protocol::Tcp => exchange_tcp(query, &self.cookies).await,
             Protocol::Tls | Protocol::Https => match query.encryption {
                 Some(upstream) => self.connections.exchange(query, upstream).await,
                 None => Err(TransportError::Network),
@@ -378,6 +603,137 @@ mod tests {
                 })
             )
         );
+    }
+
+    /// A response to `query` with `cookie` as its COOKIE option data (none
+    /// if empty) and the 12-bit `rcode`.
+    fn cookie_response(query: &[u8], cookie: &[u8], rcode: u16) -> Vec<u8> {
+        let mut response = query.to_vec();
+        // Drop the query's options: keep the OPT record, with no data.
+        let opt = find_opt(&response).unwrap();
+        response.truncate(opt.data);
+        response[opt.data - 2..opt.data].copy_from_slice(&[0, 0]);
+        response[2] |= 0x80;
+        response[3] = (response[3] & 0xf0) | (rcode & 0x0f) as u8;
+        response[opt.record + 5] = (rcode >> 4) as u8;
+        if !cookie.is_empty() {
+            assert!(hanse_wire::cookie::push_option(
+                &mut response,
+                COOKIE_OPTION,
+                cookie
+            ));
+        }
+        response
+    }
+
+    #[test]
+    fn upstream_cookies_are_sent_checked_learned_and_retried() {
+        // A peer on 127.87.1.1 that answers the first query with BADCOOKIE
+        // and a server cookie, the second first with a forged client cookie
+        // and then with the right one, and checks what the queries carry.
+        let peer = std::net::UdpSocket::bind("127.87.1.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let server = peer.local_addr().unwrap();
+        let server_cookie = [9u8; 16];
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            let mut seen = Vec::new();
+            for round in 0..3 {
+                let (length, from) = peer.recv_from(&mut buffer).unwrap();
+                let query = buffer[..length].to_vec();
+                let cookie = find_cookie(&query).unwrap().unwrap();
+                seen.push((cookie.client, cookie.server.to_vec()));
+                let mut good = cookie.client.to_vec();
+                good.extend_from_slice(&server_cookie);
+                if round == 0 {
+                    let reply = cookie_response(&query, &good, Rcode::BADCOOKIE.0);
+                    peer.send_to(&reply, from).unwrap();
+                } else {
+                    let mut forged = good.clone();
+                    forged[0] ^= 0xff;
+                    let spoofed = cookie_response(&query, &forged, 0);
+                    peer.send_to(&spoofed, from).unwrap();
+                    let mut reply = cookie_response(&query, &good, 0);
+                    reply[3] |= 0x03; // NXDOMAIN, to tell it apart.
+                    peer.send_to(&reply, from).unwrap();
+                }
+            }
+            seen
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let transport = NetworkTransport::new();
+        let name = Name::from_ascii("cookie.example.").unwrap();
+        let exchange = |id: u16| {
+            let message =
+                compose_upstream_query(id, &name, RType::A, false, Some(1232), false, false);
+            let transport = transport.clone();
+            let name = name.clone();
+            async move {
+                transport
+                    .exchange(UpstreamQuery {
+                        server,
+                        message: &message,
+                        id,
+                        name: &name,
+                        rtype: RType::A,
+                        protocol: Protocol::Udp,
+                        timeout: Duration::from_secs(3),
+                        encryption: None,
+                    })
+                    .await
+            }
+        };
+        // BADCOOKIE, then the retry gets the forged and the real answer.
+        let response = runtime.block_on(exchange(1)).unwrap();
+        assert_eq!(response[3] & 0x0f, 3, "the real answer, not the forged one");
+        // The next query sends the learned server cookie straight away.
+        let response = runtime.block_on(exchange(2)).unwrap();
+        assert_eq!(response[3] & 0x0f, 3);
+        let seen = thread.join().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(seen[0].1.is_empty(), "no server cookie known at first");
+        assert_eq!(
+            seen[1].1, server_cookie,
+            "the retry carries the server cookie"
+        );
+        assert_eq!(seen[2].1, server_cookie);
+        assert!(seen.iter().all(|(client, _)| *client == seen[0].0));
+        let statistics = transport.cookie_statistics();
+        assert_eq!(statistics.bad_cookie_retries, 1);
+        assert_eq!(statistics.spoofed_responses, 2);
+        assert_eq!(statistics.servers_with_cookie, 1);
+        assert_eq!(statistics.queries_with_cookie, 3);
+
+        // A server without cookies (no option back) keeps working.
+        let plain_peer = std::net::UdpSocket::bind("127.87.1.2:0").unwrap();
+        plain_peer
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let plain_server = plain_peer.local_addr().unwrap();
+        let plain = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            let (length, from) = plain_peer.recv_from(&mut buffer).unwrap();
+            let reply = cookie_response(&buffer[..length], &[], 0);
+            plain_peer.send_to(&reply, from).unwrap();
+        });
+        let message = compose_upstream_query(3, &name, RType::A, false, Some(1232), false, false);
+        let response = runtime
+            .block_on(transport.exchange(UpstreamQuery {
+                server: plain_server,
+                message: &message,
+                id: 3,
+                name: &name,
+                rtype: RType::A,
+                protocol: Protocol::Udp,
+                timeout: Duration::from_secs(3),
+                encryption: None,
+            }))
+            .unwrap();
+        assert!(find_cookie(&response).is_none());
+        plain.join().unwrap();
     }
 
     #[test]

@@ -23,6 +23,7 @@ use hanse_policy::{
     Verdict,
 };
 use hanse_resolve::{NetworkTransport, Resolution, Resolver, Security};
+use hanse_wire::cookie::{COOKIE_DATA_LENGTH, COOKIE_OPTION, ServerSecrets};
 use hanse_wire::{
     CacheKey, Class, Edns, EdnsOption, Header, KeyFlags, Message, MessageBuilder, Name, Opcode,
     QueryView, Question, RType, Rcode, Record,
@@ -67,6 +68,82 @@ pub struct Settings {
     /// Answers AXFR and IXFR for the zones served as a primary; `None`
     /// refuses them.
     pub transfer: Option<Arc<dyn TransferProvider>>,
+    /// DNS cookies (RFC 7873, RFC 9018): the server secrets and whether UDP
+    /// queries must carry a valid server cookie.
+    pub cookies: CookieSettings,
+}
+
+/// The server side of DNS cookies (RFC 7873 §5.2, RFC 9018).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// The secrets server cookies are made and checked with. The default is
+    /// a random secret; a fleet behind one anycast address shares one.
+    pub secrets: ServerSecrets,
+    /// When true, a UDP query without a valid server cookie gets no answer:
+    /// BADCOOKIE with a new server cookie if it carried a client cookie, an
+    /// empty truncated response (TC) if it carried no cookie at all. TCP and
+    /// the encrypted transports are never held back.
+    pub require: bool,
+}
+
+impl Default for CookieSettings {
+    fn default() -> CookieSettings {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState keys come from the operating system's random source.
+        let mut secret = [0u8; 16];
+        for half in secret.chunks_mut(8) {
+            let mut hasher = std::hash::RandomState::new().build_hasher();
+            hasher.write(b"hanse cookie secret");
+            half.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+        CookieSettings {
+            secrets: ServerSecrets::new(secret),
+            require: false,
+        }
+    }
+}
+
+/// What the COOKIE option of a query says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueryCookie {
+    /// No COOKIE option.
+    Absent,
+    /// A COOKIE option of a wrong length (RFC 7873 §5.2.2: FORMERR).
+    Malformed,
+    /// A well-formed one: the option data for the response, and whether the
+    /// query carried a valid server cookie.
+    Present {
+        response: [u8; COOKIE_DATA_LENGTH],
+        verified: bool,
+    },
+}
+
+impl QueryCookie {
+    /// The COOKIE option of `packet` from `client`, checked at `now`.
+    fn of(packet: &[u8], client: IpAddr, secrets: &ServerSecrets, now: u32) -> QueryCookie {
+        match hanse_wire::cookie::find_cookie(packet) {
+            None => QueryCookie::Absent,
+            Some(Err(_)) => QueryCookie::Malformed,
+            Some(Ok(cookie)) => {
+                let (response, check) = secrets.respond(&cookie, client, now);
+                QueryCookie::Present {
+                    response,
+                    verified: check.is_valid(),
+                }
+            }
+        }
+    }
+
+    fn verified(self) -> bool {
+        matches!(self, QueryCookie::Present { verified: true, .. })
+    }
+
+    fn response(&self) -> Option<&[u8; COOKIE_DATA_LENGTH]> {
+        match self {
+            QueryCookie::Present { response, .. } => Some(response),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -82,6 +159,7 @@ impl std::fmt::Debug for Settings {
             .field("proxy_protocol_from", &self.proxy_protocol_from)
             .field("rate_limit", &self.rate_limit)
             .field("transfer", &self.transfer.as_ref().map(|_| "provider"))
+            .field("cookies", &self.cookies)
             .finish()
     }
 }
@@ -105,9 +183,21 @@ pub(crate) struct Pending {
     key: CacheKey,
     /// When the query arrived.
     received: Instant,
+    /// The COOKIE option data of the response, if the query had a cookie.
+    cookie: Option<[u8; COOKIE_DATA_LENGTH]>,
+    /// Whether the query carried a valid server cookie.
+    cookie_verified: bool,
     /// Its place among the resolutions in progress, given back when the
     /// pending query is dropped.
     _slot: ResolutionSlot,
+}
+
+impl Pending {
+    /// Whether the query carried a valid server cookie (RFC 7873), which
+    /// exempts its UDP response from response-rate limiting.
+    pub(crate) fn cookie_verified(&self) -> bool {
+        self.cookie_verified
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -248,18 +338,29 @@ impl Handler {
         crate::listener::FlushCounts { rrsets, answers }
     }
 
-    /// Handles a packet from `client`; a cache hit is written into `buffer`.
-    pub(crate) fn handle<'b>(
+    /// Handles a UDP datagram from `client` (a cache hit is written into
+    /// `buffer`); also says whether the query
+    /// carried a valid server cookie (RFC 7873), which exempts its response
+    /// from response-rate limiting.
+    pub(crate) fn handle_datagram<'b>(
         &self,
         packet: &[u8],
         client: SocketAddr,
-        transport: Transport,
         buffer: &'b mut [u8],
-    ) -> Action<'b> {
-        self.handle_named(packet, client, ClientNames::default(), transport, buffer)
+    ) -> (Action<'b>, bool) {
+        let mut verified = false;
+        let action = self.handle_checked(
+            packet,
+            client,
+            ClientNames::default(),
+            Transport::Udp,
+            buffer,
+            &mut verified,
+        );
+        (action, verified)
     }
 
-    /// [`Handler::handle`] for a client that also named a TLS server name
+    /// Handles a packet from a client that also named a TLS server name
     /// or a DoH path, which take part in the choice of its profile.
     pub(crate) fn handle_named<'b>(
         &self,
@@ -268,6 +369,21 @@ impl Handler {
         names: ClientNames<'_>,
         transport: Transport,
         buffer: &'b mut [u8],
+    ) -> Action<'b> {
+        let mut verified = false;
+        self.handle_checked(packet, client, names, transport, buffer, &mut verified)
+    }
+
+    /// The work of [`Handler::handle_datagram`] and [`Handler::handle_named`]; sets `verified` when the query
+    /// carried a valid server cookie.
+    fn handle_checked<'b>(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        names: ClientNames<'_>,
+        transport: Transport,
+        buffer: &'b mut [u8],
+        verified: &mut bool,
     ) -> Action<'b> {
         let client_port = client.port();
         let client = client.ip();
@@ -297,7 +413,16 @@ impl Handler {
         }
         // The one branch the hot path pays for the observer.
         let started = settings.observer.is_some().then(Instant::now);
-        if settings.rate_limit.queries_per_second != 0
+        let cookie = if header.additional_count == 0 {
+            QueryCookie::Absent
+        } else {
+            QueryCookie::of(packet, client, &settings.cookies.secrets, unix_seconds())
+        };
+        *verified = cookie.verified();
+        // A client that proved its address with a server cookie is not
+        // rate limited (RFC 7873 §5.2.3).
+        if !*verified
+            && settings.rate_limit.queries_per_second != 0
             && self
                 .limiter
                 .check_query(&settings.rate_limit, client, self.milliseconds())
@@ -365,12 +490,68 @@ impl Handler {
             port: client_port,
             profile,
         };
+        match cookie {
+            QueryCookie::Malformed => {
+                WorkerCounters::count(&counters.malformed);
+                return self.error_action(
+                    packet,
+                    Rcode::FORMERR,
+                    &settings,
+                    client,
+                    transport,
+                    started,
+                );
+            }
+            QueryCookie::Present {
+                response,
+                verified: false,
+            } if settings.cookies.require && transport.is_datagram() => {
+                let mut reply = error_response(packet, Rcode::BADCOOKIE, &settings);
+                hanse_wire::cookie::push_option(&mut reply, COOKIE_OPTION, &response);
+                self.finish_error(
+                    packet,
+                    &reply,
+                    client,
+                    transport,
+                    Rcode::BADCOOKIE,
+                    &settings,
+                    started,
+                );
+                return Action::Owned(reply);
+            }
+            QueryCookie::Absent if settings.cookies.require && transport.is_datagram() => {
+                // Nothing to send a cookie back with: an empty truncated
+                // response sends the client to TCP.
+                let mut reply = error_response(packet, Rcode::NOERROR, &settings);
+                if let Some(flags) = reply.get_mut(2) {
+                    *flags |= 0x02;
+                }
+                self.finish_error(
+                    packet,
+                    &reply,
+                    client,
+                    transport,
+                    Rcode::NOERROR,
+                    &settings,
+                    started,
+                );
+                return Action::Owned(reply);
+            }
+            _ => {}
+        }
         if let Some(reply) = self.answer_from_cache(
-            packet, &header, transport, &settings, client, started, buffer,
+            packet,
+            &header,
+            transport,
+            &settings,
+            client,
+            cookie.response(),
+            started,
+            buffer,
         ) {
             return Action::Reply(reply);
         }
-        self.slow_path(packet, &settings, client, transport, started)
+        self.slow_path(packet, &settings, client, cookie, transport, started)
     }
 
     /// The answer of the transfer provider to an AXFR or IXFR query over
@@ -427,6 +608,7 @@ impl Handler {
         transport: Transport,
         settings: &Settings,
         client: Client,
+        cookie: Option<&[u8; COOKIE_DATA_LENGTH]>,
         started: Option<Instant>,
         buffer: &'b mut [u8],
     ) -> Option<&'b [u8]> {
@@ -459,11 +641,21 @@ impl Handler {
         } else {
             usize::MAX
         };
-        if stored.wire().len() > limit {
+        let cookie_length = cookie.map_or(0, |data| 4 + data.len());
+        if stored.wire().len() + cookie_length > limit {
             counters.count_answer_cache_bypass();
             return None;
         }
-        let reply = stored.write_to(buffer, header.id, view.name_wire(), now)?;
+        let mut length = stored
+            .write_to(&mut *buffer, header.id, view.name_wire(), now)?
+            .len();
+        if let Some(data) = cookie {
+            // The stored answer has an OPT record (a query with a cookie has
+            // EDNS, and EDNS is part of the key); the cookie goes at its end.
+            length = hanse_wire::cookie::append_option(buffer, length, COOKIE_OPTION, data)
+                .unwrap_or(length);
+        }
+        let reply = &buffer[..length];
         let rcode_bits = reply[3] & 0x0f;
         counters.count_hot_path_answer(view.rtype, rcode_bits);
         if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
@@ -560,6 +752,7 @@ impl Handler {
         packet: &[u8],
         settings: &Settings,
         client: Client,
+        cookie: QueryCookie,
         transport: Transport,
         started: Option<Instant>,
     ) -> Action<'b> {
@@ -664,6 +857,8 @@ impl Handler {
             edns,
             key,
             received,
+            cookie: cookie.response().copied(),
+            cookie_verified: cookie.verified(),
             _slot: slot,
         }))
     }
@@ -831,6 +1026,7 @@ impl Handler {
         }
         let mut response = wire;
         hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
+        add_cookie(&mut response, pending);
         let (response, rcode) = fit(response, resolution.rcode, pending, transport, settings);
         Outcome {
             response: Some(response),
@@ -873,6 +1069,7 @@ impl Handler {
                     let resolution = client_view(pending, &resolution);
                     let (mut wire, _) = compose(pending, &resolution, settings);
                     hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
+                    add_cookie(&mut wire, pending);
                     (Some(wire), resolution.rcode)
                 }
                 Synthesis::Answer {
@@ -917,6 +1114,7 @@ impl Handler {
                         }),
                     );
                     hanse_wire::answer::patch(&mut wire, pending.id, &pending.client_name, &[], 0);
+                    add_cookie(&mut wire, pending);
                     let (wire, rcode) = fit(wire, rcode, pending, transport, settings);
                     (Some(wire), rcode)
                 }
@@ -1078,7 +1276,24 @@ fn truncated(pending: &Pending, settings: &Settings) -> Vec<u8> {
         ..pending.question.clone()
     };
     let _ = builder.push_question(&question);
-    builder.finish()
+    let mut response = builder.finish();
+    add_cookie(&mut response, pending);
+    response
+}
+
+/// Adds the query's COOKIE option, if it had one, to a response for it
+/// (never to an answer that goes into the answer cache).
+fn add_cookie(response: &mut Vec<u8>, pending: &Pending) {
+    if let Some(data) = &pending.cookie {
+        hanse_wire::cookie::push_option(response, COOKIE_OPTION, data);
+    }
+}
+
+/// Seconds since 1970 modulo 2^32: the clock of RFC 9018 server cookies.
+fn unix_seconds() -> u32 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as u32)
 }
 
 /// The minimal answer to ANY (RFC 8482 §4.2): a synthesised HINFO.

@@ -58,7 +58,7 @@ mod udp;
 
 pub use access::AccessList;
 pub use floor::{canned_answer, serve_floor};
-pub use handler::Settings;
+pub use handler::{CookieSettings, Settings};
 pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
 pub use observer::{PolicyNote, QueryEvent, QueryObserver};

@@ -64,7 +64,12 @@ pub(crate) async fn serve_udp(
                 }
             }
         }
-        match handler.handle(packet, client_address, Transport::Udp, &mut send_buffer) {
+        let (action, cookie_verified) =
+            handler.handle_datagram(packet, client_address, &mut send_buffer);
+        match action {
+            Action::Reply(reply) if cookie_verified => {
+                let _ = socket.try_send_to(reply, client);
+            }
             Action::Reply(reply) => match handler.check_udp_response(reply, client_address.ip()) {
                 ResponseVerdict::Send => {
                     let _ = socket.try_send_to(reply, client);
@@ -76,6 +81,9 @@ pub(crate) async fn serve_udp(
                 }
                 ResponseVerdict::Drop => {}
             },
+            Action::Owned(reply) if cookie_verified && !reply.is_empty() => {
+                let _ = socket.send_to(&reply, client).await;
+            }
             Action::Owned(reply) => {
                 if let Some(reply) = rate_limited(&handler, reply, client_address.ip()) {
                     let _ = socket.send_to(&reply, client).await;
@@ -95,8 +103,15 @@ pub(crate) async fn serve_udp(
                 let pending = Rc::clone(&pending);
                 tokio::task::spawn_local(async move {
                     let response = handler.resolve(&query, Transport::Udp).await;
-                    let response = response
-                        .and_then(|response| rate_limited(&handler, response, client_address.ip()));
+                    // A client that proved its address with a server
+                    // cookie is exempt from RRL (RFC 7873 §5.2.3).
+                    let response = if query.cookie_verified() {
+                        response
+                    } else {
+                        response.and_then(|response| {
+                            rate_limited(&handler, response, client_address.ip())
+                        })
+                    };
                     if let Some(response) = response {
                         // Try at once; wait for the socket only if its buffer is full.
                         if socket.try_send_to(&response, client).is_err() {

@@ -187,6 +187,7 @@ fn start(
         observer,
         proxy_protocol_from: AccessList::default(),
         rate_limit: Default::default(),
+        cookies: Default::default(),
     };
     let config = ServerConfig {
         listen: vec![SocketAddr::new(IpAddr::from(listen), 0)],

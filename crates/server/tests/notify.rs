@@ -83,6 +83,7 @@ fn settings(notify: Option<Arc<dyn NotifyReceiver>>) -> Settings {
         proxy_protocol_from: AccessList::default(),
         rate_limit: Default::default(),
         transfer: None,
+        cookies: Default::default(),
     }
 }
 

@@ -97,6 +97,7 @@ fn stale_answers_reach_the_client_and_skip_the_answer_cache() {
         observer: None,
         proxy_protocol_from: AccessList::default(),
         rate_limit: Default::default(),
+        cookies: Default::default(),
     };
     let server_config = ServerConfig {
         listen: vec![SocketAddr::from(([127, 69, 10, 3], 0))],

@@ -8,6 +8,8 @@
 //!   place and computes its cache key without allocating, and
 //!   [`answer`] patches the ID, question case and TTLs of a stored answer.
 //!
+//! [`cookie`] reads, makes and checks DNS cookies (RFC 7873, RFC 9018).
+//!
 //! Beside DNS messages, [`proxy`] reads the PROXY protocol version 2 header
 //! that a proxy puts before a client's connection or datagram.
 //!
@@ -20,6 +22,7 @@
 
 pub mod answer;
 mod builder;
+pub mod cookie;
 mod error;
 mod header;
 mod message;
