@@ -57,4 +57,6 @@ pub use statistics::{
     FailureReason, HistogramSnapshot, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, LatencyHistogram,
     MAX_TRACKED_SERVERS, ServerStatistics, UpstreamStatistics,
 };
-pub use transport::{NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery};
+pub use transport::{
+    NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery, response_matches,
+};
