@@ -121,8 +121,11 @@ impl ForgingServer {
                         })
                     };
                     thread::sleep(ANSWER_DELAY);
-                    let mut answer =
-                        answer_question(&[zone.clone()], &question.name, question.rtype);
+                    let mut answer = answer_question(
+                        std::slice::from_ref(&zone),
+                        &question.name,
+                        question.rtype,
+                    );
                     // Out of bailiwick: example.'s server has no say on victim.
                     answer.authorities.push(forged_ns("victim.", "ns.example."));
                     answer.additionals.push(forged_a("www.victim."));
