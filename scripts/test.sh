@@ -14,7 +14,8 @@
 #
 # Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
 # SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1 skips step 3; FUZZ_SECONDS (default 20)
-# sets the fuzz smoke run per target (fuzz/smoke.sh), SKIP_FUZZ=1 skips it.
+# sets the fuzz smoke run per parser target (fuzz/smoke.sh; the other targets run
+# FUZZ_SECONDS_BEYOND, default 10), SKIP_FUZZ=1 skips it.
 # Network: only apt-get, cargo install and cargo fetching crates; the tests' DNS traffic
 # stays on 127.0.0.0/8.
 set -euo pipefail
