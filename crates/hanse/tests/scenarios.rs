@@ -101,10 +101,7 @@ scenarios! {
     rpz_zone_overrides,
     rpz_profiles,
     rpz_extra_text_off,
-    issue_9_every_server_silent,
-    issue_9_garbage_answers,
-    issue_9_truncated_forever,
-    issue_9_referral_loops,
+    issue_9_upstream_faults,
 }
 
 // ---------------------------------------------------------------------------
