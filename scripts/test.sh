@@ -18,8 +18,9 @@
 # Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
 # HANSE_DOQ_VENV (default ~/.cache/hanse/doq-venv) is the DoQ client's venv; the tests
 # find its python through HANSE_DOQ_PYTHON. SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1
-# skips step 3; FUZZ_SECONDS (default 20)
-# sets the fuzz smoke run per target (fuzz/smoke.sh), SKIP_FUZZ=1 skips it.
+# skips step 3; FUZZ_SECONDS (default 20) sets the fuzz smoke run per parser target
+# (fuzz/smoke.sh; the other targets run FUZZ_SECONDS_BEYOND, default 10), SKIP_FUZZ=1
+# skips it.
 # Network: only apt-get, cargo install, pip and cargo fetching crates; the tests' DNS traffic
 # stays on 127.0.0.0/8, and the fleet test's on its own bridge (10.253.0.0/24, namespaces
 # hfleet-*, removed at its end).

@@ -101,6 +101,7 @@ scenarios! {
     rpz_zone_overrides,
     rpz_profiles,
     rpz_extra_text_off,
+    issue_9_upstream_faults,
 }
 
 // ---------------------------------------------------------------------------

@@ -62,6 +62,7 @@ pub use statistics::{
 };
 pub use transport::{
     CookieStatistics, NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery,
+    response_matches,
 };
 pub use upstream_tls::{
     DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol, EncryptedUpstream,
