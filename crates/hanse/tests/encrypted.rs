@@ -1,6 +1,7 @@
 //! End-to-end tests of the encrypted listeners of `hanse serve` with real
 //! clients: DNS over TLS (RFC 7858) with kdig and dig, DNS over HTTPS
-//! (RFC 8484) with kdig and dig (HTTP/2) and curl (HTTP/1.1 and HTTP/2),
+//! (RFC 8484) with kdig and dig (HTTP/2), curl (HTTP/1.1 and HTTP/2) and
+//! dnsperf (HTTP/2 on nghttp2, many queries on one connection),
 //! the cleartext DoH listener, TLS session resumption (openssl s_client),
 //! EDNS padding (RFC 7830, RFC 8467), profile
 //! selection by TLS server name and by DoH path, the idle timeout against a
@@ -12,13 +13,13 @@
 //! balancer does), against slow and half-open clients too.
 //!
 //! The test CA and the server certificates are made by the tests with the
-//! openssl command. kdig, dig, curl and openssl must be installed: a missing
+//! openssl command. kdig, dig, curl, dnsperf and openssl must be installed: a missing
 //! tool fails the test.
 //!
 //! Addresses: 127.66.0.0/16, one third octet per test (1: clients, 2:
 //! profiles, 3: slow clients and the flood, 4: certificate reload on
 //! SIGHUP, 83: PROXY protocol, 84: certificate reload on file change, 85:
-//! slow clients of the PROXY protocol); the
+//! slow clients of the PROXY protocol, 86: dnsperf over DoH); the
 //! hierarchy of in-process authoritative servers on .10 and .11 of it, Hanse
 //! on .1, the flood from .50 and the other clients from .60. The PROXY
 //! protocol tests bind clients in 127.83.0.0/24: the proxy (and the relay)
@@ -1403,4 +1404,94 @@ fn slow_proxy_headers_and_hellos_and_half_open_connections_do_not_stop_others() 
     }
     let status = kdig_from("127.83.0.5", hanse.tls, &ca, &["+tls"], "www.example.");
     assert_eq!(status.as_deref(), Some("NOERROR"));
+}
+
+/// A number after `label` in dnsperf's statistics (`Queries sent: 200`).
+fn dnsperf_count(output: &str, label: &str) -> Option<u64> {
+    let line = output
+        .lines()
+        .find(|line| line.trim_start().starts_with(label))?;
+    line[line.find(label)? + label.len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// dnsperf's DoH mode (on nghttp2) with ten queries outstanding on one
+/// HTTP/2 connection. It reads one DNS answer per TLS record, so it lost
+/// every answer that shared a record with another (hyper writes the
+/// responses that are ready together) and then waited out its timeouts:
+/// one or two answers per connection. Every answer must arrive, by GET and
+/// by POST.
+#[test]
+fn issue_7_doh_serves_many_queries_on_one_http2_connection_to_nghttp2_clients() {
+    let (_net, hints) = hierarchy(86);
+    let hanse = start("dnsperf", 86, &hints);
+    let queries = hanse.directory.join("queries.txt");
+    std::fs::write(
+        &queries,
+        "www.example A\nns.example A\nexample SOA\nmissing.example A\nwww.example AAAA\n\
+         example NS\nblocked.example A\nwww.example A\nexample NS\nns.example AAAA\n",
+    )
+    .unwrap();
+    let port = hanse.https.port().to_string();
+    for method in ["GET", "POST"] {
+        let arguments: Vec<String> = [
+            "-m",
+            "doh",
+            "-a",
+            &client_address(&hanse),
+            "-s",
+            &hanse.https.ip().to_string(),
+            "-p",
+            &port,
+            "-d",
+            &queries.display().to_string(),
+            "-c",
+            "1",
+            "-q",
+            "10",
+            "-n",
+            "30",
+            "-l",
+            "20",
+            "-t",
+            "2",
+            "-O",
+            &format!("doh-method={method}"),
+            "-O",
+            &format!("doh-uri=https://dns.test:{port}/dns-query"),
+        ]
+        .iter()
+        .map(|&argument| argument.to_owned())
+        .collect();
+        let started = Instant::now();
+        let output = run("dnsperf", &arguments);
+        let stdout = text(&output.stdout);
+        let report = format!(
+            "dnsperf {arguments:?}:\n{stdout}\n{}\nlog:\n{}",
+            text(&output.stderr),
+            hanse.log()
+        );
+        assert!(output.status.success(), "{report}");
+        assert_eq!(
+            dnsperf_count(&stdout, "Queries sent:"),
+            Some(300),
+            "{report}"
+        );
+        assert_eq!(
+            dnsperf_count(&stdout, "Queries completed:"),
+            Some(300),
+            "{report}"
+        );
+        assert_eq!(dnsperf_count(&stdout, "Queries lost:"), Some(0), "{report}");
+        assert_eq!(
+            dnsperf_count(&stdout, "Reconnections:"),
+            Some(0),
+            "{report}"
+        );
+        // Lost answers would cost two seconds each.
+        assert!(started.elapsed() < Duration::from_secs(10), "{report}");
+    }
 }

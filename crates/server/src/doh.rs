@@ -33,6 +33,7 @@
 //!   the per-request deadline of five seconds.
 
 use crate::handler::{Action, ClientNames, Handler, Transport};
+use crate::http2_records::ResponseRecords;
 use crate::padding::{minimum_ttl, pad_response, wants_padding};
 use crate::proxy_protocol::open_connection;
 use crate::tcp::{ConnectionLimits, accept_admitted};
@@ -225,9 +226,17 @@ pub(crate) async fn serve_https(
                     if let Ok(Ok(stream)) =
                         tokio::time::timeout(idle_timeout, acceptor.accept(stream)).await
                     {
-                        connection.server_name =
-                            stream.get_ref().1.server_name().map(str::to_owned);
-                        serve_connection(stream, connection, idle_timeout, shutdown).await;
+                        let session = stream.get_ref().1;
+                        connection.server_name = session.server_name().map(str::to_owned);
+                        // HTTP/2 (by ALPN, or maybe by prior knowledge
+                        // without ALPN): one TLS record per response, see
+                        // `http2_records`. Splitting never changes a byte.
+                        if session.alpn_protocol() != Some(b"http/1.1") {
+                            let stream = ResponseRecords::new(stream);
+                            serve_connection(stream, connection, idle_timeout, shutdown).await;
+                        } else {
+                            serve_connection(stream, connection, idle_timeout, shutdown).await;
+                        }
                     }
                 }
                 None => serve_connection(stream, connection, idle_timeout, shutdown).await,

@@ -42,6 +42,7 @@ mod access;
 mod doh;
 mod floor;
 mod handler;
+mod http2_records;
 mod listener;
 mod notify;
 mod observer;
