@@ -230,6 +230,17 @@ struct ClosedBucket {
     clients: HashMap<String, (i64, i64)>,
 }
 
+/// The query name of a record, normalised, into `output`.
+fn name_of(query: &Record, output: &mut String) {
+    match query.qname_text() {
+        Some(text) => {
+            output.clear();
+            output.push_str(&names::normalise(text));
+        }
+        None => names::presentation_from_wire(query.qname_wire(), output),
+    }
+}
+
 /// Adds `id` to the range of `key`.
 fn extend_range(ranges: &mut HashMap<String, (i64, i64)>, key: &str, id: i64) {
     match ranges.get_mut(key) {
@@ -592,7 +603,40 @@ impl Store {
                 }
                 self.failing = false;
             }
-            Err(error) => self.count_failure(count, &error),
+            Err(error) => {
+                self.uncount(batches);
+                self.count_failure(count, &error);
+            }
+        }
+    }
+
+    /// Takes the queries of a batch that could not be written back out of
+    /// the hourly counters in memory (a name pruned meanwhile is taken out
+    /// of the other names).
+    fn uncount(&mut self, batches: &[Vec<Record>]) {
+        for query in batches.iter().flatten() {
+            let Some(counts) = self.hours.get_mut(&hour_of(to_micros(query.time))) else {
+                continue;
+            };
+            name_of(query, &mut self.name);
+            counts.queries -= 1;
+            counts.blocked -= i64::from(query.blocked);
+            counts.from_cache -= i64::from(query.from_cache);
+            counts.dropped -= i64::from(query.dropped);
+            if let Some(count) = counts.qtypes.get_mut(&query.qtype) {
+                *count -= 1;
+            }
+            if let Some(count) = counts.rcodes.get_mut(&query.rcode) {
+                *count -= 1;
+            }
+            let names = &mut counts.names[usize::from(query.blocked)];
+            match names.get_mut(self.name.as_str()) {
+                Some(count) if *count > 1 => *count -= 1,
+                Some(_) => {
+                    names.remove(self.name.as_str());
+                }
+                None => counts.other_names = (counts.other_names - 1).max(0),
+            }
         }
     }
 
@@ -624,13 +668,7 @@ impl Store {
             let mut insert_one = transaction.prepare_cached(INSERT_QUERY)?;
             let mut rows: Vec<Value> = Vec::with_capacity(ROWS_PER_INSERT * INSERT_COLUMNS);
             for query in batches.iter().flatten() {
-                match query.qname_text() {
-                    Some(text) => {
-                        self.name.clear();
-                        self.name.push_str(&names::normalise(text));
-                    }
-                    None => names::presentation_from_wire(query.qname_wire(), &mut self.name),
-                }
+                name_of(query, &mut self.name);
                 let time = to_micros(query.time);
                 let counts = self.hours.entry(hour_of(time)).or_default();
                 counts.queries += 1;
@@ -733,6 +771,10 @@ impl Store {
     fn try_write_counters(&mut self) -> rusqlite::Result<()> {
         let transaction = self.connection.transaction()?;
         for (hour, counts) in &self.hours {
+            // Only queries taken back out (`uncount`): nothing to write.
+            if counts.queries == 0 {
+                continue;
+            }
             transaction.execute(
                 "INSERT INTO hourly (hour, queries, blocked, from_cache, dropped, other_names) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hour) DO UPDATE SET \
@@ -752,14 +794,14 @@ impl Store {
                 "INSERT INTO hourly_qtype (hour, qtype, count) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (hour, qtype) DO UPDATE SET count = count + excluded.count",
             )?;
-            for (code, count) in &counts.qtypes {
+            for (code, count) in counts.qtypes.iter().filter(|(_, count)| **count > 0) {
                 qtype.execute(params![hour, code, count])?;
             }
             let mut rcode = transaction.prepare_cached(
                 "INSERT INTO hourly_rcode (hour, rcode, count) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (hour, rcode) DO UPDATE SET count = count + excluded.count",
             )?;
-            for (code, count) in &counts.rcodes {
+            for (code, count) in counts.rcodes.iter().filter(|(_, count)| **count > 0) {
                 rcode.execute(params![hour, code, count])?;
             }
             let mut name = transaction.prepare_cached(
