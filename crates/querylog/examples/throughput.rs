@@ -29,6 +29,9 @@ fn main() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut config = QueryLogConfig::new(directory.path().join("querylog.sqlite"));
     config.privacy_level = PrivacyLevel::Pseudonymous;
+    if let Ok(size) = std::env::var("BATCH_SIZE") {
+        config.batch_size = size.parse().expect("BATCH_SIZE");
+    }
     let log = QueryLog::open(config).expect("open the query log");
     let names: Vec<Vec<u8>> = (0..distinct)
         .map(|index| {

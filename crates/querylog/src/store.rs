@@ -346,6 +346,9 @@ const PSEUDONYM_CACHE: usize = 65_536;
 /// `top_names_per_hour`, at least (more when twice `top_names_per_hour`
 /// is more): about 2 MB for names of 100 bytes.
 const NAMES_IN_MEMORY_MIN: usize = 16_384;
+/// Distinct names (or clients) in the open bucket beyond which it is closed
+/// early: about 10 MB of names of 100 bytes.
+const RANGES_IN_MEMORY: usize = 65_536;
 /// Rows per multi-row INSERT statement.
 const ROWS_PER_INSERT: usize = 32;
 
@@ -695,6 +698,13 @@ impl Store {
                     ),
                     PrivacyLevel::Anonymous | PrivacyLevel::AggregatesOnly => None,
                 };
+                // Many distinct names or clients close the bucket early (the
+                // ids up to the next bucket are skipped), bounding memory.
+                if self.open_names.len() >= RANGES_IN_MEMORY
+                    || self.open_clients.len() >= RANGES_IN_MEMORY
+                {
+                    self.next_id = (self.open_bucket + 1) << BUCKET_SHIFT;
+                }
                 let id = self.next_id;
                 self.next_id += 1;
                 let bucket = id >> BUCKET_SHIFT;
