@@ -17,15 +17,20 @@ fn process_cpu() -> Duration {
     // Fields after the command name (which is in parentheses).
     let after = &stat[stat.rfind(')').expect("stat format") + 2..];
     let fields: Vec<&str> = after.split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     // Linux reports in clock ticks of 1/100 s on every common configuration.
     Duration::from_millis(ticks * 10)
 }
 
 fn main() {
     let mut arguments = std::env::args().skip(1);
-    let queries: usize = arguments.next().map_or(2_000_000, |text| text.parse().expect("QUERIES"));
-    let distinct: usize = arguments.next().map_or(10_000, |text| text.parse().expect("NAMES"));
+    let queries: usize = arguments
+        .next()
+        .map_or(2_000_000, |text| text.parse().expect("QUERIES"));
+    let distinct: usize = arguments
+        .next()
+        .map_or(10_000, |text| text.parse().expect("NAMES"));
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut config = QueryLogConfig::new(directory.path().join("querylog.sqlite"));
     config.privacy_level = PrivacyLevel::Pseudonymous;

@@ -1,14 +1,20 @@
 //! The SQLite side of the query log: schema, batch writes, the retention
 //! job, and the read queries (search, export, erasure, aggregates).
 //!
-//! Tables: `queries` (one row per query, levels 0 to 2; `reversed_name`
-//! holds the labels in reverse order so a subtree search is an index range),
-//! `hourly`, `hourly_qtype`, `hourly_rcode` and `hourly_name` (per-hour
-//! counters at every level; `hourly_name` keeps at most `top_names_per_hour`
-//! names per hour and blocked flag once pruned, the rest is added to
-//! `hourly.other_names`), and `meta` (schema version, the privacy level the
-//! rows were written with). Times are microseconds since 1970 UTC; hours are
-//! hours since 1970 UTC.
+//! Tables: `queries` (one row per query, levels 0 to 2, indexed by time
+//! only; the writer gives the ids), `name_ranges` and `client_ranges` (per
+//! bucket of 2^20 row ids, the first and last id of each reversed name and
+//! each client: what searches by name, subtree and client go through; the
+//! rows after the last closed bucket, from `meta.indexed_below` on, are
+//! scanned), `hourly`, `hourly_qtype`, `hourly_rcode` and `hourly_name`
+//! (per-hour counters at every level, gathered in the writer's memory and
+//! written every 10 seconds; `hourly_name` keeps at most
+//! `top_names_per_hour` names per hour and blocked flag once pruned, the
+//! rest is added to `hourly.other_names`), and `meta` (schema version, the
+//! privacy level the rows were written with, `indexed_below`). Times are
+//! microseconds since 1970 UTC; hours are hours since 1970 UTC. Schema
+//! version 1 (per-row indexes on client and reversed name) is migrated at
+//! open.
 //!
 //! The writer's connection runs in WAL mode with `synchronous = NORMAL`:
 //! a crash of the process loses nothing committed, a power cut may lose the
@@ -16,7 +22,9 @@
 //!
 //! Limitations: the per-hour top names are approximate once pruned (a name
 //! that becomes frequent late in an hour after being pruned starts again
-//! from zero).
+//! from zero); a crash loses up to 10 seconds of hourly counters; every
+//! search by name or client reads the tail (up to 2^20 rows and what was
+//! written since the last closed bucket).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -1033,10 +1041,7 @@ pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry
             NameMatch::Exact => {
                 conditions.push("qname = ?".to_owned());
                 values.push(Value::Text(normalised));
-                ranges.name = Some((
-                    "reversed_name = ?".to_owned(),
-                    vec![Value::Text(reversed)],
-                ));
+                ranges.name = Some(("reversed_name = ?".to_owned(), vec![Value::Text(reversed)]));
             }
             NameMatch::Contains => {
                 conditions.push("qname LIKE ? ESCAPE '\\'".to_owned());
@@ -1114,12 +1119,28 @@ fn select_entries(
     let upper = before_id.unwrap_or(i64::MAX);
     let mut entries = Vec::new();
     if ranges.name.is_none() && ranges.clients.is_none() {
-        select_span(connection, conditions, values, (0, upper), limit, below, &mut entries)?;
+        select_span(
+            connection,
+            conditions,
+            values,
+            (0, upper),
+            limit,
+            below,
+            &mut entries,
+        )?;
         return Ok(entries);
     }
     let tail = indexed_below(connection)?;
     if upper > tail {
-        select_span(connection, conditions, values, (tail, upper), limit, below, &mut entries)?;
+        select_span(
+            connection,
+            conditions,
+            values,
+            (tail, upper),
+            limit,
+            below,
+            &mut entries,
+        )?;
     }
     let Some(lowest) = connection.query_row("SELECT MIN(id) FROM queries", [], |row| {
         row.get::<_, Option<i64>>(0)
@@ -1148,7 +1169,10 @@ fn select_entries(
         None => None,
     };
     while bucket >= lowest >> BUCKET_SHIFT && entries.len() < limit {
-        let mut span = (bucket << BUCKET_SHIFT, ((bucket + 1) << BUCKET_SHIFT).min(top));
+        let mut span = (
+            bucket << BUCKET_SHIFT,
+            ((bucket + 1) << BUCKET_SHIFT).min(top),
+        );
         if let (Some(lookup), Some((_, name_values))) = (&mut name_lookup, &ranges.name) {
             let mut parameters = vec![Value::Integer(bucket)];
             parameters.extend(name_values.iter().cloned());
@@ -1160,7 +1184,15 @@ fn select_entries(
             span = narrow(lookup, parameters, span)?;
         }
         if span.0 < span.1 {
-            select_span(connection, conditions, values, span, limit, below, &mut entries)?;
+            select_span(
+                connection,
+                conditions,
+                values,
+                span,
+                limit,
+                below,
+                &mut entries,
+            )?;
         }
         bucket -= 1;
     }
@@ -1175,7 +1207,9 @@ fn narrow(
     span: (i64, i64),
 ) -> rusqlite::Result<(i64, i64)> {
     let (first, last): (Option<i64>, Option<i64>) = lookup
-        .query_row(params_from_iter(parameters), |row| Ok((row.get(0)?, row.get(1)?)))?;
+        .query_row(params_from_iter(parameters), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
     Ok(match (first, last) {
         (Some(first), Some(last)) => (span.0.max(first), span.1.min(last.saturating_add(1))),
         _ => (0, 0),
@@ -1218,9 +1252,11 @@ fn select_span(
         if let Some(last) = found.last() {
             upper = last.id;
         }
-        entries.extend(found.into_iter().filter(|entry| {
-            below.is_none_or(|name| names::is_at_or_below(&entry.qname, name))
-        }));
+        entries.extend(
+            found
+                .into_iter()
+                .filter(|entry| below.is_none_or(|name| names::is_at_or_below(&entry.qname, name))),
+        );
         if complete {
             return Ok(());
         }

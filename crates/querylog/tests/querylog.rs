@@ -842,7 +842,11 @@ fn searches_use_the_ranges_of_earlier_rows_and_scan_the_tail() {
         .search(&by_name("example.com", NameMatch::Subtree))
         .expect("subtree");
     assert_eq!(subtree.len(), 8, "{subtree:?}");
-    assert!(subtree.iter().all(|entry| entry.qname.ends_with(".example.com")));
+    assert!(
+        subtree
+            .iter()
+            .all(|entry| entry.qname.ends_with(".example.com"))
+    );
     // Paging goes from the tail into the ranges.
     let first = log
         .search(&SearchFilter {
@@ -874,13 +878,19 @@ fn searches_use_the_ranges_of_earlier_rows_and_scan_the_tail() {
     assert_eq!(log.erase_client("192.0.2.1").expect("erase"), 7);
     assert!(log.search(&client).expect("client").is_empty());
     assert_eq!(
-        row_count(&path, "SELECT COUNT(*) FROM client_ranges WHERE client = '192.0.2.1'"),
+        row_count(
+            &path,
+            "SELECT COUNT(*) FROM client_ranges WHERE client = '192.0.2.1'"
+        ),
         0
     );
     log.close();
     let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
     assert_eq!(
-        row_count(&path, "SELECT COUNT(*) FROM client_ranges WHERE client = '192.0.2.1'"),
+        row_count(
+            &path,
+            "SELECT COUNT(*) FROM client_ranges WHERE client = '192.0.2.1'"
+        ),
         0
     );
     assert_eq!(log.search(&everything()).expect("all").len(), 8);
