@@ -941,3 +941,38 @@ fn a_version_1_database_is_migrated() {
     assert_eq!(mine.len(), 2);
     assert!(mine[0].id > mine[1].id);
 }
+
+#[test]
+fn many_distinct_names_close_a_bucket_early_and_stay_searchable() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let mut settings = config(directory.path(), PrivacyLevel::Full, &clock);
+    settings.queue_capacity = 1 << 20;
+    let log = QueryLog::open(settings).expect("open");
+    let path = log.path().to_owned();
+    // More distinct names than the open bucket keeps (65,536): the bucket
+    // is closed early, its ranges written, and later rows go to the next.
+    let names = 70_000;
+    for index in 0..names {
+        log.record(query(noon(), "192.0.2.1", &format!("n{index}.example")));
+    }
+    log.flush(FLUSH).expect("flush");
+    assert_eq!(log.statistics().written, names as u64);
+    assert!(row_count(&path, "SELECT COUNT(DISTINCT bucket) FROM name_ranges") >= 1);
+    assert!(row_count(&path, "SELECT MAX(id) FROM queries") > 1 << 20);
+    for name in ["n5.example", "n69999.example"] {
+        let found = log
+            .search(&by_name(name, NameMatch::Exact))
+            .expect("search");
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(found[0].qname, name);
+    }
+    let subtree = log
+        .search(&SearchFilter {
+            limit: 1000,
+            ..by_name("example", NameMatch::Subtree)
+        })
+        .expect("subtree");
+    assert_eq!(subtree.len(), 1000);
+    assert_eq!(subtree[0].qname, "n69999.example");
+}
