@@ -1,14 +1,20 @@
 //! The SQLite side of the query log: schema, batch writes, the retention
 //! job, and the read queries (search, export, erasure, aggregates).
 //!
-//! Tables: `queries` (one row per query, levels 0 to 2; `reversed_name`
-//! holds the labels in reverse order so a subtree search is an index range),
-//! `hourly`, `hourly_qtype`, `hourly_rcode` and `hourly_name` (per-hour
-//! counters at every level; `hourly_name` keeps at most `top_names_per_hour`
-//! names per hour and blocked flag once pruned, the rest is added to
-//! `hourly.other_names`), and `meta` (schema version, the privacy level the
-//! rows were written with). Times are microseconds since 1970 UTC; hours are
-//! hours since 1970 UTC.
+//! Tables: `queries` (one row per query, levels 0 to 2, indexed by time
+//! only; the writer gives the ids), `name_ranges` and `client_ranges` (per
+//! bucket of 2^20 row ids, the first and last id of each reversed name and
+//! each client: what searches by name, subtree and client go through; the
+//! rows after the last closed bucket, from `meta.indexed_below` on, are
+//! scanned), `hourly`, `hourly_qtype`, `hourly_rcode` and `hourly_name`
+//! (per-hour counters at every level, gathered in the writer's memory and
+//! written every 10 seconds; `hourly_name` keeps at most
+//! `top_names_per_hour` names per hour and blocked flag once pruned, the
+//! rest is added to `hourly.other_names`), and `meta` (schema version, the
+//! privacy level the rows were written with, `indexed_below`). Times are
+//! microseconds since 1970 UTC; hours are hours since 1970 UTC. Schema
+//! version 1 (per-row indexes on client and reversed name) is migrated at
+//! open.
 //!
 //! The writer's connection runs in WAL mode with `synchronous = NORMAL`:
 //! a crash of the process loses nothing committed, a power cut may lose the
@@ -16,7 +22,9 @@
 //!
 //! Limitations: the per-hour top names are approximate once pruned (a name
 //! that becomes frequent late in an hour after being pruned starts again
-//! from zero).
+//! from zero); a crash loses up to 10 seconds of hourly counters; every
+//! search by name or client reads the tail (up to 2^20 rows and what was
+//! written since the last closed bucket).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -36,7 +44,10 @@ use crate::{
     SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchFilter, Shared, names,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// Rows per bucket of the name and client ranges: ids `bucket << 20` up
+/// to `(bucket + 1) << 20`, about 10 seconds at 100,000 queries a second.
+const BUCKET_SHIFT: u32 = 20;
 /// Rows deleted per statement by the retention job and per step of scrubbing.
 const CHUNK: i64 = 10_000;
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -55,7 +66,6 @@ CREATE TABLE IF NOT EXISTS queries (
     client TEXT,
     transport TEXT NOT NULL,
     qname TEXT NOT NULL,
-    reversed_name TEXT NOT NULL,
     qtype INTEGER NOT NULL,
     rcode INTEGER NOT NULL,
     dropped INTEGER NOT NULL,
@@ -68,8 +78,20 @@ CREATE TABLE IF NOT EXISTS queries (
     rule TEXT
 );
 CREATE INDEX IF NOT EXISTS queries_time ON queries (time);
-CREATE INDEX IF NOT EXISTS queries_client ON queries (client);
-CREATE INDEX IF NOT EXISTS queries_reversed_name ON queries (reversed_name);
+CREATE TABLE IF NOT EXISTS name_ranges (
+    bucket INTEGER NOT NULL,
+    reversed_name TEXT NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (bucket, reversed_name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_ranges (
+    bucket INTEGER NOT NULL,
+    client TEXT NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (bucket, client)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hourly (
     hour INTEGER PRIMARY KEY,
     queries INTEGER NOT NULL,
@@ -99,7 +121,7 @@ CREATE TABLE IF NOT EXISTS hourly_name (
 ) WITHOUT ROWID;
 ";
 
-const INSERT_QUERY: &str = "INSERT INTO queries (time, client, transport, qname, reversed_name, \
+const INSERT_QUERY: &str = "INSERT INTO queries (id, time, client, transport, qname, \
      qtype, rcode, dropped, from_cache, elapsed_micros, profile, blocked, feed, action, rule) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
@@ -170,7 +192,8 @@ fn database_error(shared: &Shared) -> impl Fn(rusqlite::Error) -> QueryLogError 
     }
 }
 
-/// Counters of one hour gathered from a batch.
+/// Counters of one hour gathered in the writer's memory since they were
+/// last written.
 #[derive(Default)]
 struct HourCounts {
     queries: i64,
@@ -179,8 +202,121 @@ struct HourCounts {
     dropped: i64,
     qtypes: HashMap<u16, i64>,
     rcodes: HashMap<u16, i64>,
-    /// Per name: [allowed, blocked] counts.
-    names: HashMap<String, [i64; 2]>,
+    /// Per name, allowed (index 0) and blocked (index 1) queries.
+    names: [HashMap<String, i64>; 2],
+    /// Queries of names pruned from `names`.
+    other_names: i64,
+}
+
+impl HourCounts {
+    /// Counts one query for `name`; keeps at most `limit` names per flag,
+    /// pruning to the `keep` most frequent when the limit is passed.
+    fn count_name(&mut self, name: &str, blocked: bool, limit: usize, keep: usize) {
+        let names = &mut self.names[usize::from(blocked)];
+        if let Some(count) = names.get_mut(name) {
+            *count += 1;
+            return;
+        }
+        names.insert(name.to_owned(), 1);
+        if names.len() > limit {
+            let mut counts: Vec<(String, i64)> = names.drain().collect();
+            let keep = keep.min(counts.len());
+            counts.select_nth_unstable_by(keep.saturating_sub(1), |left, right| {
+                right.1.cmp(&left.1).then_with(|| left.0.cmp(&right.0))
+            });
+            self.other_names += counts[keep..].iter().map(|(_, count)| count).sum::<i64>();
+            counts.truncate(keep);
+            names.extend(counts);
+        }
+    }
+}
+
+/// The name and client ranges of one bucket, waiting to be written.
+struct ClosedBucket {
+    bucket: i64,
+    names: HashMap<String, (i64, i64)>,
+    clients: HashMap<String, (i64, i64)>,
+}
+
+/// The query name of a record, normalised, into `output`.
+fn name_of(query: &Record, output: &mut String) {
+    match query.qname_text() {
+        Some(text) => {
+            output.clear();
+            output.push_str(&names::normalise(text));
+        }
+        None => names::presentation_from_wire(query.qname_wire(), output),
+    }
+}
+
+/// Adds `id` to the range of `key`.
+fn extend_range(ranges: &mut HashMap<String, (i64, i64)>, key: &str, id: i64) {
+    match ranges.get_mut(key) {
+        Some(range) => {
+            range.0 = range.0.min(id);
+            range.1 = range.1.max(id);
+        }
+        None => {
+            ranges.insert(key.to_owned(), (id, id));
+        }
+    }
+}
+
+/// The first row id not covered by `name_ranges` and `client_ranges`: rows
+/// from it on (the tail) are searched by scanning them.
+fn indexed_below(connection: &Connection) -> rusqlite::Result<i64> {
+    connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'indexed_below'",
+            [],
+            |row| row.get(0),
+        )
+        .or_else(|error| match error {
+            rusqlite::Error::QueryReturnedNoRows => Ok(0),
+            other => Err(other),
+        })
+}
+
+fn set_indexed_below(connection: &Connection, id: i64) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('indexed_below', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Writes the ranges of one bucket (merged with any already stored). A
+/// client's range is written only while its first or last row is still
+/// there, so that a client erased meanwhile does not come back.
+fn write_ranges(
+    connection: &Connection,
+    bucket: i64,
+    names: &HashMap<String, (i64, i64)>,
+    clients: &HashMap<String, (i64, i64)>,
+) -> rusqlite::Result<()> {
+    let mut name = connection.prepare_cached(
+        "INSERT INTO name_ranges (bucket, reversed_name, first_id, last_id) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (bucket, reversed_name) DO UPDATE SET \
+         first_id = MIN(first_id, excluded.first_id), last_id = MAX(last_id, excluded.last_id)",
+    )?;
+    let mut sorted: Vec<(&String, &(i64, i64))> = names.iter().collect();
+    sorted.sort_unstable();
+    for (reversed, (first, last)) in sorted {
+        name.execute(params![bucket, reversed, first, last])?;
+    }
+    let mut client = connection.prepare_cached(
+        "INSERT INTO client_ranges (bucket, client, first_id, last_id) \
+         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS \
+         (SELECT 1 FROM queries WHERE id IN (?3, ?4) AND client = ?2) \
+         ON CONFLICT (bucket, client) DO UPDATE SET \
+         first_id = MIN(first_id, excluded.first_id), last_id = MAX(last_id, excluded.last_id)",
+    )?;
+    for (key, (first, last)) in clients {
+        client.execute(params![bucket, key, first, last])?;
+    }
+    Ok(())
 }
 
 /// The writer's connection and what it needs to write.
@@ -196,10 +332,31 @@ pub(crate) struct Store {
     /// Reused buffers for one row's name and reversed name.
     name: String,
     reversed: String,
+    /// The id of the next row (ids are given by the writer, so it knows
+    /// each row's bucket).
+    next_id: i64,
+    /// The bucket of the rows being written and, per reversed name and
+    /// per client, the first and last id of its rows in that bucket.
+    open_bucket: i64,
+    open_names: HashMap<String, (i64, i64)>,
+    open_clients: HashMap<String, (i64, i64)>,
+    /// Buckets whose rows are all written but whose ranges are not yet.
+    closing: Vec<ClosedBucket>,
+    /// Hourly counters not yet written (`write_counters`).
+    hours: BTreeMap<i64, HourCounts>,
+    /// The most names per hour and flag kept in memory between writes.
+    names_in_memory: usize,
 }
 
 /// Clients whose pseudonym the writer keeps at hand.
 const PSEUDONYM_CACHE: usize = 65_536;
+/// Names per hour and flag the writer counts in memory before pruning to
+/// `top_names_per_hour`, at least (more when twice `top_names_per_hour`
+/// is more): about 2 MB for names of 100 bytes.
+const NAMES_IN_MEMORY_MIN: usize = 16_384;
+/// Distinct names (or clients) in the open bucket beyond which it is closed
+/// early: about 10 MB of names of 100 bytes.
+const RANGES_IN_MEMORY: usize = 65_536;
 /// Rows per multi-row INSERT statement.
 const ROWS_PER_INSERT: usize = 32;
 
@@ -241,11 +398,24 @@ impl Store {
             pseudonyms: PseudonymCache::new(PSEUDONYM_CACHE),
             name: String::new(),
             reversed: String::new(),
+            next_id: 1,
+            open_bucket: 0,
+            open_names: HashMap::new(),
+            open_clients: HashMap::new(),
+            closing: Vec::new(),
+            hours: BTreeMap::new(),
+            names_in_memory: config
+                .top_names_per_hour
+                .saturating_mul(2)
+                .max(NAMES_IN_MEMORY_MIN),
         };
         store
             .set_up(config.privacy_level)
             .map_err(|error| open_error(path, error))?
             .map_or(Ok(()), Err)?;
+        store
+            .index_tail()
+            .map_err(|error| open_error(path, error))?;
         store
             .delete_expired()
             .map_err(|error| open_error(path, error))?;
@@ -275,6 +445,21 @@ impl Store {
                     found,
                     known: SCHEMA_VERSION,
                 }));
+            }
+            Some(1) => {
+                // Version 1 indexed every row by client and reversed name;
+                // version 2 keeps ranges per bucket instead (built from the
+                // rows by `index_tail`, since `indexed_below` starts at 0).
+                transaction.execute_batch(
+                    "DROP INDEX IF EXISTS queries_client;
+                     DROP INDEX IF EXISTS queries_reversed_name;
+                     ALTER TABLE queries DROP COLUMN reversed_name;
+                     DELETE FROM meta WHERE key = 'indexed_below';",
+                )?;
+                transaction.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )?;
             }
             Some(_) => {}
             None => {
@@ -340,8 +525,14 @@ impl Store {
                 }
                 PrivacyLevel::AggregatesOnly => {
                     transaction.execute("DELETE FROM queries", [])?;
+                    transaction.execute("DELETE FROM name_ranges", [])?;
                 }
             }
+            // The clients changed: their ranges are built again from the
+            // rows (`index_tail` scans them all).
+            transaction.execute_batch(
+                "DELETE FROM client_ranges; DELETE FROM meta WHERE key = 'indexed_below';",
+            )?;
         }
         // Remember the strictest level the rows now satisfy: going back to a
         // laxer level does not make old rows laxer.
@@ -352,6 +543,58 @@ impl Store {
         )?;
         transaction.commit()?;
         Ok(None)
+    }
+
+    /// Builds the ranges of the rows not covered yet (those written after
+    /// the last closed bucket, or all rows of a database migrated or
+    /// scrubbed), and sets the id of the next row. Reads the rows in chunks.
+    fn index_tail(&mut self) -> rusqlite::Result<()> {
+        let transaction = self.connection.transaction()?;
+        let start = indexed_below(&transaction)?;
+        let mut after = start.saturating_sub(1);
+        let mut reversed = String::new();
+        // Chunks of rows ordered by id; each chunk's ranges are merged into
+        // the stored ones, so memory stays bounded by one chunk.
+        loop {
+            let rows: Vec<(i64, String, Option<String>)> = transaction
+                .prepare_cached(
+                    "SELECT id, qname, client FROM queries WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )?
+                .query_map(params![after, CHUNK], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            let mut buckets: BTreeMap<i64, ClosedBucket> = BTreeMap::new();
+            for (id, qname, client) in &rows {
+                let bucket = id >> BUCKET_SHIFT;
+                let ranges = buckets.entry(bucket).or_insert_with(|| ClosedBucket {
+                    bucket,
+                    names: HashMap::new(),
+                    clients: HashMap::new(),
+                });
+                names::reverse_into(qname, &mut reversed);
+                extend_range(&mut ranges.names, &reversed, *id);
+                if let Some(client) = client {
+                    extend_range(&mut ranges.clients, client, *id);
+                }
+            }
+            for ranges in buckets.values() {
+                write_ranges(&transaction, ranges.bucket, &ranges.names, &ranges.clients)?;
+            }
+        }
+        let next: i64 = transaction.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM queries), 0), \
+             COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'queries'), 0)) + 1",
+            [],
+            |row| row.get(0),
+        )?;
+        set_indexed_below(&transaction, next)?;
+        transaction.commit()?;
+        self.next_id = next;
+        self.open_bucket = next >> BUCKET_SHIFT;
+        Ok(())
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -371,7 +614,40 @@ impl Store {
                 }
                 self.failing = false;
             }
-            Err(error) => self.count_failure(count, &error),
+            Err(error) => {
+                self.uncount(batches);
+                self.count_failure(count, &error);
+            }
+        }
+    }
+
+    /// Takes the queries of a batch that could not be written back out of
+    /// the hourly counters in memory (a name pruned meanwhile is taken out
+    /// of the other names).
+    fn uncount(&mut self, batches: &[Vec<Record>]) {
+        for query in batches.iter().flatten() {
+            let Some(counts) = self.hours.get_mut(&hour_of(to_micros(query.time))) else {
+                continue;
+            };
+            name_of(query, &mut self.name);
+            counts.queries -= 1;
+            counts.blocked -= i64::from(query.blocked);
+            counts.from_cache -= i64::from(query.from_cache);
+            counts.dropped -= i64::from(query.dropped);
+            if let Some(count) = counts.qtypes.get_mut(&query.qtype) {
+                *count -= 1;
+            }
+            if let Some(count) = counts.rcodes.get_mut(&query.rcode) {
+                *count -= 1;
+            }
+            let names = &mut counts.names[usize::from(query.blocked)];
+            match names.get_mut(self.name.as_str()) {
+                Some(count) if *count > 1 => *count -= 1,
+                Some(_) => {
+                    names.remove(self.name.as_str());
+                }
+                None => counts.other_names = (counts.other_names - 1).max(0),
+            }
         }
     }
 
@@ -396,7 +672,6 @@ impl Store {
     /// Writes the rows and counters.
     fn try_write_batch(&mut self, batches: &[Vec<Record>]) -> rusqlite::Result<()> {
         let level = self.shared.level;
-        let mut hours: BTreeMap<i64, HourCounts> = BTreeMap::new();
         let transaction = self.connection.transaction()?;
         {
             let many = insert_statement(ROWS_PER_INSERT);
@@ -404,52 +679,67 @@ impl Store {
             let mut insert_one = transaction.prepare_cached(INSERT_QUERY)?;
             let mut rows: Vec<Value> = Vec::with_capacity(ROWS_PER_INSERT * INSERT_COLUMNS);
             for query in batches.iter().flatten() {
-                match query.qname_text() {
-                    Some(text) => {
-                        self.name.clear();
-                        self.name.push_str(&names::normalise(text));
-                    }
-                    None => names::presentation_from_wire(query.qname_wire(), &mut self.name),
-                }
+                name_of(query, &mut self.name);
                 let time = to_micros(query.time);
-                let counts = hours.entry(hour_of(time)).or_default();
+                let counts = self.hours.entry(hour_of(time)).or_default();
                 counts.queries += 1;
                 counts.blocked += i64::from(query.blocked);
                 counts.from_cache += i64::from(query.from_cache);
                 counts.dropped += i64::from(query.dropped);
                 *counts.qtypes.entry(query.qtype).or_default() += 1;
                 *counts.rcodes.entry(query.rcode).or_default() += 1;
-                match counts.names.get_mut(self.name.as_str()) {
-                    Some(count) => count[usize::from(query.blocked)] += 1,
-                    None => {
-                        let mut count = [0, 0];
-                        count[usize::from(query.blocked)] = 1;
-                        counts.names.insert(self.name.clone(), count);
-                    }
-                }
+                counts.count_name(
+                    &self.name,
+                    query.blocked,
+                    self.names_in_memory,
+                    usize::try_from(self.top_names_per_hour).unwrap_or(usize::MAX),
+                );
                 if !level.stores_rows() {
                     continue;
                 }
                 let client = match level {
-                    PrivacyLevel::Full => Value::Text(query.client.to_canonical().to_string()),
-                    PrivacyLevel::Pseudonymous => Value::Text(
+                    PrivacyLevel::Full => Some(query.client.to_canonical().to_string()),
+                    PrivacyLevel::Pseudonymous => Some(
                         self.pseudonyms
                             .pseudonym(&self.shared.key_ring, query.client, query.time)
                             .to_owned(),
                     ),
-                    PrivacyLevel::Anonymous | PrivacyLevel::AggregatesOnly => Value::Null,
+                    PrivacyLevel::Anonymous | PrivacyLevel::AggregatesOnly => None,
                 };
+                // Many distinct names or clients close the bucket early (the
+                // ids up to the next bucket are skipped), bounding memory.
+                if self.open_names.len() >= RANGES_IN_MEMORY
+                    || self.open_clients.len() >= RANGES_IN_MEMORY
+                {
+                    self.next_id = (self.open_bucket + 1) << BUCKET_SHIFT;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let bucket = id >> BUCKET_SHIFT;
+                if bucket != self.open_bucket {
+                    self.closing.push(ClosedBucket {
+                        bucket: self.open_bucket,
+                        names: std::mem::take(&mut self.open_names),
+                        clients: std::mem::take(&mut self.open_clients),
+                    });
+                    self.open_bucket = bucket;
+                }
                 names::reverse_into(&self.name, &mut self.reversed);
+                extend_range(&mut self.open_names, &self.reversed, id);
+                if let Some(client) = &client {
+                    extend_range(&mut self.open_clients, client, id);
+                }
+                let client = client.map_or(Value::Null, Value::Text);
                 let text = |value: Option<&String>| {
                     value.map_or(Value::Null, |text| Value::Text(text.clone()))
                 };
                 let details = query.details();
                 rows.extend([
+                    Value::Integer(id),
                     Value::Integer(time),
                     client,
                     Value::Text(query.transport.to_owned()),
                     Value::Text(self.name.clone()),
-                    Value::Text(self.reversed.clone()),
                     Value::Integer(i64::from(query.qtype)),
                     Value::Integer(i64::from(query.rcode)),
                     Value::Integer(i64::from(query.dropped)),
@@ -469,37 +759,76 @@ impl Store {
                 insert_one.execute(params_from_iter(row.iter()))?;
             }
         }
-        for (hour, counts) in &hours {
+        // Buckets whose rows are all written get their ranges in the same
+        // transaction; after a failure they are tried again with the next.
+        if !self.closing.is_empty() {
+            for ranges in &self.closing {
+                write_ranges(&transaction, ranges.bucket, &ranges.names, &ranges.clients)?;
+            }
+            set_indexed_below(&transaction, self.open_bucket << BUCKET_SHIFT)?;
+        }
+        transaction.commit()?;
+        self.closing.clear();
+        Ok(())
+    }
+
+    /// Writes the hourly counters gathered in memory, in one transaction,
+    /// then prunes each hour's name lists in the database. On failure the
+    /// counters stay in memory for the next attempt (and the failure is
+    /// counted as a write error).
+    pub(crate) fn write_counters(&mut self) {
+        if self.hours.is_empty() {
+            return;
+        }
+        match self.try_write_counters() {
+            Ok(()) => self.hours.clear(),
+            Err(error) => self.count_failure(0, &error),
+        }
+    }
+
+    fn try_write_counters(&mut self) -> rusqlite::Result<()> {
+        let transaction = self.connection.transaction()?;
+        for (hour, counts) in &self.hours {
+            // Only queries taken back out (`uncount`): nothing to write.
+            if counts.queries == 0 {
+                continue;
+            }
             transaction.execute(
                 "INSERT INTO hourly (hour, queries, blocked, from_cache, dropped, other_names) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (hour) DO UPDATE SET \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hour) DO UPDATE SET \
                  queries = queries + excluded.queries, blocked = blocked + excluded.blocked, \
-                 from_cache = from_cache + excluded.from_cache, dropped = dropped + excluded.dropped",
-                params![hour, counts.queries, counts.blocked, counts.from_cache, counts.dropped],
+                 from_cache = from_cache + excluded.from_cache, dropped = dropped + excluded.dropped, \
+                 other_names = other_names + excluded.other_names",
+                params![
+                    hour,
+                    counts.queries,
+                    counts.blocked,
+                    counts.from_cache,
+                    counts.dropped,
+                    counts.other_names
+                ],
             )?;
             let mut qtype = transaction.prepare_cached(
                 "INSERT INTO hourly_qtype (hour, qtype, count) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (hour, qtype) DO UPDATE SET count = count + excluded.count",
             )?;
-            for (code, count) in &counts.qtypes {
+            for (code, count) in counts.qtypes.iter().filter(|(_, count)| **count > 0) {
                 qtype.execute(params![hour, code, count])?;
             }
             let mut rcode = transaction.prepare_cached(
                 "INSERT INTO hourly_rcode (hour, rcode, count) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (hour, rcode) DO UPDATE SET count = count + excluded.count",
             )?;
-            for (code, count) in &counts.rcodes {
+            for (code, count) in counts.rcodes.iter().filter(|(_, count)| **count > 0) {
                 rcode.execute(params![hour, code, count])?;
             }
             let mut name = transaction.prepare_cached(
                 "INSERT INTO hourly_name (hour, blocked, name, count) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (hour, blocked, name) DO UPDATE SET count = count + excluded.count",
             )?;
-            for (qname, count) in &counts.names {
-                for (blocked, count) in [(false, count[0]), (true, count[1])] {
-                    if count > 0 {
-                        name.execute(params![hour, blocked, qname, count])?;
-                    }
+            for (blocked, names) in counts.names.iter().enumerate() {
+                for (qname, count) in names {
+                    name.execute(params![hour, blocked == 1, qname, count])?;
                 }
             }
             for blocked in [false, true] {
@@ -534,6 +863,16 @@ impl Store {
             if (deleted as i64) < CHUNK {
                 break;
             }
+        }
+        // Ranges of buckets older than the oldest row left.
+        for table in ["name_ranges", "client_ranges"] {
+            self.connection.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE bucket < \
+                     (COALESCE((SELECT MIN(id) FROM queries), ?1) >> {BUCKET_SHIFT})"
+                ),
+                [self.next_id],
+            )?;
         }
         let cutoff_hour = hour_of(cutoff);
         for table in ["hourly", "hourly_qtype", "hourly_rcode", "hourly_name"] {
@@ -656,6 +995,15 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+/// What restricts a search to the buckets where a name or client occurs.
+#[derive(Default)]
+struct Ranges {
+    /// A condition on `name_ranges.reversed_name` and its values.
+    name: Option<(String, Vec<Value>)>,
+    /// The stored forms of a client, for `client_ranges`.
+    clients: Option<Vec<String>>,
+}
+
 pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry>, QueryLogError> {
     let limit = match filter.limit {
         0 => SEARCH_LIMIT_DEFAULT,
@@ -668,10 +1016,14 @@ pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry
     };
     let mut conditions: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
+    let mut ranges = Ranges::default();
+    // Rows matched by the SQL conditions that must also pass this check.
+    let mut below: Option<String> = None;
     if let Some(client) = &filter.client {
         let forms = client_forms(shared, client)?;
         conditions.push(format!("client IN ({})", placeholders(forms.len())));
-        values.extend(forms.into_iter().map(Value::Text));
+        values.extend(forms.iter().cloned().map(Value::Text));
+        ranges.clients = Some(forms);
     }
     if let Some(name) = &filter.name {
         if name.is_empty() || name.len() > 1024 {
@@ -679,31 +1031,41 @@ pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry
                 "name: empty or longer than 1024 characters".to_owned(),
             ));
         }
-        let reversed = names::reverse(&names::normalise(name));
+        let normalised = names::normalise(name);
+        let reversed = names::reverse(&normalised);
+        let escaped = normalised
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         match filter.name_match {
             NameMatch::Exact => {
-                conditions.push("reversed_name = ?".to_owned());
-                values.push(Value::Text(reversed));
+                conditions.push("qname = ?".to_owned());
+                values.push(Value::Text(normalised));
+                ranges.name = Some(("reversed_name = ?".to_owned(), vec![Value::Text(reversed)]));
             }
             NameMatch::Contains => {
-                let escaped = names::normalise(name)
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
                 conditions.push("qname LIKE ? ESCAPE '\\'".to_owned());
                 values.push(Value::Text(format!("%{escaped}%")));
             }
             // The root's subtree is every name.
             NameMatch::Subtree if reversed.is_empty() => {}
             NameMatch::Subtree => {
-                conditions.push(
-                    "(reversed_name = ? OR (reversed_name > ? AND reversed_name < ?))".to_owned(),
-                );
+                // The text test finds every name below and a few that only
+                // look so (escaped dots); `is_at_or_below` sorts those out.
+                conditions.push("(qname = ? OR qname LIKE ? ESCAPE '\\')".to_owned());
+                values.push(Value::Text(normalised.clone()));
+                values.push(Value::Text(format!("%.{escaped}")));
                 // Names below are `reversed.` followed by anything: the range
                 // from `reversed.` up to `reversed/` ('/' follows '.').
-                values.push(Value::Text(reversed.clone()));
-                values.push(Value::Text(format!("{reversed}.")));
-                values.push(Value::Text(format!("{reversed}/")));
+                ranges.name = Some((
+                    "(reversed_name = ? OR (reversed_name > ? AND reversed_name < ?))".to_owned(),
+                    vec![
+                        Value::Text(reversed.clone()),
+                        Value::Text(format!("{reversed}.")),
+                        Value::Text(format!("{reversed}/")),
+                    ],
+                ));
+                below = Some(normalised);
             }
         }
     }
@@ -725,44 +1087,203 @@ pub(crate) fn search(shared: &Shared, filter: &SearchFilter) -> Result<Vec<Entry
     if filter.blocked_only {
         conditions.push("blocked = 1".to_owned());
     }
-    if let Some(before) = filter.before_id {
-        conditions.push("id < ?".to_owned());
-        values.push(Value::Integer(before));
-    }
-    values.push(Value::Integer(limit as i64));
-    select_entries(shared, &conditions, values)
+    let connection = connect(shared, false)?;
+    let read = || {
+        select_entries(
+            &connection,
+            &ranges,
+            &conditions,
+            &values,
+            filter.before_id,
+            limit,
+            below.as_deref(),
+        )
+    };
+    read().map_err(database_error(shared))
 }
 
+/// Entries matching `conditions`, newest first, at most `limit`, with ids
+/// below `before_id`. With a name or client in `ranges`, only the buckets
+/// where it occurs are read (and the tail, which has no ranges yet);
+/// otherwise the rows are read newest first. `below`: a name the entries'
+/// names must be at or below.
 fn select_entries(
-    shared: &Shared,
+    connection: &Connection,
+    ranges: &Ranges,
     conditions: &[String],
-    values: Vec<Value>,
-) -> Result<Vec<Entry>, QueryLogError> {
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
+    values: &[Value],
+    before_id: Option<i64>,
+    limit: usize,
+    below: Option<&str>,
+) -> rusqlite::Result<Vec<Entry>> {
+    let upper = before_id.unwrap_or(i64::MAX);
+    let mut entries = Vec::new();
+    if ranges.name.is_none() && ranges.clients.is_none() {
+        select_span(
+            connection,
+            conditions,
+            values,
+            (0, upper),
+            limit,
+            below,
+            &mut entries,
+        )?;
+        return Ok(entries);
+    }
+    let tail = indexed_below(connection)?;
+    if upper > tail {
+        select_span(
+            connection,
+            conditions,
+            values,
+            (tail, upper),
+            limit,
+            below,
+            &mut entries,
+        )?;
+    }
+    let Some(lowest) = connection.query_row("SELECT MIN(id) FROM queries", [], |row| {
+        row.get::<_, Option<i64>>(0)
+    })?
+    else {
+        return Ok(entries);
     };
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM queries {filter} ORDER BY id DESC LIMIT ?");
-    let connection = connect(shared, false)?;
-    let mut statement = connection.prepare(&sql).map_err(database_error(shared))?;
-    let entries = statement
-        .query_map(params_from_iter(values), read_entry)
-        .map_err(database_error(shared))?
-        .collect::<rusqlite::Result<Vec<Entry>>>()
-        .map_err(database_error(shared))?;
+    let top = upper.min(tail);
+    if top <= lowest {
+        return Ok(entries);
+    }
+    // One bucket at a time, newest first: a lookup in each range table,
+    // then the rows between the first and last id found.
+    let mut bucket = (top - 1) >> BUCKET_SHIFT;
+    let mut name_lookup = match &ranges.name {
+        Some((condition, _)) => Some(connection.prepare(&format!(
+            "SELECT MIN(first_id), MAX(last_id) FROM name_ranges WHERE bucket = ? AND {condition}"
+        ))?),
+        None => None,
+    };
+    let mut client_lookup = match &ranges.clients {
+        Some(forms) => Some(connection.prepare(&format!(
+            "SELECT MIN(first_id), MAX(last_id) FROM client_ranges WHERE bucket = ? AND client IN ({})",
+            placeholders(forms.len())
+        ))?),
+        None => None,
+    };
+    while bucket >= lowest >> BUCKET_SHIFT && entries.len() < limit {
+        let mut span = (
+            bucket << BUCKET_SHIFT,
+            ((bucket + 1) << BUCKET_SHIFT).min(top),
+        );
+        if let (Some(lookup), Some((_, name_values))) = (&mut name_lookup, &ranges.name) {
+            let mut parameters = vec![Value::Integer(bucket)];
+            parameters.extend(name_values.iter().cloned());
+            span = narrow(lookup, parameters, span)?;
+        }
+        if let (Some(lookup), Some(forms)) = (&mut client_lookup, &ranges.clients) {
+            let mut parameters = vec![Value::Integer(bucket)];
+            parameters.extend(forms.iter().cloned().map(Value::Text));
+            span = narrow(lookup, parameters, span)?;
+        }
+        if span.0 < span.1 {
+            select_span(
+                connection,
+                conditions,
+                values,
+                span,
+                limit,
+                below,
+                &mut entries,
+            )?;
+        }
+        bucket -= 1;
+    }
     Ok(entries)
+}
+
+/// Narrows `span` (ids from `.0` to before `.1`) to the range a lookup finds;
+/// an empty span when it finds none.
+fn narrow(
+    lookup: &mut rusqlite::Statement<'_>,
+    parameters: Vec<Value>,
+    span: (i64, i64),
+) -> rusqlite::Result<(i64, i64)> {
+    let (first, last): (Option<i64>, Option<i64>) = lookup
+        .query_row(params_from_iter(parameters), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => (span.0.max(first), span.1.min(last.saturating_add(1))),
+        _ => (0, 0),
+    })
+}
+
+/// Appends the entries with ids in `span` matching `conditions`, newest
+/// first, until `entries` holds `limit`.
+fn select_span(
+    connection: &Connection,
+    conditions: &[String],
+    values: &[Value],
+    span: (i64, i64),
+    limit: usize,
+    below: Option<&str>,
+    entries: &mut Vec<Entry>,
+) -> rusqlite::Result<()> {
+    let mut filter = String::from("WHERE id >= ? AND id < ?");
+    for condition in conditions {
+        filter.push_str(" AND ");
+        filter.push_str(condition);
+    }
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM queries {filter} ORDER BY id DESC LIMIT ?");
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut upper = span.1;
+    // Each round either fills the page or reaches the end of the span; a
+    // round that `below` thins out goes on below the last id it read.
+    loop {
+        let wanted = limit.saturating_sub(entries.len());
+        if wanted == 0 {
+            return Ok(());
+        }
+        let mut parameters = vec![Value::Integer(span.0), Value::Integer(upper)];
+        parameters.extend(values.iter().cloned());
+        parameters.push(Value::Integer(wanted as i64));
+        let found = statement
+            .query_map(params_from_iter(parameters), read_entry)?
+            .collect::<rusqlite::Result<Vec<Entry>>>()?;
+        let complete = found.len() < wanted;
+        if let Some(last) = found.last() {
+            upper = last.id;
+        }
+        entries.extend(
+            found
+                .into_iter()
+                .filter(|entry| below.is_none_or(|name| names::is_at_or_below(&entry.qname, name))),
+        );
+        if complete {
+            return Ok(());
+        }
+    }
 }
 
 pub(crate) fn export_client(shared: &Shared, client: &str) -> Result<Vec<Entry>, QueryLogError> {
     let forms = client_forms(shared, client)?;
     let condition = format!("client IN ({})", placeholders(forms.len()));
-    let mut values: Vec<Value> = forms.into_iter().map(Value::Text).collect();
-    values.push(Value::Integer(EXPORT_LIMIT as i64 + 1));
-    let entries = select_entries(shared, std::slice::from_ref(&condition), values.clone())?;
+    let values: Vec<Value> = forms.iter().cloned().map(Value::Text).collect();
+    let ranges = Ranges {
+        name: None,
+        clients: Some(forms),
+    };
+    let connection = connect(shared, false)?;
+    let entries = select_entries(
+        &connection,
+        &ranges,
+        std::slice::from_ref(&condition),
+        &values,
+        None,
+        EXPORT_LIMIT + 1,
+        None,
+    )
+    .map_err(database_error(shared))?;
     if entries.len() > EXPORT_LIMIT {
-        values.pop();
-        let connection = connect(shared, false)?;
+        // The rare case: counted by reading every row.
         let rows: i64 = connection
             .query_row(
                 &format!("SELECT COUNT(*) FROM queries WHERE {condition}"),
@@ -780,17 +1301,42 @@ pub(crate) fn export_client(shared: &Shared, client: &str) -> Result<Vec<Entry>,
 
 pub(crate) fn erase_client(shared: &Shared, client: &str) -> Result<u64, QueryLogError> {
     let forms = client_forms(shared, client)?;
-    let connection = connect(shared, true)?;
-    let deleted = connection
-        .execute(
-            &format!(
-                "DELETE FROM queries WHERE client IN ({})",
-                placeholders(forms.len())
-            ),
-            params_from_iter(forms),
-        )
-        .map_err(database_error(shared))?;
-    Ok(deleted as u64)
+    let mut connection = connect(shared, true)?;
+    let erase = |connection: &mut Connection| -> rusqlite::Result<u64> {
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let list = placeholders(forms.len());
+        let form_values = || forms.iter().cloned().map(Value::Text);
+        // The buckets where the client occurs, and the tail.
+        let mut spans: Vec<(i64, i64)> = transaction
+            .prepare(&format!(
+                "SELECT MIN(first_id), MAX(last_id) + 1 FROM client_ranges \
+                 WHERE client IN ({list}) GROUP BY bucket"
+            ))?
+            .query_map(params_from_iter(form_values()), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        spans.push((indexed_below(&transaction)?, i64::MAX));
+        let mut deleted = 0u64;
+        {
+            let mut delete = transaction.prepare(&format!(
+                "DELETE FROM queries WHERE id >= ? AND id < ? AND client IN ({list})"
+            ))?;
+            for (first, end) in spans {
+                let mut parameters = vec![Value::Integer(first), Value::Integer(end)];
+                parameters.extend(form_values());
+                deleted += delete.execute(params_from_iter(parameters))? as u64;
+            }
+        }
+        transaction.execute(
+            &format!("DELETE FROM client_ranges WHERE client IN ({list})"),
+            params_from_iter(form_values()),
+        )?;
+        transaction.commit()?;
+        Ok(deleted)
+    };
+    erase(&mut connection).map_err(database_error(shared))
 }
 
 fn ranked(connection: &Connection, sql: &str, since: i64) -> rusqlite::Result<Vec<Ranked>> {

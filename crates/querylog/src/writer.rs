@@ -42,7 +42,12 @@ pub(crate) struct Writer {
     flush_interval: Duration,
     maintenance_interval: Duration,
     last_maintenance: Option<SystemTime>,
+    /// When the hourly counters gathered in memory are next written.
+    next_counters: Instant,
 }
+
+/// How often the writer writes the hourly counters it gathers in memory.
+const COUNTERS_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Writer {
     pub(crate) fn new(
@@ -62,6 +67,7 @@ impl Writer {
             maintenance_interval: config.maintenance_interval,
             // Store::open ran the retention job already.
             last_maintenance: Some(config.clock.now()),
+            next_counters: Instant::now() + COUNTERS_INTERVAL,
         }
     }
 
@@ -82,20 +88,30 @@ impl Writer {
                 Ok(Command::Flush(reply)) => {
                     self.sweep();
                     self.write();
+                    self.store.write_counters();
                     self.maintain_if_due();
                     let _ = reply.send(());
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.sweep();
-                    self.write();
-                    self.maintain_if_due();
-                    next_sweep = Instant::now() + self.flush_interval;
-                }
+                // The sweep below runs.
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.sweep();
                     self.write();
+                    self.store.write_counters();
                     return;
                 }
+            }
+            // Also when batches keep arriving and the queue never runs dry.
+            let now = Instant::now();
+            if now >= next_sweep {
+                self.sweep();
+                self.write();
+                if now >= self.next_counters {
+                    self.store.write_counters();
+                    self.next_counters = now + COUNTERS_INTERVAL;
+                }
+                self.maintain_if_due();
+                next_sweep = Instant::now() + self.flush_interval;
             }
         }
     }

@@ -802,3 +802,177 @@ fn per_minute_counts_are_capped_to_the_latest_day() {
     );
     assert_eq!(aggregates.per_hour.len(), 25);
 }
+
+fn by_name(name: &str, name_match: NameMatch) -> SearchFilter {
+    SearchFilter {
+        name: Some(name.to_owned()),
+        name_match,
+        limit: 1000,
+        ..SearchFilter::default()
+    }
+}
+
+#[test]
+fn searches_use_the_ranges_of_earlier_rows_and_scan_the_tail() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
+    let path = log.path().to_owned();
+    for index in 0..6 {
+        log.record(query(noon(), "192.0.2.1", &format!("n{index}.example.com")));
+        log.record(query(noon(), "192.0.2.2", "other.example.org"));
+    }
+    // A name that only looks like it is below example.com.
+    log.record(query(noon(), "192.0.2.2", r"a\.example.com"));
+    log.close();
+    // Opening again puts the rows written so far into the ranges.
+    let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
+    assert!(row_count(&path, "SELECT COUNT(*) FROM name_ranges") >= 8);
+    assert_eq!(row_count(&path, "SELECT COUNT(*) FROM client_ranges"), 2);
+    // Newer rows are in the tail.
+    log.record(query(noon(), "192.0.2.1", "n0.example.com"));
+    log.record(query(noon(), "192.0.2.3", "tail.example.com"));
+    log.flush(FLUSH).expect("flush");
+    let exact = log
+        .search(&by_name("N0.Example.COM.", NameMatch::Exact))
+        .expect("exact");
+    assert_eq!(exact.len(), 2);
+    assert!(exact[0].id > exact[1].id);
+    let subtree = log
+        .search(&by_name("example.com", NameMatch::Subtree))
+        .expect("subtree");
+    assert_eq!(subtree.len(), 8, "{subtree:?}");
+    assert!(
+        subtree
+            .iter()
+            .all(|entry| entry.qname.ends_with(".example.com"))
+    );
+    // Paging goes from the tail into the ranges.
+    let first = log
+        .search(&SearchFilter {
+            limit: 3,
+            ..by_name("example.com", NameMatch::Subtree)
+        })
+        .expect("page 1");
+    let second = log
+        .search(&SearchFilter {
+            limit: 10,
+            before_id: Some(first[2].id),
+            ..by_name("example.com", NameMatch::Subtree)
+        })
+        .expect("page 2");
+    assert_eq!(first.len() + second.len(), 8);
+    let client = SearchFilter {
+        client: Some("192.0.2.1".to_owned()),
+        limit: 1000,
+        ..SearchFilter::default()
+    };
+    assert_eq!(log.search(&client).expect("client").len(), 7);
+    assert_eq!(log.export_client("192.0.2.2").expect("export").len(), 7);
+    let both = SearchFilter {
+        name: Some("n0.example.com".to_owned()),
+        ..client.clone()
+    };
+    assert_eq!(log.search(&both).expect("client and name").len(), 2);
+    // Erasure reaches the ranges and the tail, and leaves no range behind.
+    assert_eq!(log.erase_client("192.0.2.1").expect("erase"), 7);
+    assert!(log.search(&client).expect("client").is_empty());
+    assert_eq!(
+        row_count(
+            &path,
+            "SELECT COUNT(*) FROM client_ranges WHERE client = '192.0.2.1'"
+        ),
+        0
+    );
+    log.close();
+    let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
+    assert_eq!(
+        row_count(
+            &path,
+            "SELECT COUNT(*) FROM client_ranges WHERE client = '192.0.2.1'"
+        ),
+        0
+    );
+    assert_eq!(log.search(&everything()).expect("all").len(), 8);
+}
+
+#[test]
+fn a_version_1_database_is_migrated() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let path = directory.path().join("queries.sqlite");
+    let old = rusqlite_connection(&path);
+    old.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO meta VALUES ('schema_version', 1), ('privacy_level', 0);
+         CREATE TABLE queries (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,
+             client TEXT, transport TEXT NOT NULL, qname TEXT NOT NULL,
+             reversed_name TEXT NOT NULL, qtype INTEGER NOT NULL, rcode INTEGER NOT NULL,
+             dropped INTEGER NOT NULL, from_cache INTEGER NOT NULL,
+             elapsed_micros INTEGER NOT NULL, profile TEXT, blocked INTEGER NOT NULL,
+             feed TEXT, action TEXT, rule TEXT);
+         CREATE INDEX queries_time ON queries (time);
+         CREATE INDEX queries_client ON queries (client);
+         CREATE INDEX queries_reversed_name ON queries (reversed_name);",
+    )
+    .expect("version 1 schema");
+    let micros = noon().duration_since(UNIX_EPOCH).expect("time").as_micros() as i64;
+    old.execute(
+        "INSERT INTO queries (time, client, transport, qname, reversed_name, qtype, rcode, \
+         dropped, from_cache, elapsed_micros, blocked) \
+         VALUES (?1, '192.0.2.9', 'udp', 'www.example.net', 'net.example.www', 1, 0, 0, 0, 7, 0)",
+        [micros],
+    )
+    .expect("old row");
+    drop(old);
+    let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
+    assert_eq!(
+        row_count(&path, "SELECT value FROM meta WHERE key = 'schema_version'"),
+        2
+    );
+    let found = log
+        .search(&by_name("example.net", NameMatch::Subtree))
+        .expect("subtree");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].elapsed_micros, 7);
+    log.record(query(noon(), "192.0.2.9", "www.example.net"));
+    log.flush(FLUSH).expect("flush");
+    let mine = log.export_client("192.0.2.9").expect("export");
+    assert_eq!(mine.len(), 2);
+    assert!(mine[0].id > mine[1].id);
+}
+
+#[test]
+fn many_distinct_names_close_a_bucket_early_and_stay_searchable() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let mut settings = config(directory.path(), PrivacyLevel::Full, &clock);
+    settings.queue_capacity = 1 << 20;
+    let log = QueryLog::open(settings).expect("open");
+    let path = log.path().to_owned();
+    // More distinct names than the open bucket keeps (65,536): the bucket
+    // is closed early, its ranges written, and later rows go to the next.
+    let names = 70_000;
+    for index in 0..names {
+        log.record(query(noon(), "192.0.2.1", &format!("n{index}.example")));
+    }
+    log.flush(FLUSH).expect("flush");
+    assert_eq!(log.statistics().written, names as u64);
+    assert!(row_count(&path, "SELECT COUNT(DISTINCT bucket) FROM name_ranges") >= 1);
+    assert!(row_count(&path, "SELECT MAX(id) FROM queries") > 1 << 20);
+    for name in ["n5.example", "n69999.example"] {
+        let found = log
+            .search(&by_name(name, NameMatch::Exact))
+            .expect("search");
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(found[0].qname, name);
+    }
+    let subtree = log
+        .search(&SearchFilter {
+            limit: 1000,
+            ..by_name("example", NameMatch::Subtree)
+        })
+        .expect("subtree");
+    assert_eq!(subtree.len(), 1000);
+    assert_eq!(subtree[0].qname, "n69999.example");
+}
