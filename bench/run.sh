@@ -45,7 +45,7 @@ usage: $0 [options]
   --memory              memory mode: cache MEMORY_NAMES distinct RRsets in each resolver
                         (1 thread) and report resident memory growth per RRset
   --memory-names N      names for --memory (default $MEMORY_NAMES; 100 zones x N/100 names)
-  --validation          also run the peers with DNSSEC validation on (Hanse has none yet)
+  --validation          also run every resolver with DNSSEC validation on
   --no-build            do not run `cargo build --release -p hanse` first
   --only a,b            run only these resolvers (names from resolvers.conf / --resolver)
   --modes "1:off 2:on"  THREADS:DNSSEC modes to run (default: "$MODES")

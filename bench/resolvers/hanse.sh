@@ -4,13 +4,17 @@
 # Settings equivalent to the peers': THREADS worker threads (one SO_REUSEPORT socket
 # each), CACHE_MB of cache, QNAME minimisation relaxed (the peers' default), logging
 # at "error" only. With BENCH_TLS_CERT/BENCH_TLS_KEY set (run.sh --transports), also
-# DoT on DOT_PORT and DoH on DOH_PORT of ADDR.  Hanse does not validate DNSSEC yet: DNSSEC=on is refused.
+# DoT on DOT_PORT and DoH on DOH_PORT of ADDR.  DNSSEC=on validates from the hierarchy's
+# root DS ($TA_DS, as Unbound gets it); off turns validation off.
 set -eu
 ADDR=$1 PORT=$2 THREADS=$3 DNSSEC=$4 RUNDIR=$5
 source "$(dirname "$0")/../bench.env"
 mkdir -p "$RUNDIR"
 if [ "$DNSSEC" = on ]; then
-  echo "hanse.sh: Hanse has no DNSSEC validation yet" >&2; exit 2
+  VALIDATION="validation = true
+trust_anchor_file = \"$TA_DS\""
+else
+  VALIDATION="validation = false"
 fi
 TLS=""
 if [ -n "${BENCH_TLS_CERT:-}" ]; then
@@ -36,6 +40,9 @@ qname_minimisation = "relaxed"
 
 [cache]
 max_memory = "${CACHE_MB}MiB"
+
+[dnssec]
+$VALIDATION
 
 [log]
 level = "error"
