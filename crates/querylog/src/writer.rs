@@ -116,10 +116,33 @@ impl Writer {
         }
     }
 
+    /// Takes the threads' partial batches, after every full batch already
+    /// queued: a partial batch holds a thread's newest records, so it is
+    /// written after the older ones in the queue (row ids follow the order
+    /// of the queries). Flush requests met in the queue are answered once
+    /// the writer is through it.
     fn sweep(&mut self) {
+        let mut flushes = Vec::new();
+        while let Ok(command) = self.receiver.try_recv() {
+            match command {
+                Command::Records(batch) => {
+                    self.shared.batcher.taken(batch.len());
+                    self.pending_queries += batch.len();
+                    self.pending.push(batch);
+                }
+                Command::Flush(reply) => flushes.push(reply),
+            }
+        }
         let before = self.pending.len();
         self.shared.batcher.sweep(&mut self.pending);
         self.pending_queries += self.pending[before..].iter().map(Vec::len).sum::<usize>();
+        if !flushes.is_empty() {
+            self.write();
+            self.store.write_counters();
+            for reply in flushes {
+                let _ = reply.send(());
+            }
+        }
     }
 
     fn write(&mut self) {
