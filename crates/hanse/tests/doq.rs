@@ -29,7 +29,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::{HanseProcess, Scratch, free_tcp_port, free_udp_port};
 
-use hanse_testnet::{ServerSpec, TestNet, Zone};
+use hanse_testnet::TestNet;
 
 /// The Python interpreter that has aioquic.
 fn python() -> PathBuf {
@@ -68,43 +68,10 @@ fn text(bytes: &[u8]) -> String {
 
 /// The authoritative hierarchy on 127.82.`octet`.10 (root) and .11 (example.).
 fn hierarchy(octet: u8) -> (TestNet, String) {
-    let root_address = format!("127.82.{octet}.10");
-    let example_address = format!("127.82.{octet}.11");
-    let root = format!(
-        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
-         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
-    );
-    let example = format!(
-        "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
-         www A 192.0.2.1\nwww AAAA 2001:db8::1\nmail A 192.0.2.25\nblocked A 192.0.2.66\n"
-    );
-    let net = TestNet::start(vec![
-        ServerSpec::new(
-            format!("{root_address}:53").parse().unwrap(),
-            vec![Zone::parse(".", &root).unwrap()],
-        ),
-        ServerSpec::new(
-            format!("{example_address}:53").parse().unwrap(),
-            vec![Zone::parse("example.", &example).unwrap()],
-        ),
-    ])
-    .expect("test servers start");
-    let hints = net.root_hints(&[&root_address]);
-    (net, hints)
-}
-
-fn openssl(directory: &Path, arguments: &[&str]) {
-    let output = Command::new("openssl")
-        .current_dir(directory)
-        .args(arguments)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run openssl (is it installed?): {error}"));
-    assert!(
-        output.status.success(),
-        "openssl {arguments:?}: {}",
-        text(&output.stderr)
-    );
+    support::example_hierarchy(
+        &format!("127.82.{octet}"),
+        "www A 192.0.2.1\nwww AAAA 2001:db8::1\nmail A 192.0.2.25\nblocked A 192.0.2.66\n",
+    )
 }
 
 /// A test CA (`PREFIXca.pem`) and a certificate for `dns.test` and
@@ -120,7 +87,7 @@ fn make_certificates(directory: &Path, prefix: &str) {
     let curve = "ec_paramgen_curve:prime256v1";
     let (ca_key, ca_pem) = (name("ca.key"), name("ca.pem"));
     let subject = format!("/CN=Hanse DoQ test CA {prefix}");
-    openssl(
+    support::openssl(
         directory,
         &[
             "req", "-x509", "-newkey", "ec", "-pkeyopt", curve, "-nodes", "-keyout", &ca_key,
@@ -133,7 +100,7 @@ fn make_certificates(directory: &Path, prefix: &str) {
         name("server.pem"),
         name("ext.cnf"),
     );
-    openssl(
+    support::openssl(
         directory,
         &[
             "req",
@@ -150,7 +117,7 @@ fn make_certificates(directory: &Path, prefix: &str) {
             "/CN=dns.test",
         ],
     );
-    openssl(
+    support::openssl(
         directory,
         &[
             "x509",

@@ -27,8 +27,10 @@
 //! other clients .5 to .20. Ports are chosen by the kernel. Everything
 //! stays on 127.0.0.0/8.
 
+mod support;
+
 use hanse_testnet::client::exchange;
-use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
+use hanse_testnet::{TestNet, Transport};
 use hanse_wire::{Edns, EdnsOption, Message, Name, RType, Rcode, compose_query};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -42,29 +44,10 @@ use std::time::{Duration, Instant};
 const IDLE: Duration = Duration::from_secs(2);
 
 fn hierarchy(octet: u8) -> (TestNet, String) {
-    let root_address = format!("127.66.{octet}.10");
-    let example_address = format!("127.66.{octet}.11");
-    let root = format!(
-        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
-         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
-    );
-    let example = format!(
-        "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
-         www A 192.0.2.1\nblocked A 192.0.2.66\n"
-    );
-    let net = TestNet::start(vec![
-        ServerSpec::new(
-            format!("{root_address}:53").parse().unwrap(),
-            vec![Zone::parse(".", &root).unwrap()],
-        ),
-        ServerSpec::new(
-            format!("{example_address}:53").parse().unwrap(),
-            vec![Zone::parse("example.", &example).unwrap()],
-        ),
-    ])
-    .expect("test servers start");
-    let hints = net.root_hints(&[&root_address]);
-    (net, hints)
+    support::example_hierarchy(
+        &format!("127.66.{octet}"),
+        "www A 192.0.2.1\nblocked A 192.0.2.66\n",
+    )
 }
 
 /// Runs a tool; a tool that cannot be started fails the test.
@@ -86,24 +69,6 @@ struct Certificates {
     ca: PathBuf,
     certificate: PathBuf,
     key: PathBuf,
-}
-
-fn openssl(directory: &Path, arguments: &[&str]) {
-    let arguments: Vec<String> = arguments
-        .iter()
-        .map(|&argument| argument.to_owned())
-        .collect();
-    let output = Command::new("openssl")
-        .current_dir(directory)
-        .args(&arguments)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run openssl (is it installed?): {error}"));
-    assert!(
-        output.status.success(),
-        "openssl {arguments:?}: {}",
-        text(&output.stderr)
-    );
 }
 
 fn make_certificates(directory: &Path, prefix: &str) -> Certificates {
@@ -128,7 +93,7 @@ fn make_certificates(directory: &Path, prefix: &str) -> Certificates {
     ca.extend([
         "-keyout", &ca_key, "-out", &ca_pem, "-days", "2", "-subj", &subject,
     ]);
-    openssl(directory, &ca);
+    support::openssl(directory, &ca);
     let mut request = vec!["req"];
     request.extend(curve);
     let (key, csr, pem, ext) = (
@@ -138,8 +103,8 @@ fn make_certificates(directory: &Path, prefix: &str) -> Certificates {
         name("ext.cnf"),
     );
     request.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=dns.test"]);
-    openssl(directory, &request);
-    openssl(
+    support::openssl(directory, &request);
+    support::openssl(
         directory,
         &[
             "x509",

@@ -22,7 +22,7 @@
 mod support;
 
 use hanse_testnet::client::exchange;
-use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
+use hanse_testnet::{TestNet, Transport};
 use hanse_wire::{Message, Name, RType, Rcode, compose_query};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -32,43 +32,10 @@ use support::{HanseProcess, Scratch};
 
 /// The hierarchy Hanse B resolves from: `example.` with `www` and a wildcard.
 fn hierarchy(octet: u8) -> (TestNet, String) {
-    let root_address = format!("127.84.{octet}.10");
-    let example_address = format!("127.84.{octet}.11");
-    let root = format!(
-        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
-         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
-    );
-    let example = format!(
-        "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
-         www A 192.0.2.1\n* A 192.0.2.7\n"
-    );
-    let net = TestNet::start(vec![
-        ServerSpec::new(
-            format!("{root_address}:53").parse().unwrap(),
-            vec![Zone::parse(".", &root).unwrap()],
-        ),
-        ServerSpec::new(
-            format!("{example_address}:53").parse().unwrap(),
-            vec![Zone::parse("example.", &example).unwrap()],
-        ),
-    ])
-    .expect("test servers start");
-    let hints = net.root_hints(&[&root_address]);
-    (net, hints)
-}
-
-fn openssl(directory: &Path, arguments: &[&str]) {
-    let output = Command::new("openssl")
-        .current_dir(directory)
-        .args(arguments)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run openssl (is it installed?): {error}"));
-    assert!(
-        output.status.success(),
-        "openssl {arguments:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::example_hierarchy(
+        &format!("127.84.{octet}"),
+        "www A 192.0.2.1\n* A 192.0.2.7\n",
+    )
 }
 
 /// `ca.pem`, and `server.pem`/`server.key` for `dns.test` signed by it.
@@ -98,7 +65,7 @@ fn make_certificates(directory: &Path) {
         "-subj",
         "/CN=Hanse upstream test CA",
     ]);
-    openssl(directory, &ca);
+    support::openssl(directory, &ca);
     let mut request = vec!["req"];
     request.extend(curve);
     request.extend([
@@ -109,8 +76,8 @@ fn make_certificates(directory: &Path) {
         "-subj",
         "/CN=dns.test",
     ]);
-    openssl(directory, &request);
-    openssl(
+    support::openssl(directory, &request);
+    support::openssl(
         directory,
         &[
             "x509",

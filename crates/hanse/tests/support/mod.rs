@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
+#[allow(unused_imports)] // Not every test binary uses it.
 pub use hanse_testnet::Scratch;
 use hanse_testnet::Transport;
 use hanse_testnet::client::exchange;
@@ -159,4 +160,52 @@ impl HanseProcess {
         }
         None
     }
+}
+
+/// A root and an `example.` zone served by in-process authoritative servers
+/// on `NETWORK.10` (root) and `NETWORK.11` (`example.`), port 53, where
+/// `NETWORK` is the first three octets (`"127.82.1"`); `example_records`
+/// are the zone's records after its SOA, NS and `ns` address. Returns the
+/// servers (stopped when dropped) and root hints for them.
+pub fn example_hierarchy(network: &str, example_records: &str) -> (hanse_testnet::TestNet, String) {
+    use hanse_testnet::{ServerSpec, TestNet, Zone};
+    let root_address = format!("{network}.10");
+    let example_address = format!("{network}.11");
+    let root = format!(
+        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
+    );
+    let example = format!(
+        "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
+         {example_records}"
+    );
+    let net = TestNet::start(vec![
+        ServerSpec::new(
+            format!("{root_address}:53").parse().unwrap(),
+            vec![Zone::parse(".", &root).unwrap()],
+        ),
+        ServerSpec::new(
+            format!("{example_address}:53").parse().unwrap(),
+            vec![Zone::parse("example.", &example).unwrap()],
+        ),
+    ])
+    .expect("test servers start");
+    let hints = net.root_hints(&[&root_address]);
+    (net, hints)
+}
+
+/// Runs `openssl` with `arguments` in `directory`; a failure (or a missing
+/// openssl) fails the test.
+pub fn openssl(directory: &Path, arguments: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(directory)
+        .args(arguments)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run openssl (is it installed?): {error}"));
+    assert!(
+        output.status.success(),
+        "openssl {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
