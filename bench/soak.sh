@@ -45,6 +45,7 @@ GARBAGE_RATE=${GARBAGE_RATE:-300}
 RELOAD_SECS=${RELOAD_SECS:-5}
 RULES=${RULES:-5000}
 THREADS=${THREADS:-2}
+PIN=${PIN:-1}  # 1: Hanse on CPU RES_CPUS_1, NSD and the load generators on GEN_CPUS (bench.env)
 SOAK_CACHE_MB=${SOAK_CACHE_MB:-32}  # small, so the cache reaches its bound within the first minute of chaos
 HANSE_ADDR=127.53.40.1
 API_PORT=${API_PORT:-8053}
@@ -95,9 +96,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
-# start NAME LOG CMD... -> LAST_PID (recorded in PIDS)
+# start NAME LOG CPUS CMD... -> LAST_PID (recorded in PIDS); taskset execs the command (same PID)
 start() {
-  local name=$1 logf=$2; shift 2
+  local name=$1 logf=$2 cpus=$3; shift 3
+  if [ "$PIN" = 1 ]; then set -- taskset -c "$cpus" "$@"; fi
   "$@" > "$logf" 2>&1 < /dev/null &
   LAST_PID=$!
   PIDS+=("$LAST_PID")
@@ -118,7 +120,7 @@ done
 port_busy "$HANSE_ADDR" 53 && die "$HANSE_ADDR:53 already in use"
 for inst in root tld sld; do
   rm -f "$WORK/nsd/$inst/nsd.pid"
-  start "nsd-$inst" "$RAW/nsd-$inst.log" /usr/sbin/nsd -d -c "$WORK/nsd/$inst/nsd.conf"
+  start "nsd-$inst" "$RAW/nsd-$inst.log" "$AUTH_CPUS" /usr/sbin/nsd -d -c "$WORK/nsd/$inst/nsd.conf"
 done
 for inst in root tld sld; do
   read -r addr zone < <(jq_zone "d['nsd']['$inst'][0] + ' ' + d['probe']['$inst']")
@@ -198,7 +200,7 @@ name = "default"
 feeds = ["soak"]
 CONF
 "$HANSE_BIN" check-config "$RES/hanse.toml" > "$RAW/check-config.log" 2>&1 || die "check-config failed: $(cat "$RAW/check-config.log")"
-start hanse "$RAW/hanse.log" "$HANSE_BIN" serve --config "$RES/hanse.toml"
+start hanse "$RAW/hanse.log" "$RES_CPUS_1" "$HANSE_BIN" serve --config "$RES/hanse.toml"
 HANSE_PID=$LAST_PID
 ok=0
 for _ in $(seq 100); do
@@ -225,11 +227,13 @@ metrics() { curl -s --max-time 5 "http://$HANSE_ADDR:$API_PORT/metrics"; }
 metrics > "$RAW/metrics-start.txt"
 
 # ------------------------------------------------------------------ warm-up + unloaded
+GEN=()
+[ "$PIN" = 1 ] && GEN=(taskset -c "$GEN_CPUS")
 run_hits() {  # LOGFILE SECONDS
-  dnsperf -s "$HANSE_ADDR" -a "$HIT_SRC" -d "$HIT_FILE" -Q "$HIT_QPS" -l "$2" -c 8 -q 200 -t "$TIMEOUT" -v > "$1" 2>&1
+  "${GEN[@]}" dnsperf -s "$HANSE_ADDR" -a "$HIT_SRC" -d "$HIT_FILE" -Q "$HIT_QPS" -l "$2" -c 8 -q 200 -t "$TIMEOUT" -v > "$1" 2>&1
 }
 log "warm-up: the hit set once"
-dnsperf -s "$HANSE_ADDR" -a "$HIT_SRC" -d "$HIT_FILE" -n 1 -Q 3000 -c 8 -q 200 -l 60 -t "$TIMEOUT" > "$RAW/warmup.txt" 2>&1
+"${GEN[@]}" dnsperf -s "$HANSE_ADDR" -a "$HIT_SRC" -d "$HIT_FILE" -n 1 -Q 3000 -c 8 -q 200 -l 60 -t "$TIMEOUT" > "$RAW/warmup.txt" 2>&1
 RSS_START=$(rss_kb "$HANSE_PID")
 log "unloaded phase: hits at $HIT_QPS q/s for ${UNLOADED_SECS}s"
 run_hits "$RAW/hits-unloaded.txt" "$UNLOADED_SECS"
@@ -237,18 +241,18 @@ run_hits "$RAW/hits-unloaded.txt" "$UNLOADED_SECS"
 # ------------------------------------------------------------------ chaos
 log "chaos phase: ${CHAOS_SECS}s of hits ${HIT_QPS}/s, misses ${MISS_QPS}/s, flood ${FLOOD_QPS}/s, garbage ${GARBAGE_RATE}/s, reload every ${RELOAD_SECS}s"
 T0=$SECONDS
-start hits "$RAW/hits-chaos.txt" dnsperf -s "$HANSE_ADDR" -a "$HIT_SRC" -d "$HIT_FILE" -Q "$HIT_QPS" -l "$CHAOS_SECS" -c 8 -q 200 -t "$TIMEOUT" -v
+start hits "$RAW/hits-chaos.txt" "$GEN_CPUS" dnsperf -s "$HANSE_ADDR" -a "$HIT_SRC" -d "$HIT_FILE" -Q "$HIT_QPS" -l "$CHAOS_SECS" -c 8 -q 200 -t "$TIMEOUT" -v
 HITS_PID=$LAST_PID
-start misses "$RAW/misses-chaos.txt" dnsperf -s "$HANSE_ADDR" -a "$MISS_SRC" -d "$RAW/miss-set.txt" -n 1 -Q "$MISS_QPS" -l "$CHAOS_SECS" -c 4 -q 200 -t "$TIMEOUT" -v
+start misses "$RAW/misses-chaos.txt" "$GEN_CPUS" dnsperf -s "$HANSE_ADDR" -a "$MISS_SRC" -d "$RAW/miss-set.txt" -n 1 -Q "$MISS_QPS" -l "$CHAOS_SECS" -c 4 -q 200 -t "$TIMEOUT" -v
 MISSES_PID=$LAST_PID
-start flood "$RAW/flood-chaos.txt" dnsperf -s "$HANSE_ADDR" -a "$FLOOD_SRC" -d "$RAW/flood-set.txt" -n 1 -Q "$FLOOD_QPS" -l "$CHAOS_SECS" -c 8 -q 1000 -t "$TIMEOUT"
+start flood "$RAW/flood-chaos.txt" "$GEN_CPUS" dnsperf -s "$HANSE_ADDR" -a "$FLOOD_SRC" -d "$RAW/flood-set.txt" -n 1 -Q "$FLOOD_QPS" -l "$CHAOS_SECS" -c 8 -q 1000 -t "$TIMEOUT"
 FLOOD_PID=$LAST_PID
-start garbage "$RAW/garbage-chaos.txt" python3 "$BENCH/lib/soak_garbage.py" "$HANSE_ADDR" 53 "$GARBAGE_SRC" "$GARBAGE_RATE" "$CHAOS_SECS"
+start garbage "$RAW/garbage-chaos.txt" "$GEN_CPUS" python3 "$BENCH/lib/soak_garbage.py" "$HANSE_ADDR" 53 "$GARBAGE_SRC" "$GARBAGE_RATE" "$CHAOS_SECS"
 GARBAGE_PID=$LAST_PID
 
 echo "elapsed_s rss_kb" > "$RES/rss.txt"
 echo "reload blocked answer took_ms ok" > "$RES/reloads.txt"
-RELOADS=0 RELOAD_FAIL=0 GEN=0 BLOCKED=0
+RELOADS=0 RELOAD_FAIL=0 GENERATION=0 BLOCKED=0
 next_rss=$T0 next_reload=$((T0 + RELOAD_SECS))
 RSS_WARM=""
 while [ $((SECONDS - T0)) -lt "$CHAOS_SECS" ]; do
@@ -259,8 +263,8 @@ while [ $((SECONDS - T0)) -lt "$CHAOS_SECS" ]; do
     next_rss=$((next_rss + 10))
   fi
   if [ "$SECONDS" -ge "$next_reload" ]; then
-    GEN=$((GEN + 1)); BLOCKED=$((1 - BLOCKED))
-    write_feed "$BLOCKED" "$GEN"
+    GENERATION=$((GENERATION + 1)); BLOCKED=$((1 - BLOCKED))
+    write_feed "$BLOCKED" "$GENERATION"
     t_start=$(date +%s%N)
     kill -HUP "$HANSE_PID"
     RELOADS=$((RELOADS + 1))
@@ -292,6 +296,8 @@ run_hits "$RAW/hits-after.txt" "$UNLOADED_SECS"
 alive "$HANSE_PID" || die "Hanse died"
 
 # ------------------------------------------------------------------ summary
+export SOAK_CACHE_MB PIN_NOTE
+if [ "$PIN" = 1 ]; then PIN_NOTE="Hanse CPU $RES_CPUS_1, NSD CPU $AUTH_CPUS, load generators CPU $GEN_CPUS"; else PIN_NOTE=none; fi
 python3 - "$RES" "$RAW" "$MINUTES" "$HIT_QPS" "$MISS_QPS" "$FLOOD_QPS" "$GARBAGE_RATE" "$RELOAD_SECS" "$RULES" \
   "$RSS_START" "$RSS_WARM" "$RSS_END" "$RELOADS" "$RELOAD_FAIL" "$THREADS" "$BENCH/lib/parse_dnsperf.py" <<'PY' | tee "$RES/summary.txt"
 import json, os, re, subprocess, sys
@@ -325,7 +331,8 @@ checks = {
     "every reload took effect": int(reload_fail) == 0,
 }
 w = print
-w(f"Hanse soak and chaos run: {minutes} min of chaos, {threads} threads")
+w(f"Hanse soak and chaos run: {minutes} min of chaos, {threads} threads, cache {os.environ['SOAK_CACHE_MB']} MiB, "
+  f"pinning: {os.environ['PIN_NOTE']}")
 w(f"load: hits {hit_qps}/s, misses {miss_qps}/s, random-subdomain flood {flood_qps}/s, "
   f"malformed datagrams {garbage_rate}/s, reload every {reload_secs}s ({rules} rules + canary)")
 w("")
