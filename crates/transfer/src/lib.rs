@@ -56,3 +56,5 @@ mod tests;
 
 #[cfg(test)]
 mod serve_tests;
+#[cfg(test)]
+mod test_records;

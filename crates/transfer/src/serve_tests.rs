@@ -3,46 +3,22 @@
 //! when the journal does not reach back, up to date), TSIG and refusals.
 //! The tests against kdig and a second Hanse are in the `hanse` crate.
 
+use crate::test_records::{name, rule, soa_of};
 use crate::transfer::compose_request;
 use crate::tsig;
 use crate::*;
-use hanse_wire::{Class, Message, Name, RType, Rcode, Record};
+use hanse_wire::{Message, Name, RType, Rcode, Record};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap()
-}
 
 fn zone() -> Name {
     name("served.rpz.")
 }
 
 fn soa(serial: u32) -> Record {
-    let mut data = name("ns.served.rpz.").as_wire().to_vec();
-    data.extend_from_slice(name("hostmaster.served.rpz.").as_wire());
-    for value in [serial, 3600, 600, 86400, 60] {
-        data.extend_from_slice(&value.to_be_bytes());
-    }
-    Record {
-        name: zone(),
-        rtype: RType::SOA,
-        class: Class::IN,
-        ttl: 300,
-        data: data.into(),
-    }
-}
-
-fn rule(owner: &str) -> Record {
-    Record {
-        name: name(owner),
-        rtype: RType::CNAME,
-        class: Class::IN,
-        ttl: 300,
-        data: Name::root().as_wire().into(),
-    }
+    soa_of("served.rpz.", serial)
 }
 
 fn key(secret: &[u8]) -> TsigKey {

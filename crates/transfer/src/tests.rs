@@ -2,6 +2,7 @@
 //! in-process primary on 127.0.0.1 (the forms and faults a real primary
 //! will not produce on demand). The tests against NSD are in tests/nsd.rs.
 
+use crate::test_records::{name, rule, soa_of};
 use crate::transfer::{Reader, compose_request};
 use crate::tsig::{Signer, request_mac};
 use crate::*;
@@ -11,37 +12,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap()
-}
-
 fn zone() -> Name {
     name("rpz.example.")
 }
 
 fn soa(serial: u32) -> Record {
-    let mut data = name("ns.rpz.example.").as_wire().to_vec();
-    data.extend_from_slice(name("hostmaster.rpz.example.").as_wire());
-    for value in [serial, 3600, 600, 86400, 60] {
-        data.extend_from_slice(&value.to_be_bytes());
-    }
-    Record {
-        name: zone(),
-        rtype: RType::SOA,
-        class: Class::IN,
-        ttl: 300,
-        data: data.into(),
-    }
-}
-
-fn rule(owner: &str) -> Record {
-    Record {
-        name: name(owner),
-        rtype: RType::CNAME,
-        class: Class::IN,
-        ttl: 300,
-        data: Name::root().as_wire().into(),
-    }
+    soa_of("rpz.example.", serial)
 }
 
 fn read_all(current: Option<u32>, messages: Vec<Vec<Record>>) -> Result<Transfer, TransferError> {
