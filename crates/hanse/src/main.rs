@@ -1244,23 +1244,11 @@ fn start_dnstap(config: &Config) -> anyhow::Result<Option<Arc<hanse_querylog::Dn
     exporter_config.client_queries = dnstap.client_queries;
     exporter_config.client_responses = dnstap.client_responses;
     exporter_config.queue_capacity = dnstap.queue_capacity;
-    exporter_config.privacy_level =
-        hanse_querylog::PrivacyLevel::from_number(section.privacy_level)
-            .with_context(|| format!("query_log.privacy_level {}", section.privacy_level))?;
-    exporter_config.excluded_clients = section
-        .exclude_clients
-        .iter()
-        .map(|(address, length)| {
-            format!("{address}/{length}")
-                .parse()
-                .map_err(|error| anyhow::anyhow!("query_log.exclude_clients: {error}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    exporter_config.excluded_names = section
-        .exclude_names
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    (
+        exporter_config.privacy_level,
+        exporter_config.excluded_clients,
+        exporter_config.excluded_names,
+    ) = privacy_and_exclusions(section)?;
     let exporter = hanse_querylog::DnstapExporter::start(exporter_config)
         .context("cannot start the dnstap export")?;
     tracing::info!(
@@ -1269,6 +1257,34 @@ fn start_dnstap(config: &Config) -> anyhow::Result<Option<Arc<hanse_querylog::Dn
         section.privacy_level
     );
     Ok(Some(Arc::new(exporter)))
+}
+
+/// The privacy level and the excluded clients and names of `[query_log]`,
+/// which the query log and the dnstap export both apply.
+fn privacy_and_exclusions(
+    section: &config::QueryLogSection,
+) -> anyhow::Result<(
+    hanse_querylog::PrivacyLevel,
+    Vec<hanse_querylog::ClientNetwork>,
+    Vec<String>,
+)> {
+    let level = hanse_querylog::PrivacyLevel::from_number(section.privacy_level)
+        .with_context(|| format!("query_log.privacy_level {}", section.privacy_level))?;
+    let clients = section
+        .exclude_clients
+        .iter()
+        .map(|(address, length)| {
+            format!("{address}/{length}")
+                .parse()
+                .map_err(|error| anyhow::anyhow!("query_log.exclude_clients: {error}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let names = section
+        .exclude_names
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok((level, clients, names))
 }
 
 /// Opens the query log if `[query_log]` turns it on.
@@ -1282,24 +1298,13 @@ fn open_query_log(config: &Config) -> anyhow::Result<Option<Arc<QueryLog>>> {
             .with_context(|| format!("cannot create {}", directory.display()))?;
     }
     let mut log_config = hanse_querylog::QueryLogConfig::new(section.path.clone());
-    log_config.privacy_level = hanse_querylog::PrivacyLevel::from_number(section.privacy_level)
-        .with_context(|| format!("query_log.privacy_level {}", section.privacy_level))?;
+    (
+        log_config.privacy_level,
+        log_config.excluded_clients,
+        log_config.excluded_names,
+    ) = privacy_and_exclusions(section)?;
     log_config.retention_days = section.retention_days;
     log_config.queue_capacity = section.queue_capacity;
-    log_config.excluded_clients = section
-        .exclude_clients
-        .iter()
-        .map(|(address, length)| {
-            format!("{address}/{length}")
-                .parse()
-                .map_err(|error| anyhow::anyhow!("query_log.exclude_clients: {error}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    log_config.excluded_names = section
-        .exclude_names
-        .iter()
-        .map(ToString::to_string)
-        .collect();
     let log = QueryLog::open(log_config)
         .with_context(|| format!("cannot open the query log {}", section.path.display()))?;
     tracing::info!(

@@ -245,6 +245,9 @@ pub(crate) struct Handler {
     /// Whether `proxy_protocol_from` is not empty: one relaxed load per
     /// datagram when it is.
     any_proxies: std::sync::atomic::AtomicBool,
+    /// Whether response-rate limiting is on: one relaxed load per UDP reply
+    /// when it is off, instead of a settings load.
+    rrl_on: std::sync::atomic::AtomicBool,
     pub(crate) statistics: Arc<ServiceStatistics>,
     /// The buckets of the rate limits; their settings are in `settings`.
     limiter: RateLimiter,
@@ -265,6 +268,7 @@ impl Handler {
             resolver,
             answers,
             any_proxies: (settings.proxy_protocol_from != AccessList::default()).into(),
+            rrl_on: (settings.rate_limit.responses_per_second != 0).into(),
             settings: arc_swap::ArcSwap::from_pointee(settings),
             statistics,
             limiter: RateLimiter::new(),
@@ -282,6 +286,9 @@ impl Handler {
     /// to send it as it is, truncated, or not at all. Counts what it held
     /// back. A response whose question cannot be read is sent.
     pub(crate) fn check_udp_response(&self, response: &[u8], client: IpAddr) -> ResponseVerdict {
+        if !self.rrl_on.load(std::sync::atomic::Ordering::Relaxed) {
+            return ResponseVerdict::Send;
+        }
         let settings = self.settings.load();
         if settings.rate_limit.responses_per_second == 0 {
             return ResponseVerdict::Send;
@@ -318,9 +325,12 @@ impl Handler {
 
     pub(crate) fn reload(&self, settings: Settings) {
         let any_proxies = settings.proxy_protocol_from != AccessList::default();
+        let rrl_on = settings.rate_limit.responses_per_second != 0;
         self.settings.store(Arc::new(settings));
         self.any_proxies
             .store(any_proxies, std::sync::atomic::Ordering::Relaxed);
+        self.rrl_on
+            .store(rrl_on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether `peer` is a proxy whose connections and datagrams start with
