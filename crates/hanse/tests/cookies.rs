@@ -16,7 +16,7 @@
 
 mod support;
 
-use hanse_testnet::{ServerSpec, TestNet, Zone};
+use hanse_testnet::TestNet;
 use hanse_wire::cookie::{COOKIE_OPTION, find_cookie, push_option};
 use hanse_wire::{Edns, Name, RType, compose_query};
 use std::net::{SocketAddr, UdpSocket};
@@ -27,29 +27,11 @@ use support::{HanseProcess, Scratch, free_udp_port};
 
 /// A root on `prefix.1` and `example.` on `prefix.2`.
 fn hierarchy(prefix: &str) -> (TestNet, String) {
-    let root_address = format!("{prefix}.1");
-    let example_address = format!("{prefix}.2");
-    let root = format!(
-        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
-         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
-    );
-    let example = format!(
-        "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {example_address}\n\
-         www A 192.0.2.1\n"
-    );
-    let net = TestNet::start(vec![
-        ServerSpec::new(
-            format!("{root_address}:53").parse().unwrap(),
-            vec![Zone::parse(".", &root).unwrap()],
-        ),
-        ServerSpec::new(
-            format!("{example_address}:53").parse().unwrap(),
-            vec![Zone::parse("example.", &example).unwrap()],
-        ),
-    ])
-    .expect("test servers start");
-    let hints = net.root_hints(&[&root_address]);
-    (net, hints)
+    support::example_hierarchy_at(
+        &format!("{prefix}.1"),
+        &format!("{prefix}.2"),
+        "www A 192.0.2.1\n",
+    )
 }
 
 /// Starts Hanse with the hierarchy's hints and `extra` appended to its

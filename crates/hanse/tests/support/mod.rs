@@ -168,9 +168,21 @@ impl HanseProcess {
 /// are the zone's records after its SOA, NS and `ns` address. Returns the
 /// servers (stopped when dropped) and root hints for them.
 pub fn example_hierarchy(network: &str, example_records: &str) -> (hanse_testnet::TestNet, String) {
+    example_hierarchy_at(
+        &format!("{network}.10"),
+        &format!("{network}.11"),
+        example_records,
+    )
+}
+
+/// [`example_hierarchy`] with the root on `root_address` and `example.` on
+/// `example_address`.
+pub fn example_hierarchy_at(
+    root_address: &str,
+    example_address: &str,
+    example_records: &str,
+) -> (hanse_testnet::TestNet, String) {
     use hanse_testnet::{ServerSpec, TestNet, Zone};
-    let root_address = format!("{network}.10");
-    let example_address = format!("{network}.11");
     let root = format!(
         "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
          a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
@@ -190,7 +202,7 @@ pub fn example_hierarchy(network: &str, example_records: &str) -> (hanse_testnet
         ),
     ])
     .expect("test servers start");
-    let hints = net.root_hints(&[&root_address]);
+    let hints = net.root_hints(&[root_address]);
     (net, hints)
 }
 
