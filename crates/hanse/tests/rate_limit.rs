@@ -551,6 +551,20 @@ impl Listener {
         }
     }
 
+    /// Receives until `failures` SERVFAILs arrived among IDs `ids`, or until
+    /// `deadline`.
+    fn wait_for_failures(
+        &mut self,
+        ids: std::ops::Range<usize>,
+        failures: usize,
+        deadline: Instant,
+    ) {
+        while Instant::now() < deadline && self.count(ids.clone()).1 < failures {
+            self.receive();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// (answered with NOERROR or NXDOMAIN, SERVFAIL) among IDs `ids`.
     fn count(&self, ids: std::ops::Range<usize>) -> (usize, usize) {
         let seen = &self.seen[ids];
@@ -571,7 +585,7 @@ impl Listener {
 #[test]
 fn overload_sheds_new_misses_fairly_and_keeps_answering_cache_hits() {
     // The root on .1 delegates good. to .2 and slow. to .3, which answers
-    // after 600 ms.
+    // after 2 s (longer than the sending takes even on a loaded machine).
     let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
                 a.root. A 127.85.30.1\ngood. NS ns.good.\nns.good. A 127.85.30.2\n\
                 slow. NS ns.slow.\nns.slow. A 127.85.30.3\n";
@@ -591,7 +605,7 @@ fn overload_sheds_new_misses_fairly_and_keeps_answering_cache_hits() {
             "127.85.30.3:53".parse().unwrap(),
             vec![Zone::parse("slow.", slow).unwrap()],
         )
-        .with_behaviour(hanse_testnet::Behaviour::Delay(Duration::from_millis(600))),
+        .with_behaviour(hanse_testnet::Behaviour::Delay(Duration::from_millis(2000))),
     ])
     .expect("test servers start");
     let scratch = Scratch::new("rate-limit-overload");
@@ -605,7 +619,7 @@ fn overload_sheds_new_misses_fairly_and_keeps_answering_cache_hits() {
         format!(
             "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
              [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
-             [resolver.limits]\nupstream_timeout = \"3s\"\nmax_resolution_time = \"5s\"\n\
+             [resolver.limits]\nupstream_timeout = \"6s\"\nmax_resolution_time = \"8s\"\n\
              [cache]\nserve_stale = false\n[dnssec]\nvalidation = false\n\
              [api]\nlisten = \"{api}\"\n\
              [rate_limit]\nqueries_per_second = 0\nexempt = []\nmax_resolutions = 40\n\
@@ -619,25 +633,30 @@ fn overload_sheds_new_misses_fairly_and_keeps_answering_cache_hits() {
         hanse_testnet::client::query(dns, &name, RType::A, Transport::Udp, Duration::from_secs(5))
             .expect("an answer while nothing floods");
     }
-    // Within about 150 ms: A asks 100 new names under slow., B 30, C 10,
-    // then C asks the cached name.
+    // A asks 100 new names under slow., then B 30, then C 10 and the cached
+    // name. Each group waits until its own misses beyond the caps were shed
+    // (shedding is immediate), so the order in which the server's threads
+    // take the queries is the order of the groups whatever the scheduling.
     let mut a = Listener::new("127.85.31.1", dns);
     let mut b = Listener::new("127.85.32.1", dns);
     let mut c = Listener::new("127.85.33.1", dns);
+    let phase_deadline = Instant::now() + Duration::from_secs(1);
     for id in 0..100u16 {
         a.send(id, &format!("a{id}.slow."));
         std::thread::sleep(Duration::from_millis(1));
     }
+    a.wait_for_failures(0..100, 80, phase_deadline);
     for id in 0..30u16 {
         b.send(id, &format!("b{id}.slow."));
         std::thread::sleep(Duration::from_millis(1));
     }
+    b.wait_for_failures(0..30, 10, phase_deadline);
     for id in 0..10u16 {
         c.send(id, &format!("c{id}.slow."));
         std::thread::sleep(Duration::from_millis(1));
     }
     c.send(200, "www.good.");
-    let deadline = Instant::now() + Duration::from_secs(4);
+    let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         a.receive();
         b.receive();
@@ -667,11 +686,11 @@ fn overload_sheds_new_misses_fairly_and_keeps_answering_cache_hits() {
         .map(|(_, elapsed)| *elapsed)
         .max()
         .unwrap();
-    assert!(slowest_shed < 300, "a shed query waited {slowest_shed} ms");
+    assert!(slowest_shed < 1000, "a shed query waited {slowest_shed} ms");
     // A cache hit is answered during the overload.
     let (rcode, elapsed) = hit.expect("the cache hit is answered");
     assert_eq!(rcode, Rcode::NOERROR);
-    assert!(elapsed < 300, "the cache hit took {elapsed} ms");
+    assert!(elapsed < 1000, "the cache hit took {elapsed} ms");
     assert_eq!(
         metric(
             api,
