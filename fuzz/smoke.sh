@@ -3,14 +3,14 @@
 # Usage: fuzz/smoke.sh [SECONDS]
 # The parser targets run SECONDS each (default 30); the slower targets beyond
 # the parsers (policy_lists, config, api_bodies, resolution) run at most
-# FUZZ_SECONDS_BEYOND each (default 10), to keep the CI step short.
+# FUZZ_SECONDS_BEYOND each (default 6), to keep the CI step short.
 #
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP=1 enables them on a
 # stable toolchain. Install it once with: cargo install cargo-fuzz --locked
 set -uo pipefail
 
 seconds="${1:-30}"
-beyond="${FUZZ_SECONDS_BEYOND:-10}"
+beyond="${FUZZ_SECONDS_BEYOND:-6}"
 if ((beyond > seconds)); then
     beyond="$seconds"
 fi

@@ -18,8 +18,8 @@
 # Environment: COMPARE_NAMES (default 2000) sets the comparison's size;
 # HANSE_DOQ_VENV (default ~/.cache/hanse/doq-venv) is the DoQ client's venv; the tests
 # find its python through HANSE_DOQ_PYTHON. SKIP_INSTALL=1 skips step 1; SKIP_COMPARE=1
-# skips step 3; FUZZ_SECONDS (default 20) sets the fuzz smoke run per parser target
-# (fuzz/smoke.sh; the other targets run FUZZ_SECONDS_BEYOND, default 10), SKIP_FUZZ=1
+# skips step 3; FUZZ_SECONDS (default 12) sets the fuzz smoke run per parser target
+# (fuzz/smoke.sh; the other targets run FUZZ_SECONDS_BEYOND, default 6), SKIP_FUZZ=1
 # skips it.
 # Network: only apt-get, cargo install, pip and cargo fetching crates; the tests' DNS traffic
 # stays on 127.0.0.0/8, and the fleet test's on its own bridge (10.253.0.0/24, namespaces
@@ -29,7 +29,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 COMPARE_NAMES=${COMPARE_NAMES:-2000}
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-12}
 # python3 (the comparison's generator and client) and iproute2 (ss, for free-port
 # checks) are not in every minimal Debian image, so they are listed too.
 # python3-venv: the venv of aioquic, the DNS over QUIC client of crates/hanse/tests/doq.rs.
