@@ -818,11 +818,21 @@ impl<T: Transport> Task<'_, T> {
         response: &Message,
     ) -> Vec<Record> {
         let mut records = Vec::new();
+        // The status of the last DNAME stored, for the CNAMEs synthesised from it.
+        let mut dname_security = None;
         for rrset in rrsets {
             let Some(first) = rrset.first() else { continue };
             // Synthesised CNAMEs (from a DNAME) are not cached on their own,
             // nor validated: the DNAME is.
             let synthesised = first.rtype == RType::CNAME && first.ttl == u32::MAX;
+            if synthesised
+                && dname_security == Some(Security::Secure)
+                && contradicts_synthesis(first, &response.answers)
+            {
+                // The server's own CNAME for a name under a secure DNAME
+                // points elsewhere: the answer was tampered with.
+                self.note(&Verdict::bogus(ExtendedError::DNSSEC_BOGUS));
+            }
             if !synthesised {
                 let (owner, rtype) = (first.name.clone(), first.rtype);
                 let signatures = signatures_of(&response.answers, &owner, rtype);
@@ -830,6 +840,9 @@ impl<T: Transport> Task<'_, T> {
                     .check_rrset(&rrset, &signatures, zone, &response.authorities)
                     .await;
                 self.note(&checked.verdict);
+                if rtype == RType::DNAME {
+                    dname_security = Some(checked.verdict.security);
+                }
                 let mut ttl_cap = checked.ttl_cap.unwrap_or(u32::MAX);
                 if checked.verdict.security == Security::Bogus {
                     ttl_cap = ttl_cap.min(self.config.dnssec.bogus_ttl);
@@ -954,15 +967,17 @@ impl<T: Transport> Task<'_, T> {
             .await;
         self.note(&verdict);
         let now = self.now();
-        // Without an SOA there is no negative TTL: not cached (RFC 2308 §5).
-        let Some(soa) = soa else {
-            return Vec::new();
-        };
         let proof: Vec<Record> = records
             .iter()
             .filter(|record| record.rtype != RType::SOA)
             .cloned()
             .collect();
+        // Without an SOA there is no negative TTL: not cached (RFC 2308 §5),
+        // but the proof still goes with the answer (an insecure delegation
+        // is proven by it).
+        let Some(soa) = soa else {
+            return proof;
+        };
         let mut stored_soa = soa.clone();
         if verdict.security == Security::Bogus {
             stored_soa.ttl = stored_soa.ttl.min(self.config.dnssec.bogus_ttl);
@@ -1704,6 +1719,18 @@ fn classify(response: &Message, zone: &Name, name: &Name, rtype: RType) -> Class
     Classified::NoData(soa)
 }
 
+/// Whether `answers` hold a CNAME at the owner of the `synthesised` one
+/// (made from a DNAME) that points to another target: a secure DNAME
+/// decides the target (RFC 6672 §3.2), so a different one is forged.
+fn contradicts_synthesis(synthesised: &Record, answers: &[Record]) -> bool {
+    let target = synthesised.target_name();
+    answers.iter().any(|record| {
+        record.rtype == RType::CNAME
+            && record.name == synthesised.name
+            && record.target_name() != target
+    })
+}
+
 /// Appends `records` to an answer chain, leaving out records already in it
 /// (a DNAME applied twice appears once).
 fn extend_unique(chain: &mut Vec<Record>, records: Vec<Record>) {
@@ -1849,6 +1876,21 @@ fn family_reachable(config: &ResolverConfig, probe: SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_cname_contradicting_the_dname_is_found() {
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        let synthesised = synthesise_cname(&name("a.x."), &name("a."), u32::MAX);
+        let same = synthesise_cname(&name("a.x."), &name("A."), 300);
+        let forged = synthesise_cname(&name("a.x."), &name("k.root-servers.net."), 300);
+        let elsewhere = synthesise_cname(&name("b.x."), &name("k.root-servers.net."), 300);
+        assert!(!contradicts_synthesis(&synthesised, &[]));
+        assert!(!contradicts_synthesis(
+            &synthesised,
+            &[same.clone(), elsewhere]
+        ));
+        assert!(contradicts_synthesis(&synthesised, &[same, forged]));
+    }
 
     #[test]
     fn private_addresses_are_not_public() {

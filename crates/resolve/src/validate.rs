@@ -225,6 +225,11 @@ impl<T: Transport> Task<'_, T> {
         if let Some(verdict) = self.decided_by_settings(&owner) {
             return unchecked(verdict);
         }
+        if first.rtype == RType::RRSIG {
+            // RRSIGs are not signed themselves (RFC 4035 §2.2): an answer of
+            // them can be neither authenticated nor found bogus.
+            return unchecked(Verdict::of(Security::Indeterminate));
+        }
         let signer = signatures
             .iter()
             .filter_map(|record| Rrsig::from_record(record).ok())
@@ -320,6 +325,31 @@ impl<T: Transport> Task<'_, T> {
         Ok(verified)
     }
 
+    /// Verifies the SOA RRset of a signed negative answer from `zone` with
+    /// `keys`: a forged or unsigned SOA makes the whole answer bogus, since
+    /// its minimum field sets how long the denial is cached (RFC 4035 §5.4).
+    fn verify_soa(
+        &mut self,
+        records: &[Record],
+        zone: &Name,
+        keys: &[Record],
+    ) -> Result<(), Verdict> {
+        let soa: Vec<Record> = records
+            .iter()
+            .filter(|record| record.rtype == RType::SOA && record.name == *zone)
+            .cloned()
+            .collect();
+        if soa.is_empty() {
+            return Ok(());
+        }
+        let signatures = signatures_of(records, zone, RType::SOA);
+        let now = self.unix_time();
+        let policy = self.config.dnssec.algorithms;
+        verify_signed_rrset(&soa, &signatures, keys, now, &policy, &mut self.budget)
+            .map(|_| ())
+            .map_err(|error| Verdict::bogus(ExtendedError::of_verify_error(&error)))
+    }
+
     /// Checks the proof that no closer name than the wildcard exists.
     async fn prove_wildcard(
         &mut self,
@@ -385,6 +415,9 @@ impl<T: Transport> Task<'_, T> {
             }
             return Verdict::bogus(ExtendedError::RRSIGS_MISSING);
         }
+        if let Err(verdict) = self.verify_soa(records, &proof_zone, &keys) {
+            return verdict;
+        }
         let uses_nsec = proof.iter().any(|record| record.rtype == RType::NSEC);
         let denial = match (uses_nsec, nxdomain) {
             (true, true) => nsec::prove_nxdomain(name, &proof_zone, &proof),
@@ -429,8 +462,10 @@ impl<T: Transport> Task<'_, T> {
             }
             let resolution = Box::pin(self.lookup(&candidate, RType::DS)).await;
             match resolution.security {
-                Security::Insecure | Security::Indeterminate => return true,
-                Security::Bogus => return false,
+                Security::Insecure => return true,
+                // A failed look-up proves nothing: below a secure zone it
+                // must not turn unsigned data into insecure data.
+                Security::Indeterminate | Security::Bogus => return false,
                 Security::Secure => {}
             }
             if resolution.rcode != Rcode::NOERROR {
