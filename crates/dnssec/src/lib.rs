@@ -13,6 +13,8 @@
 //! - [`nsec`] and [`nsec3`]: proofs of nonexistence, returning [`Denial`].
 //! - [`budget`]: the [`Budget`] against KeyTrap-class attacks.
 //! - [`anchors`]: the built-in root trust anchors and trust-anchor files.
+//! - [`legacy`]: DSA and short RSA keys, retired forms verified only when
+//!   the [`AlgorithmPolicy`] asks for them.
 //!
 //! # Limitations
 //! - No chain-of-trust state machine, no fetching and no caching here: the
@@ -27,6 +29,7 @@ pub mod budget;
 pub mod canonical;
 pub mod denial;
 pub mod ds;
+pub mod legacy;
 pub mod nsec;
 pub mod nsec3;
 pub mod rdata;

@@ -356,6 +356,12 @@ pub fn prove_nodata(
             .map_err(|_| Denial::Bogus(BogusReason::NoMatchingRecord))?;
         Ok(match chain.matching(&wildcard)? {
             Some(index) => match check_types(&chain.entries[index].nsec3, qtype) {
+                // The next closer name lies in an opt-out span: an unsigned
+                // delegation may hide there, so the wildcard is not proven
+                // to be the source (as for a wildcard answer, §8.8).
+                Ok(()) if chain.is_opt_out(cover) => Denial::OptOut {
+                    closest_encloser: encloser,
+                },
                 Ok(()) => Denial::proven(DenialKind::WildcardNoData, Some(encloser)),
                 Err(reason) => Denial::Bogus(reason),
             },

@@ -53,6 +53,10 @@ impl Algorithm {
     pub const RSAMD5: Algorithm = Algorithm(1);
     /// RSA/SHA-1 (RFC 3110).
     pub const RSASHA1: Algorithm = Algorithm(5);
+    /// DSA with SHA-1 (RFC 2536), retired by RFC 8624.
+    pub const DSA: Algorithm = Algorithm(3);
+    /// DSA with SHA-1, NSEC3 alias (RFC 5155 §2), retired by RFC 8624.
+    pub const DSA_NSEC3_SHA1: Algorithm = Algorithm(6);
     /// RSA/SHA-1 with NSEC3 (RFC 5155).
     pub const RSASHA1_NSEC3_SHA1: Algorithm = Algorithm(7);
     /// RSA/SHA-256 (RFC 5702).

@@ -3,6 +3,7 @@
 //!
 //! | number | algorithm | here |
 //! |---|---|---|
+//! | 3, 6 | DSA/SHA-1 | verified (by [`crate::legacy`]) only if [`AlgorithmPolicy::validate_legacy`] and [`AlgorithmPolicy::validate_sha1`] are set (RFC 8624 §3.1: must not be validated) |
 //! | 5, 7 | RSA/SHA-1 | verified only if [`AlgorithmPolicy::validate_sha1`] is set; by default unsupported (RFC 9905 §2: implementations must be able to, operators must treat them as unsupported) |
 //! | 8 | RSA/SHA-256 | yes, keys of 1024 to 8192 bits |
 //! | 10 | RSA/SHA-512 | yes, keys of 1024 to 8192 bits |
@@ -22,10 +23,13 @@
 //! # Limitations
 //! - The caller must have authenticated the DNSKEYs it passes (DS or trust
 //!   anchor); this module only checks signatures.
-//! - RSA keys above 8192 bits are refused (the crypto library's limit).
+//! - RSA keys above 8192 bits are refused (the crypto library's limit);
+//!   keys of 512 to 1023 bits are verified only under
+//!   [`AlgorithmPolicy::validate_legacy`], shorter ones never.
 
 use crate::budget::{Budget, Exhausted};
 use crate::canonical::{CanonicalError, signed_data};
+use crate::legacy::{MIN_LEGACY_RSA_BITS, RsaDigest, verify_dsa, verify_rsa_pkcs1};
 use crate::rdata::{Algorithm, DNSKEY_PROTOCOL, Dnskey, Rrsig};
 use hanse_wire::{RType, Record};
 use ring::signature;
@@ -39,6 +43,10 @@ pub struct AlgorithmPolicy {
     /// Verify RSA/SHA-1 (algorithms 5 and 7). Off by default: RFC 9905 §2
     /// tells operators to treat them as unsupported (the zone is insecure).
     pub validate_sha1: bool,
+    /// Verify what RFC 8624 retired but older zones and test corpora use:
+    /// DSA (algorithms 3 and 6, also needing `validate_sha1`) and RSA keys
+    /// of 512 to 1023 bits. Off by default.
+    pub validate_legacy: bool,
 }
 
 impl AlgorithmPolicy {
@@ -46,6 +54,9 @@ impl AlgorithmPolicy {
     pub fn supports(&self, algorithm: Algorithm) -> bool {
         match algorithm {
             Algorithm::RSASHA1 | Algorithm::RSASHA1_NSEC3_SHA1 => self.validate_sha1,
+            Algorithm::DSA | Algorithm::DSA_NSEC3_SHA1 => {
+                self.validate_sha1 && self.validate_legacy
+            }
             Algorithm::RSASHA256
             | Algorithm::RSASHA512
             | Algorithm::ECDSAP256SHA256
@@ -212,7 +223,7 @@ pub fn verify_rrset_with_policy(
 ) -> Result<(), VerifyError> {
     check_pairing(rrsig, key)?;
     let data = check_without_crypto(rrset, rrsig, now, policy)?;
-    verify_signature(key, &data, &rrsig.signature)
+    verify_signature(key, &data, &rrsig.signature, policy)
 }
 
 /// What [`verify_signed_rrset`] proved.
@@ -282,7 +293,7 @@ pub fn verify_signed_rrset(
             }
             tried += 1;
             budget.charge_verification()?;
-            match verify_signature(key, &data, &rrsig.signature) {
+            match verify_signature(key, &data, &rrsig.signature, policy) {
                 Ok(()) => {
                     return Ok(Verified {
                         key_tag: key.key_tag(),
@@ -333,27 +344,49 @@ fn check_without_crypto(
 }
 
 /// The public-key operation.
-fn verify_signature(key: &Dnskey, data: &[u8], signature_bytes: &[u8]) -> Result<(), VerifyError> {
+fn verify_signature(
+    key: &Dnskey,
+    data: &[u8],
+    signature_bytes: &[u8],
+    policy: &AlgorithmPolicy,
+) -> Result<(), VerifyError> {
     let key_bytes = &key.public_key[..];
+    let rsa = |parameters, digest| RsaCheck {
+        parameters,
+        digest,
+        short_keys: policy.validate_legacy,
+    };
     let outcome = match key.algorithm {
         Algorithm::RSASHA1 | Algorithm::RSASHA1_NSEC3_SHA1 => verify_rsa(
-            &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            &rsa(
+                &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                RsaDigest::Sha1,
+            ),
             key_bytes,
             data,
             signature_bytes,
         )?,
         Algorithm::RSASHA256 => verify_rsa(
-            &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            &rsa(
+                &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+                RsaDigest::Sha256,
+            ),
             key_bytes,
             data,
             signature_bytes,
         )?,
         Algorithm::RSASHA512 => verify_rsa(
-            &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+            &rsa(
+                &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+                RsaDigest::Sha512,
+            ),
             key_bytes,
             data,
             signature_bytes,
         )?,
+        Algorithm::DSA | Algorithm::DSA_NSEC3_SHA1 if policy.validate_legacy => {
+            return verify_dsa(key_bytes, data, signature_bytes);
+        }
         Algorithm::ECDSAP256SHA256 => verify_ecdsa(
             &signature::ECDSA_P256_SHA256_FIXED,
             64,
@@ -397,8 +430,16 @@ fn verify_ecdsa(
     Ok(signature::UnparsedPublicKey::new(algorithm, &point).verify(data, signature_bytes))
 }
 
-fn verify_rsa(
+/// How to check an RSA signature: the library's parameters, the digest for
+/// short keys, and whether short keys are verified at all.
+struct RsaCheck {
     parameters: &'static signature::RsaParameters,
+    digest: RsaDigest,
+    short_keys: bool,
+}
+
+fn verify_rsa(
+    check: &RsaCheck,
     key: &[u8],
     data: &[u8],
     signature_bytes: &[u8],
@@ -406,6 +447,12 @@ fn verify_rsa(
     let (exponent, modulus) = split_rsa_key(key)?;
     let bits = bit_length(modulus);
     if bits < MIN_RSA_BITS {
+        if check.short_keys && bits >= MIN_LEGACY_RSA_BITS {
+            return Ok(
+                verify_rsa_pkcs1(check.digest, exponent, modulus, data, signature_bytes)
+                    .map_err(|_| ring::error::Unspecified),
+            );
+        }
         return Err(VerifyError::KeyTooShort { bits });
     }
     if bits > 8192 || exponent.is_empty() {
@@ -415,7 +462,7 @@ fn verify_rsa(
         n: modulus,
         e: exponent,
     };
-    Ok(components.verify(parameters, data, signature_bytes))
+    Ok(components.verify(check.parameters, data, signature_bytes))
 }
 
 /// Splits an RSA public key (RFC 3110 §2) into exponent and modulus, both
@@ -527,7 +574,7 @@ mod tests {
         let short = [&[1u8, 3][..], &[0xff; 64]].concat();
         let key = Dnskey::parse(&[&[1u8, 0, 3, 8][..], &short].concat()).unwrap();
         assert_eq!(
-            verify_signature(&key, b"data", &[0; 64]),
+            verify_signature(&key, b"data", &[0; 64], &AlgorithmPolicy::default()),
             Err(VerifyError::KeyTooShort { bits: 512 })
         );
     }
@@ -540,7 +587,15 @@ mod tests {
         assert!(default.supports(Algorithm::ED25519));
         let permissive = AlgorithmPolicy {
             validate_sha1: true,
+            ..AlgorithmPolicy::default()
         };
         assert!(permissive.supports(Algorithm::RSASHA1_NSEC3_SHA1));
+        assert!(!permissive.supports(Algorithm::DSA));
+        let legacy = AlgorithmPolicy {
+            validate_sha1: true,
+            validate_legacy: true,
+        };
+        assert!(legacy.supports(Algorithm::DSA));
+        assert!(legacy.supports(Algorithm::DSA_NSEC3_SHA1));
     }
 }

@@ -331,6 +331,20 @@ fn nsec3_opt_out_makes_the_delegation_and_nxdomain_insecure() {
         ),
         proven(DenialKind::NoData, None)
     );
+    // A wildcard NODATA whose next closer name lies in an opt-out span:
+    // an unsigned delegation could be there instead (RFC 5155 §8.7, §6).
+    assert_eq!(
+        nsec3::prove_nodata(
+            &name("foo.wild.example."),
+            RType::A,
+            &apex,
+            &nsec3s,
+            &mut Budget::default()
+        ),
+        Denial::OptOut {
+            closest_encloser: name("wild.example.")
+        }
+    );
 }
 
 #[test]

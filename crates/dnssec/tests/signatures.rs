@@ -104,6 +104,7 @@ fn sha1_algorithms_follow_the_policy() {
     );
     let permissive = AlgorithmPolicy {
         validate_sha1: true,
+        ..AlgorithmPolicy::default()
     };
     assert!(verify_all(&zone, &permissive) >= 12);
 }

@@ -586,7 +586,15 @@ impl<T: Transport> Task<'_, T> {
                     );
                 }
                 Security::Insecure => return ZoneKeys::Insecure,
-                Security::Indeterminate => return ZoneKeys::Indeterminate,
+                // Below a trust anchor, a DS look-up that failed (or was
+                // answered without validation) breaks the chain of trust.
+                Security::Indeterminate => {
+                    return ZoneKeys::Bogus(
+                        resolution
+                            .extended_error
+                            .unwrap_or(ExtendedError::DNSKEY_MISSING),
+                    );
+                }
                 Security::Secure => {}
             }
             match resolution.rcode {

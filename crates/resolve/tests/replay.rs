@@ -148,6 +148,9 @@ fn resolver_config(config: &ScenarioConfig) -> Result<ResolverConfig, String> {
     // The corpus is signed with RSA/SHA-1 (algorithm 5) throughout; it was
     // written when validators had to verify it (RFC 9905 came later).
     resolver_config.dnssec.algorithms.validate_sha1 = true;
+    // Older scenarios (Unbound's) sign with DSA, RFC 5155's example zone
+    // with 512-bit RSA keys: both retired since (RFC 8624).
+    resolver_config.dnssec.algorithms.validate_legacy = true;
     Ok(resolver_config)
 }
 
