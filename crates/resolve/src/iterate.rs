@@ -50,6 +50,11 @@ use std::time::Instant;
 /// How many minimised queries one step may send before it asks the full name
 /// (RFC 9156 §2.3, MAX_MINIMISE_COUNT).
 const MAX_MINIMISE_COUNT: u32 = 10;
+/// How many other servers of a zone are asked after one gave an answer
+/// that failed validation (the "bogus" server is avoided for the task).
+pub(crate) const MAX_BOGUS_RETRIES: usize = 3;
+/// How many servers one task remembers as having given bogus answers.
+const MAX_AVOIDED_SERVERS: usize = 8;
 /// TTL given to root hints placed in the cache before priming.
 const HINTS_TTL: u32 = 3_600_000;
 
@@ -436,6 +441,8 @@ impl<T: Transport> Resolver<T> {
             validating: Vec::new(),
             zone_keys_found: Vec::new(),
             refresh,
+            responder: None,
+            avoided_servers: Vec::new(),
         }
     }
 
@@ -475,7 +482,12 @@ pub(crate) struct Task<'r, T: Transport> {
     /// Zones whose keys were found during this task.
     pub(crate) zone_keys_found: Vec<(Name, ZoneKeys)>,
     /// A question whose cached answer the task skips once (a refresh).
-    refresh: Option<(Name, RType)>,
+    pub(crate) refresh: Option<(Name, RType)>,
+    /// The server whose response was used last.
+    pub(crate) responder: Option<SocketAddr>,
+    /// Servers that gave answers failing validation; not asked again by
+    /// this task while another server of the zone can be.
+    avoided_servers: Vec<SocketAddr>,
 }
 
 impl<T: Transport> Task<'_, T> {
@@ -485,6 +497,17 @@ impl<T: Transport> Task<'_, T> {
 
     pub(crate) fn cache(&self) -> &RrsetCache {
         &self.resolver.cache
+    }
+
+    /// Stops asking `server` during this task: its answer failed
+    /// validation, and another server of the zone may hold the right data
+    /// (a server with stale signatures or a forged answer).
+    pub(crate) fn avoid_server(&mut self, server: SocketAddr) {
+        if !self.avoided_servers.contains(&server)
+            && self.avoided_servers.len() < MAX_AVOIDED_SERVERS
+        {
+            self.avoided_servers.push(server);
+        }
     }
 
     /// Adds a part of the answer under way to its DNSSEC status.
@@ -1024,6 +1047,10 @@ impl<T: Transport> Task<'_, T> {
         let mut known_labels = zone.label_count();
         let mut minimised_queries = 0;
         let target_labels = cut_for.label_count();
+        // A bogus outcome kept while other servers of the zone are asked,
+        // with its status, and how many were asked so.
+        let mut bogus_outcome: Option<(Step, Verdict)> = None;
+        let mut bogus_retries = 0;
         loop {
             if Instant::now() >= self.deadline {
                 return Step::Failure(ExtendedError::TIMEOUT);
@@ -1044,6 +1071,11 @@ impl<T: Transport> Task<'_, T> {
             let response = match result {
                 Ok(response) => response,
                 Err(error) => {
+                    if let Some((step, verdict)) = bogus_outcome.take() {
+                        // No other server answered: the bogus answer stands.
+                        self.verdict = verdict;
+                        return step;
+                    }
                     if minimised && mode == QnameMinimisation::Relaxed && self.budget_left() {
                         minimise = false;
                         continue;
@@ -1095,9 +1127,27 @@ impl<T: Transport> Task<'_, T> {
                     minimise = false;
                 }
                 classified => {
-                    return self
+                    let responder = self.responder;
+                    let before = self.verdict.clone();
+                    let step = self
                         .conclude(classified, name, rtype, trust, &zone, &response)
                         .await;
+                    let turned_bogus = self.verdict.security == Security::Bogus
+                        && before.security != Security::Bogus;
+                    if let Some(server) = responder
+                        && turned_bogus
+                        && bogus_retries < MAX_BOGUS_RETRIES
+                        && self.budget_left()
+                    {
+                        // Ask another server of the zone (RFC 4035 §4.3:
+                        // a bad response may come from one bad server).
+                        bogus_retries += 1;
+                        self.avoid_server(server);
+                        let verdict = std::mem::replace(&mut self.verdict, before);
+                        bogus_outcome = Some((step, verdict));
+                        continue;
+                    }
+                    return step;
                 }
             }
         }
@@ -1351,11 +1401,12 @@ impl<T: Transport> Task<'_, T> {
         let mut last_error = ExtendedError::NO_REACHABLE_AUTHORITY;
         loop {
             untried.clear();
+            let avoided = &self.avoided_servers;
             untried.extend(
                 candidates
                     .iter()
                     .copied()
-                    .filter(|server| !tried.contains(server)),
+                    .filter(|server| !tried.contains(server) && !avoided.contains(server)),
             );
             let chosen = if ordered {
                 self.resolver.selection.first_available(&untried)
@@ -1381,6 +1432,7 @@ impl<T: Transport> Task<'_, T> {
             {
                 Ok(response) => {
                     if usable(&response, zone, name, recursion_desired) {
+                        self.responder = Some(server);
                         return Ok(response);
                     }
                     last_error = ExtendedError::INVALID_DATA;
@@ -1418,6 +1470,7 @@ impl<T: Transport> Task<'_, T> {
                         if !edns {
                             self.resolver.selection.disable_edns(server);
                         }
+                        self.responder = Some(server);
                         return Ok(response);
                     }
                 }

@@ -33,7 +33,7 @@
 //!   clients that set CD; the specific Extended DNS Error is not kept with
 //!   it (a cached bogus answer reports 6, DNSSEC Bogus).
 
-use crate::iterate::Task;
+use crate::iterate::{MAX_BOGUS_RETRIES, Task};
 use crate::outcome::ExtendedError;
 use crate::transport::Transport;
 use hanse_cache::{Security, Trust};
@@ -630,10 +630,43 @@ impl<T: Transport> Task<'_, T> {
                 ds_set.retain(|ds| ds.digest_type.0 >= 2);
             }
         }
-        let (dnskeys, signatures) = self.fetch_dnskeys(zone).await;
-        if dnskeys.is_empty() {
-            return ZoneKeys::Bogus(ExtendedError::DNSKEY_MISSING);
+        // A DNSKEY RRset that fails is asked again of the zone's other
+        // servers, the one that gave it avoided (stale signatures on one
+        // server of several, or a forged answer).
+        let mut keys = ZoneKeys::Bogus(ExtendedError::DNSKEY_MISSING);
+        for attempt in 0..=MAX_BOGUS_RETRIES {
+            if attempt > 0 {
+                match self.responder {
+                    Some(server) => self.avoid_server(server),
+                    None if attempt > 1 => break,
+                    // From the cache: ask the network once.
+                    None => {}
+                }
+            }
+            self.responder = None;
+            let (dnskeys, signatures) = self.fetch_dnskeys(zone, attempt > 0).await;
+            if dnskeys.is_empty() {
+                return ZoneKeys::Bogus(ExtendedError::DNSKEY_MISSING);
+            }
+            keys = self.authenticate_keys(zone, &anchors, &ds_set, &dnskeys, &signatures);
+            if !matches!(keys, ZoneKeys::Bogus(_)) {
+                break;
+            }
         }
+        keys
+    }
+
+    /// Authenticates the DNSKEY RRset of `zone` with its trust anchors or
+    /// DS records and caches it when secure.
+    fn authenticate_keys(
+        &mut self,
+        zone: &Name,
+        anchors: &[hanse_dnssec::TrustAnchor],
+        ds_set: &[Ds],
+        dnskeys: &[Record],
+        signatures: &[Record],
+    ) -> ZoneKeys {
+        let now = self.now();
         let policy = self.config.dnssec.algorithms;
         let mut unsupported_only = true;
         let trusted: Vec<Record> = dnskeys
@@ -667,8 +700,8 @@ impl<T: Transport> Task<'_, T> {
         }
         let unix_now = self.unix_time();
         match verify_signed_rrset(
-            &dnskeys,
-            &signatures,
+            dnskeys,
+            signatures,
             &trusted,
             unix_now,
             &policy,
@@ -684,12 +717,12 @@ impl<T: Transport> Task<'_, T> {
                     .collect();
                 self.cache().insert_signed(
                     &stored,
-                    &signatures,
+                    signatures,
                     Trust::AnswerAuthoritative,
                     Security::Secure,
                     now,
                 );
-                ZoneKeys::Secure(dnskeys)
+                ZoneKeys::Secure(dnskeys.to_vec())
             }
             // Keys the crypto library cannot use (unsupported algorithms,
             // RSA below 1024 bits) count as unsupported (RFC 6840 §5.2).
@@ -700,10 +733,13 @@ impl<T: Transport> Task<'_, T> {
         }
     }
 
-    /// The DNSKEY RRset of `zone` and its RRSIGs, from the cache or the network.
-    async fn fetch_dnskeys(&mut self, zone: &Name) -> (Vec<Record>, Vec<Record>) {
+    /// The DNSKEY RRset of `zone` and its RRSIGs, from the cache or the
+    /// network; from the network only if `fresh`.
+    async fn fetch_dnskeys(&mut self, zone: &Name, fresh: bool) -> (Vec<Record>, Vec<Record>) {
         let now = self.now();
-        if let Some(cached) = self.cache().get(zone, RType::DNSKEY, now) {
+        if fresh {
+            self.refresh = Some((zone.clone(), RType::DNSKEY));
+        } else if let Some(cached) = self.cache().get(zone, RType::DNSKEY, now) {
             return (cached.records.to_vec(), cached.signatures.clone());
         }
         let resolution = Box::pin(self.lookup(zone, RType::DNSKEY)).await;
