@@ -566,7 +566,11 @@ impl<T: Transport> Task<'_, T> {
                 Step::Alias { records, target } => {
                     extend_unique(&mut chain, records);
                     if target == *name || targets.contains(&target) {
-                        return self.fail(name, rtype, ExtendedError::LOOP);
+                        // SERVFAIL (RFC 1034 §3.6.2), with the chain that
+                        // shows the loop to whoever debugs it.
+                        let mut resolution = self.fail(name, rtype, ExtendedError::LOOP);
+                        resolution.answers = chain;
+                        return resolution;
                     }
                     targets.push(target);
                 }
