@@ -31,6 +31,7 @@ use crate::config::{QnameMinimisation, ResolverConfig, ResolverMode, StaleConfig
 use crate::outcome::{ExtendedError, Resolution};
 use crate::outstanding::{Busy, Outstanding};
 use crate::selection::ServerSelection;
+use crate::sentinel::apply_sentinel;
 use crate::statistics::{FailureReason, UpstreamCounters, UpstreamStatistics};
 use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
@@ -290,6 +291,8 @@ impl<T: Transport> Resolver<T> {
     /// Resolves `name`/`rtype` (class IN). Identical questions in flight are
     /// coalesced into one resolution. With serve-stale on, a failed or slow
     /// resolution is answered from stale data if the cache still has it.
+    /// A secure A or AAAA answer for an RFC 8509 sentinel name whose claim
+    /// is false is given the bogus status (SERVFAIL unless CD).
     pub async fn resolve(&self, name: &Name, rtype: RType) -> Resolution {
         // Names are resolved in lower case; most arrive that way already.
         let lowered;
@@ -299,6 +302,12 @@ impl<T: Transport> Resolver<T> {
         } else {
             name
         };
+        let resolution = self.resolve_lowered(name, rtype).await;
+        apply_sentinel(name, rtype, &self.config.load().dnssec, resolution)
+    }
+
+    /// [`Resolver::resolve`] for a name in lower case, before the sentinel.
+    async fn resolve_lowered(&self, name: &Name, rtype: RType) -> Resolution {
         let stale = self.config.load().stale.clone();
         if !stale.serve_stale {
             return self.resolve_fresh(name, rtype).await;

@@ -21,7 +21,8 @@
 //! DNSSEC validation (module `validate`, RFC 4033–4035, 5155, 6840, 7646)
 //! gives every answer a [`Security`] status; [`Resolution::for_client`]
 //! turns bogus answers into SERVFAIL with an Extended DNS Error and decides
-//! the AD bit.
+//! the AD bit. The trust-anchor sentinel (RFC 8509, module `sentinel`)
+//! answers false claims about the root's keys with SERVFAIL.
 //!
 //! # Limitations
 //! - No connection reuse for TCP upstreams; every TCP exchange opens a
@@ -41,6 +42,7 @@ mod iterate;
 mod outcome;
 mod outstanding;
 mod selection;
+mod sentinel;
 mod statistics;
 mod transport;
 mod upstream_tls;
