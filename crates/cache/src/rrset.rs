@@ -54,9 +54,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The TTL of a negative entry stored without an SOA record (RFC 2308 §5
-/// advises not to cache those at all; a short time still absorbs repeated
-/// queries). Clamped to `[min_ttl, negative_max_ttl]` like any negative TTL.
-pub const NEGATIVE_TTL_WITHOUT_SOA: u32 = 30;
+/// advises not to cache those at all; a few seconds still absorb repeated
+/// queries without letting a pair of servers loop for long, as Unbound and
+/// Knot Resolver keep them). Clamped to `[min_ttl, negative_max_ttl]` like
+/// any negative TTL.
+pub const NEGATIVE_TTL_WITHOUT_SOA: u32 = 5;
 
 /// A guess at the average entry's weight, to size the number of ghost keys.
 const TYPICAL_ENTRY_BYTES: usize = 128;

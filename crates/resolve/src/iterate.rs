@@ -1008,10 +1008,19 @@ impl<T: Transport> Task<'_, T> {
             .filter(|record| record.rtype != RType::SOA)
             .cloned()
             .collect();
-        // Without an SOA there is no negative TTL: not cached (RFC 2308 §5),
-        // but the proof still goes with the answer (an insecure delegation
-        // is proven by it).
+        // Without an SOA there is no negative TTL: cached for a few seconds
+        // only (`NEGATIVE_TTL_WITHOUT_SOA`, RFC 2308 §5); the proof still
+        // goes with the answer (an insecure delegation is proven by it).
         let Some(soa) = soa else {
+            self.cache().insert_negative_signed(
+                name,
+                rtype,
+                None,
+                nxdomain,
+                &proof,
+                verdict.security,
+                now,
+            );
             return proof;
         };
         let mut stored_soa = soa.clone();
