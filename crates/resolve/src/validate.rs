@@ -646,7 +646,8 @@ impl<T: Transport> Task<'_, T> {
             self.responder = None;
             let (dnskeys, signatures) = self.fetch_dnskeys(zone, attempt > 0).await;
             if dnskeys.is_empty() {
-                return ZoneKeys::Bogus(ExtendedError::DNSKEY_MISSING);
+                // No other server answered: the first failure stands.
+                break;
             }
             keys = self.authenticate_keys(zone, &anchors, &ds_set, &dnskeys, &signatures);
             if !matches!(keys, ZoneKeys::Bogus(_)) {
