@@ -14,9 +14,13 @@
 //!   NSEC/NSEC3 proof that no closer name exists (RFC 4035 §5.3.4,
 //!   RFC 5155 §8.8);
 //! - NXDOMAIN and NODATA are secure when verified NSEC or NSEC3 records
-//!   prove them (RFC 4035 §5.4, RFC 5155 §8);
+//!   prove them and the SOA that comes with them verifies too (RFC 4035
+//!   §5.4, RFC 5155 §8);
 //! - unsigned data in a secure zone is bogus, unless the DS look-ups
-//!   between the zone and the name prove an insecure delegation.
+//!   between the zone and the name prove an insecure delegation (a DS
+//!   look-up that fails proves nothing; below a trust anchor it is bogus);
+//! - a DNSKEY RRset that fails is asked again of the zone's other servers,
+//!   the one that gave it avoided (as answers are, in `iterate.rs`).
 //!
 //! All signature checks and NSEC3 hashes of one client query are charged
 //! to one [`hanse_dnssec::Budget`] (KeyTrap caps); running out is bogus

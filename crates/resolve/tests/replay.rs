@@ -27,9 +27,9 @@
 //! - The response is composed here, like hanse-server's handler does it, not
 //!   by the server itself; the server's own checks (opcode, class, ANY) are
 //!   not exercised except that non-IN classes are refused.
-//! - No DNSSEC: Hanse does not validate yet, so scenarios that expect AD,
-//!   RRSIGs for DO queries or SERVFAIL for bogus data fail, and are grouped
-//!   apart.
+//! - DNSSEC is validated from the scenario's trust anchors with the retired
+//!   algorithms and key sizes the corpus is signed with allowed
+//!   (`validate_sha1`, `validate_legacy`), which the binary keeps off.
 //! - The resolver probes the host's IPv4/IPv6 routes when it is built; on a
 //!   host without IPv6 routes, scenarios with IPv6-only servers fail.
 
