@@ -20,7 +20,9 @@
 //! Environment: `HANSE_REPLAY_ONLY=a,b` runs only the scenarios whose names
 //! contain one of the words (and checks only those); `HANSE_REPLAY_TRACE=1`
 //! prints every upstream exchange of the scenarios run; `HANSE_REPLAY_CONTINUE=1`
-//! goes on after a failed `CHECK_ANSWER` and lists the later ones. The full report is
+//! goes on after a failed `CHECK_ANSWER` and lists the later ones;
+//! `HANSE_REPLAY_DIRECTORY=path` runs the scenarios of another folder
+//! instead, without checking `expected.toml`. The full report is
 //! also written to `$CARGO_TARGET_TMPDIR/replay-report.txt`.
 //!
 //! # Limitations
@@ -664,7 +666,10 @@ fn summarise(reports: &[ScenarioReport], expected: &HashSet<String>, trace: bool
 
 #[test]
 fn replay_scenarios() {
-    let directory = corpus_directory();
+    // Another folder of scenarios, for trying scenarios outside the corpus;
+    // expected.toml is not checked against it.
+    let other_directory = std::env::var_os("HANSE_REPLAY_DIRECTORY").map(PathBuf::from);
+    let directory = other_directory.clone().unwrap_or_else(corpus_directory);
     assert!(
         directory.is_dir(),
         "replay: the scenario directory {} is missing; the test needs the Deckard .rpl \
@@ -676,6 +681,7 @@ fn replay_scenarios() {
     let expected: HashSet<String> = parse_expected_passing(&expected_text)
         .unwrap_or_else(|error| panic!("replay: {}: {error}", expected_file().display()))
         .into_iter()
+        .filter(|_| other_directory.is_none())
         .collect();
     let only: Vec<String> = std::env::var("HANSE_REPLAY_ONLY")
         .unwrap_or_default()
