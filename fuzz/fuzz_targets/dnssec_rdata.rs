@@ -52,6 +52,10 @@ fuzz_target!(|data: &[u8]| {
         ttl: 300,
         data: Box::new([192, 0, 2, 1]),
     }];
-    let policy = AlgorithmPolicy { validate_sha1: true };
+    // Everything on, the retired DSA and short-RSA arithmetic included.
+    let policy = AlgorithmPolicy {
+        validate_sha1: true,
+        validate_legacy: true,
+    };
     let _ = verify_rrset_with_policy(&rrset, &rrsig, &key, rrsig.inception, &policy);
 });
