@@ -1161,8 +1161,8 @@ impl<T: Transport> Task<'_, T> {
                         && bogus_retries < MAX_BOGUS_RETRIES
                         && self.budget_left()
                     {
-                        // Ask another server of the zone (RFC 4035 §4.3:
-                        // a bad response may come from one bad server).
+                        // Ask another server of the zone: one server may
+                        // hold stale signatures or have been spoofed.
                         bogus_retries += 1;
                         self.avoid_server(server);
                         let verdict = std::mem::replace(&mut self.verdict, before);
