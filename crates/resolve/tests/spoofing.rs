@@ -94,6 +94,10 @@ impl ForgingServer {
                 let mut buffer = [0u8; 4096];
                 // Bounded: the test stops it, and it gives up after 60 s.
                 let started = Instant::now();
+                // Floods run beside the loop, so a retry is answered while
+                // an earlier flood is still being sent (on a loaded machine
+                // that takes seconds, longer than the resolver waits).
+                let mut floods = Vec::new();
                 while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
                     let Ok((length, client)) = socket.recv_from(&mut buffer) else {
                         continue;
@@ -134,6 +138,9 @@ impl ForgingServer {
                     answer.additionals.push(forged_a("unrelated.example."));
                     let genuine = compose_answer(&query.header, &query, &answer, 4096);
                     let _ = socket.send_to(&genuine, client);
+                    floods.push(flood);
+                }
+                for flood in floods {
                     let _ = flood.join();
                 }
             })
