@@ -6,8 +6,10 @@
 //!
 //! The disk is a small tmpfs mounted for the test (tests run as root; if
 //! `mount` fails the test fails, it does not skip) and unmounted on drop.
-//! Addresses: 127.88.20.0/24 (the root server at .1, `example.` at .2, the
-//! HTTP feed servers on .20 and .21, clients .77 and .78); Hanse listens on 127.0.0.1 and a free port.
+//! Addresses: per test one of 127.88.21.0/24, 127.88.22.0/24 and
+//! 127.88.23.0/24 (the root server at .1, `example.` at .2); in
+//! 127.88.20.0/24 the HTTP feed servers on .20 and .21 and the clients .77
+//! and .78. Hanse listens on 127.0.0.1 and a free port.
 
 mod support;
 
@@ -25,23 +27,32 @@ use support::{HanseProcess, Scratch};
 
 /// A root server and `example.` with a wildcard: every name under it
 /// exists, so that a blocked name (NXDOMAIN) differs from an allowed one.
-fn hierarchy() -> (TestNet, String) {
-    let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
-                a.root. A 127.88.20.1\nexample. NS ns.example.\nns.example. A 127.88.20.2\n";
-    let example = "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\n\
-                   ns A 127.88.20.2\n* A 192.0.2.9\n";
+/// Each test gets its own network `127.88.<network>.0/24` (root at .1,
+/// `example.` at .2), so that tests running at once in separate processes
+/// (nextest) never bind the same address.
+fn hierarchy(network: u8) -> (TestNet, String) {
+    let root_address = format!("127.88.{network}.1");
+    let example_address = format!("127.88.{network}.2");
+    let root = format!(
+        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+         a.root. A {root_address}\nexample. NS ns.example.\nns.example. A {example_address}\n"
+    );
+    let example = format!(
+        "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\n\
+         ns A {example_address}\n* A 192.0.2.9\n"
+    );
     let net = TestNet::start(vec![
         ServerSpec::new(
-            "127.88.20.1:53".parse().unwrap(),
-            vec![Zone::parse(".", root).unwrap()],
+            format!("{root_address}:53").parse().unwrap(),
+            vec![Zone::parse(".", &root).unwrap()],
         ),
         ServerSpec::new(
-            "127.88.20.2:53".parse().unwrap(),
-            vec![Zone::parse("example.", example).unwrap()],
+            format!("{example_address}:53").parse().unwrap(),
+            vec![Zone::parse("example.", &example).unwrap()],
         ),
     ])
     .expect("the test servers start");
-    let hints = net.root_hints(&["127.88.20.1"]);
+    let hints = net.root_hints(&[root_address.as_str()]);
     (net, hints)
 }
 
@@ -236,7 +247,7 @@ fn hosts_list(tag: &str, count: usize, bytes: usize) -> String {
 
 #[test]
 fn issue_9_a_full_disk_keeps_the_old_feed_copy_and_reports_the_error() {
-    let (_net, hints) = hierarchy();
+    let (_net, hints) = hierarchy(21);
     let scratch = Scratch::new("faults-disk-full");
     let directory = scratch.0.clone();
     let state = directory.join("state");
@@ -319,7 +330,7 @@ const LIST_BYTES: usize = 256 * 1024;
 
 #[test]
 fn issue_9_kill_9_during_feed_updates_restarts_with_the_last_good_copy() {
-    let (_net, hints) = hierarchy();
+    let (_net, hints) = hierarchy(22);
     let scratch = Scratch::new("faults-kill-9");
     let directory = scratch.0.clone();
     let state = directory.join("state");
@@ -428,7 +439,7 @@ fn ask_from(hanse: &HanseProcess, source: &str, name: &str) -> Option<Rcode> {
 
 #[test]
 fn issue_9_a_full_disk_keeps_the_old_api_policy_file_and_reports_the_error() {
-    let (_net, hints) = hierarchy();
+    let (_net, hints) = hierarchy(23);
     let scratch = Scratch::new("faults-api-disk-full");
     let directory = scratch.0.clone();
     let disk = directory.join("disk");
