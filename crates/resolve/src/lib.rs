@@ -21,7 +21,9 @@
 //! DNSSEC validation (module `validate`, RFC 4033–4035, 5155, 6840, 7646)
 //! gives every answer a [`Security`] status; [`Resolution::for_client`]
 //! turns bogus answers into SERVFAIL with an Extended DNS Error and decides
-//! the AD bit.
+//! the AD bit. [`RuntimeTrust`] holds what changes while it runs: negative
+//! trust anchors set by the operator and the trust anchors of RFC 5011
+//! automated updates.
 //!
 //! # Limitations
 //! - No connection reuse for TCP upstreams; every TCP exchange opens a
@@ -43,6 +45,7 @@ mod outstanding;
 mod selection;
 mod statistics;
 mod transport;
+mod trust;
 mod upstream_tls;
 mod validate;
 
@@ -64,6 +67,7 @@ pub use transport::{
     CookieStatistics, NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery,
     response_matches,
 };
+pub use trust::{NegativeTrustAnchor, RuntimeTrust};
 pub use upstream_tls::{
     DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol, EncryptedUpstream,
     IDLE_TIMEOUT, MAX_OUTSTANDING, UpstreamTlsError, UpstreamTrust,
