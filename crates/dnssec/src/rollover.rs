@@ -562,10 +562,13 @@ impl TrustAnchorState {
                 zone.zone, zone.last_refresh, zone.last_inception
             ));
             for ds in &zone.seeds {
-                let digest: String = ds.digest.iter().map(|byte| format!("{byte:02X}")).collect();
+                let mut data = ds.key_tag.to_be_bytes().to_vec();
+                data.extend([ds.algorithm.0, ds.digest_type.0]);
+                data.extend_from_slice(&ds.digest);
                 text.push_str(&format!(
-                    "seed {} {} {} {} {}\n",
-                    zone.zone, ds.key_tag, ds.algorithm.0, ds.digest_type.0, digest
+                    "seed {} {}\n",
+                    zone.zone,
+                    hanse_zone::format_rdata(RType::DS, &data)
                 ));
             }
             for key in &zone.keys {
@@ -955,6 +958,14 @@ mod tests {
         refresh(&mut zone, &keys, &[&k2, &k1_revoked], NOW + 105).expect("refresh");
         assert_eq!(state_of(&zone, &k1), Some(KeyState::Revoked));
         assert_eq!(state_of(&zone, &k2), Some(KeyState::Valid));
+        zone.seeds.push(Ds {
+            key_tag: 20326,
+            algorithm: Algorithm::RSASHA256,
+            digest_type: crate::rdata::DigestType(2),
+            digest: vec![0xE0, 0x6D].into(),
+        });
+        zone.seeds
+            .push(Ds::parse(&[0, 1, 8, 2]).expect("a DS without digest"));
         let state = TrustAnchorState { zones: vec![zone] };
         let text = state.to_text();
         assert!(
