@@ -48,6 +48,9 @@
 //!   ignored until others are forgotten.
 //! - When every key of a zone is revoked the zone has no trust anchor left
 //!   (its names become indeterminate); no fallback is tried.
+//! - A revocation is taken only from an RRset that also verifies with a key
+//!   trusted now (another `Valid` or `Missing` key); an RRset signed by the
+//!   revoked key alone is refused as unverified.
 
 use crate::anchors::{AnchorKey, TrustAnchor};
 use crate::budget::{Budget, Limits};
