@@ -19,8 +19,8 @@ use hanse_wire::{Name, RType};
 
 use crate::metrics::MetricFamily;
 use crate::model::{
-    CacheEntry, ClientMapping, ExplanationDocument, FeedState, FieldProblem, ProfileDocument,
-    QueryLogEntry, QueryLogFilter, Readiness, Setting, Statistics,
+    CacheEntry, ClientMapping, ExplanationDocument, FeedState, FieldProblem, NegativeTrustAnchor,
+    ProfileDocument, QueryLogEntry, QueryLogFilter, Readiness, Setting, Statistics,
 };
 
 /// Why the backend could not do what a request asked. Each maps to an HTTP
@@ -124,4 +124,24 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Reads the configuration again and applies it (as SIGHUP does).
     fn reload(&self) -> Result<(), BackendError>;
+
+    /// The negative trust anchors in force: configured ones first, then
+    /// those added at run time that have not expired.
+    fn negative_trust_anchors(&self) -> Vec<NegativeTrustAnchor>;
+
+    /// Adds (or renews) a negative trust anchor for `lifetime_seconds`
+    /// (already checked: 1 to 7 days); it applies at once, cached answers
+    /// below the name are flushed, and it is kept until it expires, across
+    /// restarts. Returns it as listed.
+    fn add_negative_trust_anchor(
+        &self,
+        name: &Name,
+        lifetime_seconds: u64,
+    ) -> Result<NegativeTrustAnchor, BackendError>;
+
+    /// Removes a negative trust anchor added at run time
+    /// ([`BackendError::NotFound`] if there is none; a configured one is
+    /// refused with [`BackendError::Invalid`]); cached answers below the
+    /// name are flushed.
+    fn remove_negative_trust_anchor(&self, name: &Name) -> Result<(), BackendError>;
 }

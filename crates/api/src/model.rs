@@ -393,3 +393,36 @@ pub struct ProblemDocument {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
 }
+
+/// The longest lifetime of a negative trust anchor added through the API:
+/// 7 days (RFC 7646 §6 asks that they expire).
+pub const NEGATIVE_TRUST_ANCHOR_LIFETIME_MAX: u64 = 7 * 86_400;
+/// The lifetime of a negative trust anchor added without `expires_in`: 1 day.
+pub const NEGATIVE_TRUST_ANCHOR_LIFETIME_DEFAULT: u64 = 86_400;
+
+/// A negative trust anchor (RFC 7646): the name and everything below it are
+/// treated as insecure, so answers that fail validation there are served
+/// without the AD bit instead of SERVFAIL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NegativeTrustAnchor {
+    /// The name at the top of the subtree (presentation format, absolute).
+    pub name: String,
+    /// `config` (from `[dnssec] negative_trust_anchors`, changed only there)
+    /// or `api` (added at run time; it expires and can be removed).
+    pub source: String,
+    /// When it expires (Unix seconds); absent for configured ones.
+    pub expires: Option<i64>,
+    /// Seconds until it expires; absent for configured ones.
+    pub expires_in: Option<u64>,
+}
+
+/// The body of `POST /api/v1/dnssec/negative-trust-anchors`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NegativeTrustAnchorRequest {
+    /// The name (presentation format; relative names are taken as absolute).
+    pub name: String,
+    /// Its lifetime in seconds, 1 to 604800 (7 days); 86400 (1 day) when absent.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}

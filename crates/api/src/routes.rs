@@ -38,8 +38,10 @@ use crate::dashboard;
 use crate::metrics;
 use crate::model::{
     CacheEntry, ClientMapping, EraseOutcome, ExplanationDocument, FeedState, FieldProblem,
-    FlushOutcome, NameMatch, ProfileDocument, QUERY_LOG_LIMIT_MAX, QueryLogEntry, QueryLogFilter,
-    QueryLogParameters, Readiness, Setting, Statistics,
+    FlushOutcome, NEGATIVE_TRUST_ANCHOR_LIFETIME_DEFAULT, NEGATIVE_TRUST_ANCHOR_LIFETIME_MAX,
+    NameMatch, NegativeTrustAnchor, NegativeTrustAnchorRequest, ProfileDocument,
+    QUERY_LOG_LIMIT_MAX, QueryLogEntry, QueryLogFilter, QueryLogParameters, Readiness, Setting,
+    Statistics,
 };
 
 /// The shared state of every handler.
@@ -90,6 +92,14 @@ pub(crate) fn router(
         )
         .route("/api/v1/querylog/export", get(query_log_export))
         .route("/api/v1/reload", post(reload))
+        .route(
+            "/api/v1/dnssec/negative-trust-anchors",
+            get(negative_trust_anchors).post(add_negative_trust_anchor),
+        )
+        .route(
+            "/api/v1/dnssec/negative-trust-anchors/{name}",
+            axum::routing::delete(remove_negative_trust_anchor),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             limit_time(request, next, request_timeout)
@@ -395,12 +405,13 @@ async fn not_found() -> Problem {
 /// The OpenAPI document of `/api/v1`, derived from the handlers and DTOs.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Hanse API", description = "Operate the Hanse resolver: statistics, cache, feeds, profiles, client mappings, explanations, query log, reload."),
+    info(title = "Hanse API", description = "Operate the Hanse resolver: statistics, cache, feeds, profiles, client mappings, explanations, query log, reload, negative trust anchors."),
     paths(
         metrics_text, live, ready, openapi_json, statistics, settings, cache_lookup, cache_flush,
         feeds, refresh_feed, profiles, create_profile, profile, update_profile, delete_profile,
         clients, create_client, client, update_client, delete_client, explain, query_log_search,
-        query_log_export, query_log_erase, reload
+        query_log_export, query_log_erase, reload, negative_trust_anchors,
+        add_negative_trust_anchor, remove_negative_trust_anchor
     ),
     modifiers(&BearerSecurity),
     security(("bearer" = [])),
@@ -939,6 +950,70 @@ async fn reload(State(state): State<AppState>) -> Result<StatusCode, Problem> {
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---------------------------------------------------------------- dnssec
+
+/// The negative trust anchors in force (RFC 7646).
+#[utoipa::path(get, path = "/api/v1/dnssec/negative-trust-anchors", tag = "dnssec",
+    responses((status = 200, description = "OK", body = Vec<NegativeTrustAnchor>)))]
+async fn negative_trust_anchors(State(state): State<AppState>) -> Result<Response, Problem> {
+    let anchors = call(&state, |backend| backend.negative_trust_anchors()).await?;
+    Ok(json(StatusCode::OK, &anchors))
+}
+
+/// Adds a negative trust anchor that expires by itself (1 day unless
+/// `expires_in` says otherwise, at most 7 days); adding one that exists
+/// renews it.
+#[utoipa::path(post, path = "/api/v1/dnssec/negative-trust-anchors", tag = "dnssec",
+    request_body = NegativeTrustAnchorRequest,
+    responses((status = 201, description = "Added", body = NegativeTrustAnchor),
+              (status = 400, description = "The request is malformed; the problem names the field", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 413, description = "The body is larger than the limit", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "Not valid; the problem lists the fields", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+async fn add_negative_trust_anchor(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let request: NegativeTrustAnchorRequest = parse_body(body)?;
+    let name = parse_name("name", &request.name)?;
+    let lifetime = request
+        .expires_in
+        .unwrap_or(NEGATIVE_TRUST_ANCHOR_LIFETIME_DEFAULT);
+    if lifetime == 0 || lifetime > NEGATIVE_TRUST_ANCHOR_LIFETIME_MAX {
+        return Err(Problem::from(BackendError::Invalid(vec![
+            FieldProblem::new(
+                "expires_in",
+                format!("must be 1 to {NEGATIVE_TRUST_ANCHOR_LIFETIME_MAX} seconds"),
+            ),
+        ])));
+    }
+    let added = call(&state, move |backend| {
+        backend.add_negative_trust_anchor(&name, lifetime)
+    })
+    .await??;
+    Ok(json(StatusCode::CREATED, &added))
+}
+
+/// Removes a negative trust anchor added at run time (configured ones are
+/// changed in the configuration file only).
+#[utoipa::path(delete, path = "/api/v1/dnssec/negative-trust-anchors/{name}", tag = "dnssec",
+    params(("name" = String, Path, description = "The name, such as `example.com.`")),
+    responses((status = 204, description = "Removed"),
+              (status = 400, description = "Not a domain name", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 404, description = "Not found", body = crate::model::ProblemDocument, content_type = "application/problem+json"),
+              (status = 422, description = "A configured negative trust anchor", body = crate::model::ProblemDocument, content_type = "application/problem+json")))]
+async fn remove_negative_trust_anchor(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, Problem> {
+    let Path(name) = name.map_err(path_rejection)?;
+    let name = parse_name("name", &name)?;
+    call(&state, move |backend| {
+        backend.remove_negative_trust_anchor(&name)
+    })
+    .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -967,6 +1042,8 @@ mod tests {
             "/api/v1/clients/{cidr}",
             "/api/v1/querylog/export",
             "/api/v1/reload",
+            "/api/v1/dnssec/negative-trust-anchors",
+            "/api/v1/dnssec/negative-trust-anchors/{name}",
             "/metrics",
         ] {
             assert!(document.paths.paths.contains_key(path), "{path} missing");

@@ -945,3 +945,108 @@ fn stop_is_bounded_with_open_connections() {
     assert!(TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err());
     drop((idle, half));
 }
+
+/// Address 127.91.1.1 (the trust-anchor work's range).
+#[test]
+fn negative_trust_anchors_are_checked_listed_and_removed() {
+    let backend = TestBackend::new();
+    let handle = start([127, 91, 1, 1], tokens(), Arc::clone(&backend));
+    let address = handle.local_addr();
+    let admin = Some("admin-token");
+    let path = "/api/v1/dnssec/negative-trust-anchors";
+
+    let added = request(
+        address,
+        "POST",
+        path,
+        admin,
+        Some(r#"{"name":"broken.example","expires_in":3600}"#),
+    );
+    assert_eq!(added.status, 201, "{}", added.text());
+    assert_eq!(added.json()["name"], "broken.example.");
+    assert_eq!(added.json()["expires_in"], 3600);
+    let defaulted = request(
+        address,
+        "POST",
+        path,
+        admin,
+        Some(r#"{"name":"other.example."}"#),
+    );
+    assert_eq!(defaulted.status, 201, "{}", defaulted.text());
+    assert_eq!(defaulted.json()["expires_in"], 86_400);
+
+    let read = request(
+        address,
+        "POST",
+        path,
+        Some("read-token"),
+        Some(r#"{"name":"x."}"#),
+    );
+    assert_problem(&read, 403);
+    let bad_name = request(address, "POST", path, admin, Some(r#"{"name":"a..b"}"#));
+    assert_eq!(assert_problem(&bad_name, 400)["errors"][0]["field"], "name");
+    for lifetime in ["0", "604801"] {
+        let body = format!(r#"{{"name":"x.example.","expires_in":{lifetime}}}"#);
+        let too_long = request(address, "POST", path, admin, Some(&body));
+        assert_eq!(
+            assert_problem(&too_long, 422)["errors"][0]["field"],
+            "expires_in"
+        );
+    }
+    let unknown = request(
+        address,
+        "POST",
+        path,
+        admin,
+        Some(r#"{"name":"x.","for":1}"#),
+    );
+    assert_problem(&unknown, 400);
+
+    let listed = get(address, path, Some("read-token"));
+    assert_eq!(listed.status, 200);
+    let names: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|anchor| anchor["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["configured.example.", "broken.example.", "other.example."]
+    );
+
+    let removed = request(
+        address,
+        "DELETE",
+        &format!("{path}/broken.example."),
+        admin,
+        None,
+    );
+    assert_eq!(removed.status, 204, "{}", removed.text());
+    let again = request(
+        address,
+        "DELETE",
+        &format!("{path}/broken.example."),
+        admin,
+        None,
+    );
+    assert_problem(&again, 404);
+    let configured = request(
+        address,
+        "DELETE",
+        &format!("{path}/configured.example."),
+        admin,
+        None,
+    );
+    assert_problem(&configured, 422);
+    let read_delete = request(
+        address,
+        "DELETE",
+        &format!("{path}/other.example."),
+        Some("read-token"),
+        None,
+    );
+    assert_problem(&read_delete, 403);
+    assert_eq!(backend.negative_anchors.lock().unwrap().len(), 1);
+}

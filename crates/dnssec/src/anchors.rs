@@ -6,7 +6,8 @@
 //! and KSK-2024 (key tag 38696), both RSA/SHA-256 with SHA-256 digests.
 //!
 //! # Limitations
-//! - No RFC 5011 rollover state here; the file is read as it is.
+//! - No RFC 5011 rollover state here (see [`crate::rollover`]); the file is
+//!   read as it is.
 //! - Validity dates from `root-anchors.xml` are not kept.
 
 use crate::ds::ds_matches;

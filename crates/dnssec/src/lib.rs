@@ -15,6 +15,8 @@
 //! - [`anchors`]: the built-in root trust anchors and trust-anchor files.
 //! - [`legacy`]: DSA and short RSA keys, retired forms verified only when
 //!   the [`AlgorithmPolicy`] asks for them.
+//! - [`rollover`]: RFC 5011 automated updates of trust anchors: the key
+//!   states, their transitions, the refresh timers and the state file text.
 //!
 //! # Limitations
 //! - No chain-of-trust state machine, no fetching and no caching here: the
@@ -33,6 +35,7 @@ pub mod legacy;
 pub mod nsec;
 pub mod nsec3;
 pub mod rdata;
+pub mod rollover;
 pub mod verify;
 
 pub use anchors::{AnchorError, AnchorKey, TrustAnchor, builtin_root_anchors, parse_trust_anchors};
@@ -45,6 +48,6 @@ pub use rdata::{
     compute_key_tag,
 };
 pub use verify::{
-    AlgorithmPolicy, KeyMismatch, Verified, VerifyError, capped_ttl, verify_rrset,
-    verify_rrset_with_policy, verify_signed_rrset,
+    AlgorithmPolicy, KeyMismatch, Verified, VerifyError, capped_ttl, verify_revocation,
+    verify_rrset, verify_rrset_with_policy, verify_signed_rrset,
 };

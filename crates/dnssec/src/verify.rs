@@ -221,7 +221,7 @@ pub fn verify_rrset_with_policy(
     now: u32,
     policy: &AlgorithmPolicy,
 ) -> Result<(), VerifyError> {
-    check_pairing(rrsig, key)?;
+    check_pairing(rrsig, key, false)?;
     let data = check_without_crypto(rrset, rrsig, now, policy)?;
     verify_signature(key, &data, &rrsig.signature, policy)
 }
@@ -254,6 +254,40 @@ pub fn verify_signed_rrset(
     policy: &AlgorithmPolicy,
     budget: &mut Budget,
 ) -> Result<Verified, VerifyError> {
+    verify_with_keys(rrset, rrsigs, dnskeys, now, policy, budget, false)
+}
+
+/// Like [`verify_signed_rrset`], but keys with the REVOKE flag may verify
+/// too: RFC 5011 §2.1 asks that a revoked key has signed the DNSKEY RRset
+/// that carries it before the revocation is believed. Only for that check.
+pub fn verify_revocation(
+    rrset: &[Record],
+    rrsigs: &[Record],
+    revoked_key: &Record,
+    now: u32,
+    policy: &AlgorithmPolicy,
+    budget: &mut Budget,
+) -> Result<Verified, VerifyError> {
+    verify_with_keys(
+        rrset,
+        rrsigs,
+        std::slice::from_ref(revoked_key),
+        now,
+        policy,
+        budget,
+        true,
+    )
+}
+
+fn verify_with_keys(
+    rrset: &[Record],
+    rrsigs: &[Record],
+    dnskeys: &[Record],
+    now: u32,
+    policy: &AlgorithmPolicy,
+    budget: &mut Budget,
+    revoked_allowed: bool,
+) -> Result<Verified, VerifyError> {
     let first = rrset.first().ok_or(CanonicalError::Empty)?;
     let keys: Vec<(&Record, Dnskey)> = dnskeys
         .iter()
@@ -284,7 +318,8 @@ pub fn verify_signed_rrset(
             }
         };
         let candidates = keys.iter().filter(|(key_record, key)| {
-            key_record.name == rrsig.signer_name && check_pairing(&rrsig, key).is_ok()
+            key_record.name == rrsig.signer_name
+                && check_pairing(&rrsig, key, revoked_allowed).is_ok()
         });
         let mut tried = 0;
         for (_, key) in candidates {
@@ -312,14 +347,17 @@ pub fn verify_signed_rrset(
 }
 
 /// Checks that `key` is the key `rrsig` names and may verify signatures.
-fn check_pairing(rrsig: &Rrsig, key: &Dnskey) -> Result<(), VerifyError> {
+fn check_pairing(rrsig: &Rrsig, key: &Dnskey, revoked_allowed: bool) -> Result<(), VerifyError> {
     if rrsig.key_tag != key.key_tag() {
         return Err(VerifyError::KeyMismatch(KeyMismatch::KeyTag));
     }
     if rrsig.algorithm != key.algorithm {
         return Err(VerifyError::KeyMismatch(KeyMismatch::Algorithm));
     }
-    if !key.is_zone_key() || key.protocol != DNSKEY_PROTOCOL || key.is_revoked() {
+    if !key.is_zone_key()
+        || key.protocol != DNSKEY_PROTOCOL
+        || (key.is_revoked() && !revoked_allowed)
+    {
         return Err(VerifyError::KeyMismatch(KeyMismatch::NotUsable));
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The command line over a running node's API (issue 6 item 5):
 //! `hanse stats`, `hanse cache flush NAME`, `hanse feeds refresh [NAME]`,
-//! `hanse reload`; and the admin token a zero-configuration start creates
+//! `hanse reload`, `hanse nta list|add|remove` (negative trust anchors);
+//! and the admin token a zero-configuration start creates
 //! (issue 6 item 4), which these commands read when no token is given.
 //!
 //! # Limitations
@@ -80,6 +81,48 @@ pub enum FeedsAction {
     },
 }
 
+/// `hanse nta …`: negative trust anchors (RFC 7646) set at run time.
+#[derive(Subcommand, Debug)]
+pub enum NtaAction {
+    /// Print the negative trust anchors in force, with their expiry.
+    List,
+    /// Treat a name and everything below it as insecure for a while.
+    Add {
+        /// The name.
+        name: String,
+        /// How long: a whole number with s, m, h or d (at most 7 days).
+        #[arg(long = "for", default_value = "1d", value_parser = parse_lifetime)]
+        lifetime: u64,
+    },
+    /// Remove a negative trust anchor added at run time.
+    Remove {
+        /// The name.
+        name: String,
+    },
+}
+
+/// A lifetime such as `90s`, `30m`, `12h` or `2d`, in seconds.
+fn parse_lifetime(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: write a whole number with s, m, h or d, as in 12h"))?;
+    let unit_seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    count
+        .checked_mul(unit_seconds)
+        .filter(|seconds| (1..=7 * 86_400).contains(seconds))
+        .ok_or_else(|| format!("{text:?}: must be 1 second to 7 days"))
+}
+
 /// Percent-encodes a query or path component (RFC 3986 unreserved kept).
 fn encode(text: &str) -> String {
     text.bytes()
@@ -145,6 +188,44 @@ pub fn feeds(target: &ApiTarget, action: &FeedsAction) -> anyhow::Result<()> {
     }
 }
 
+/// `hanse nta list|add NAME [--for DURATION]|remove NAME`.
+pub fn nta(target: &ApiTarget, action: &NtaAction) -> anyhow::Result<()> {
+    let client = target.client()?;
+    let path = "/api/v1/dnssec/negative-trust-anchors";
+    match action {
+        NtaAction::List => print(&client.call("GET", path, None)?),
+        NtaAction::Add { name, lifetime } => {
+            let body = format!(
+                "{{\"name\":{},\"expires_in\":{lifetime}}}",
+                json_string(name)
+            );
+            print(&client.call("POST", path, Some(&body))?)
+        }
+        NtaAction::Remove { name } => {
+            client.call("DELETE", &format!("{path}/{}", encode(name)), None)?;
+            print(&format!("negative trust anchor {name} removed"))
+        }
+    }
+}
+
+/// A JSON string literal of `text`.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            control if control.is_control() => {
+                out.push_str(&format!("\\u{:04x}", u32::from(control)));
+            }
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// `hanse reload`.
 pub fn reload(target: &ApiTarget) -> anyhow::Result<()> {
     let client = target.client()?;
@@ -203,6 +284,18 @@ mod tests {
         std::fs::write(&path, "short\n").expect("write");
         assert!(first_start_token(&directory).is_err());
         let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    #[test]
+    fn lifetimes_and_json_strings() {
+        assert_eq!(parse_lifetime("90"), Ok(90));
+        assert_eq!(parse_lifetime("30m"), Ok(1_800));
+        assert_eq!(parse_lifetime("7d"), Ok(604_800));
+        assert!(parse_lifetime("8d").is_err());
+        assert!(parse_lifetime("0s").is_err());
+        assert!(parse_lifetime("1w").is_err());
+        assert!(parse_lifetime("h").is_err());
+        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
     }
 
     #[test]

@@ -243,6 +243,27 @@ pub struct DnssecSection {
     /// `negative_trust_anchors`: names whose subtrees are treated as
     /// insecure (RFC 7646).
     pub negative_trust_anchors: Vec<Name>,
+    /// `auto_update`: RFC 5011 automated updates of the trust anchors,
+    /// with their state in `policy.state_directory`. Absent: on for the
+    /// built-in root anchors, off for a `trust_anchor_file`.
+    pub auto_update: Option<bool>,
+    /// `add_hold_down`: how long a new key waits before it is trusted
+    /// (RFC 5011: 30 days). Shorter only for tests.
+    pub add_hold_down: Duration,
+    /// `refresh_interval`: a fixed time between refreshes of the managed
+    /// zones' keys instead of RFC 5011's active refresh interval. For tests.
+    pub refresh_interval: Option<Duration>,
+}
+
+impl DnssecSection {
+    /// Whether RFC 5011 automated updates apply, given whether the root
+    /// hints name a root of one's own.
+    pub fn auto_update_in_force(&self, own_root: bool) -> bool {
+        self.validation
+            && self
+                .auto_update
+                .unwrap_or(self.trust_anchor_file.is_none() && !own_root)
+    }
 }
 
 impl Default for DnssecSection {
@@ -251,6 +272,9 @@ impl Default for DnssecSection {
             validation: true,
             trust_anchor_file: None,
             negative_trust_anchors: Vec::new(),
+            auto_update: None,
+            add_hold_down: Duration::from_secs(30 * 86_400),
+            refresh_interval: None,
         }
     }
 }
@@ -1138,7 +1162,14 @@ const RATE_LIMIT_KEYS: &[&str] = &[
     "max_resolutions_per_client",
     "overload_action",
 ];
-const DNSSEC_KEYS: &[&str] = &["validation", "trust_anchor_file", "negative_trust_anchors"];
+const DNSSEC_KEYS: &[&str] = &[
+    "validation",
+    "trust_anchor_file",
+    "negative_trust_anchors",
+    "auto_update",
+    "add_hold_down",
+    "refresh_interval",
+];
 const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
 const API_TOKEN_KEYS: &[&str] = &["scope", "token", "token_file"];
 const API_SCOPES: [(&str, ApiScope); 2] = [("read", ApiScope::Read), ("admin", ApiScope::Admin)];
@@ -2974,6 +3005,24 @@ impl Checker<'_> {
                     if let Some(names) = names {
                         dnssec.negative_trust_anchors =
                             names.into_iter().map(|(name, _)| name).collect();
+                    }
+                }
+                "auto_update" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        dnssec.auto_update = Some(flag);
+                    }
+                }
+                "add_hold_down" => {
+                    let maximum = Duration::from_secs(365 * 86_400);
+                    if let Some(time) = self.read_duration(value, &path, Duration::ZERO, maximum) {
+                        dnssec.add_hold_down = time;
+                    }
+                }
+                "refresh_interval" => {
+                    let (minimum, maximum) =
+                        (Duration::from_secs(1), Duration::from_secs(15 * 86_400));
+                    if let Some(time) = self.read_duration(value, &path, minimum, maximum) {
+                        dnssec.refresh_interval = Some(time);
                     }
                 }
                 _ => self.report_unknown_key(key, "dnssec", DNSSEC_KEYS),
@@ -6635,6 +6684,21 @@ servers = [\"10.1.1.2\"]
             vec![name("example."), name("test.org.")]
         );
         let found = problems("[dnssec]\nvalidation = 1\nunknown = true\n");
+        assert_eq!(found.len(), 2, "{found:?}");
+
+        let defaults = parse_ok("").dnssec;
+        assert!(defaults.auto_update_in_force(false));
+        assert!(!defaults.auto_update_in_force(true));
+        assert_eq!(defaults.add_hold_down, Duration::from_secs(30 * 86_400));
+        assert!(!config.dnssec.auto_update_in_force(false));
+        let managed = parse_ok(
+            "[dnssec]\nauto_update = true\nadd_hold_down = \"2s\"\nrefresh_interval = \"1s\"\n",
+        )
+        .dnssec;
+        assert!(managed.auto_update_in_force(true));
+        assert_eq!(managed.add_hold_down, Duration::from_secs(2));
+        assert_eq!(managed.refresh_interval, Some(Duration::from_secs(1)));
+        let found = problems("[dnssec]\nauto_update = \"yes\"\nrefresh_interval = \"0s\"\n");
         assert_eq!(found.len(), 2, "{found:?}");
     }
 

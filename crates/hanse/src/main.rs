@@ -23,6 +23,7 @@ mod metrics;
 mod operations;
 mod primary;
 mod systemd;
+mod trust_anchors;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -140,6 +141,13 @@ enum Action {
         #[command(flatten)]
         target: cli::ApiTarget,
     },
+    /// A running node's negative trust anchors (RFC 7646, through its API).
+    Nta {
+        #[command(subcommand)]
+        action: cli::NtaAction,
+        #[command(flatten)]
+        target: cli::ApiTarget,
+    },
     /// Print the version.
     Version,
     /// Benchmark floor: answer every UDP query with one canned A record.
@@ -167,6 +175,7 @@ fn main() -> ExitCode {
         Action::Cache { action, target } => report_cli(cli::cache(&target, &action)),
         Action::Feeds { action, target } => report_cli(cli::feeds(&target, &action)),
         Action::Reload { target } => report_cli(cli::reload(&target)),
+        Action::Nta { action, target } => report_cli(cli::nta(&target, &action)),
         Action::Explain {
             name,
             rtype,
@@ -725,12 +734,22 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     }));
     let answers = Arc::new(AnswerCache::new(memory / 4));
     let clock = Arc::new(MonotonicClock::new());
+    let configured_anchors = resolver_settings.dnssec.trust_anchors.clone();
     let resolver = Resolver::new_shared(
         resolver_settings,
         cache,
         NetworkTransport::new(),
         Arc::clone(&clock) as Arc<dyn hanse_resolve::Clock>,
     );
+    // Saved negative trust anchors and the RFC 5011 state apply before
+    // the first query.
+    let trust = Arc::new(trust_anchors::TrustKeeper::new(
+        &config.dnssec,
+        config.resolver.root_hints.is_some(),
+        &configured_anchors,
+        &config.policy.state_directory,
+        Arc::clone(&resolver),
+    ));
     let server_config = ServerConfig {
         listen: config.server.listen.clone(),
         threads: config.server.threads,
@@ -802,6 +821,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     }
     let (requests, mut api_requests) = tokio::sync::mpsc::unbounded_channel();
     let draining = Arc::new(AtomicBool::new(false));
+    trust.start(Arc::clone(&server), Arc::clone(&draining));
     let operations = Arc::new(operations::Operations {
         started: std::time::Instant::now(),
         statistics: server.statistics(),
@@ -817,6 +837,7 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         samples: std::sync::Mutex::new(std::collections::VecDeque::new()),
         edit_lock: std::sync::Mutex::new(()),
         primary: Arc::clone(&primary),
+        trust,
     });
     let api = start_api(&config, &operations)?;
     let notifier = systemd::Notifier::from_environment();
@@ -1112,6 +1133,10 @@ fn reload(
     new_config.api.enabled = config.api.enabled;
     new_config.query_log.clone_from(&config.query_log);
     log_messages(&new_policy.messages);
+    running
+        .operations
+        .trust
+        .set_configured_negative(new_resolver.dnssec.negative_trust_anchors.clone());
     running.resolver.reconfigure(new_resolver);
     update_primary(running.primary, &new_config, &new_policy);
     // The new policy was built beside the old one; the reload swaps it in

@@ -99,6 +99,8 @@ pub struct Operations {
     pub(crate) edit_lock: Mutex<()>,
     /// The zones served as a primary.
     pub(crate) primary: Arc<crate::primary::Primary>,
+    /// Negative trust anchors set at run time and RFC 5011 updates.
+    pub(crate) trust: Arc<crate::trust_anchors::TrustKeeper>,
 }
 
 fn unix_seconds(time: SystemTime) -> i64 {
@@ -575,6 +577,22 @@ impl Backend for Operations {
                     .collect(),
             )
         })
+    }
+
+    fn negative_trust_anchors(&self) -> Vec<hanse_api::model::NegativeTrustAnchor> {
+        self.trust.negative_trust_anchors()
+    }
+
+    fn add_negative_trust_anchor(
+        &self,
+        name: &Name,
+        lifetime_seconds: u64,
+    ) -> Result<hanse_api::model::NegativeTrustAnchor, BackendError> {
+        self.trust.add_negative(name, lifetime_seconds)
+    }
+
+    fn remove_negative_trust_anchor(&self, name: &Name) -> Result<(), BackendError> {
+        self.trust.remove_negative(name)
     }
 }
 

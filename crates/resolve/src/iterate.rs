@@ -88,6 +88,8 @@ pub struct Resolver<T: Transport> {
     /// Upstream queries outstanding per zone and per server, for the caps
     /// of [`crate::Limits`].
     outstanding: Outstanding,
+    /// Negative trust anchors and managed trust anchors set at run time.
+    pub(crate) trust: crate::trust::RuntimeTrust,
 }
 
 /// The outcome of one step: resolving one name without following aliases.
@@ -201,6 +203,7 @@ impl<T: Transport> Resolver<T> {
             refreshing: InFlight::default(),
             prefetch_candidates: parking_lot::Mutex::new(HashSet::new()),
             outstanding: Outstanding::new(),
+            trust: crate::trust::RuntimeTrust::default(),
         }
     }
 
@@ -224,6 +227,13 @@ impl<T: Transport> Resolver<T> {
     /// Replaces the configuration; resolutions under way keep the old one.
     pub fn reconfigure(&self, config: ResolverConfig) {
         self.config.store(Arc::new(config));
+    }
+
+    /// The trust points set at run time (negative trust anchors, the
+    /// trust anchors of automated updates), which validation reads along
+    /// with the configuration.
+    pub fn runtime_trust(&self) -> &crate::trust::RuntimeTrust {
+        &self.trust
     }
 
     /// The RRset cache.
@@ -303,7 +313,12 @@ impl<T: Transport> Resolver<T> {
             name
         };
         let resolution = self.resolve_lowered(name, rtype).await;
-        apply_sentinel(name, rtype, &self.config.load().dnssec, resolution)
+        let anchors = || {
+            self.trust
+                .trust_anchors()
+                .unwrap_or_else(|| Arc::new(self.config.load().dnssec.trust_anchors.clone()))
+        };
+        apply_sentinel(name, rtype, anchors, resolution)
     }
 
     /// [`Resolver::resolve`] for a name in lower case, before the sentinel.

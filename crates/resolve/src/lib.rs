@@ -23,6 +23,9 @@
 //! turns bogus answers into SERVFAIL with an Extended DNS Error and decides
 //! the AD bit. The trust-anchor sentinel (RFC 8509, module `sentinel`)
 //! answers false claims about the root's keys with SERVFAIL.
+//! [`RuntimeTrust`] holds what changes while it runs: negative
+//! trust anchors set by the operator and the trust anchors of RFC 5011
+//! automated updates.
 //!
 //! # Limitations
 //! - No connection reuse for TCP upstreams; every TCP exchange opens a
@@ -45,6 +48,7 @@ mod selection;
 mod sentinel;
 mod statistics;
 mod transport;
+mod trust;
 mod upstream_tls;
 mod validate;
 
@@ -66,6 +70,7 @@ pub use transport::{
     CookieStatistics, NetworkTransport, Protocol, Transport, TransportError, UpstreamQuery,
     response_matches,
 };
+pub use trust::{NegativeTrustAnchor, RuntimeTrust};
 pub use upstream_tls::{
     DEFAULT_HTTPS_PATH, DEFAULT_HTTPS_PORT, DEFAULT_TLS_PORT, EncryptedProtocol, EncryptedUpstream,
     IDLE_TIMEOUT, MAX_OUTSTANDING, UpstreamTlsError, UpstreamTrust,

@@ -11,15 +11,15 @@
 //! the SERVFAIL is carried as a bogus status (`Resolution::for_client`).
 //!
 //! # Limitations
-//! - The trusted keys are the configured root trust anchors; a root key
-//!   trusted only through RFC 5011 rollover state (which Hanse does not
-//!   keep) does not count.
+//! - The trusted keys are the root trust anchors in force: those of RFC
+//!   5011 automated updates once set, else the configured ones.
 //! - The SERVFAIL is counted as a bogus answer in the DNSSEC statistics.
 
-use crate::config::DnssecConfig;
 use crate::outcome::{ExtendedError, Resolution};
 use hanse_cache::Security;
+use hanse_dnssec::TrustAnchor;
 use hanse_wire::{Name, RType, Rcode};
+use std::sync::Arc;
 
 const IS_TRUST_ANCHOR_PREFIX: &[u8] = b"root-key-sentinel-is-ta-";
 const NOT_TRUST_ANCHOR_PREFIX: &[u8] = b"root-key-sentinel-not-ta-";
@@ -68,7 +68,7 @@ const FALSE_CLAIM: ExtendedError = ExtendedError {
 pub(crate) fn apply_sentinel(
     name: &Name,
     rtype: RType,
-    dnssec: &DnssecConfig,
+    anchors: impl FnOnce() -> Arc<Vec<TrustAnchor>>,
     mut resolution: Resolution,
 ) -> Resolution {
     if !matches!(rtype, RType::A | RType::AAAA)
@@ -80,9 +80,9 @@ pub(crate) fn apply_sentinel(
     let Some(claim) = claim_of(name) else {
         return resolution;
     };
+    let anchors = anchors();
     let trusted = |key_tag: u16| {
-        dnssec
-            .trust_anchors
+        anchors
             .iter()
             .any(|anchor| anchor.owner.is_root() && anchor.key_tag() == key_tag)
     };
@@ -100,6 +100,7 @@ pub(crate) fn apply_sentinel(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DnssecConfig;
     use hanse_dnssec::parse_trust_anchors;
     use hanse_wire::{Class, Record};
 
@@ -146,6 +147,10 @@ mod tests {
         }
     }
 
+    fn anchors_of(dnssec: &DnssecConfig) -> impl FnOnce() -> Arc<Vec<TrustAnchor>> + '_ {
+        || Arc::new(dnssec.trust_anchors.clone())
+    }
+
     #[test]
     fn false_claims_in_secure_answers_become_bogus() {
         let anchors = parse_trust_anchors(
@@ -156,7 +161,7 @@ mod tests {
         let dnssec = DnssecConfig::with_anchors(anchors);
         let outcome = |text: &str, rtype: RType| {
             let owner = name(text);
-            apply_sentinel(&owner, rtype, &dnssec, secure_answer(&owner)).security
+            apply_sentinel(&owner, rtype, anchors_of(&dnssec), secure_answer(&owner)).security
         };
         assert_eq!(
             outcome("root-key-sentinel-is-ta-48409.test.", RType::A),
@@ -188,7 +193,7 @@ mod tests {
         let mut insecure = secure_answer(&owner);
         insecure.security = Security::Insecure;
         assert_eq!(
-            apply_sentinel(&owner, RType::A, &dnssec, insecure).security,
+            apply_sentinel(&owner, RType::A, anchors_of(&dnssec), insecure).security,
             Security::Insecure
         );
     }

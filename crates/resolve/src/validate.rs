@@ -8,7 +8,8 @@
 //!   the parent zone, and that key signs the zone's DNSKEY RRset. A proven
 //!   absence of DS (NSEC/NSEC3 NODATA, an opt-out span), a DS RRset of only
 //!   unsupported algorithms or digests (RFC 6840 §5.2) and a negative trust
-//!   anchor (RFC 7646) make the zone insecure;
+//!   anchor (RFC 7646; configured, or set at run time with an expiry in
+//!   [`crate::RuntimeTrust`]) make the zone insecure;
 //! - a positive RRset is secure when an RRSIG by a trusted key of its
 //!   signer verifies; an answer expanded from a wildcard also needs the
 //!   NSEC/NSEC3 proof that no closer name exists (RFC 4035 §5.3.4,
@@ -32,7 +33,9 @@
 //!   cached).
 //! - A proven absence of DS is not checked for the NS bit of the proving
 //!   record, except when looking for an insecure delegation below a zone.
-//! - No RFC 5011 rollover, no aggressive use of NSEC (RFC 8198).
+//! - No aggressive use of NSEC (RFC 8198). RFC 5011 updates are driven
+//!   from outside (the binary); here they are only the trust anchors of
+//!   [`crate::RuntimeTrust`], which replace the configured ones.
 //! - Bogus data is kept for at most `bogus_ttl` seconds with its status, for
 //!   clients that set CD; the specific Extended DNS Error is not kept with
 //!   it (a cached bogus answer reports 6, DNSSEC Bogus).
@@ -195,6 +198,25 @@ impl<T: Transport> Task<'_, T> {
         self.resolver.clock.unix_time()
     }
 
+    /// Whether `name` is at or below a negative trust anchor, configured
+    /// or set at run time and not expired.
+    fn is_negative_anchor(&self, name: &Name) -> bool {
+        self.config.dnssec.is_negative_anchor(name)
+            || self
+                .resolver
+                .trust
+                .is_negative_anchor(name, self.unix_time())
+    }
+
+    /// The trust anchors in force: those of automated updates once set,
+    /// else the configured ones.
+    fn trust_anchors(&self) -> std::sync::Arc<Vec<hanse_dnssec::TrustAnchor>> {
+        self.resolver
+            .trust
+            .trust_anchors()
+            .unwrap_or_else(|| std::sync::Arc::new(self.config.dnssec.trust_anchors.clone()))
+    }
+
     /// The status of `name`'s data before any signature is looked at, if
     /// the settings decide it: validation off, or a negative trust anchor.
     fn decided_by_settings(&self, name: &Name) -> Option<Verdict> {
@@ -202,7 +224,7 @@ impl<T: Transport> Task<'_, T> {
         if !dnssec.validation {
             return Some(Verdict::of(Security::Indeterminate));
         }
-        if dnssec.is_negative_anchor(name) {
+        if self.is_negative_anchor(name) {
             return Some(Verdict::of(Security::Insecure));
         }
         None
@@ -536,7 +558,7 @@ impl<T: Transport> Task<'_, T> {
         if !self.config.dnssec.validation {
             return ZoneKeys::Indeterminate;
         }
-        if self.config.dnssec.is_negative_anchor(zone) {
+        if self.is_negative_anchor(zone) {
             return ZoneKeys::Insecure;
         }
         if let Some((_, keys)) = self.zone_keys_found.iter().find(|(name, _)| name == zone) {
@@ -561,20 +583,15 @@ impl<T: Transport> Task<'_, T> {
         {
             return ZoneKeys::Secure(cached.records.to_vec());
         }
-        let anchors: Vec<hanse_dnssec::TrustAnchor> = self
-            .config
-            .dnssec
-            .trust_anchors
+        let all_anchors = self.trust_anchors();
+        let anchors: Vec<hanse_dnssec::TrustAnchor> = all_anchors
             .iter()
             .filter(|anchor| anchor.owner == *zone)
             .cloned()
             .collect();
         let mut ds_set: Vec<Ds> = Vec::new();
         if anchors.is_empty() {
-            let below_anchor = self
-                .config
-                .dnssec
-                .trust_anchors
+            let below_anchor = all_anchors
                 .iter()
                 .any(|anchor| zone.is_subdomain_of(&anchor.owner));
             if !below_anchor || zone.is_root() {

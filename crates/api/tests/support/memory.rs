@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hanse_api::model::{
     BlockAnswer, CacheEntry, CacheEntryKind, ClientMapping, ExplanationDocument, FeedState,
-    FieldProblem, KeyCount, ProfileDocument, QueryLogEntry, QueryLogFilter, Readiness, Setting,
-    Statistics,
+    FieldProblem, KeyCount, NegativeTrustAnchor, ProfileDocument, QueryLogEntry, QueryLogFilter,
+    Readiness, Setting, Statistics,
 };
 use hanse_api::{Backend, BackendError, HistogramValue, MetricFamily, MetricKind, MetricSample};
 use hanse_wire::{Name, RType};
@@ -29,6 +29,8 @@ pub struct TestBackend {
     pub profiles: Mutex<Vec<ProfileDocument>>,
     pub clients: Mutex<Vec<ClientMapping>>,
     pub last_filter: Mutex<Option<QueryLogFilter>>,
+    /// Negative trust anchors: name and lifetime in seconds.
+    pub negative_anchors: Mutex<Vec<(String, u64)>>,
 }
 
 impl TestBackend {
@@ -305,6 +307,62 @@ impl Backend for TestBackend {
 
     fn reload(&self) -> Result<(), BackendError> {
         self.reloads.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn negative_trust_anchors(&self) -> Vec<NegativeTrustAnchor> {
+        let mut anchors = vec![NegativeTrustAnchor {
+            name: "configured.example.".to_owned(),
+            source: "config".to_owned(),
+            expires: None,
+            expires_in: None,
+        }];
+        anchors.extend(
+            self.negative_anchors
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(name, lifetime)| NegativeTrustAnchor {
+                    name: name.clone(),
+                    source: "api".to_owned(),
+                    expires: Some(1_800_000_000),
+                    expires_in: Some(*lifetime),
+                }),
+        );
+        anchors
+    }
+
+    fn add_negative_trust_anchor(
+        &self,
+        name: &Name,
+        lifetime_seconds: u64,
+    ) -> Result<NegativeTrustAnchor, BackendError> {
+        let mut anchors = self.negative_anchors.lock().unwrap();
+        anchors.retain(|(known, _)| *known != name.to_string());
+        anchors.push((name.to_string(), lifetime_seconds));
+        Ok(NegativeTrustAnchor {
+            name: name.to_string(),
+            source: "api".to_owned(),
+            expires: Some(1_800_000_000),
+            expires_in: Some(lifetime_seconds),
+        })
+    }
+
+    fn remove_negative_trust_anchor(&self, name: &Name) -> Result<(), BackendError> {
+        if name.to_string() == "configured.example." {
+            return Err(BackendError::Invalid(vec![FieldProblem::new(
+                "name",
+                "configured in the configuration file",
+            )]));
+        }
+        let mut anchors = self.negative_anchors.lock().unwrap();
+        let before = anchors.len();
+        anchors.retain(|(known, _)| *known != name.to_string());
+        if anchors.len() == before {
+            return Err(BackendError::NotFound(format!(
+                "negative trust anchor {name}"
+            )));
+        }
         Ok(())
     }
 }
