@@ -386,7 +386,7 @@ fn ask_distinct(
     }
     tally.seconds = started.elapsed().as_secs_f64();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline && seen.len() < usize::from(count) {
+    while Instant::now() < deadline && tally.full + tally.truncated < tally.sent {
         receive(&mut tally);
         std::thread::sleep(Duration::from_millis(10));
     }

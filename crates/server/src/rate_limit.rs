@@ -248,6 +248,7 @@ impl ResponseKey {
     }
 
     /// The kind of the response.
+    #[cfg(test)]
     pub(crate) fn kind(&self) -> ResponseKind {
         self.kind
     }
