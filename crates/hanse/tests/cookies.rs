@@ -351,7 +351,12 @@ fn upstream_cookies_with_bind() {
     // cookie was sent with one, a server cookie was learned (BIND may
     // hand out a fresh one per response), nothing was dropped or retried.
     let metrics = scrape(api);
-    let cookies = |event: &str| metric_value(&metrics, &format!("hanse_upstream_cookies_total{{event=\"{event}\"}}"));
+    let cookies = |event: &str| {
+        metric_value(
+            &metrics,
+            &format!("hanse_upstream_cookies_total{{event=\"{event}\"}}"),
+        )
+    };
     assert!(
         cookies("sent") >= flags.len() as f64,
         "sent {} < {} seen by named:\n{metrics}",
@@ -377,7 +382,10 @@ fn scrape(api: SocketAddr) -> String {
         match TcpStream::connect(api) {
             Ok(stream) => break stream,
             Err(error) => {
-                assert!(Instant::now() < deadline, "the API does not listen: {error}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the API does not listen: {error}"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }

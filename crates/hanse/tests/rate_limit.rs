@@ -538,7 +538,11 @@ fn rrl_limits_a_random_subdomain_flood_per_zone_and_the_query_log_says_so() {
         "no RRL outcome in the query log: {}",
         &log[..log.len().min(2000)]
     );
-    assert!(log.contains("random7.example"), "{}", &log[..log.len().min(2000)]);
+    assert!(
+        log.contains("random7.example"),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
 }
 
 #[test]

@@ -374,7 +374,13 @@ impl Handler {
         client: SocketAddr,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
-        self.handle_checked(packet, client, ClientNames::default(), Transport::Udp, buffer)
+        self.handle_checked(
+            packet,
+            client,
+            ClientNames::default(),
+            Transport::Udp,
+            buffer,
+        )
     }
 
     /// Handles a packet from a client that also named a TLS server name
@@ -1039,12 +1045,8 @@ impl Handler {
         let mut outcome = self.answer_pending(pending, transport, &settings).await;
         let limit = match outcome.response.as_mut() {
             Some(response) => {
-                let limit = self.limit_owned(
-                    transport,
-                    pending.cookie_verified,
-                    pending.client,
-                    response,
-                );
+                let limit =
+                    self.limit_owned(transport, pending.cookie_verified, pending.client, response);
                 if response.is_empty() {
                     outcome.response = None;
                 }

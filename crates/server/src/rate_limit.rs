@@ -238,7 +238,11 @@ impl ResponseKey {
                 if !key.read_zone(response, records, answers, authorities) {
                     // The parent of the query name (the root stays the root).
                     let first = usize::from(qname[0]);
-                    let parent = if first == 0 { qname } else { &qname[1 + first..] };
+                    let parent = if first == 0 {
+                        qname
+                    } else {
+                        &qname[1 + first..]
+                    };
                     key.set_name(parent);
                 }
             }
@@ -270,7 +274,13 @@ impl ResponseKey {
     /// Reads the owner of the first SOA record in the authority section
     /// (after `answers` answer records from `position`) into the key's
     /// name; false if there is none or the records cannot be read.
-    fn read_zone(&mut self, message: &[u8], position: usize, answers: u16, authorities: u16) -> bool {
+    fn read_zone(
+        &mut self,
+        message: &[u8],
+        position: usize,
+        answers: u16,
+        authorities: u16,
+    ) -> bool {
         let mut position = position;
         for _ in 0..answers {
             match skip_record(message, position) {
@@ -799,12 +809,7 @@ mod tests {
         }
         assert_eq!(sent, 5);
         // NODATA in the same zone has a bucket of its own.
-        let nodata = response(
-            b"\x03www\x07example\x00",
-            0,
-            0,
-            Some(SoaOwner::Suffix(4)),
-        );
+        let nodata = response(b"\x03www\x07example\x00", 0, 0, Some(SoaOwner::Suffix(4)));
         assert_eq!(key(&nodata).kind(), ResponseKind::NoData);
         assert_eq!(verdicts(&limiter, &settings, &nodata, 6), (5, 0, 1));
         // Another zone is not affected; its SOA owner written out, in
@@ -854,7 +859,9 @@ mod tests {
     fn unreadable_responses_have_no_key_and_bad_pointers_fall_back() {
         assert!(ResponseKey::of_response(&[0u8; 11]).is_none());
         // A compressed question name.
-        let pointer = [0, 0, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+        let pointer = [
+            0, 0, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1,
+        ];
         assert!(ResponseKey::of_response(&pointer).is_none());
         // An SOA owner that points forwards (a loop): the parent instead.
         let mut looping = response(b"\x01a\x07example\x00", 3, 0, Some(SoaOwner::Suffix(2)));
@@ -862,7 +869,12 @@ mod tests {
         looping[owner..owner + 2].copy_from_slice(&[0xc0, owner as u8]);
         assert_eq!(key(&looping).name(), b"\x07example\x00");
         // Truncated inside the authority section: the parent again.
-        let whole = response(b"\x01a\x05other\x00", 3, 0, Some(SoaOwner::Written(b"\x02zz\x00")));
+        let whole = response(
+            b"\x01a\x05other\x00",
+            3,
+            0,
+            Some(SoaOwner::Written(b"\x02zz\x00")),
+        );
         for cut in 12..whole.len() {
             let _ = ResponseKey::of_response(&whole[..cut]);
         }
