@@ -706,7 +706,8 @@ impl Handler {
         ) {
             ResponseVerdict::Send => None,
             ResponseVerdict::Slip => {
-                length = slip_in_place(&mut buffer[..length]).unwrap_or(length);
+                // An unreadable question (never in a stored answer): nothing.
+                length = slip_in_place(&mut buffer[..length]).unwrap_or(0);
                 Some(AbuseLimit::ResponseSlip)
             }
             ResponseVerdict::Drop => {
@@ -725,7 +726,11 @@ impl Handler {
                 response_message: reply,
                 qname_wire: view.name_wire(),
                 qtype: view.rtype,
-                rcode: Rcode(u16::from(rcode_bits)),
+                rcode: if reply.is_empty() {
+                    Rcode::NOERROR
+                } else {
+                    Rcode(u16::from(rcode_bits))
+                },
                 dropped: reply.is_empty(),
                 from_cache: true,
                 elapsed: started.elapsed(),
@@ -1056,19 +1061,13 @@ impl Handler {
         };
         let elapsed = pending.received.elapsed();
         let counters = self.statistics.current();
-        match &outcome.response {
-            Some(_) => {
-                counters.count_slow_path_answer(elapsed);
-                counters.count_response(pending.question.rtype, outcome.rcode);
-            }
-            None if limit.is_some() => {
-                counters.count_slow_path_answer(elapsed);
-                counters.count_response(pending.question.rtype, outcome.rcode);
-            }
-            None => {
-                counters.count_policy_drop();
-                counters.count_dropped_type(pending.question.rtype);
-            }
+        // A response that RRL held back was still resolved and composed.
+        if outcome.response.is_some() || limit.is_some() {
+            counters.count_slow_path_answer(elapsed);
+            counters.count_response(pending.question.rtype, outcome.rcode);
+        } else {
+            counters.count_policy_drop();
+            counters.count_dropped_type(pending.question.rtype);
         }
         if let Some(observer) = settings.observer.as_deref() {
             observer.observe(&QueryEvent {
