@@ -729,6 +729,8 @@ mod tests {
         assert_eq!(statistics.spoofed_responses, 2);
         assert_eq!(statistics.servers_with_cookie, 1);
         assert_eq!(statistics.queries_with_cookie, 3);
+        // The same server cookie three times: learned once.
+        assert_eq!(statistics.server_cookies_learned, 1);
 
         // A server without cookies (no option back) keeps working.
         let plain_peer = std::net::UdpSocket::bind("127.87.1.2:0").unwrap();
