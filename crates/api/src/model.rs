@@ -334,6 +334,10 @@ pub struct QueryLogEntry {
     pub profile: Option<String>,
     /// The feed whose rule applied.
     pub feed: Option<String>,
+    /// What was done: the policy action (`nxdomain`, `drop`, ...) or the
+    /// abuse limit that refused, dropped or truncated the query
+    /// (`rate_limited`, `rrl_slip`, `rrl_drop`, `overload`).
+    pub action: Option<String>,
     /// `udp`, `tcp`, …
     pub transport: String,
     /// How long the answer took, in milliseconds.

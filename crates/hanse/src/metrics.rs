@@ -434,6 +434,34 @@ fn upstream_families(upstream: &UpstreamStatistics) -> Vec<MetricFamily> {
             rtt,
         ),
         family(
+            "hanse_upstream_cookies_total",
+            "DNS cookies of upstream queries (RFC 7873), by event: queries sent with a cookie, server cookies learned, responses dropped for a wrong or missing cookie, queries retried after BADCOOKIE.",
+            MetricKind::Counter,
+            vec![
+                MetricSample::number(
+                    &[("event", "sent")],
+                    upstream.cookies.queries_with_cookie as f64,
+                ),
+                MetricSample::number(
+                    &[("event", "server_cookie_learned")],
+                    upstream.cookies.server_cookies_learned as f64,
+                ),
+                MetricSample::number(
+                    &[("event", "mismatch_dropped")],
+                    upstream.cookies.spoofed_responses as f64,
+                ),
+                MetricSample::number(
+                    &[("event", "badcookie_retried")],
+                    upstream.cookies.bad_cookie_retries as f64,
+                ),
+            ],
+        ),
+        gauge(
+            "hanse_upstream_cookie_servers",
+            "Upstream servers whose server cookie is remembered now.",
+            upstream.cookies.servers_with_cookie as f64,
+        ),
+        family(
             "hanse_resolution_failures_total",
             "Resolutions that ended in SERVFAIL, by reason.",
             MetricKind::Counter,

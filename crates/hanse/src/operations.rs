@@ -134,6 +134,7 @@ fn query_log_entry(entry: hanse_querylog::Entry) -> QueryLogEntry {
         blocked: entry.blocked,
         profile: entry.profile,
         feed: entry.feed,
+        action: entry.action,
         transport: entry.transport,
         duration_ms: Some(f64::from(entry.elapsed_micros) / 1000.0),
     }
@@ -620,6 +621,12 @@ impl QueryObserver for QueryLogObserver {
             return;
         };
         let policy = event.policy.as_ref();
+        // An abuse limit names itself in the action column (it is never a
+        // policy block).
+        let action = match event.limit {
+            Some(limit) => Some(limit.as_str()),
+            None => policy.map(|note| note.action),
+        };
         log.record_query(&hanse_querylog::QueryRecord {
             time: event.time,
             client: event.client,
@@ -633,7 +640,7 @@ impl QueryObserver for QueryLogObserver {
             profile: event.profile,
             blocked: policy.is_some_and(|note| note.action != "passthru"),
             feed: policy.map(|note| note.feed).filter(|feed| !feed.is_empty()),
-            action: policy.map(|note| note.action),
+            action,
             rule: policy.map(|note| note.rule),
         });
     }

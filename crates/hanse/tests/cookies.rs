@@ -4,7 +4,8 @@
 //! `require_cookies` answers BADCOOKIE over UDP and normally over TCP, a
 //! cookie-verified client is not rate limited while another client is;
 //! towards upstreams, BIND's query log shows Hanse sending a client cookie
-//! first and a valid server cookie afterwards.
+//! first and a valid server cookie afterwards, and `/metrics` counts the
+//! cookies sent and learned.
 //!
 //! Addresses: authoritative servers on 127.87.0.1 (root) and 127.87.0.2
 //! (`example.`) for the first test, 127.87.10.1 and 127.87.10.2 for the
@@ -19,11 +20,12 @@ mod support;
 use hanse_testnet::TestNet;
 use hanse_wire::cookie::{COOKIE_OPTION, find_cookie, push_option};
 use hanse_wire::{Edns, Name, RType, compose_query};
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{HanseProcess, Scratch, free_udp_port};
+use support::{HanseProcess, Scratch, free_tcp_port, free_udp_port};
 
 /// A root on `prefix.1` and `example.` on `prefix.2`.
 fn hierarchy(prefix: &str) -> (TestNet, String) {
@@ -321,12 +323,13 @@ fn upstream_cookies_with_bind() {
     // named listens only on addresses of interfaces: 127.0.0.1.
     let named_address: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     let named = start_named(&scratch.0, named_address);
+    let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
     let hanse = HanseProcess::start(&scratch.0, |dns| {
         format!(
             "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 1\n\
              [resolver]\nquery_private_upstreams = true\nqname_minimisation = \"off\"\n\
              [[resolver.stub_zone]]\nname = \"example.\"\nservers = [\"{named_address}\"]\n\
-             [dnssec]\nvalidation = false\n[api]\nenabled = false\n"
+             [dnssec]\nvalidation = false\n[api]\nlisten = \"{api}\"\n"
         )
     });
     for name in ["www.example", "mail.example", "ns.example"] {
@@ -344,6 +347,64 @@ fn upstream_cookies_with_bind() {
         flags[1..].iter().all(|flag| flag.ends_with('V')),
         "later queries carry the learned server cookie: {flags:?}"
     );
+    // /metrics counts what the cookies did: every query named saw with a
+    // cookie was sent with one, a server cookie was learned (BIND may
+    // hand out a fresh one per response), nothing was dropped or retried.
+    let metrics = scrape(api);
+    let cookies = |event: &str| {
+        metric_value(
+            &metrics,
+            &format!("hanse_upstream_cookies_total{{event=\"{event}\"}}"),
+        )
+    };
+    assert!(
+        cookies("sent") >= flags.len() as f64,
+        "sent {} < {} seen by named:\n{metrics}",
+        cookies("sent"),
+        flags.len()
+    );
+    let learned = cookies("server_cookie_learned");
+    assert!(
+        learned >= 1.0 && learned <= cookies("sent"),
+        "learned {learned}:\n{metrics}"
+    );
+    assert_eq!(cookies("mismatch_dropped"), 0.0, "{metrics}");
+    assert_eq!(cookies("badcookie_retried"), 0.0, "{metrics}");
+    assert_eq!(metric_value(&metrics, "hanse_upstream_cookie_servers"), 1.0);
     drop(hanse);
     drop(named);
+}
+
+/// The text of `/metrics` on `api`, once the API listens (10 s at most).
+fn scrape(api: SocketAddr) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match TcpStream::connect(api) {
+            Ok(stream) => break stream,
+            Err(error) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the API does not listen: {error}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+}
+
+/// The value of one series in a `/metrics` text.
+fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{metrics}"))
 }

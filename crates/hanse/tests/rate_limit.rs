@@ -7,6 +7,10 @@
 //! 127.85.0.2 (`example.`) for the first test, 127.85.10.1 and 127.85.10.2
 //! for the second; clients on 127.85.1.0/24 (limited), 127.85.2.0/24
 //! (another network), 127.85.3.0/24 (exempt) and 127.85.4.0/24 (RRL).
+//! The tests of RRL by zone and of the query log's record of limited
+//! queries use 127.90.0.1 (root), 127.90.0.2 (`example.`), 127.90.0.3
+//! (`other.`), 127.90.10.1 and 127.90.10.2, and clients 127.90.1.1 and
+//! 127.90.2.1.
 //! Hanse listens on 127.0.0.1 on a free port.
 
 mod support;
@@ -287,6 +291,296 @@ fn rrl_slips_truncated_answers_and_tcp_gets_the_answer() {
     );
     assert_eq!(slipped, f64::from(tally.truncated));
     assert_eq!(slipped + dropped, f64::from(limited));
+}
+
+/// `GET path` on the API; the body.
+fn get(api: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(api).expect("the API accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+        .split_once("\r\n\r\n")
+        .map_or(response.clone(), |(_, body)| body.to_owned())
+}
+
+/// The query log's entries for `client` (JSON), once `done` holds for them
+/// or after 10 s.
+fn query_log_of(api: SocketAddr, client: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = get(api, &format!("/api/v1/querylog?client={client}&limit=1000"));
+        if done(&body) || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What one client saw of a run of distinct names: full answers (NOERROR
+/// or NXDOMAIN), truncated ones, and the sending time.
+#[derive(Debug, Default, Clone, Copy)]
+struct NameTally {
+    sent: u32,
+    full: u32,
+    truncated: u32,
+    seconds: f64,
+}
+
+/// Asks `{prefix}{index}.{zone}` A for `count` indexes from `source`, one
+/// every `interval`, and counts the responses (until 2 s after the last).
+fn ask_distinct(
+    server: SocketAddr,
+    source: IpAddr,
+    prefix: &str,
+    zone: &str,
+    count: u16,
+    interval: Duration,
+) -> NameTally {
+    let socket = UdpSocket::bind(SocketAddr::new(source, 0)).expect("bind the client");
+    socket.connect(server).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut tally = NameTally::default();
+    let mut seen = HashSet::new();
+    let mut buffer = [0u8; 4096];
+    let mut receive = |tally: &mut NameTally| {
+        while let Ok(length) = socket.recv(&mut buffer) {
+            let Ok(message) = Message::parse(&buffer[..length]) else {
+                continue;
+            };
+            if !seen.insert(message.header.id) {
+                continue;
+            }
+            if message.header.truncated {
+                tally.truncated += 1;
+            } else {
+                tally.full += 1;
+            }
+        }
+    };
+    let edns = Edns {
+        udp_size: 1232,
+        ..Edns::default()
+    };
+    let started = Instant::now();
+    for index in 0..count {
+        let name = Name::from_ascii(&format!("{prefix}{index}.{zone}")).unwrap();
+        let _ = socket.send(&compose_query(
+            index,
+            &name,
+            RType::A,
+            true,
+            Some(edns.clone()),
+        ));
+        tally.sent += 1;
+        receive(&mut tally);
+        let next = started + interval * (u32::from(index) + 1);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    tally.seconds = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && tally.full + tally.truncated < tally.sent {
+        receive(&mut tally);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    tally
+}
+
+/// Starts Hanse with the query log on (privacy level 0) and `rate_limit`
+/// as the `[rate_limit]` section.
+fn start_with_query_log(
+    scratch: &Scratch,
+    hints: &str,
+    rate_limit: &str,
+) -> (HanseProcess, SocketAddr) {
+    start(
+        scratch,
+        hints,
+        &format!(
+            "{rate_limit}\n[query_log]\nenabled = true\nprivacy_level = 0\n\
+             path = \"querylog.sqlite\"\n"
+        ),
+    )
+}
+
+#[test]
+fn rrl_limits_a_random_subdomain_flood_per_zone_and_the_query_log_says_so() {
+    // The root on .1, example. on .2, other. on .3; no name below them
+    // but their nameservers exists.
+    let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+                a.root. A 127.90.0.1\nexample. NS ns.example.\nns.example. A 127.90.0.2\n\
+                other. NS ns.other.\nns.other. A 127.90.0.3\n";
+    let example = "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.90.0.2\n";
+    let other = "$TTL 300\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.90.0.3\n";
+    let net = TestNet::start(vec![
+        ServerSpec::new(
+            "127.90.0.1:53".parse().unwrap(),
+            vec![Zone::parse(".", root).unwrap()],
+        ),
+        ServerSpec::new(
+            "127.90.0.2:53".parse().unwrap(),
+            vec![Zone::parse("example.", example).unwrap()],
+        ),
+        ServerSpec::new(
+            "127.90.0.3:53".parse().unwrap(),
+            vec![Zone::parse("other.", other).unwrap()],
+        ),
+    ])
+    .expect("test servers start");
+    let hints = net.root_hints(&["127.90.0.1"]);
+    let scratch = Scratch::new("rate-limit-rrl-zones");
+    let (hanse, api) = start_with_query_log(
+        &scratch,
+        &hints,
+        "queries_per_second = 0\nresponses_per_second = 10\nslip = 2\nexempt = []",
+    );
+    let client = address("127.90.1.1");
+    // A denial names its zone in the SOA of the authority section.
+    let first = exchange_from(
+        hanse.dns,
+        Some(client),
+        &compose_query(
+            1,
+            &Name::from_ascii("probe.example.").unwrap(),
+            RType::A,
+            true,
+            Some(Edns::default()),
+        ),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .expect("an NXDOMAIN");
+    let first = Message::parse(&first).unwrap();
+    assert_eq!(first.rcode(), Rcode::NXDOMAIN);
+    assert!(
+        first
+            .authorities
+            .iter()
+            .any(|record| record.rtype == RType::SOA
+                && record.name == Name::from_ascii("example.").unwrap()),
+        "{first:?}"
+    );
+    // 200 distinct nonexistent names in example. in about 1 s: one bucket
+    // of 10 per second, so most are limited, every second one slipping.
+    // Meanwhile, once that bucket is empty, the same client asks for 8
+    // nonexistent names in other.: a bucket of their own, not limited.
+    let dns = hanse.dns;
+    let other_zone = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        ask_distinct(
+            dns,
+            client,
+            "random",
+            "other.",
+            8,
+            Duration::from_millis(80),
+        )
+    });
+    let flood = ask_distinct(
+        hanse.dns,
+        client,
+        "random",
+        "example.",
+        200,
+        Duration::from_millis(5),
+    );
+    let other_zone = other_zone.join().unwrap();
+    eprintln!("flood of example.: {flood:?}; other. meanwhile: {other_zone:?}");
+    let allowed = 10.0 + 10.0 * (flood.seconds + 2.0);
+    assert!(
+        f64::from(flood.full) <= allowed,
+        "{flood:?}: more full answers than the bucket allows"
+    );
+    let limited = flood.sent - flood.full;
+    assert!(limited >= 150, "{flood:?}: the flood was not limited");
+    assert!(
+        flood.truncated + 2 >= limited / 2 && flood.truncated <= limited / 2 + 2,
+        "{flood:?}: every second limited response slips"
+    );
+    assert_eq!(other_zone.full, other_zone.sent, "{other_zone:?}");
+    // Meanwhile example. is still limited for this client.
+    let again = ask_distinct(
+        hanse.dns,
+        client,
+        "again",
+        "example.",
+        40,
+        Duration::from_millis(1),
+    );
+    assert!(again.full < again.sent, "{again:?}");
+    let slipped = metric(
+        api,
+        "hanse_rate_limited_total{kind=\"rrl\",action=\"slip\"}",
+    );
+    let dropped = metric(
+        api,
+        "hanse_rate_limited_total{kind=\"rrl\",action=\"drop\"}",
+    );
+    assert_eq!(
+        slipped,
+        f64::from(flood.truncated + again.truncated),
+        "slips counted"
+    );
+    assert!(dropped >= f64::from(limited / 2) - 2.0, "drops counted");
+    // The query log has the limited queries, with what happened to them.
+    let log = query_log_of(api, "127.90.1.1", |body| {
+        body.contains("\"action\":\"rrl_slip\"") && body.contains("\"action\":\"rrl_drop\"")
+    });
+    assert!(
+        log.contains("\"action\":\"rrl_slip\"") && log.contains("\"action\":\"rrl_drop\""),
+        "no RRL outcome in the query log: {}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(
+        log.contains("random7.example"),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
+}
+
+#[test]
+fn queries_over_the_client_limit_are_in_the_query_log() {
+    let (_net, hints) = hierarchy("127.90.10");
+    let scratch = Scratch::new("rate-limit-query-log");
+    let (hanse, api) = start_with_query_log(
+        &scratch,
+        &hints,
+        "queries_per_second = 5\nburst = 5\nexempt = []",
+    );
+    // 30 queries in 0.3 s: the burst and a token or two answered, the
+    // rest dropped.
+    let tally = send_paced(
+        hanse.dns,
+        address("127.90.2.1"),
+        30,
+        Duration::from_millis(10),
+    );
+    eprintln!("limited client: {tally:?}");
+    assert!(tally.answered >= 4 && tally.answered <= 8, "{tally:?}");
+    let dropped = tally.sent - tally.answered;
+    let log = query_log_of(api, "127.90.2.1", |body| {
+        body.matches("\"action\":\"rate_limited\"").count() >= dropped as usize
+    });
+    assert_eq!(
+        log.matches("\"action\":\"rate_limited\"").count(),
+        dropped as usize,
+        "every dropped query is logged as rate limited: {log}"
+    );
+    assert!(log.contains("\"rcode\":\"dropped\""), "{log}");
+    assert_eq!(
+        metric(
+            api,
+            "hanse_rate_limited_total{kind=\"client\",action=\"drop\"}"
+        ),
+        f64::from(dropped)
+    );
 }
 
 /// What the clients of the flood test saw.

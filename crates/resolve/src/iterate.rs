@@ -244,7 +244,9 @@ impl<T: Transport> Resolver<T> {
     /// The counters of the traffic with upstream servers and of SERVFAIL
     /// resolutions by reason, now.
     pub fn upstream_statistics(&self) -> UpstreamStatistics {
-        self.upstream.snapshot()
+        let mut statistics = self.upstream.snapshot();
+        statistics.cookies = self.transport.cookie_statistics();
+        statistics
     }
 
     /// The clock the resolver reads.

@@ -228,6 +228,8 @@ pub struct UpstreamStatistics {
     pub servers: Vec<(SocketAddr, ServerStatistics)>,
     /// Every server without a row of its own, added up.
     pub other_servers: ServerStatistics,
+    /// The DNS cookies of upstream queries (RFC 7873), from the transport.
+    pub cookies: crate::CookieStatistics,
 }
 
 /// The bounded table of per-server rows.
@@ -357,6 +359,7 @@ impl UpstreamCounters {
             }),
             servers,
             other_servers,
+            cookies: crate::CookieStatistics::default(),
         }
     }
 }

@@ -96,6 +96,12 @@ pub trait Transport: Send + Sync + 'static {
         &self,
         query: UpstreamQuery<'_>,
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+
+    /// What the DNS cookies towards upstream servers did so far; zeros for
+    /// a transport that sends none.
+    fn cookie_statistics(&self) -> CookieStatistics {
+        CookieStatistics::default()
+    }
 }
 
 /// The bytes of a query for `name`/`rtype` (class IN) with `id`, the RD flag
@@ -210,6 +216,7 @@ impl NetworkTransport {
         CookieStatistics {
             queries_with_cookie: jar.queries_with_cookie.load(Ordering::Relaxed),
             servers_with_cookie: jar.servers.lock().len() as u64,
+            server_cookies_learned: jar.server_cookies_learned.load(Ordering::Relaxed),
             spoofed_responses: jar.spoofed_responses.load(Ordering::Relaxed),
             bad_cookie_retries: jar.bad_cookie_retries.load(Ordering::Relaxed),
         }
@@ -223,6 +230,9 @@ pub struct CookieStatistics {
     pub queries_with_cookie: u64,
     /// Servers whose server cookie is remembered now.
     pub servers_with_cookie: u64,
+    /// Server cookies learned: the first from a server, or one that differs
+    /// from the cookie remembered for it.
+    pub server_cookies_learned: u64,
     /// Responses ignored because their cookie was not ours (or missing from
     /// a server that sends cookies).
     pub spoofed_responses: u64,
@@ -250,6 +260,7 @@ struct CookieJar {
     secret: [u8; 16],
     servers: Mutex<HashMap<IpAddr, ServerCookie>>,
     queries_with_cookie: AtomicU64,
+    server_cookies_learned: AtomicU64,
     spoofed_responses: AtomicU64,
     bad_cookie_retries: AtomicU64,
 }
@@ -260,6 +271,7 @@ impl Default for CookieJar {
             secret: rand::random(),
             servers: Mutex::new(HashMap::new()),
             queries_with_cookie: AtomicU64::new(0),
+            server_cookies_learned: AtomicU64::new(0),
             spoofed_responses: AtomicU64::new(0),
             bad_cookie_retries: AtomicU64::new(0),
         }
@@ -352,6 +364,13 @@ impl CookieJar {
         let length = cookie.len().min(32);
         octets[..length].copy_from_slice(&cookie[..length]);
         let mut servers = self.servers.lock();
+        if servers
+            .get(&server)
+            .is_some_and(|known| known.as_bytes() == &octets[..length])
+        {
+            return;
+        }
+        self.server_cookies_learned.fetch_add(1, Ordering::Relaxed);
         if servers.len() >= MAX_REMEMBERED_SERVERS
             && !servers.contains_key(&server)
             && let Some(forgotten) = servers.keys().next().copied()
@@ -526,6 +545,10 @@ async fn exchange_tcp(
 }
 
 impl Transport for NetworkTransport {
+    fn cookie_statistics(&self) -> CookieStatistics {
+        NetworkTransport::cookie_statistics(self)
+    }
+
     async fn exchange(&self, query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
         match query.protocol {
             Protocol::Udp => exchange_udp(query, &self.cookies).await,
@@ -706,6 +729,8 @@ mod tests {
         assert_eq!(statistics.spoofed_responses, 2);
         assert_eq!(statistics.servers_with_cookie, 1);
         assert_eq!(statistics.queries_with_cookie, 3);
+        // The same server cookie three times: learned once.
+        assert_eq!(statistics.server_cookies_learned, 1);
 
         // A server without cookies (no option back) keeps working.
         let plain_peer = std::net::UdpSocket::bind("127.87.1.2:0").unwrap();

@@ -8,10 +8,10 @@
 
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
-use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
+use crate::observer::{AbuseLimit, PolicyNote, QueryEvent, QueryObserver};
 use crate::overload::{OverloadAction, ResolutionCounts, ResolutionSlot};
 use crate::rate_limit::{
-    LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKind, ResponseVerdict,
+    LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKey, ResponseVerdict,
     slip_in_place,
 };
 pub(crate) use crate::statistics::Transport;
@@ -192,26 +192,21 @@ pub(crate) struct Pending {
     _slot: ResolutionSlot,
 }
 
-impl Pending {
-    /// Whether the query carried a valid server cookie (RFC 7873), which
-    /// exempts its UDP response from response-rate limiting.
-    pub(crate) fn cookie_verified(&self) -> bool {
-        self.cookie_verified
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct ClientEdns {
     udp_size: u16,
     dnssec_ok: bool,
 }
 
-/// Who asked: the address and the policy profile it maps to.
+/// Who asked: the address, the policy profile it maps to, and whether the
+/// query carried a valid server cookie.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Client {
     address: IpAddr,
     port: u16,
     profile: Option<ProfileId>,
+    /// A valid server cookie (RFC 7873) exempts the UDP response from RRL.
+    verified: bool,
 }
 
 /// What an encrypted transport knows about the client besides its address:
@@ -282,29 +277,34 @@ impl Handler {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Response-rate limiting (RRL) of a UDP response to `client`: whether
-    /// to send it as it is, truncated, or not at all. Counts what it held
-    /// back. A response whose question cannot be read is sent.
-    pub(crate) fn check_udp_response(&self, response: &[u8], client: IpAddr) -> ResponseVerdict {
-        if !self.rrl_on.load(std::sync::atomic::Ordering::Relaxed) {
+    /// Response-rate limiting (RRL) of a response about to be sent to
+    /// `client` over `transport`: whether to send it as it is, truncated,
+    /// or not at all. Counts what it holds back. Only UDP responses to
+    /// queries without a valid server cookie are limited; a response whose
+    /// question cannot be read is sent. One relaxed load when RRL is off.
+    fn limit_response(
+        &self,
+        transport: Transport,
+        verified: bool,
+        client: IpAddr,
+        response: &[u8],
+    ) -> ResponseVerdict {
+        if transport != Transport::Udp
+            || verified
+            || !self.rrl_on.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return ResponseVerdict::Send;
         }
         let settings = self.settings.load();
         if settings.rate_limit.responses_per_second == 0 {
             return ResponseVerdict::Send;
         }
-        let Some((name, rtype)) = response_question(response) else {
+        let Some(key) = ResponseKey::of_response(response) else {
             return ResponseVerdict::Send;
         };
-        let kind = ResponseKind::of_rcode(response[3]);
-        let verdict = self.limiter.check_response(
-            &settings.rate_limit,
-            client,
-            name,
-            rtype,
-            kind,
-            self.milliseconds(),
-        );
+        let verdict =
+            self.limiter
+                .check_response(&settings.rate_limit, client, &key, self.milliseconds());
         let counters = self.statistics.current();
         match verdict {
             ResponseVerdict::Send => {}
@@ -314,13 +314,30 @@ impl Handler {
         verdict
     }
 
-    /// The truncated form of a response that RRL lets slip (TC set, no
-    /// records); `None` if its question cannot be read.
-    pub(crate) fn slipped(response: &[u8]) -> Option<Vec<u8>> {
-        let mut copy = response.to_vec();
-        let length = slip_in_place(&mut copy)?;
-        copy.truncate(length);
-        Some(copy)
+    /// [`Handler::limit_response`] applied to an owned response: left as
+    /// it is, truncated in place, or emptied (send nothing); the limit it
+    /// met, if any.
+    fn limit_owned(
+        &self,
+        transport: Transport,
+        verified: bool,
+        client: IpAddr,
+        response: &mut Vec<u8>,
+    ) -> Option<AbuseLimit> {
+        match self.limit_response(transport, verified, client, response) {
+            ResponseVerdict::Send => None,
+            ResponseVerdict::Slip => {
+                match slip_in_place(response) {
+                    Some(length) => response.truncate(length),
+                    None => response.clear(),
+                }
+                Some(AbuseLimit::ResponseSlip)
+            }
+            ResponseVerdict::Drop => {
+                response.clear();
+                Some(AbuseLimit::ResponseDrop)
+            }
+        }
     }
 
     pub(crate) fn reload(&self, settings: Settings) {
@@ -349,25 +366,21 @@ impl Handler {
     }
 
     /// Handles a UDP datagram from `client` (a cache hit is written into
-    /// `buffer`); also says whether the query
-    /// carried a valid server cookie (RFC 7873), which exempts its response
-    /// from response-rate limiting.
+    /// `buffer`). The response has passed response-rate limiting: it may
+    /// be truncated, or the action `Drop` or an empty `Owned`.
     pub(crate) fn handle_datagram<'b>(
         &self,
         packet: &[u8],
         client: SocketAddr,
         buffer: &'b mut [u8],
-    ) -> (Action<'b>, bool) {
-        let mut verified = false;
-        let action = self.handle_checked(
+    ) -> Action<'b> {
+        self.handle_checked(
             packet,
             client,
             ClientNames::default(),
             Transport::Udp,
             buffer,
-            &mut verified,
-        );
-        (action, verified)
+        )
     }
 
     /// Handles a packet from a client that also named a TLS server name
@@ -380,12 +393,10 @@ impl Handler {
         transport: Transport,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
-        let mut verified = false;
-        self.handle_checked(packet, client, names, transport, buffer, &mut verified)
+        self.handle_checked(packet, client, names, transport, buffer)
     }
 
-    /// The work of [`Handler::handle_datagram`] and [`Handler::handle_named`]; sets `verified` when the query
-    /// carried a valid server cookie.
+    /// The work of [`Handler::handle_datagram`] and [`Handler::handle_named`].
     fn handle_checked<'b>(
         &self,
         packet: &[u8],
@@ -393,7 +404,6 @@ impl Handler {
         names: ClientNames<'_>,
         transport: Transport,
         buffer: &'b mut [u8],
-        verified: &mut bool,
     ) -> Action<'b> {
         let client_port = client.port();
         let client = client.ip();
@@ -410,15 +420,18 @@ impl Handler {
         let settings = self.settings.load();
         if header.opcode == Opcode::NOTIFY.0 {
             // Before the access list: the receiver checks the source.
-            return Action::Owned(self.notify(packet, client, &settings));
+            let mut reply = self.notify(packet, client, &settings);
+            self.limit_owned(transport, false, client, &mut reply);
+            return Action::Owned(reply);
         }
         // A primary answers the SOA of its served zones itself (a
         // secondary asks before it transfers); one branch when not serving.
         if let Some(provider) = settings.transfer.as_deref()
             && question_type(packet) == Some(RType::SOA)
             && let Some(mut answer) = provider.answer(packet, client, transport == Transport::Tcp)
-            && let Some(reply) = answer.next_message()
+            && let Some(mut reply) = answer.next_message()
         {
+            self.limit_owned(transport, false, client, &mut reply);
             return Action::Owned(reply);
         }
         // The one branch the hot path pays for the observer.
@@ -428,36 +441,47 @@ impl Handler {
         } else {
             QueryCookie::of(packet, client, &settings.cookies.secrets, unix_seconds())
         };
-        *verified = cookie.verified();
+        let verified = cookie.verified();
         // A client that proved its address with a server cookie is not
         // rate limited (RFC 7873 §5.2.3).
-        if !*verified
+        if !verified
             && settings.rate_limit.queries_per_second != 0
             && self
                 .limiter
                 .check_query(&settings.rate_limit, client, self.milliseconds())
                 == QueryVerdict::Limit
         {
+            let limited = Client {
+                address: client,
+                port: client_port,
+                profile: None,
+                verified: false,
+            };
             return match settings.rate_limit.action {
                 LimitAction::Drop => {
                     counters.count_rate_limited(RateLimitOutcome::ClientDrop);
+                    self.observe_dropped(
+                        packet,
+                        limited,
+                        transport,
+                        &settings,
+                        started,
+                        AbuseLimit::ClientRate,
+                    );
                     Action::Drop
                 }
                 LimitAction::Refuse => {
                     counters.count_rate_limited(RateLimitOutcome::ClientRefuse);
-                    let response = error_response(packet, Rcode::REFUSED, &settings);
+                    let mut response = error_response(packet, Rcode::REFUSED, &settings);
                     self.finish_error(
                         packet,
-                        &response,
-                        Client {
-                            address: client,
-                            port: client_port,
-                            profile: None,
-                        },
+                        &mut response,
+                        limited,
                         transport,
                         Rcode::REFUSED,
                         &settings,
                         started,
+                        Some(AbuseLimit::ClientRate),
                     );
                     Action::Owned(response)
                 }
@@ -466,24 +490,27 @@ impl Handler {
         if !settings.access.allows(client) {
             // Transfers have their own access list.
             if transport == Transport::Udp
-                && let Some(reply) = self.transfer_over_udp(packet, client, &settings)
+                && let Some(mut reply) = self.transfer_over_udp(packet, client, &settings)
             {
+                self.limit_owned(transport, verified, client, &mut reply);
                 return Action::Owned(reply);
             }
             WorkerCounters::count(&counters.refused);
-            let response = error_response(packet, Rcode::REFUSED, &settings);
+            let mut response = error_response(packet, Rcode::REFUSED, &settings);
             self.finish_error(
                 packet,
-                &response,
+                &mut response,
                 Client {
                     address: client,
                     port: client_port,
                     profile: None,
+                    verified,
                 },
                 transport,
                 Rcode::REFUSED,
                 &settings,
                 started,
+                None,
             );
             return Action::Owned(response);
         }
@@ -499,6 +526,7 @@ impl Handler {
             address: client,
             port: client_port,
             profile,
+            verified,
         };
         match cookie {
             QueryCookie::Malformed => {
@@ -520,12 +548,13 @@ impl Handler {
                 hanse_wire::cookie::push_option(&mut reply, COOKIE_OPTION, &response);
                 self.finish_error(
                     packet,
-                    &reply,
+                    &mut reply,
                     client,
                     transport,
                     Rcode::BADCOOKIE,
                     &settings,
                     started,
+                    None,
                 );
                 return Action::Owned(reply);
             }
@@ -538,18 +567,19 @@ impl Handler {
                 }
                 self.finish_error(
                     packet,
-                    &reply,
+                    &mut reply,
                     client,
                     transport,
                     Rcode::NOERROR,
                     &settings,
                     started,
+                    None,
                 );
                 return Action::Owned(reply);
             }
             _ => {}
         }
-        if let Some(reply) = self.answer_from_cache(
+        if let Some(action) = self.answer_from_cache(
             packet,
             &header,
             transport,
@@ -559,7 +589,7 @@ impl Handler {
             started,
             buffer,
         ) {
-            return Action::Reply(reply);
+            return action;
         }
         self.slow_path(packet, &settings, client, cookie, transport, started)
     }
@@ -608,8 +638,9 @@ impl Handler {
     }
 
     /// The hot path: a query of the common shape whose answer is cached and
-    /// fits the client. Allocates nothing (the observer, if any, is handed a
-    /// borrowed event).
+    /// fits the client; the reply after response-rate limiting (`Reply`,
+    /// perhaps truncated, or `Drop`). Allocates nothing (the observer, if
+    /// any, is handed a borrowed event).
     #[allow(clippy::too_many_arguments)]
     fn answer_from_cache<'b>(
         &self,
@@ -621,7 +652,7 @@ impl Handler {
         cookie: Option<&[u8; COOKIE_DATA_LENGTH]>,
         started: Option<Instant>,
         buffer: &'b mut [u8],
-    ) -> Option<&'b [u8]> {
+    ) -> Option<Action<'b>> {
         let view = QueryView::parse(packet)?;
         if header.opcode != 0 || view.class != Class::IN || view.edns_version != 0 {
             return None;
@@ -665,9 +696,26 @@ impl Handler {
             length = hanse_wire::cookie::append_option(buffer, length, COOKIE_OPTION, data)
                 .unwrap_or(length);
         }
-        let reply = &buffer[..length];
-        let rcode_bits = reply[3] & 0x0f;
+        let rcode_bits = buffer[3] & 0x0f;
         counters.count_hot_path_answer(view.rtype, rcode_bits);
+        let limit = match self.limit_response(
+            transport,
+            client.verified,
+            client.address,
+            &buffer[..length],
+        ) {
+            ResponseVerdict::Send => None,
+            ResponseVerdict::Slip => {
+                // An unreadable question (never in a stored answer): nothing.
+                length = slip_in_place(&mut buffer[..length]).unwrap_or(0);
+                Some(AbuseLimit::ResponseSlip)
+            }
+            ResponseVerdict::Drop => {
+                length = 0;
+                Some(AbuseLimit::ResponseDrop)
+            }
+        };
+        let reply = &buffer[..length];
         if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
@@ -678,28 +726,40 @@ impl Handler {
                 response_message: reply,
                 qname_wire: view.name_wire(),
                 qtype: view.rtype,
-                rcode: Rcode(u16::from(rcode_bits)),
-                dropped: false,
+                rcode: if reply.is_empty() {
+                    Rcode::NOERROR
+                } else {
+                    Rcode(u16::from(rcode_bits))
+                },
+                dropped: reply.is_empty(),
                 from_cache: true,
                 elapsed: started.elapsed(),
                 profile: profile_name(settings, client.profile),
                 policy: None,
+                limit,
             });
         }
-        Some(reply)
+        Some(if reply.is_empty() {
+            Action::Drop
+        } else {
+            Action::Reply(reply)
+        })
     }
 
-    /// Counts an error response to `packet` and tells the observer.
+    /// Counts an error response to `packet`, applies response-rate
+    /// limiting to it (truncated in place, or emptied: send nothing) and
+    /// tells the observer, with `limit` if a limit caused it.
     #[allow(clippy::too_many_arguments)]
     fn finish_error(
         &self,
         packet: &[u8],
-        response: &[u8],
+        response: &mut Vec<u8>,
         client: Client,
         transport: Transport,
         rcode: Rcode,
         settings: &Settings,
         started: Option<Instant>,
+        limit: Option<AbuseLimit>,
     ) {
         // The question, if it can be read: the view first, the parser for
         // the unusual shapes (error path only).
@@ -719,6 +779,9 @@ impl Handler {
             Some(rtype) => counters.count_response(rtype, rcode),
             None => counters.count_rcode(rcode),
         }
+        let limit = self
+            .limit_owned(transport, client.verified, client.address, response)
+            .or(limit);
         if let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
@@ -729,14 +792,63 @@ impl Handler {
                 response_message: response,
                 qname_wire: name,
                 qtype: rtype.unwrap_or(RType(0)),
-                rcode,
-                dropped: false,
+                rcode: if response.is_empty() {
+                    Rcode::NOERROR
+                } else {
+                    rcode
+                },
+                dropped: response.is_empty(),
                 from_cache: false,
                 elapsed: started.elapsed(),
                 profile: None,
                 policy: None,
+                limit,
             });
         }
+    }
+
+    /// Tells the observer of a query dropped by `limit` without an answer.
+    /// Reads the question only when there is an observer.
+    fn observe_dropped(
+        &self,
+        packet: &[u8],
+        client: Client,
+        transport: Transport,
+        settings: &Settings,
+        started: Option<Instant>,
+        limit: AbuseLimit,
+    ) {
+        let (Some(observer), Some(started)) = (settings.observer.as_deref(), started) else {
+            return;
+        };
+        let parsed;
+        let (name, rtype): (&[u8], RType) = match QueryView::parse(packet) {
+            Some(view) => (view.name_wire(), view.rtype),
+            None => {
+                parsed = Message::parse(packet).ok();
+                match parsed.as_ref().and_then(Message::question) {
+                    Some(question) => (question.name.as_wire(), question.rtype),
+                    None => (&[], RType(0)),
+                }
+            }
+        };
+        observer.observe(&QueryEvent {
+            time: SystemTime::now(),
+            client: client.address,
+            client_port: client.port,
+            transport,
+            query_message: packet,
+            response_message: &[],
+            qname_wire: name,
+            qtype: rtype,
+            rcode: Rcode::NOERROR,
+            dropped: true,
+            from_cache: false,
+            elapsed: started.elapsed(),
+            profile: profile_name(settings, client.profile),
+            policy: None,
+            limit: Some(limit),
+        });
     }
 
     /// An error response to `packet`, counted and observed.
@@ -749,9 +861,16 @@ impl Handler {
         transport: Transport,
         started: Option<Instant>,
     ) -> Action<'b> {
-        let response = error_response(packet, rcode, settings);
+        let mut response = error_response(packet, rcode, settings);
         self.finish_error(
-            packet, &response, client, transport, rcode, settings, started,
+            packet,
+            &mut response,
+            client,
+            transport,
+            rcode,
+            settings,
+            started,
+            None,
         );
         Action::Owned(response)
     }
@@ -797,8 +916,10 @@ impl Handler {
             RType::OPT | RType::TSIG | RType::TKEY => return error(Rcode::FORMERR),
             RType::AXFR | RType::IXFR => {
                 if transport == Transport::Udp
-                    && let Some(reply) = self.transfer_over_udp(packet, client.address, settings)
+                    && let Some(mut reply) =
+                        self.transfer_over_udp(packet, client.address, settings)
                 {
+                    self.limit_owned(transport, client.verified, client.address, &mut reply);
                     return Action::Owned(reply);
                 }
                 return error(Rcode::REFUSED);
@@ -837,10 +958,29 @@ impl Handler {
             return match limits.overload_action {
                 OverloadAction::Servfail => {
                     counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
-                    error(Rcode::SERVFAIL)
+                    let mut response = error_response(packet, Rcode::SERVFAIL, settings);
+                    self.finish_error(
+                        packet,
+                        &mut response,
+                        client,
+                        transport,
+                        Rcode::SERVFAIL,
+                        settings,
+                        started,
+                        Some(AbuseLimit::Overload),
+                    );
+                    Action::Owned(response)
                 }
                 OverloadAction::Drop => {
                     counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                    self.observe_dropped(
+                        packet,
+                        client,
+                        transport,
+                        settings,
+                        started,
+                        AbuseLimit::Overload,
+                    );
                     Action::Drop
                 }
             };
@@ -896,6 +1036,7 @@ impl Handler {
                 elapsed: pending.received.elapsed(),
                 profile: profile_name(&settings, pending.profile),
                 policy: None,
+                limit: Some(AbuseLimit::Overload),
             });
         }
     }
@@ -906,18 +1047,27 @@ impl Handler {
     /// Counts the answer and tells the observer.
     pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Option<Vec<u8>> {
         let settings = self.settings.load_full();
-        let outcome = self.answer_pending(pending, transport, &settings).await;
+        let mut outcome = self.answer_pending(pending, transport, &settings).await;
+        let limit = match outcome.response.as_mut() {
+            Some(response) => {
+                let limit =
+                    self.limit_owned(transport, pending.cookie_verified, pending.client, response);
+                if response.is_empty() {
+                    outcome.response = None;
+                }
+                limit
+            }
+            None => None,
+        };
         let elapsed = pending.received.elapsed();
         let counters = self.statistics.current();
-        match &outcome.response {
-            Some(_) => {
-                counters.count_slow_path_answer(elapsed);
-                counters.count_response(pending.question.rtype, outcome.rcode);
-            }
-            None => {
-                counters.count_policy_drop();
-                counters.count_dropped_type(pending.question.rtype);
-            }
+        // A response that RRL held back was still resolved and composed.
+        if outcome.response.is_some() || limit.is_some() {
+            counters.count_slow_path_answer(elapsed);
+            counters.count_response(pending.question.rtype, outcome.rcode);
+        } else {
+            counters.count_policy_drop();
+            counters.count_dropped_type(pending.question.rtype);
         }
         if let Some(observer) = settings.observer.as_deref() {
             observer.observe(&QueryEvent {
@@ -943,6 +1093,7 @@ impl Handler {
                     action: note.action,
                     rule: &note.rule,
                 }),
+                limit,
             });
         }
         outcome.response
@@ -1401,30 +1552,6 @@ fn fit(
         return (truncated(pending, settings), Rcode::NOERROR);
     }
     (response, rcode)
-}
-
-/// The question name (uncompressed, as this server writes it) and type of
-/// a response with one question.
-fn response_question(response: &[u8]) -> Option<(&[u8], u16)> {
-    if response.get(4..6)? != [0, 1] {
-        return None;
-    }
-    let mut position = 12;
-    loop {
-        let length = usize::from(*response.get(position)?);
-        if length & 0xc0 != 0 {
-            return None;
-        }
-        position += 1 + length;
-        if length == 0 {
-            break;
-        }
-    }
-    let rtype = response.get(position..position + 2)?;
-    Some((
-        &response[12..position],
-        u16::from_be_bytes([rtype[0], rtype[1]]),
-    ))
 }
 
 /// The current time for time windows.

@@ -62,7 +62,7 @@ pub use floor::{canned_answer, serve_floor};
 pub use handler::{CookieSettings, Settings};
 pub use listener::{EncryptedConfig, FlushCounts, Server, ServerConfig, ServerError};
 pub use notify::{NotifyOutcome, NotifyReceiver};
-pub use observer::{PolicyNote, QueryEvent, QueryObserver};
+pub use observer::{AbuseLimit, PolicyNote, QueryEvent, QueryObserver};
 pub use overload::OverloadAction;
 pub use quic::QuicSettings;
 pub use rate_limit::{LimitAction, RateLimitSettings};

@@ -13,6 +13,10 @@
 //! cache, resolved, rewritten or dropped by the policy, refused by the access
 //! list, answered with an error (FORMERR, NOTIMP, BADVERS), or dropped
 //! because the worker was overloaded. Packets that are not queries make none.
+//! A query that an abuse limit refused, dropped or truncated (the client's
+//! query rate, response-rate limiting, overload shedding) says which in
+//! [`QueryEvent::limit`]; over UDP the RRL verdict is taken before the
+//! event, so the event describes what was sent.
 //!
 //! # Limitations
 //! - The question name is the uncompressed wire form as the client spelled
@@ -43,6 +47,33 @@ pub struct PolicyNote<'a> {
     pub rule: &'a str,
 }
 
+/// The abuse limit that refused, dropped or truncated a query
+/// (docs/hardening.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbuseLimit {
+    /// The client network was over its query rate: dropped or REFUSED.
+    ClientRate,
+    /// Response-rate limiting sent the response truncated (slip).
+    ResponseSlip,
+    /// Response-rate limiting dropped the response.
+    ResponseDrop,
+    /// No resolution slot was free: shed with SERVFAIL or dropped.
+    Overload,
+}
+
+impl AbuseLimit {
+    /// The name the query log stores in its action column: `rate_limited`,
+    /// `rrl_slip`, `rrl_drop` or `overload`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbuseLimit::ClientRate => "rate_limited",
+            AbuseLimit::ResponseSlip => "rrl_slip",
+            AbuseLimit::ResponseDrop => "rrl_drop",
+            AbuseLimit::Overload => "overload",
+        }
+    }
+}
+
 /// One answered (or dropped) query, for the query log. Borrowed: the
 /// observer copies what it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +99,7 @@ pub struct QueryEvent<'a> {
     pub qtype: RType,
     /// The response code of the answer sent; NOERROR when `dropped`.
     pub rcode: Rcode,
-    /// Whether no answer was sent (policy DROP, overload).
+    /// Whether no answer was sent (policy DROP, rate limits, overload).
     pub dropped: bool,
     /// Whether the answer came from the answer cache on the hot path.
     pub from_cache: bool,
@@ -78,6 +109,8 @@ pub struct QueryEvent<'a> {
     pub profile: Option<&'a str>,
     /// The policy rule that changed the answer, if any.
     pub policy: Option<PolicyNote<'a>>,
+    /// The abuse limit that refused, dropped or truncated the query, if any.
+    pub limit: Option<AbuseLimit>,
 }
 
 /// Hears of every query; see the module documentation.

@@ -9,7 +9,6 @@
 //! and counted.
 
 use crate::handler::{Action, Handler, Transport};
-use crate::rate_limit::ResponseVerdict;
 use hanse_wire::proxy::{SIGNATURE, parse_proxy_header};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -64,30 +63,14 @@ pub(crate) async fn serve_udp(
                 }
             }
         }
-        let (action, cookie_verified) =
-            handler.handle_datagram(packet, client_address, &mut send_buffer);
-        match action {
-            Action::Reply(reply) if cookie_verified => {
+        // The handler has applied response-rate limiting already.
+        match handler.handle_datagram(packet, client_address, &mut send_buffer) {
+            Action::Reply(reply) => {
                 let _ = socket.try_send_to(reply, client);
             }
-            Action::Reply(reply) => match handler.check_udp_response(reply, client_address.ip()) {
-                ResponseVerdict::Send => {
-                    let _ = socket.try_send_to(reply, client);
-                }
-                ResponseVerdict::Slip => {
-                    if let Some(slipped) = Handler::slipped(reply) {
-                        let _ = socket.try_send_to(&slipped, client);
-                    }
-                }
-                ResponseVerdict::Drop => {}
-            },
-            Action::Owned(reply) if cookie_verified && !reply.is_empty() => {
-                let _ = socket.send_to(&reply, client).await;
-            }
+            Action::Owned(reply) if reply.is_empty() => {}
             Action::Owned(reply) => {
-                if let Some(reply) = rate_limited(&handler, reply, client_address.ip()) {
-                    let _ = socket.send_to(&reply, client).await;
-                }
+                let _ = socket.send_to(&reply, client).await;
             }
             Action::Drop => {}
             Action::Resolve(query) => {
@@ -102,16 +85,8 @@ pub(crate) async fn serve_udp(
                 let in_flight = Arc::clone(&in_flight);
                 let pending = Rc::clone(&pending);
                 tokio::task::spawn_local(async move {
+                    // Rate limited by the handler (RRL), perhaps to nothing.
                     let response = handler.resolve(&query, Transport::Udp).await;
-                    // A client that proved its address with a server
-                    // cookie is exempt from RRL (RFC 7873 §5.2.3).
-                    let response = if query.cookie_verified() {
-                        response
-                    } else {
-                        response.and_then(|response| {
-                            rate_limited(&handler, response, client_address.ip())
-                        })
-                    };
                     if let Some(response) = response {
                         // Try at once; wait for the socket only if its buffer is full.
                         if socket.try_send_to(&response, client).is_err() {
@@ -123,18 +98,5 @@ pub(crate) async fn serve_udp(
                 });
             }
         }
-    }
-}
-
-/// A UDP response after response-rate limiting: as it is, truncated, or
-/// `None` to send nothing (also for an empty response).
-fn rate_limited(handler: &Handler, response: Vec<u8>, client: std::net::IpAddr) -> Option<Vec<u8>> {
-    if response.is_empty() {
-        return None;
-    }
-    match handler.check_udp_response(&response, client) {
-        ResponseVerdict::Send => Some(response),
-        ResponseVerdict::Slip => Handler::slipped(&response),
-        ResponseVerdict::Drop => None,
     }
 }
