@@ -9,7 +9,7 @@
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{PolicyNote, QueryEvent, QueryObserver};
-use crate::overload::{OverloadAction, ResolutionCounts, ResolutionSlot};
+use crate::overload::{Admission, GIVEN_UP, OverloadAction, ResolutionSlot, ResolutionTable};
 use crate::rate_limit::{
     LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKind, ResponseVerdict,
     slip_in_place,
@@ -187,9 +187,9 @@ pub(crate) struct Pending {
     cookie: Option<[u8; COOKIE_DATA_LENGTH]>,
     /// Whether the query carried a valid server cookie.
     cookie_verified: bool,
-    /// Its place among the resolutions in progress, given back when the
-    /// pending query is dropped.
-    _slot: ResolutionSlot,
+    /// Its place among the resolutions in progress (`None`: no overload
+    /// cap applies), given back when the pending query is dropped.
+    slot: Option<ResolutionSlot>,
 }
 
 impl Pending {
@@ -254,7 +254,7 @@ pub(crate) struct Handler {
     /// The start of the rate limits' millisecond clock.
     epoch: Instant,
     /// Resolutions in progress, for overload shedding.
-    resolutions: Arc<ResolutionCounts>,
+    resolutions: Arc<ResolutionTable>,
 }
 
 impl Handler {
@@ -273,7 +273,7 @@ impl Handler {
             statistics,
             limiter: RateLimiter::new(),
             epoch: Instant::now(),
-            resolutions: Arc::new(ResolutionCounts::new()),
+            resolutions: Arc::new(ResolutionTable::new()),
         }
     }
 
@@ -826,24 +826,45 @@ impl Handler {
             return error(Rcode::FORMERR);
         };
         let limits = &settings.rate_limit;
-        let Ok(slot) = ResolutionCounts::acquire(
+        // A slot for this miss, maybe taken from an older resolution, which
+        // is given up (hits never need one).
+        let slot = match ResolutionTable::acquire(
             &self.resolutions,
             limits,
             client.address,
             limits.max_resolutions,
             limits.max_resolutions_per_client,
-        ) else {
-            // Shed: no resolution slot for this miss (hits never need one).
-            return match limits.overload_action {
-                OverloadAction::Servfail => {
-                    counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
-                    error(Rcode::SERVFAIL)
-                }
-                OverloadAction::Drop => {
-                    counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
-                    Action::Drop
-                }
-            };
+        ) {
+            Admission::Unbounded => None,
+            Admission::Admitted(slot) => Some(slot),
+            // Only exempt networks' resolutions hold the slots.
+            Admission::Shed => {
+                return match limits.overload_action {
+                    OverloadAction::Servfail => {
+                        counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
+                        let mut response = error_response(packet, Rcode::SERVFAIL, settings);
+                        hanse_wire::cookie::push_option(
+                            &mut response,
+                            EXTENDED_ERROR_OPTION,
+                            &extended_error_data(&GIVEN_UP),
+                        );
+                        self.finish_error(
+                            packet,
+                            &response,
+                            client,
+                            transport,
+                            Rcode::SERVFAIL,
+                            settings,
+                            started,
+                        );
+                        Action::Owned(response)
+                    }
+                    OverloadAction::Drop => {
+                        counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                        Action::Drop
+                    }
+                };
+            }
         };
         WorkerCounters::count(&counters.cache_misses);
         Action::Resolve(Box::new(Pending {
@@ -869,7 +890,7 @@ impl Handler {
             received,
             cookie: cookie.response().copied(),
             cookie_verified: cookie.verified(),
-            _slot: slot,
+            slot,
         }))
     }
 
@@ -906,7 +927,23 @@ impl Handler {
     /// Counts the answer and tells the observer.
     pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Option<Vec<u8>> {
         let settings = self.settings.load_full();
-        let outcome = self.answer_pending(pending, transport, &settings).await;
+        let outcome = match &pending.slot {
+            None => self.answer_pending(pending, transport, &settings).await,
+            Some(slot) => {
+                // Given up for a newer query under overload: the resolution
+                // future is dropped (coalesced askers take it over).
+                tokio::select! {
+                    biased;
+                    () = slot.given_up() => {
+                        match self.give_up(pending, transport, &settings) {
+                            Some(outcome) => outcome,
+                            None => return None,
+                        }
+                    }
+                    outcome = self.answer_pending(pending, transport, &settings) => outcome,
+                }
+            }
+        };
         let elapsed = pending.received.elapsed();
         let counters = self.statistics.current();
         match &outcome.response {
@@ -946,6 +983,57 @@ impl Handler {
             });
         }
         outcome.response
+    }
+
+    /// The answer to a query whose resolution was given up under overload:
+    /// SERVFAIL with an Extended DNS Error, or `None` (counted and observed
+    /// here) when the overload action drops it.
+    fn give_up(
+        &self,
+        pending: &Pending,
+        transport: Transport,
+        settings: &Settings,
+    ) -> Option<Outcome> {
+        let counters = self.statistics.current();
+        match settings.rate_limit.overload_action {
+            OverloadAction::Servfail => {
+                counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
+                let failure = Resolution::failure(GIVEN_UP);
+                let (mut response, _) = compose(pending, &failure, settings);
+                hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
+                add_cookie(&mut response, pending);
+                let (response, rcode) =
+                    fit(response, Rcode::SERVFAIL, pending, transport, settings);
+                Some(Outcome {
+                    response: Some(response),
+                    rcode,
+                    policy: None,
+                })
+            }
+            OverloadAction::Drop => {
+                counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                counters.count_dropped_type(pending.question.rtype);
+                if let Some(observer) = settings.observer.as_deref() {
+                    observer.observe(&QueryEvent {
+                        time: SystemTime::now(),
+                        client: pending.client,
+                        client_port: pending.client_port,
+                        transport,
+                        query_message: &pending.query_message,
+                        response_message: &[],
+                        qname_wire: &pending.client_name,
+                        qtype: pending.question.rtype,
+                        rcode: Rcode::NOERROR,
+                        dropped: true,
+                        from_cache: false,
+                        elapsed: pending.received.elapsed(),
+                        profile: profile_name(settings, pending.profile),
+                        policy: None,
+                    });
+                }
+                None
+            }
+        }
     }
 
     /// The work of [`Handler::resolve`].
@@ -1234,6 +1322,14 @@ fn compose(pending: &Pending, resolution: &Resolution, settings: &Settings) -> (
         .as_ref()
         .map(|error| (error.code, error.text.to_owned()));
     compose_with_error(pending, resolution, settings, error)
+}
+
+/// The data of an Extended DNS Error option (RFC 8914 §2): INFO-CODE, then
+/// EXTRA-TEXT.
+fn extended_error_data(error: &hanse_resolve::ExtendedError) -> Vec<u8> {
+    let mut data = error.code.to_be_bytes().to_vec();
+    data.extend_from_slice(error.text.as_bytes());
+    data
 }
 
 /// Composes an answer with an optional Extended DNS Error (code, EXTRA-TEXT).
