@@ -609,6 +609,8 @@ mod tests {
         let settings = RateLimitSettings::default();
         // (network, arrival number, slot) of the resolutions held.
         let mut held: Vec<(usize, u64, ResolutionSlot)> = Vec::new();
+        // Resolutions given up because their network, or the server, was full.
+        let (mut network_full, mut server_full) = (0, 0);
         let mut random = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = || {
             random ^= random << 13;
@@ -640,8 +642,10 @@ mod tests {
                 };
                 // The expected victim.
                 let expected = if count(network, &held) >= PER_NETWORK {
+                    network_full += 1;
                     oldest(network, &held)
                 } else if held.len() as u32 >= TOTAL {
+                    server_full += 1;
                     (0..6)
                         .filter(|&n| count(n, &held) > 0)
                         .max_by_key(|&n| (count(n, &held), std::cmp::Reverse(oldest(n, &held))))
@@ -669,6 +673,10 @@ mod tests {
             assert_eq!(table.total() as usize, held.len());
         }
         check(&table);
+        assert!(
+            network_full > 1000 && server_full > 1000,
+            "{network_full} {server_full}"
+        );
         assert!(table.state.lock().entries.len() <= TOTAL as usize);
     }
 }
