@@ -336,4 +336,6 @@ fn overload_gives_up_the_oldest_resolutions_of_the_heaviest_network() {
         ),
         21.0
     );
+    // All of them were given up for newer queries, none shed on arrival.
+    assert_eq!(metric(api, "hanse_overload_given_up_total"), 21.0);
 }

@@ -995,6 +995,7 @@ impl Handler {
         settings: &Settings,
     ) -> Option<Outcome> {
         let counters = self.statistics.current();
+        counters.count_overload_given_up();
         match settings.rate_limit.overload_action {
             OverloadAction::Servfail => {
                 counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
