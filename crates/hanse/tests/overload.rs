@@ -7,8 +7,10 @@
 //!
 //! Addresses: authoritative servers on 127.89.30.1 (root), 127.89.30.2
 //! (`good.`) and 127.89.30.3 (`slow.`, answers after 3 s); clients on
-//! 127.89.31.0/24 (A), 127.89.32.0/24 (B), 127.89.33.0/24 (C). Hanse
-//! listens on 127.0.0.1 on a free port. The test takes about 8 s.
+//! 127.89.31.0/24 (A), 127.89.32.0/24 (B), 127.89.33.0/24 (C); for the
+//! second test the servers on 127.89.40.1 to .3 and the client on
+//! 127.89.41.1. Hanse listens on 127.0.0.1 on a free port. The tests take
+//! about 8 s and 5 s.
 
 mod support;
 
@@ -148,34 +150,50 @@ fn metric(api: SocketAddr, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in /metrics:\n{response}"))
 }
 
-#[test]
-fn overload_gives_up_the_oldest_resolutions_of_the_heaviest_network() {
-    let root = "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
-                a.root. A 127.89.30.1\ngood. NS ns.good.\nns.good. A 127.89.30.2\n\
-                slow. NS ns.slow.\nns.slow. A 127.89.30.3\n";
-    let good = "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.89.30.2\n\
-                www A 192.0.2.7\n";
-    let slow = "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A 127.89.30.3\n";
+/// The servers of one test and Hanse in front of them.
+struct Setup {
+    hanse: HanseProcess,
+    api: SocketAddr,
+    _net: TestNet,
+    _scratch: Scratch,
+}
+
+/// A root on `prefix.1` that delegates `good.` to `prefix.2` and `slow.` to
+/// `prefix.3`, which answers after [`SLOW`]; Hanse with `overload` as the
+/// overload keys of `[rate_limit]`, the delegations primed and
+/// www.good. cached.
+fn start(prefix: &str, overload: &str) -> Setup {
+    let root = format!(
+        "$TTL 3600\n. SOA a.root. admin. 1 3600 600 86400 300\n. NS a.root.\n\
+         a.root. A {prefix}.1\ngood. NS ns.good.\nns.good. A {prefix}.2\n\
+         slow. NS ns.slow.\nns.slow. A {prefix}.3\n"
+    );
+    let good = format!(
+        "$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {prefix}.2\n\
+         www A 192.0.2.7\n"
+    );
+    let slow = format!("$TTL 3600\n@ SOA ns admin 1 3600 600 86400 60\n@ NS ns\nns A {prefix}.3\n");
     let net = TestNet::start(vec![
         ServerSpec::new(
-            "127.89.30.1:53".parse().unwrap(),
-            vec![Zone::parse(".", root).unwrap()],
+            format!("{prefix}.1:53").parse().unwrap(),
+            vec![Zone::parse(".", &root).unwrap()],
         ),
         ServerSpec::new(
-            "127.89.30.2:53".parse().unwrap(),
-            vec![Zone::parse("good.", good).unwrap()],
+            format!("{prefix}.2:53").parse().unwrap(),
+            vec![Zone::parse("good.", &good).unwrap()],
         ),
         ServerSpec::new(
-            "127.89.30.3:53".parse().unwrap(),
-            vec![Zone::parse("slow.", slow).unwrap()],
+            format!("{prefix}.3:53").parse().unwrap(),
+            vec![Zone::parse("slow.", &slow).unwrap()],
         )
         .with_behaviour(hanse_testnet::Behaviour::Delay(SLOW)),
     ])
     .expect("test servers start");
-    let scratch = Scratch::new("overload-oldest-first");
+    let scratch = Scratch::new(&format!("overload-{prefix}"));
+    let root_address = format!("{prefix}.1");
     std::fs::write(
         scratch.0.join("named.root"),
-        net.root_hints(&["127.89.30.1"]),
+        net.root_hints(&[root_address.as_str()]),
     )
     .unwrap();
     let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
@@ -186,17 +204,35 @@ fn overload_gives_up_the_oldest_resolutions_of_the_heaviest_network() {
              [resolver.limits]\nupstream_timeout = \"8s\"\nmax_resolution_time = \"12s\"\n\
              [cache]\nserve_stale = false\n[dnssec]\nvalidation = false\n\
              [api]\nlisten = \"{api}\"\n\
-             [rate_limit]\nqueries_per_second = 0\nexempt = []\nmax_resolutions = 30\n\
-             max_resolutions_per_client = 20\noverload_action = \"servfail\"\n"
+             [rate_limit]\nqueries_per_second = 0\nexempt = []\n{overload}\n"
         )
     });
-    let dns = hanse.dns;
-    // Prime the delegations and cache www.good.
     for name in ["www.good.", "primer.slow."] {
         let name = Name::from_ascii(name).unwrap();
-        hanse_testnet::client::query(dns, &name, RType::A, Transport::Udp, Duration::from_secs(8))
-            .expect("an answer while nothing floods");
+        hanse_testnet::client::query(
+            hanse.dns,
+            &name,
+            RType::A,
+            Transport::Udp,
+            Duration::from_secs(8),
+        )
+        .expect("an answer while nothing floods");
     }
+    Setup {
+        hanse,
+        api,
+        _net: net,
+        _scratch: scratch,
+    }
+}
+
+#[test]
+fn overload_gives_up_the_oldest_resolutions_of_the_heaviest_network() {
+    let setup = start(
+        "127.89.30",
+        "max_resolutions = 30\nmax_resolutions_per_client = 20\noverload_action = \"servfail\"",
+    );
+    let (dns, api) = (setup.hanse.dns, setup.api);
     let mut a = Client::new("127.89.31.1", dns);
     let mut b = Client::new("127.89.32.1", dns);
     let mut c = Client::new("127.89.33.1", dns);
@@ -338,4 +374,35 @@ fn overload_gives_up_the_oldest_resolutions_of_the_heaviest_network() {
     );
     // All of them were given up for newer queries, none shed on arrival.
     assert_eq!(metric(api, "hanse_overload_given_up_total"), 21.0);
+}
+
+#[test]
+fn overload_action_drop_sends_nothing_for_a_resolution_given_up() {
+    let setup = start(
+        "127.89.40",
+        "max_resolutions = 30\nmax_resolutions_per_client = 2\noverload_action = \"drop\"",
+    );
+    let (dns, api) = (setup.hanse.dns, setup.api);
+    // Three misses from one network whose cap is 2: the oldest is given up
+    // and gets no answer, the other two are resolved.
+    let mut a = Client::new("127.89.41.1", dns);
+    for id in 0..3u16 {
+        a.send(id, &format!("d{id}.slow."));
+    }
+    receive_until(&mut [&mut a], Duration::from_secs(12), |clients| {
+        clients[0].answered(0..3).len() >= 2
+    });
+    // A late answer to query 0 would have come by now too.
+    std::thread::sleep(Duration::from_millis(200));
+    a.receive();
+    assert_eq!(a.answered(0..3), vec![1, 2]);
+    assert!(a.seen[0].is_none(), "query 0 got {:?}", a.seen[0]);
+    assert_eq!(
+        metric(
+            api,
+            "hanse_rate_limited_total{kind=\"overload\",action=\"drop\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(api, "hanse_overload_given_up_total"), 1.0);
 }
