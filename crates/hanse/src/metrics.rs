@@ -165,6 +165,11 @@ pub fn gather(sources: &Sources<'_>) -> Vec<MetricFamily> {
             ],
         ),
         counter(
+            "hanse_overload_given_up_total",
+            "Resolutions in progress given up under overload to make room for a newer query (the oldest of the client network holding the most); their queries are counted in hanse_rate_limited_total{kind=\"overload\"} too.",
+            service.overload_given_up,
+        ),
+        counter(
             "hanse_refused_total",
             "Queries refused by the access list.",
             service.totals.refused,

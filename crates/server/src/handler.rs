@@ -9,7 +9,7 @@
 use crate::access::AccessList;
 use crate::notify::{NotifyReceiver, NotifyReply, answer_notify};
 use crate::observer::{AbuseLimit, PolicyNote, QueryEvent, QueryObserver};
-use crate::overload::{OverloadAction, ResolutionCounts, ResolutionSlot};
+use crate::overload::{Admission, GIVEN_UP, OverloadAction, ResolutionSlot, ResolutionTable};
 use crate::rate_limit::{
     LimitAction, QueryVerdict, RateLimitSettings, RateLimiter, ResponseKey, ResponseVerdict,
     slip_in_place,
@@ -187,9 +187,9 @@ pub(crate) struct Pending {
     cookie: Option<[u8; COOKIE_DATA_LENGTH]>,
     /// Whether the query carried a valid server cookie.
     cookie_verified: bool,
-    /// Its place among the resolutions in progress, given back when the
-    /// pending query is dropped.
-    _slot: ResolutionSlot,
+    /// Its place among the resolutions in progress (`None`: no overload
+    /// cap applies), given back when the pending query is dropped.
+    slot: Option<ResolutionSlot>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -249,7 +249,7 @@ pub(crate) struct Handler {
     /// The start of the rate limits' millisecond clock.
     epoch: Instant,
     /// Resolutions in progress, for overload shedding.
-    resolutions: Arc<ResolutionCounts>,
+    resolutions: Arc<ResolutionTable>,
 }
 
 impl Handler {
@@ -268,7 +268,7 @@ impl Handler {
             statistics,
             limiter: RateLimiter::new(),
             epoch: Instant::now(),
-            resolutions: Arc::new(ResolutionCounts::new()),
+            resolutions: Arc::new(ResolutionTable::new()),
         }
     }
 
@@ -947,43 +947,54 @@ impl Handler {
             return error(Rcode::FORMERR);
         };
         let limits = &settings.rate_limit;
-        let Ok(slot) = ResolutionCounts::acquire(
+        // A slot for this miss, maybe taken from an older resolution, which
+        // is given up (hits never need one).
+        let slot = match ResolutionTable::acquire(
             &self.resolutions,
             limits,
             client.address,
             limits.max_resolutions,
             limits.max_resolutions_per_client,
-        ) else {
-            // Shed: no resolution slot for this miss (hits never need one).
-            return match limits.overload_action {
-                OverloadAction::Servfail => {
-                    counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
-                    let mut response = error_response(packet, Rcode::SERVFAIL, settings);
-                    self.finish_error(
-                        packet,
-                        &mut response,
-                        client,
-                        transport,
-                        Rcode::SERVFAIL,
-                        settings,
-                        started,
-                        Some(AbuseLimit::Overload),
-                    );
-                    Action::Owned(response)
-                }
-                OverloadAction::Drop => {
-                    counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
-                    self.observe_dropped(
-                        packet,
-                        client,
-                        transport,
-                        settings,
-                        started,
-                        AbuseLimit::Overload,
-                    );
-                    Action::Drop
-                }
-            };
+        ) {
+            Admission::Unbounded => None,
+            Admission::Admitted(slot) => Some(slot),
+            // Only exempt networks' resolutions hold the slots.
+            Admission::Shed => {
+                return match limits.overload_action {
+                    OverloadAction::Servfail => {
+                        counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
+                        let mut response = error_response(packet, Rcode::SERVFAIL, settings);
+                        hanse_wire::cookie::push_option(
+                            &mut response,
+                            EXTENDED_ERROR_OPTION,
+                            &extended_error_data(&GIVEN_UP),
+                        );
+                        self.finish_error(
+                            packet,
+                            &mut response,
+                            client,
+                            transport,
+                            Rcode::SERVFAIL,
+                            settings,
+                            started,
+                            Some(AbuseLimit::Overload),
+                        );
+                        Action::Owned(response)
+                    }
+                    OverloadAction::Drop => {
+                        counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                        self.observe_dropped(
+                            packet,
+                            client,
+                            transport,
+                            settings,
+                            started,
+                            AbuseLimit::Overload,
+                        );
+                        Action::Drop
+                    }
+                };
+            }
         };
         WorkerCounters::count(&counters.cache_misses);
         Action::Resolve(Box::new(Pending {
@@ -1009,7 +1020,7 @@ impl Handler {
             received,
             cookie: cookie.response().copied(),
             cookie_verified: cookie.verified(),
-            _slot: slot,
+            slot,
         }))
     }
 
@@ -1047,7 +1058,26 @@ impl Handler {
     /// Counts the answer and tells the observer.
     pub(crate) async fn resolve(&self, pending: &Pending, transport: Transport) -> Option<Vec<u8>> {
         let settings = self.settings.load_full();
-        let mut outcome = self.answer_pending(pending, transport, &settings).await;
+        let (mut outcome, given_up) = match &pending.slot {
+            None => (
+                self.answer_pending(pending, transport, &settings).await,
+                false,
+            ),
+            Some(slot) => {
+                // Given up for a newer query under overload: the resolution
+                // future is dropped (coalesced askers take it over).
+                tokio::select! {
+                    biased;
+                    () = slot.given_up() => {
+                        match self.give_up(pending, transport, &settings) {
+                            Some(outcome) => (outcome, true),
+                            None => return None,
+                        }
+                    }
+                    outcome = self.answer_pending(pending, transport, &settings) => (outcome, false),
+                }
+            }
+        };
         let limit = match outcome.response.as_mut() {
             Some(response) => {
                 let limit =
@@ -1058,7 +1088,8 @@ impl Handler {
                 limit
             }
             None => None,
-        };
+        }
+        .or(given_up.then_some(AbuseLimit::Overload));
         let elapsed = pending.received.elapsed();
         let counters = self.statistics.current();
         // A response that RRL held back was still resolved and composed.
@@ -1097,6 +1128,59 @@ impl Handler {
             });
         }
         outcome.response
+    }
+
+    /// The answer to a query whose resolution was given up under overload:
+    /// SERVFAIL with an Extended DNS Error, or `None` (counted and observed
+    /// here) when the overload action drops it.
+    fn give_up(
+        &self,
+        pending: &Pending,
+        transport: Transport,
+        settings: &Settings,
+    ) -> Option<Outcome> {
+        let counters = self.statistics.current();
+        counters.count_overload_given_up();
+        match settings.rate_limit.overload_action {
+            OverloadAction::Servfail => {
+                counters.count_rate_limited(RateLimitOutcome::OverloadServfail);
+                let failure = Resolution::failure(GIVEN_UP);
+                let (mut response, _) = compose(pending, &failure, settings);
+                hanse_wire::answer::patch(&mut response, pending.id, &pending.client_name, &[], 0);
+                add_cookie(&mut response, pending);
+                let (response, rcode) =
+                    fit(response, Rcode::SERVFAIL, pending, transport, settings);
+                Some(Outcome {
+                    response: Some(response),
+                    rcode,
+                    policy: None,
+                })
+            }
+            OverloadAction::Drop => {
+                counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
+                counters.count_dropped_type(pending.question.rtype);
+                if let Some(observer) = settings.observer.as_deref() {
+                    observer.observe(&QueryEvent {
+                        time: SystemTime::now(),
+                        client: pending.client,
+                        client_port: pending.client_port,
+                        transport,
+                        query_message: &pending.query_message,
+                        response_message: &[],
+                        qname_wire: &pending.client_name,
+                        qtype: pending.question.rtype,
+                        rcode: Rcode::NOERROR,
+                        dropped: true,
+                        from_cache: false,
+                        elapsed: pending.received.elapsed(),
+                        profile: profile_name(settings, pending.profile),
+                        policy: None,
+                        limit: Some(AbuseLimit::Overload),
+                    });
+                }
+                None
+            }
+        }
     }
 
     /// The work of [`Handler::resolve`].
@@ -1385,6 +1469,14 @@ fn compose(pending: &Pending, resolution: &Resolution, settings: &Settings) -> (
         .as_ref()
         .map(|error| (error.code, error.text.to_owned()));
     compose_with_error(pending, resolution, settings, error)
+}
+
+/// The data of an Extended DNS Error option (RFC 8914 §2): INFO-CODE, then
+/// EXTRA-TEXT.
+fn extended_error_data(error: &hanse_resolve::ExtendedError) -> Vec<u8> {
+    let mut data = error.code.to_be_bytes().to_vec();
+    data.extend_from_slice(error.text.as_bytes());
+    data
 }
 
 /// Composes an answer with an optional Extended DNS Error (code, EXTRA-TEXT).

@@ -188,6 +188,8 @@ pub struct WorkerCounters {
     dropped_by_policy: AtomicU64,
     /// UDP queries dropped because the worker had too many resolutions under way.
     dropped_overload: AtomicU64,
+    /// Resolutions given up under overload to make room for a newer query.
+    overload_given_up: AtomicU64,
     /// Connections closed and datagrams dropped for their PROXY header:
     /// missing or invalid from a configured proxy, or sent by another peer.
     rejected_proxy_headers: AtomicU64,
@@ -283,6 +285,11 @@ impl WorkerCounters {
     /// Counts a query dropped because the worker is overloaded.
     pub(crate) fn count_overload_drop(&self) {
         bump(&self.dropped_overload);
+    }
+
+    /// Counts a resolution given up under overload for a newer query.
+    pub(crate) fn count_overload_given_up(&self) {
+        bump(&self.overload_given_up);
     }
 
     /// Counts a connection closed for its PROXY header.
@@ -477,6 +484,7 @@ impl ServiceStatistics {
             dropped_malformed: totals.dropped,
             dropped_by_policy: self.sum(|worker| &worker.dropped_by_policy),
             dropped_overload: self.sum(|worker| &worker.dropped_overload),
+            overload_given_up: self.sum(|worker| &worker.overload_given_up),
             rejected_proxy_headers: self.sum(|worker| &worker.rejected_proxy_headers),
             dnssec_outcomes: std::array::from_fn(|slot| {
                 (
@@ -621,6 +629,10 @@ pub struct ServiceSnapshot {
     pub dropped_by_policy: u64,
     /// UDP queries dropped because a worker had too many resolutions under way.
     pub dropped_overload: u64,
+    /// Resolutions in progress given up under overload to make room for a
+    /// newer query (the oldest of the heaviest client network); their
+    /// queries are counted in `rate_limited` too.
+    pub overload_given_up: u64,
     /// Connections closed and datagrams dropped for their PROXY protocol
     /// header: missing or invalid from a configured proxy, or sent by any
     /// other peer.
