@@ -1178,9 +1178,18 @@ mod tests {
         }
         // A status without a reason reads back without one.
         let rrset = [a_record("plain.example.", 300, 1)];
-        cache.insert_signed(&rrset, &[], Trust::AnswerAuthoritative, Security::Secure, 10);
+        cache.insert_signed(
+            &rrset,
+            &[],
+            Trust::AnswerAuthoritative,
+            Security::Secure,
+            10,
+        );
         let plain = cache.get(&name("plain.example."), RType::A, 11).unwrap();
-        assert_eq!((plain.security, plain.extended_error), (Security::Secure, None));
+        assert_eq!(
+            (plain.security, plain.extended_error),
+            (Security::Secure, None)
+        );
     }
 
     #[test]
