@@ -42,4 +42,4 @@ pub use rrset::{CacheConfig, CachedRrset, NEGATIVE_TTL_WITHOUT_SOA, NegativeEntr
 pub use statistics::{
     AnswerCacheStatistics, AnswerListing, ListingKind, RrsetCacheStatistics, RrsetListing,
 };
-pub use trust::{Security, Trust};
+pub use trust::{Security, Trust, Validation};

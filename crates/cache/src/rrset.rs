@@ -45,7 +45,7 @@ use crate::memory::{PrehashedKeys, bounded_map, heap_block, table_slot, weight_o
 use crate::statistics::{
     EvictionCounter, ListingKind, RrsetCacheStatistics, RrsetListing, StripedCounter, name_matches,
 };
-use crate::trust::{Security, Trust};
+use crate::trust::{Security, Trust, Validation};
 use hanse_wire::{Class, Name, RType, Record};
 use quick_cache::Weighter;
 use quick_cache::sync::{Cache, EntryAction, EntryResult};
@@ -116,6 +116,9 @@ pub struct CachedRrset {
     pub trust: Trust,
     /// What DNSSEC validation said of it.
     pub security: Security,
+    /// For bogus data, the Extended DNS Error INFO-CODE validation gave
+    /// (see [`Validation`]).
+    pub extended_error: Option<u16>,
     /// The RRSIG records stored with it (each with the RRset's stored TTL);
     /// empty when none were stored.
     pub signatures: Vec<Record>,
@@ -137,6 +140,9 @@ pub struct NegativeEntry {
     pub ttl: u32,
     /// What DNSSEC validation said of the proof of nonexistence.
     pub security: Security,
+    /// For a bogus proof, the Extended DNS Error INFO-CODE validation gave
+    /// (see [`Validation`]).
+    pub extended_error: Option<u16>,
     /// The records of the proof stored with it (NSEC, NSEC3 and RRSIG
     /// records, each with the entry's stored TTL); empty when none were stored.
     pub proof: Vec<Record>,
@@ -160,7 +166,7 @@ const FIXED_LENGTH: usize = 12;
 /// | 4..8 | the TTL stored with, which caps the time left |
 /// | 8..10 | the type (0 for NXDOMAIN) |
 /// | 10 | flags: kind (bits 0–1), trust (bits 2–4), [`CLASS_IN`], [`HAS_SOA`] |
-/// | 11 | DNSSEC: the [`Security`] (bits 0–1), [`HAS_EXTRA`] |
+/// | 11 | DNSSEC: the [`Security`] (bits 0–1), [`HAS_EXTRA`], the bogus reason (bits 3–7, [`Validation`]) |
 /// | (4) | the payload's length, little-endian, if [`HAS_EXTRA`] |
 /// | (2) | the class, unless [`CLASS_IN`] |
 /// | 1 + n | the owner name's length and wire form, in its original case |
@@ -182,7 +188,7 @@ struct EntryHead<'a> {
     class: Class,
     kind: EntryKind,
     trust: Trust,
-    security: Security,
+    validation: Validation,
     /// Records stored after the payload (RRSIGs, NSEC, NSEC3), of any owner and type.
     extras: &'a [Record],
 }
@@ -197,6 +203,7 @@ struct EntryFields<'a> {
     class: Class,
     has_soa: bool,
     security: Security,
+    extended_error: Option<u16>,
     owner: &'a [u8],
     payload: &'a [u8],
     extras: &'a [u8],
@@ -321,7 +328,12 @@ impl StoredEntry {
         let flags_at = blob.len();
         let mut flags = head.kind.code() | trust_code(head.trust) << 2;
         blob.push(0);
-        blob.push(head.security.code() | if has_extra { HAS_EXTRA } else { 0 });
+        let validation = head.validation;
+        blob.push(
+            validation.security.code()
+                | if has_extra { HAS_EXTRA } else { 0 }
+                | validation.error_bits(),
+        );
         let payload_length_at = blob.len();
         if has_extra {
             blob.extend_from_slice(&[0; 4]);
@@ -392,6 +404,7 @@ impl StoredEntry {
             class,
             has_soa: flags & HAS_SOA != 0,
             security: Security::from_code(dnssec),
+            extended_error: Validation::error_of_bits(dnssec),
             owner,
             payload,
             extras,
@@ -634,16 +647,19 @@ impl RrsetCache {
     }
 
     /// [`RrsetCache::insert`] with the RRSIG records of the RRset and its
-    /// DNSSEC status. A live [`Security::Secure`] RRset is not replaced by
-    /// data of the same trust that is not secure.
+    /// DNSSEC status (a [`Security`], or a [`Validation`] that also keeps the
+    /// reason of a bogus status). A live [`Security::Secure`] RRset is not
+    /// replaced by data of the same trust that is not secure.
     pub fn insert_signed(
         &self,
         records: &[Record],
         signatures: &[Record],
         trust: Trust,
-        security: Security,
+        validation: impl Into<Validation>,
         now: u32,
     ) -> bool {
+        let validation = validation.into();
+        let security = validation.security;
         let Some(first) = records.first() else {
             return false;
         };
@@ -680,7 +696,7 @@ impl RrsetCache {
             class: first.class,
             kind: EntryKind::Rrset,
             trust,
-            security,
+            validation,
             extras: signatures,
         };
         let stored = StoredEntry::encode(&head, payload_length, |blob| {
@@ -749,6 +765,7 @@ impl RrsetCache {
                     ttl: fields.remaining(now)?,
                     trust: fields.trust,
                     security: fields.security,
+                    extended_error: fields.extended_error,
                     signatures: fields.extras()?,
                 })
             });
@@ -776,6 +793,7 @@ impl RrsetCache {
             ttl: fields.remaining(now).unwrap_or(0),
             trust: fields.trust,
             security: fields.security,
+            extended_error: fields.extended_error,
             signatures: fields.extras()?,
         })
     }
@@ -812,7 +830,8 @@ impl RrsetCache {
     }
 
     /// [`RrsetCache::insert_negative`] with the records of the proof of
-    /// nonexistence (NSEC, NSEC3, RRSIGs, the SOA's RRSIG) and its DNSSEC status.
+    /// nonexistence (NSEC, NSEC3, RRSIGs, the SOA's RRSIG) and its DNSSEC
+    /// status (a [`Security`], or a [`Validation`] with a bogus reason).
     #[allow(clippy::too_many_arguments)]
     pub fn insert_negative_signed(
         &self,
@@ -821,9 +840,10 @@ impl RrsetCache {
         soa: Option<Record>,
         rcode_nxdomain: bool,
         proof: &[Record],
-        security: Security,
+        validation: impl Into<Validation>,
         now: u32,
     ) {
+        let validation = validation.into();
         let (rtype, kind) = match (rcode_nxdomain, rtype) {
             (true, _) => (RType(0), EntryKind::NameError),
             (false, Some(rtype)) => (rtype, EntryKind::NoData),
@@ -855,7 +875,7 @@ impl RrsetCache {
             class,
             kind,
             trust: Trust::Additional,
-            security,
+            validation,
             extras: proof,
         };
         let stored = StoredEntry::encode(&head, payload_length, |blob| match &soa {
@@ -886,6 +906,7 @@ impl RrsetCache {
             soa: fields.soa(),
             ttl: fields.remaining(now)?,
             security: fields.security,
+            extended_error: fields.extended_error,
             proof: fields.extras()?,
         };
         self.counters.negative_hits.increment();
@@ -908,7 +929,7 @@ impl RrsetCache {
             class: Class::IN,
             kind: EntryKind::Failure,
             trust: Trust::Additional,
-            security: Security::Indeterminate,
+            validation: Validation::default(),
             extras: &[],
         };
         let stored = StoredEntry::encode(&head, 0, |_| Some(false));
@@ -1122,6 +1143,55 @@ mod tests {
             max_bytes: 1 << 20,
             ..CacheConfig::default()
         })
+    }
+
+    #[test]
+    fn the_reason_of_a_bogus_status_is_kept() {
+        let cache = cache();
+        let expired = Validation {
+            security: Security::Bogus,
+            extended_error: Some(7),
+        };
+        let rrset = [a_record("www.example.", 300, 1)];
+        assert!(cache.insert_signed(&rrset, &[], Trust::AnswerAuthoritative, expired, 10));
+        let cached = cache.get(&name("www.example."), RType::A, 11).unwrap();
+        assert_eq!(cached.security, Security::Bogus);
+        assert_eq!(cached.extended_error, Some(7));
+        // INFO-CODE 0 (Other) is a code too; one above the stored range is dropped.
+        for (code, kept) in [(0, Some(0)), (30, Some(30)), (31, None), (u16::MAX, None)] {
+            let validation = Validation {
+                security: Security::Bogus,
+                extended_error: Some(code),
+            };
+            cache.insert_negative_signed(
+                &name("gone.example."),
+                Some(RType::A),
+                Some(soa_record("example.", 300, 60)),
+                false,
+                &[],
+                validation,
+                10,
+            );
+            let negative = cache
+                .get_negative(&name("gone.example."), RType::A, 11)
+                .unwrap();
+            assert_eq!(negative.security, Security::Bogus, "code {code}");
+            assert_eq!(negative.extended_error, kept, "code {code}");
+        }
+        // A status without a reason reads back without one.
+        let rrset = [a_record("plain.example.", 300, 1)];
+        cache.insert_signed(
+            &rrset,
+            &[],
+            Trust::AnswerAuthoritative,
+            Security::Secure,
+            10,
+        );
+        let plain = cache.get(&name("plain.example."), RType::A, 11).unwrap();
+        assert_eq!(
+            (plain.security, plain.extended_error),
+            (Security::Secure, None)
+        );
     }
 
     #[test]

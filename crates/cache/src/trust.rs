@@ -46,6 +46,50 @@ pub enum Security {
     Secure,
 }
 
+/// The DNSSEC status to store with an entry, and for bogus data the
+/// Extended DNS Error (RFC 8914) INFO-CODE that said why, so that an answer
+/// from the cache reports the same reason as the validation did.
+///
+/// A [`Security`] converts into it without a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Validation {
+    /// The status.
+    pub security: Security,
+    /// The INFO-CODE of the failure, for [`Security::Bogus`]. Codes above
+    /// [`Validation::MAX_STORED_CODE`] are not stored (read back as `None`).
+    pub extended_error: Option<u16>,
+}
+
+impl Validation {
+    /// The largest INFO-CODE an entry keeps (five bits of the entry's DNSSEC byte).
+    pub const MAX_STORED_CODE: u16 = 30;
+
+    /// The bits 3 to 7 of an entry's DNSSEC byte: the INFO-CODE plus one, 0 for none.
+    pub(crate) fn error_bits(self) -> u8 {
+        match self.extended_error {
+            Some(code) if code <= Validation::MAX_STORED_CODE => ((code + 1) as u8) << 3,
+            _ => 0,
+        }
+    }
+
+    /// The INFO-CODE of the bits [`Validation::error_bits`] wrote.
+    pub(crate) fn error_of_bits(byte: u8) -> Option<u16> {
+        match byte >> 3 {
+            0 => None,
+            stored => Some(u16::from(stored) - 1),
+        }
+    }
+}
+
+impl From<Security> for Validation {
+    fn from(security: Security) -> Validation {
+        Validation {
+            security,
+            extended_error: None,
+        }
+    }
+}
+
 impl Security {
     /// The number stored in a cache entry.
     pub(crate) fn code(self) -> u8 {

@@ -349,6 +349,7 @@ fn validation_of_a_signed_hierarchy() {
             reason,
             &answer,
         );
+        let answer_without_cd = answer;
         let step = format!("bogus {name} A with DO and CD");
         let answer = hanse.ask(&name, RType::A, DO_CD);
         findings.check(&step, answer.rcode() == Rcode::NOERROR, "NOERROR", &answer);
@@ -359,6 +360,20 @@ fn validation_of_a_signed_hierarchy() {
             &answer,
         );
         findings.check(&step, !answer.header.authentic_data, "no AD", &answer);
+        // Asked again, the bogus data comes from the RRset cache: the same
+        // reason. The flags differ from the first query's (AD instead of
+        // DO), so the answer cache, which keeps the first SERVFAIL for
+        // `servfail_ttl`, cannot answer it.
+        let first_codes = ede_codes(&answer_without_cd);
+        let step = format!("bogus {name} A with AD, again (from the RRset cache)");
+        let again = hanse.ask(&name, RType::A, AD_ONLY);
+        findings.check(&step, again.rcode() == Rcode::SERVFAIL, "SERVFAIL", &again);
+        findings.check(
+            &step,
+            ede_codes(&again) == first_codes,
+            &format!("the EDE codes of the first answer, {first_codes:?}"),
+            &again,
+        );
     }
 
     // A wildcard answer, its expansion proved by NSEC.

@@ -651,12 +651,7 @@ impl<T: Transport> Task<'_, T> {
             });
         if refreshing {
             self.refresh = None;
-        } else if let Some((step, security)) = self.answer_from_cache(name, rtype) {
-            let verdict = if security == Security::Bogus {
-                Verdict::bogus(ExtendedError::DNSSEC_BOGUS)
-            } else {
-                Verdict::of(security)
-            };
+        } else if let Some((step, verdict)) = self.answer_from_cache(name, rtype) {
             if !matches!(step, Step::Failure(_)) {
                 self.note(&verdict);
             }
@@ -669,13 +664,14 @@ impl<T: Transport> Task<'_, T> {
     }
 
     /// Answers from the RRset cache if it can, with the DNSSEC status of
-    /// what it used.
-    fn answer_from_cache(&self, name: &Name, rtype: RType) -> Option<(Step, Security)> {
+    /// what it used (for bogus data, the reason validation gave when it was
+    /// stored).
+    fn answer_from_cache(&self, name: &Name, rtype: RType) -> Option<(Step, Verdict)> {
         let step = self.cached_step(name, rtype)?;
         Some(step)
     }
 
-    fn cached_step(&self, name: &Name, rtype: RType) -> Option<(Step, Security)> {
+    fn cached_step(&self, name: &Name, rtype: RType) -> Option<(Step, Verdict)> {
         let now = self.now();
         let cache = self.cache();
         // Glue and referral NS RRsets guide iteration but are never answers
@@ -692,7 +688,8 @@ impl<T: Transport> Task<'_, T> {
             }
             let mut records = with_ttl(&cached.records, cached.ttl);
             records.extend(with_ttl(&cached.signatures, cached.ttl));
-            return Some((Step::Answer(records), cached.security));
+            let verdict = Verdict::of_cached(cached.security, cached.extended_error);
+            return Some((Step::Answer(records), verdict));
         }
         if rtype != RType::CNAME
             && let Some(cached) = cache
@@ -702,10 +699,11 @@ impl<T: Transport> Task<'_, T> {
             let mut records = with_ttl(&cached.records, cached.ttl);
             let target = records.first()?.target_name()?;
             records.extend(with_ttl(&cached.signatures, cached.ttl));
-            return Some((Step::Alias { records, target }, cached.security));
+            let verdict = Verdict::of_cached(cached.security, cached.extended_error);
+            return Some((Step::Alias { records, target }, verdict));
         }
         if let Some(negative) = cache.get_negative(name, rtype, now) {
-            let security = negative.security;
+            let verdict = Verdict::of_cached(negative.security, negative.extended_error);
             let nxdomain = negative.nxdomain;
             let authorities = negative_authorities(negative);
             let step = if nxdomain {
@@ -713,12 +711,12 @@ impl<T: Transport> Task<'_, T> {
             } else {
                 Step::NoData(authorities)
             };
-            return Some((step, security));
+            return Some((step, verdict));
         }
         if cache.get_failure(name, rtype, now) {
             return Some((
                 Step::Failure(ExtendedError::CACHED_FAILURE),
-                Security::Indeterminate,
+                Verdict::of(Security::Indeterminate),
             ));
         }
         // A cached DNAME or NXDOMAIN at an ancestor decides for the whole subtree
@@ -728,7 +726,7 @@ impl<T: Transport> Task<'_, T> {
             if let Some(cached) = cache.get(&owner, RType::DNAME, now) {
                 let records = with_ttl(&cached.records, cached.ttl);
                 let signatures = with_ttl(&cached.signatures, cached.ttl);
-                let security = cached.security;
+                let security = Verdict::of_cached(cached.security, cached.extended_error);
                 let dname = records.first()?;
                 let replacement = dname.target_name()?;
                 let target = match name.replace_suffix(&owner, &replacement) {
@@ -741,7 +739,7 @@ impl<T: Transport> Task<'_, T> {
                     None => {
                         return Some((
                             Step::Failure(ExtendedError::INVALID_DATA),
-                            Security::Indeterminate,
+                            Verdict::of(Security::Indeterminate),
                         ));
                     }
                 };
@@ -754,8 +752,8 @@ impl<T: Transport> Task<'_, T> {
             if let Some(negative) = cache.get_negative(&owner, rtype, now)
                 && negative.nxdomain
             {
-                let security = negative.security;
-                return Some((Step::NxDomain(negative_authorities(negative)), security));
+                let verdict = Verdict::of_cached(negative.security, negative.extended_error);
+                return Some((Step::NxDomain(negative_authorities(negative)), verdict));
             }
             ancestor = owner.parent();
         }
@@ -910,8 +908,13 @@ impl<T: Transport> Task<'_, T> {
                 let mut extras = signatures;
                 extras.extend(checked.proof);
                 let now = self.now();
-                self.cache()
-                    .insert_signed(&capped, &extras, trust, checked.verdict.security, now);
+                self.cache().insert_signed(
+                    &capped,
+                    &extras,
+                    trust,
+                    checked.verdict.validation(),
+                    now,
+                );
                 if let Some(cached) = self.cache().get(&owner, rtype, now)
                     && cached.security == checked.verdict.security
                 {
@@ -1050,7 +1053,7 @@ impl<T: Transport> Task<'_, T> {
             Some(stored_soa),
             nxdomain,
             &proof,
-            verdict.security,
+            verdict.validation(),
             now,
         );
         let lookup_type = rtype.unwrap_or(RType::A);

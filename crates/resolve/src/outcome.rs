@@ -105,6 +105,22 @@ impl ExtendedError {
         }
     }
 
+    /// The constant of a DNSSEC failure's INFO-CODE, as the cache keeps it
+    /// with bogus data: 7, 8, 9 and 10 by name, any other with its code and
+    /// the text of 6 (DNSSEC Bogus).
+    pub fn of_bogus_code(code: u16) -> ExtendedError {
+        match code {
+            7 => ExtendedError::SIGNATURE_EXPIRED,
+            8 => ExtendedError::SIGNATURE_NOT_YET_VALID,
+            9 => ExtendedError::DNSKEY_MISSING,
+            10 => ExtendedError::RRSIGS_MISSING,
+            code => ExtendedError {
+                code,
+                text: ExtendedError::DNSSEC_BOGUS.text,
+            },
+        }
+    }
+
     /// 0: Other, recently failed; answered from the SERVFAIL cache.
     pub const CACHED_FAILURE: ExtendedError = ExtendedError {
         code: 0,

@@ -33,17 +33,18 @@
 //!   cached).
 //! - A proven absence of DS is not checked for the NS bit of the proving
 //!   record, except when looking for an insecure delegation below a zone.
-//! - No aggressive use of NSEC (RFC 8198). RFC 5011 updates are driven
-//!   from outside (the binary); here they are only the trust anchors of
+//! - No aggressive use of NSEC (RFC 8198). RFC 5011 updates are driven from outside (the
+//!   binary); here they are only the trust anchors of
 //!   [`crate::RuntimeTrust`], which replace the configured ones.
-//! - Bogus data is kept for at most `bogus_ttl` seconds with its status, for
-//!   clients that set CD; the specific Extended DNS Error is not kept with
-//!   it (a cached bogus answer reports 6, DNSSEC Bogus).
+//! - Bogus data is kept for at most `bogus_ttl` seconds with its status and
+//!   the INFO-CODE of its Extended DNS Error, for clients that set CD; an
+//!   answer from it reports the same code, though not the EXTRA-TEXT of the
+//!   variants of code 6 (proof of nonexistence, budget): "DNSSEC bogus".
 
 use crate::iterate::{MAX_BOGUS_RETRIES, Task};
 use crate::outcome::ExtendedError;
 use crate::transport::Transport;
-use hanse_cache::{Security, Trust};
+use hanse_cache::{Security, Trust, Validation};
 use hanse_dnssec::ds::is_supported_digest;
 use hanse_dnssec::{
     BogusReason, Denial, Dnskey, Ds, Nsec, Nsec3, Rrsig, VerifyError, ds_matches, nsec, nsec3,
@@ -95,6 +96,29 @@ impl Verdict {
         Verdict {
             security: Security::Bogus,
             error: Some(error),
+        }
+    }
+
+    /// The status of cached data: for bogus data the reason stored with it,
+    /// or 6 (DNSSEC Bogus) when none was.
+    pub(crate) fn of_cached(security: Security, extended_error: Option<u16>) -> Verdict {
+        if security != Security::Bogus {
+            return Verdict::of(security);
+        }
+        Verdict::bogus(
+            extended_error.map_or(ExtendedError::DNSSEC_BOGUS, ExtendedError::of_bogus_code),
+        )
+    }
+
+    /// What the cache keeps of the verdict: the status and, when bogus, the
+    /// INFO-CODE of the reason.
+    pub(crate) fn validation(&self) -> Validation {
+        Validation {
+            security: self.security,
+            extended_error: match self.security {
+                Security::Bogus => self.error.as_ref().map(|error| error.code),
+                _ => None,
+            },
         }
     }
 
