@@ -668,13 +668,17 @@ mod tests {
         let (lower_key, lower_answer) = stored_answer("www.example.com.", 0);
         assert_eq!(key.as_bytes(), lower_key.as_bytes());
         cache.insert(key.as_bytes(), answer.clone());
-        let found = cache.get(lower_key.as_bytes(), 1).expect("found in any case");
+        let found = cache
+            .get(lower_key.as_bytes(), 1)
+            .expect("found in any case");
         assert_eq!(found, answer);
         let mut buffer = [0u8; 512];
         let client = name("www.example.com.");
         let response = found.write_to(&mut buffer, 7, client.as_wire(), 1).unwrap();
         assert_eq!(
-            Message::parse(response).unwrap().questions[0].name.as_wire(),
+            Message::parse(response).unwrap().questions[0]
+                .name
+                .as_wire(),
             client.as_wire()
         );
         // Stored in lower case, found through the plain comparison.
