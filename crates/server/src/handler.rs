@@ -432,7 +432,7 @@ impl Handler {
         }
         if header.opcode == Opcode::NOTIFY.0 {
             // Before the access list: the receiver checks the source.
-            return Action::Owned(self.notify(packet, client, &settings));
+            return Action::Owned(self.notify(packet, client, settings));
         }
         // A primary answers the SOA of its served zones itself (a
         // secondary asks before it transfers); one branch when not serving.
@@ -470,7 +470,7 @@ impl Handler {
                 }
                 LimitAction::Refuse => {
                     counters.count_rate_limited(RateLimitOutcome::ClientRefuse);
-                    let response = error_response(packet, Rcode::REFUSED, &settings);
+                    let response = error_response(packet, Rcode::REFUSED, settings);
                     self.finish_error(
                         packet,
                         &response,
@@ -481,7 +481,7 @@ impl Handler {
                         },
                         transport,
                         Rcode::REFUSED,
-                        &settings,
+                        settings,
                         started,
                     );
                     Action::Owned(response)
@@ -491,12 +491,12 @@ impl Handler {
         if !settings.access.allows(client) {
             // Transfers have their own access list.
             if transport == Transport::Udp
-                && let Some(reply) = self.transfer_over_udp(packet, client, &settings)
+                && let Some(reply) = self.transfer_over_udp(packet, client, settings)
             {
                 return Action::Owned(reply);
             }
             WorkerCounters::count(&counters.refused);
-            let response = error_response(packet, Rcode::REFUSED, &settings);
+            let response = error_response(packet, Rcode::REFUSED, settings);
             self.finish_error(
                 packet,
                 &response,
@@ -507,7 +507,7 @@ impl Handler {
                 },
                 transport,
                 Rcode::REFUSED,
-                &settings,
+                settings,
                 started,
             );
             return Action::Owned(response);
@@ -531,7 +531,7 @@ impl Handler {
                 return self.error_action(
                     packet,
                     Rcode::FORMERR,
-                    &settings,
+                    settings,
                     client,
                     transport,
                     started,
@@ -541,7 +541,7 @@ impl Handler {
                 response,
                 verified: false,
             } if settings.cookies.require && transport.is_datagram() => {
-                let mut reply = error_response(packet, Rcode::BADCOOKIE, &settings);
+                let mut reply = error_response(packet, Rcode::BADCOOKIE, settings);
                 hanse_wire::cookie::push_option(&mut reply, COOKIE_OPTION, &response);
                 self.finish_error(
                     packet,
@@ -549,7 +549,7 @@ impl Handler {
                     client,
                     transport,
                     Rcode::BADCOOKIE,
-                    &settings,
+                    settings,
                     started,
                 );
                 return Action::Owned(reply);
@@ -557,7 +557,7 @@ impl Handler {
             QueryCookie::Absent if settings.cookies.require && transport.is_datagram() => {
                 // Nothing to send a cookie back with: an empty truncated
                 // response sends the client to TCP.
-                let mut reply = error_response(packet, Rcode::NOERROR, &settings);
+                let mut reply = error_response(packet, Rcode::NOERROR, settings);
                 if let Some(flags) = reply.get_mut(2) {
                     *flags |= 0x02;
                 }
@@ -567,7 +567,7 @@ impl Handler {
                     client,
                     transport,
                     Rcode::NOERROR,
-                    &settings,
+                    settings,
                     started,
                 );
                 return Action::Owned(reply);
@@ -578,7 +578,7 @@ impl Handler {
             packet,
             &header,
             transport,
-            &settings,
+            settings,
             client,
             cookie.response(),
             started,
@@ -586,7 +586,7 @@ impl Handler {
         ) {
             return Action::Reply(reply);
         }
-        self.slow_path(packet, &settings, client, cookie, transport, started)
+        self.slow_path(packet, settings, client, cookie, transport, started)
     }
 
     /// The answer of the transfer provider to an AXFR or IXFR query over
