@@ -224,7 +224,7 @@ impl StoredAnswer {
             return None;
         }
         let stored_name = wire.get(HEADER_LENGTH..HEADER_LENGTH + question_name.len())?;
-        if !stored_name.eq_ignore_ascii_case(question_name) {
+        if stored_name != question_name && !stored_name.eq_ignore_ascii_case(question_name) {
             return None;
         }
         let response = buffer.get_mut(..length)?;
@@ -356,10 +356,14 @@ fn key_from_question(key: &[u8], wire: &[u8]) -> Option<u8> {
     let name_length = key.len().checked_sub(KEY_TAIL_LENGTH)?;
     let question = wire.get(HEADER_LENGTH..HEADER_LENGTH + name_length + 4)?;
     let (name, type_and_class) = question.split_at(name_length);
-    let same_name = name
-        .iter()
-        .zip(&key[..name_length])
-        .all(|(stored, given)| stored.to_ascii_lowercase() == *given);
+    let given = &key[..name_length];
+    // Most names are stored in lower case already: one comparison of the
+    // slices settles those; the byte-by-byte loop only runs for the rest.
+    let same_name = name == given
+        || name
+            .iter()
+            .zip(given)
+            .all(|(stored, given)| stored.to_ascii_lowercase() == *given);
     (same_name && type_and_class == &key[name_length..name_length + 4])
         .then_some(key[name_length + 4])
 }
@@ -655,6 +659,33 @@ mod tests {
             .write_to(&mut buffer, 1, client.as_wire(), 1000)
             .unwrap();
         assert_eq!(Message::parse(again).unwrap().answers[0].ttl, 300);
+    }
+
+    #[test]
+    fn answers_stored_in_mixed_case_are_found_by_their_lower_case_key() {
+        let cache = AnswerCache::new(1 << 20);
+        let (key, answer) = stored_answer("WwW.Example.COM.", 0);
+        let (lower_key, lower_answer) = stored_answer("www.example.com.", 0);
+        assert_eq!(key.as_bytes(), lower_key.as_bytes());
+        cache.insert(key.as_bytes(), answer.clone());
+        let found = cache
+            .get(lower_key.as_bytes(), 1)
+            .expect("found in any case");
+        assert_eq!(found, answer);
+        let mut buffer = [0u8; 512];
+        let client = name("www.example.com.");
+        let response = found.write_to(&mut buffer, 7, client.as_wire(), 1).unwrap();
+        assert_eq!(
+            Message::parse(response).unwrap().questions[0]
+                .name
+                .as_wire(),
+            client.as_wire()
+        );
+        // Stored in lower case, found through the plain comparison.
+        cache.insert(lower_key.as_bytes(), lower_answer.clone());
+        assert_eq!(cache.get(key.as_bytes(), 1), Some(lower_answer));
+        let (other_key, _) = stored_answer("www.example.org.", 0);
+        assert!(cache.get(other_key.as_bytes(), 1).is_none());
     }
 
     #[test]

@@ -51,7 +51,8 @@ impl Hash for Question {
     }
 }
 
-type Table = HashMap<Question, Waiters>;
+/// Seeded (foldhash, like the caches' keys): the names come from clients.
+type Table = HashMap<Question, Waiters, foldhash::fast::RandomState>;
 
 /// The table of resolutions in flight.
 #[derive(Default)]

@@ -17,8 +17,9 @@
 //! - The zone is the delegation the resolver queries: queries for names
 //!   below a zone cut not yet known count against the parent zone.
 
+use foldhash::fast::RandomState;
 use hanse_wire::Name;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -62,7 +63,7 @@ impl Drop for Permit<'_> {
 impl Outstanding {
     pub(crate) fn new() -> Outstanding {
         Outstanding {
-            seed: RandomState::new(),
+            seed: RandomState::default(),
             zones: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
             servers: (0..SLOTS).map(|_| AtomicU32::new(0)).collect(),
         }
@@ -83,11 +84,7 @@ impl Outstanding {
             server: None,
         };
         if zone_cap != 0 {
-            let mut hasher = self.seed.build_hasher();
-            for label in zone.as_wire() {
-                hasher.write_u8(label.to_ascii_lowercase());
-            }
-            let slot = slot_of(hasher.finish());
+            let slot = self.zone_slot(zone);
             if !take(&self.zones[slot], zone_cap) {
                 return Err(Busy::Zone);
             }
@@ -113,11 +110,21 @@ impl Outstanding {
     /// The queries outstanding now for `zone` (and any zone sharing its slot).
     #[cfg(test)]
     fn zone_count(&self, zone: &Name) -> u32 {
+        self.zones[self.zone_slot(zone)].load(Ordering::Acquire)
+    }
+
+    /// The slot of `zone` (in any case) in the zone table: the seeded hash
+    /// of its lower-cased wire form, fed to the hasher 64 octets at a time.
+    fn zone_slot(&self, zone: &Name) -> usize {
         let mut hasher = self.seed.build_hasher();
-        for label in zone.as_wire() {
-            hasher.write_u8(label.to_ascii_lowercase());
+        let mut buffer = [0u8; 64];
+        for chunk in zone.as_wire().chunks(buffer.len()) {
+            let folded = &mut buffer[..chunk.len()];
+            folded.copy_from_slice(chunk);
+            folded.make_ascii_lowercase();
+            hasher.write(folded);
         }
-        self.zones[slot_of(hasher.finish())].load(Ordering::Acquire)
+        slot_of(hasher.finish())
     }
 }
 

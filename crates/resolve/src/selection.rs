@@ -28,14 +28,18 @@ struct ServerStats {
     edns_confirmed: bool,
 }
 
+/// The statistics per server address, in a map with a seeded hash that is
+/// cheaper per lookup than the standard library's SipHash.
+type ServerTable = HashMap<SocketAddr, ServerStats, foldhash::fast::RandomState>;
+
 /// Shared statistics of upstream servers.
 #[derive(Debug, Default)]
 pub(crate) struct ServerSelection {
-    stats: Mutex<HashMap<SocketAddr, ServerStats>>,
+    stats: Mutex<ServerTable>,
 }
 
 /// The statistics of `server`, made with a small random RTT estimate if new.
-fn entry(stats: &mut HashMap<SocketAddr, ServerStats>, server: SocketAddr) -> &mut ServerStats {
+fn entry(stats: &mut ServerTable, server: SocketAddr) -> &mut ServerStats {
     if stats.len() >= MAX_SERVERS && !stats.contains_key(&server) {
         stats.clear();
     }

@@ -235,7 +235,7 @@ pub struct UpstreamStatistics {
 /// The bounded table of per-server rows.
 #[derive(Debug, Default)]
 struct ServerTable {
-    rows: HashMap<SocketAddr, ServerStatistics>,
+    rows: HashMap<SocketAddr, ServerStatistics, foldhash::fast::RandomState>,
     other: ServerStatistics,
 }
 

@@ -550,11 +550,15 @@ impl Transport for NetworkTransport {
     }
 
     async fn exchange(&self, query: UpstreamQuery<'_>) -> Result<Vec<u8>, TransportError> {
+        // The UDP exchange, by far the most common, is kept in the caller's
+        // future; TCP and the encrypted transports (connection set-up, TLS,
+        // HTTP/2) have much larger states and live on the heap, so that every
+        // resolution does not carry (and move) room for them.
         match query.protocol {
             Protocol::Udp => exchange_udp(query, &self.cookies).await,
-            Protocol::Tcp => exchange_tcp(query, &self.cookies).await,
+            Protocol::Tcp => Box::pin(exchange_tcp(query, &self.cookies)).await,
             Protocol::Tls | Protocol::Https => match query.encryption {
-                Some(upstream) => self.connections.exchange(query, upstream).await,
+                Some(upstream) => Box::pin(self.connections.exchange(query, upstream)).await,
                 None => Err(TransportError::Network),
             },
         }

@@ -19,6 +19,7 @@
 //! - Runs until the process is ended by a signal.
 
 use crate::listener::bind_udp;
+use crate::udp::DATAGRAMS_BEFORE_YIELD;
 use std::net::SocketAddr;
 
 /// The length of a DNS message header (RFC 1035 §4.1.1).
@@ -102,15 +103,32 @@ pub fn serve_floor(listen: SocketAddr, threads: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The loop of one worker, shaped like the service's UDP loop: receive,
-/// write the answer into a buffer owned by the loop, try to send it at once.
+/// The loop of one worker, shaped like the service's UDP loop: take a
+/// queued datagram at once (waiting for readiness only when the socket is
+/// empty, yielding every [`DATAGRAMS_BEFORE_YIELD`] datagrams), write the
+/// answer into a buffer owned by the loop, try to send it at once.
 async fn answer_loop(socket: std::net::UdpSocket) -> std::io::Result<()> {
     let socket = tokio::net::UdpSocket::from_std(socket)?;
     let mut receive_buffer = vec![0u8; 65535];
     let mut send_buffer = vec![0u8; 65535];
+    let mut received_in_a_row = 0u32;
     loop {
-        let Ok((length, client)) = socket.recv_from(&mut receive_buffer).await else {
-            continue;
+        let (length, client) = match socket.try_recv_from(&mut receive_buffer) {
+            Ok(received) => {
+                received_in_a_row += 1;
+                if received_in_a_row >= DATAGRAMS_BEFORE_YIELD {
+                    received_in_a_row = 0;
+                    tokio::task::yield_now().await;
+                }
+                received
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                received_in_a_row = 0;
+                // A readiness error is the socket's: the next receive reports it.
+                let _ = socket.readable().await;
+                continue;
+            }
+            Err(_) => continue,
         };
         if let Some(reply) = canned_answer(&receive_buffer[..length], &mut send_buffer) {
             let _ = socket.try_send_to(reply, client);

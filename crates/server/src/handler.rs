@@ -365,7 +365,17 @@ impl Handler {
         crate::listener::FlushCounts { rrsets, answers }
     }
 
-    /// Handles a UDP datagram from `client` (a cache hit is written into
+    /// A per-worker view of the settings in force: its `load` is one
+    /// atomic load while they are unchanged, and picks up a swap on the
+    /// next call after it (cheaper per datagram than a guarded load).
+    pub(crate) fn settings_cache(
+        &self,
+    ) -> arc_swap::Cache<&arc_swap::ArcSwap<Settings>, Arc<Settings>> {
+        arc_swap::Cache::new(&self.settings)
+    }
+
+    /// Handles a UDP datagram from `client` under `settings` (from
+    /// [`Handler::settings_cache`]; a cache hit is written into
     /// `buffer`). The response has passed response-rate limiting: it may
     /// be truncated, or the action `Drop` or an empty `Owned`.
     pub(crate) fn handle_datagram<'b>(
@@ -373,6 +383,7 @@ impl Handler {
         packet: &[u8],
         client: SocketAddr,
         buffer: &'b mut [u8],
+        settings: &Settings,
     ) -> Action<'b> {
         self.handle_checked(
             packet,
@@ -380,6 +391,7 @@ impl Handler {
             ClientNames::default(),
             Transport::Udp,
             buffer,
+            settings,
         )
     }
 
@@ -393,7 +405,8 @@ impl Handler {
         transport: Transport,
         buffer: &'b mut [u8],
     ) -> Action<'b> {
-        self.handle_checked(packet, client, names, transport, buffer)
+        let settings = self.settings.load();
+        self.handle_checked(packet, client, names, transport, buffer, &settings)
     }
 
     /// The work of [`Handler::handle_datagram`] and [`Handler::handle_named`].
@@ -404,6 +417,7 @@ impl Handler {
         names: ClientNames<'_>,
         transport: Transport,
         buffer: &'b mut [u8],
+        settings: &Settings,
     ) -> Action<'b> {
         let client_port = client.port();
         let client = client.ip();
@@ -417,10 +431,9 @@ impl Handler {
             WorkerCounters::count(&counters.dropped);
             return Action::Drop;
         }
-        let settings = self.settings.load();
         if header.opcode == Opcode::NOTIFY.0 {
             // Before the access list: the receiver checks the source.
-            let mut reply = self.notify(packet, client, &settings);
+            let mut reply = self.notify(packet, client, settings);
             self.limit_owned(transport, false, client, &mut reply);
             return Action::Owned(reply);
         }
@@ -443,9 +456,12 @@ impl Handler {
         };
         let verified = cookie.verified();
         // A client that proved its address with a server cookie is not
-        // rate limited (RFC 7873 §5.2.3).
+        // rate limited (RFC 7873 §5.2.3). The exempt networks are checked
+        // before the clock is read: most queries of a loopback or LAN set-up
+        // never need it.
         if !verified
             && settings.rate_limit.queries_per_second != 0
+            && !settings.rate_limit.exempt.allows(client)
             && self
                 .limiter
                 .check_query(&settings.rate_limit, client, self.milliseconds())
@@ -464,7 +480,7 @@ impl Handler {
                         packet,
                         limited,
                         transport,
-                        &settings,
+                        settings,
                         started,
                         AbuseLimit::ClientRate,
                     );
@@ -472,14 +488,14 @@ impl Handler {
                 }
                 LimitAction::Refuse => {
                     counters.count_rate_limited(RateLimitOutcome::ClientRefuse);
-                    let mut response = error_response(packet, Rcode::REFUSED, &settings);
+                    let mut response = error_response(packet, Rcode::REFUSED, settings);
                     self.finish_error(
                         packet,
                         &mut response,
                         limited,
                         transport,
                         Rcode::REFUSED,
-                        &settings,
+                        settings,
                         started,
                         Some(AbuseLimit::ClientRate),
                     );
@@ -490,13 +506,13 @@ impl Handler {
         if !settings.access.allows(client) {
             // Transfers have their own access list.
             if transport == Transport::Udp
-                && let Some(mut reply) = self.transfer_over_udp(packet, client, &settings)
+                && let Some(mut reply) = self.transfer_over_udp(packet, client, settings)
             {
                 self.limit_owned(transport, verified, client, &mut reply);
                 return Action::Owned(reply);
             }
             WorkerCounters::count(&counters.refused);
-            let mut response = error_response(packet, Rcode::REFUSED, &settings);
+            let mut response = error_response(packet, Rcode::REFUSED, settings);
             self.finish_error(
                 packet,
                 &mut response,
@@ -508,7 +524,7 @@ impl Handler {
                 },
                 transport,
                 Rcode::REFUSED,
-                &settings,
+                settings,
                 started,
                 None,
             );
@@ -534,7 +550,7 @@ impl Handler {
                 return self.error_action(
                     packet,
                     Rcode::FORMERR,
-                    &settings,
+                    settings,
                     client,
                     transport,
                     started,
@@ -544,7 +560,7 @@ impl Handler {
                 response,
                 verified: false,
             } if settings.cookies.require && transport.is_datagram() => {
-                let mut reply = error_response(packet, Rcode::BADCOOKIE, &settings);
+                let mut reply = error_response(packet, Rcode::BADCOOKIE, settings);
                 hanse_wire::cookie::push_option(&mut reply, COOKIE_OPTION, &response);
                 self.finish_error(
                     packet,
@@ -552,7 +568,7 @@ impl Handler {
                     client,
                     transport,
                     Rcode::BADCOOKIE,
-                    &settings,
+                    settings,
                     started,
                     None,
                 );
@@ -561,7 +577,7 @@ impl Handler {
             QueryCookie::Absent if settings.cookies.require && transport.is_datagram() => {
                 // Nothing to send a cookie back with: an empty truncated
                 // response sends the client to TCP.
-                let mut reply = error_response(packet, Rcode::NOERROR, &settings);
+                let mut reply = error_response(packet, Rcode::NOERROR, settings);
                 if let Some(flags) = reply.get_mut(2) {
                     *flags |= 0x02;
                 }
@@ -571,7 +587,7 @@ impl Handler {
                     client,
                     transport,
                     Rcode::NOERROR,
-                    &settings,
+                    settings,
                     started,
                     None,
                 );
@@ -583,7 +599,7 @@ impl Handler {
             packet,
             &header,
             transport,
-            &settings,
+            settings,
             client,
             cookie.response(),
             started,
@@ -591,7 +607,7 @@ impl Handler {
         ) {
             return action;
         }
-        self.slow_path(packet, &settings, client, cookie, transport, started)
+        self.slow_path(packet, settings, client, cookie, transport, started)
     }
 
     /// The answer of the transfer provider to an AXFR or IXFR query over

@@ -20,6 +20,10 @@ use tokio::sync::watch;
 /// new misses are dropped (the client retries) rather than queued without bound.
 const MAX_PENDING_PER_WORKER: usize = 20_000;
 
+/// How many datagrams the loop takes from a socket that is never empty
+/// before it lets the worker's other tasks (resolutions, TCP) run.
+pub(crate) const DATAGRAMS_BEFORE_YIELD: u32 = 64;
+
 pub(crate) async fn serve_udp(
     socket: UdpSocket,
     handler: Arc<Handler>,
@@ -32,21 +36,37 @@ pub(crate) async fn serve_udp(
     let mut send_buffer = vec![0u8; 65535];
     let pending = Rc::new(std::cell::Cell::new(0usize));
     // The shutdown future is made once: polling a fresh one per datagram
-    // would register a waker under a lock that all workers share. Receiving
-    // is polled first, so under load the shutdown future is not polled at
-    // all; the flag, one relaxed load, notices shutdown then.
+    // would register a waker under a lock that all workers share. It is
+    // polled only while the socket is empty; under load the flag, one
+    // relaxed load, notices shutdown.
     let mut shutdown_signal = std::pin::pin!(shutdown.changed());
+    let mut settings = handler.settings_cache();
+    let mut received_in_a_row = 0u32;
     loop {
         if stopping.load(Ordering::Relaxed) {
             break;
         }
-        let (length, client) = tokio::select! {
-            biased;
-            received = socket.recv_from(&mut receive_buffer) => match received {
-                Ok(received) => received,
-                Err(_) => continue,
-            },
-            _ = &mut shutdown_signal => break,
+        // A queued datagram is taken at once, without a readiness future;
+        // only an empty socket waits (and lets the other tasks run). A
+        // socket that is never empty yields every `DATAGRAMS_BEFORE_YIELD`.
+        let (length, client) = match socket.try_recv_from(&mut receive_buffer) {
+            Ok(received) => {
+                received_in_a_row += 1;
+                if received_in_a_row >= DATAGRAMS_BEFORE_YIELD {
+                    received_in_a_row = 0;
+                    tokio::task::yield_now().await;
+                }
+                received
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                received_in_a_row = 0;
+                tokio::select! {
+                    biased;
+                    _ = socket.readable() => continue,
+                    _ = &mut shutdown_signal => break,
+                }
+            }
+            Err(_) => continue,
         };
         let mut packet = &receive_buffer[..length];
         let mut client_address = client;
@@ -64,7 +84,7 @@ pub(crate) async fn serve_udp(
             }
         }
         // The handler has applied response-rate limiting already.
-        match handler.handle_datagram(packet, client_address, &mut send_buffer) {
+        match handler.handle_datagram(packet, client_address, &mut send_buffer, settings.load()) {
             Action::Reply(reply) => {
                 let _ = socket.try_send_to(reply, client);
             }
