@@ -244,7 +244,7 @@ fn start_with(name: &str, octet: u8, hints: &str, server: &str, tail: &str) -> H
         directory,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
+    let probe = support::liveness_probe();
     let mut hanse = hanse;
     while Instant::now() < deadline {
         if hanse.child.try_wait().ok().flatten().is_some() {

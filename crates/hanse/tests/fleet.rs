@@ -11,7 +11,7 @@
 
 use hanse_testnet::client::{exchange, query};
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
-use hanse_wire::{Name, RType, Rcode, compose_query};
+use hanse_wire::{Name, RType, Rcode};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -107,7 +107,8 @@ fn start(name: &str, address: &str, sections: &str, files: &[(&str, &str)]) -> H
         directory,
     };
     let deadline = Instant::now() + Duration::from_secs(15);
-    let probe = compose_query(1, &Name::root(), RType::SOA, true, None);
+    // A query without a question: FORMERR at once, no upstream asked.
+    let probe = vec![0u8, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     while Instant::now() < deadline {
         if exchange(dns, &probe, Transport::Udp, Duration::from_millis(200)).is_ok()
             && http_status(api, "/healthz/ready") == Some(200)
