@@ -13,8 +13,8 @@
 //!
 //! Lookups go through a hash table of entry indexes whose hash (foldhash
 //! with a random seed per table, so that clients cannot choose colliding
-//! names ahead of time) is computed from the borrowed query: adding a query that is already there allocates
-//! nothing; a new one copies its record.
+//! names ahead of time) is computed from the borrowed query: adding a query
+//! that is already there allocates nothing; a new one copies its record.
 //!
 //! Limitations: the table holds at most `capacity` entries (the writer
 //! writes them when it is full, so a query stream with more distinct queries
