@@ -115,7 +115,7 @@ async function loadQueryLog() {
   try {
     entries = await api("GET", "/api/v1/querylog?" + query);
   } catch (error) {
-    fillRows("#querylog-table", [row(["", "", error.message, "", "", ""])]);
+    fillRows("#querylog-table", [row(["", "", error.message, "", "", "", ""])]);
     return;
   }
   fillRows(
@@ -124,7 +124,8 @@ async function loadQueryLog() {
       const why = element("button", "why?", { class: "secondary", "data-testid": "why" });
       why.addEventListener("click", () => attempt(() => explainEntry(entry)));
       const time = new Date(entry.time * 1000).toLocaleTimeString();
-      return row([time, entry.client, entry.name, entry.record_type, entry.rcode, why], {
+      const count = entry.count > 1 ? `×${entry.count}` : "";
+      return row([time, entry.client, entry.name, entry.record_type, entry.rcode, count, why], {
         class: entry.blocked ? "blocked" : "",
         "data-id": String(entry.id),
       });

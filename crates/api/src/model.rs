@@ -313,13 +313,17 @@ pub struct QueryLogParameters {
     pub before_id: Option<u64>,
 }
 
-/// One logged query.
+/// One logged query, or identical queries of one flush interval of the
+/// log gathered into one entry (`count`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QueryLogEntry {
     /// Increasing id; the cursor for paging.
     pub id: u64,
-    /// When the query arrived (Unix seconds).
+    /// When the (first) query arrived (Unix seconds).
     pub time: i64,
+    /// How many identical queries the entry stands for (at least 1).
+    #[serde(default = "one")]
+    pub count: u64,
     /// The client address, its pseudonym, or nothing (by privacy level).
     pub client: Option<String>,
     /// The name asked.
@@ -340,14 +344,21 @@ pub struct QueryLogEntry {
     pub action: Option<String>,
     /// `udp`, `tcp`, …
     pub transport: String,
-    /// How long the answer took, in milliseconds.
+    /// How long the answer took, in milliseconds (the longest of the
+    /// entry's queries).
     pub duration_ms: Option<f64>,
+}
+
+/// The count of an entry that does not say it: one query.
+fn one() -> u64 {
+    1
 }
 
 /// The result of erasing one client's query-log entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EraseOutcome {
-    /// How many entries were erased.
+    /// How many queries were erased (an entry of gathered queries counts
+    /// each of them).
     pub erased: u64,
 }
 

@@ -123,6 +123,7 @@ fn query_log_entry(entry: hanse_querylog::Entry) -> QueryLogEntry {
     QueryLogEntry {
         id: u64::try_from(entry.id).unwrap_or(0),
         time: unix_seconds(entry.time),
+        count: entry.count,
         client: entry.client,
         name: entry.qname,
         record_type: RType(entry.qtype).to_string(),

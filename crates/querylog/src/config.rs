@@ -221,9 +221,12 @@ pub struct QueryLogConfig {
     /// Queries waiting for the writer; beyond this `record` drops and counts.
     /// 1 to 1,048,576.
     pub queue_capacity: usize,
-    /// Queries written in one transaction at most. 1 to 100,000.
+    /// Distinct queries the writer gathers at most before it writes them
+    /// (identical queries of one interval are one row with a count); about
+    /// 330 bytes of memory each. 1 to 100,000.
     pub batch_size: usize,
-    /// A partial batch is written at the latest this long after its first query.
+    /// Queries are written at the latest this long after they were
+    /// recorded; identical queries within one interval are gathered.
     pub flush_interval: Duration,
     /// How long a write waits for a database locked by another connection
     /// before it fails (and is counted as a write error).
@@ -239,7 +242,8 @@ pub struct QueryLogConfig {
 
 impl QueryLogConfig {
     /// Settings with the defaults: privacy level 1, 7 days, no exclusions,
-    /// a queue of 65,536 queries, batches of 1,000, written every 500 ms.
+    /// a queue of 65,536 queries, up to 16,384 distinct queries gathered,
+    /// written every second.
     pub fn new(path: impl Into<PathBuf>) -> QueryLogConfig {
         QueryLogConfig {
             path: path.into(),
@@ -248,8 +252,8 @@ impl QueryLogConfig {
             excluded_clients: Vec::new(),
             excluded_names: Vec::new(),
             queue_capacity: 65_536,
-            batch_size: 1_000,
-            flush_interval: Duration::from_millis(500),
+            batch_size: 16_384,
+            flush_interval: Duration::from_secs(1),
             busy_timeout: Duration::from_secs(5),
             top_names_per_hour: 100,
             maintenance_interval: Duration::from_secs(3600),

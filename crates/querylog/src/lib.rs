@@ -8,10 +8,11 @@
 //! a fixed-size record in the calling thread's batch, and hands full
 //! batches to a bounded queue (`batcher`); a full queue drops the batch and
 //! counts its queries. A dedicated writer thread takes batches off the
-//! queue, sweeps partial ones every `flush_interval`, applies the excluded
-//! names, and writes one transaction per `batch_size` queries or per
-//! `flush_interval`, in a database in WAL mode (so readers never wait for
-//! the writer). Searches, exports, erasures and aggregates open their own
+//! queue, sweeps partial ones every `flush_interval`, gathers identical
+//! queries of an interval into one row with a count (`gather`), and writes
+//! one transaction per `flush_interval` (or per `batch_size` distinct
+//! queries), in a database in WAL mode (so readers never wait for the
+//! writer). Searches, exports, erasures and aggregates open their own
 //! connections.
 //!
 //! What is stored depends on the [`PrivacyLevel`]: 0 the client's address,
@@ -40,6 +41,7 @@ mod batcher;
 mod config;
 mod dnstap;
 mod dnstap_encode;
+mod gather;
 mod names;
 mod pseudonym;
 mod store;
@@ -191,12 +193,14 @@ pub struct QueryRecord<'a> {
     pub rule: Option<&'a str>,
 }
 
-/// One stored query.
+/// One stored entry: a query, or identical queries of one flush interval
+/// (same minute, client, transport, name, type, response code, flags and
+/// policy details) gathered into one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The row id: grows with every stored query; the cursor of searches.
+    /// The row id: grows with every stored entry; the cursor of searches.
     pub id: i64,
-    /// When the query arrived (microsecond precision).
+    /// When the (first) query arrived (microsecond precision).
     pub time: SystemTime,
     /// The address (level 0), the pseudonym (level 1) or nothing (level 2).
     pub client: Option<String>,
@@ -207,12 +211,15 @@ pub struct Entry {
     pub rcode: u16,
     pub dropped: bool,
     pub from_cache: bool,
+    /// The longest time from arrival to answer of the entry's queries.
     pub elapsed_micros: u32,
     pub profile: Option<String>,
     pub blocked: bool,
     pub feed: Option<String>,
     pub action: Option<String>,
     pub rule: Option<String>,
+    /// How many identical queries the entry stands for (at least 1).
+    pub count: u64,
 }
 
 /// How [`SearchFilter::name`] matches.
@@ -299,7 +306,8 @@ pub struct Aggregates {
 pub struct QueryLogStatistics {
     /// Calls to `record`.
     pub recorded: u64,
-    /// Queries written (as rows, or into the counters at level 3).
+    /// Queries written (in rows, identical ones gathered, or into the
+    /// counters at level 3).
     pub written: u64,
     /// Queries dropped because the queue was full.
     pub dropped_full: u64,
@@ -309,7 +317,7 @@ pub struct QueryLogStatistics {
     pub failed: u64,
     /// Batches (transactions) that could not be written.
     pub write_errors: u64,
-    /// Batches written.
+    /// Transactions of query rows written.
     pub transactions: u64,
     /// Queries waiting in the queue.
     pub queue_depth: u64,
@@ -446,7 +454,9 @@ impl QueryLog {
             return;
         }
         let details = Details {
-            qname_text: Some(query.qname),
+            // Normalised here, so that one name written two ways is one
+            // name for the writer's gathering of identical queries.
+            qname_text: Some(names::normalise(&query.qname)),
             profile: query.profile,
             feed: query.feed,
             action: query.action,
@@ -562,7 +572,8 @@ impl QueryLog {
     }
 
     /// Deletes every stored query of one client (an address or a pseudonym)
-    /// and returns how many were deleted. Queries recorded before the call
+    /// and returns how many queries were deleted (the sum of the entries'
+    /// counts). Queries recorded before the call
     /// are written first, so they are erased too.
     pub fn erase_client(&self, client: &str) -> Result<u64, QueryLogError> {
         store::check_client(client)?;

@@ -1,8 +1,9 @@
 //! The SQLite side of the query log: schema, batch writes, the retention
 //! job, and the read queries (search, export, erasure, aggregates).
 //!
-//! Tables: `queries` (one row per query, levels 0 to 2, indexed by time
-//! only; the writer gives the ids), `name_ranges` and `client_ranges` (per
+//! Tables: `queries` (one row per distinct query of a flush interval, with
+//! the `count` of identical queries it stands for, levels 0 to 2, indexed
+//! by time only; the writer gives the ids), `name_ranges` and `client_ranges` (per
 //! bucket of 2^20 row ids, the first and last id of each reversed name and
 //! each client: what searches by name, subtree and client go through; the
 //! rows after the last closed bucket, from `meta.indexed_below` on, are
@@ -13,8 +14,9 @@
 //! rest is added to `hourly.other_names`), and `meta` (schema version, the
 //! privacy level the rows were written with, `indexed_below`). Times are
 //! microseconds since 1970 UTC; hours are hours since 1970 UTC. Schema
-//! version 1 (per-row indexes on client and reversed name) is migrated at
-//! open.
+//! version 1 (per-row indexes on client and reversed name) and version 2
+//! (no `count`: one row per query) are migrated at open; their rows get a
+//! count of 1.
 //!
 //! The writer's connection runs in WAL mode with `synchronous = NORMAL`:
 //! a crash of the process loses nothing committed, a power cut may lose the
@@ -26,7 +28,7 @@
 //! search by name or client reads the tail (up to 2^20 rows and what was
 //! written since the last closed bucket).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,13 +40,14 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params, params_from_iter};
 
 use crate::batcher::Record;
 use crate::config::{Clock, PrivacyLevel, QueryLogConfig};
+use crate::gather::Gathered;
 use crate::pseudonym::{PseudonymCache, is_pseudonym};
 use crate::{
     AGGREGATE_TOP, Aggregates, EXPORT_LIMIT, Entry, NameMatch, PeriodCount, QueryLogError, Ranked,
     SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SearchFilter, Shared, names,
 };
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Rows per bucket of the name and client ranges: ids `bucket << 20` up
 /// to `(bucket + 1) << 20`, about 10 seconds at 100,000 queries a second.
 const BUCKET_SHIFT: u32 = 20;
@@ -75,7 +78,8 @@ CREATE TABLE IF NOT EXISTS queries (
     blocked INTEGER NOT NULL,
     feed TEXT,
     action TEXT,
-    rule TEXT
+    rule TEXT,
+    count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS queries_time ON queries (time);
 CREATE TABLE IF NOT EXISTS name_ranges (
@@ -122,11 +126,11 @@ CREATE TABLE IF NOT EXISTS hourly_name (
 ";
 
 const INSERT_QUERY: &str = "INSERT INTO queries (id, time, client, transport, qname, \
-     qtype, rcode, dropped, from_cache, elapsed_micros, profile, blocked, feed, action, rule) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     qtype, rcode, dropped, from_cache, elapsed_micros, profile, blocked, feed, action, rule, \
+     count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// Columns of one row of `INSERT_QUERY`.
-const INSERT_COLUMNS: usize = 15;
+const INSERT_COLUMNS: usize = 16;
 
 /// An INSERT of `rows` rows at once (one statement, fewer steps per row).
 fn insert_statement(rows: usize) -> String {
@@ -149,7 +153,7 @@ fn insert_statement(rows: usize) -> String {
 }
 
 const ENTRY_COLUMNS: &str = "id, time, client, transport, qname, qtype, rcode, dropped, \
-     from_cache, elapsed_micros, profile, blocked, feed, action, rule";
+     from_cache, elapsed_micros, profile, blocked, feed, action, rule, count";
 
 pub(crate) fn to_micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
@@ -192,6 +196,10 @@ fn database_error(shared: &Shared) -> impl Fn(rusqlite::Error) -> QueryLogError 
     }
 }
 
+/// The writer's maps: foldhash with a random seed per map (names and
+/// clients come from the network), cheaper than SipHash per lookup.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Counters of one hour gathered in the writer's memory since they were
 /// last written.
 #[derive(Default)]
@@ -209,15 +217,15 @@ struct HourCounts {
 }
 
 impl HourCounts {
-    /// Counts one query for `name`; keeps at most `limit` names per flag,
-    /// pruning to the `keep` most frequent when the limit is passed.
-    fn count_name(&mut self, name: &str, blocked: bool, limit: usize, keep: usize) {
+    /// Counts `queries` queries for `name`; keeps at most `limit` names per
+    /// flag, pruning to the `keep` most frequent when the limit is passed.
+    fn count_name(&mut self, name: &str, queries: i64, blocked: bool, limit: usize, keep: usize) {
         let names = &mut self.names[usize::from(blocked)];
         if let Some(count) = names.get_mut(name) {
-            *count += 1;
+            *count += queries;
             return;
         }
-        names.insert(name.to_owned(), 1);
+        names.insert(name.to_owned(), queries);
         if names.len() > limit {
             let mut counts: Vec<(String, i64)> = names.drain().collect();
             let keep = keep.min(counts.len());
@@ -400,8 +408,8 @@ impl Store {
             reversed: String::new(),
             next_id: 1,
             open_bucket: 0,
-            open_names: HashMap::new(),
-            open_clients: HashMap::new(),
+            open_names: HashMap::default(),
+            open_clients: HashMap::default(),
             closing: Vec::new(),
             hours: BTreeMap::new(),
             names_in_memory: config
@@ -446,15 +454,22 @@ impl Store {
                     known: SCHEMA_VERSION,
                 }));
             }
-            Some(1) => {
-                // Version 1 indexed every row by client and reversed name;
-                // version 2 keeps ranges per bucket instead (built from the
-                // rows by `index_tail`, since `indexed_below` starts at 0).
+            Some(found @ (1 | 2)) => {
+                if found == 1 {
+                    // Version 1 indexed every row by client and reversed name;
+                    // version 2 keeps ranges per bucket instead (built from the
+                    // rows by `index_tail`, since `indexed_below` starts at 0).
+                    transaction.execute_batch(
+                        "DROP INDEX IF EXISTS queries_client;
+                         DROP INDEX IF EXISTS queries_reversed_name;
+                         ALTER TABLE queries DROP COLUMN reversed_name;
+                         DELETE FROM meta WHERE key = 'indexed_below';",
+                    )?;
+                }
+                // Version 3 gathers identical queries into one row with a
+                // count; every row written before stands for one query.
                 transaction.execute_batch(
-                    "DROP INDEX IF EXISTS queries_client;
-                     DROP INDEX IF EXISTS queries_reversed_name;
-                     ALTER TABLE queries DROP COLUMN reversed_name;
-                     DELETE FROM meta WHERE key = 'indexed_below';",
+                    "ALTER TABLE queries ADD COLUMN count INTEGER NOT NULL DEFAULT 1;",
                 )?;
                 transaction.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
@@ -571,8 +586,8 @@ impl Store {
                 let bucket = id >> BUCKET_SHIFT;
                 let ranges = buckets.entry(bucket).or_insert_with(|| ClosedBucket {
                     bucket,
-                    names: HashMap::new(),
-                    clients: HashMap::new(),
+                    names: HashMap::default(),
+                    clients: HashMap::default(),
                 });
                 names::reverse_into(qname, &mut reversed);
                 extend_range(&mut ranges.names, &reversed, *id);
@@ -601,10 +616,11 @@ impl Store {
         self.clock.now()
     }
 
-    /// Writes batches in one transaction; failures are counted, not returned.
-    pub(crate) fn write_batch(&mut self, batches: &[Vec<Record>]) {
-        let count: u64 = batches.iter().map(|batch| batch.len() as u64).sum();
-        match self.try_write_batch(batches) {
+    /// Writes the gathered queries (`queries` in all) in one transaction;
+    /// failures are counted, not returned.
+    pub(crate) fn write_batch(&mut self, entries: &[Gathered], queries: usize) {
+        let count = queries as u64;
+        match self.try_write_batch(entries) {
             Ok(()) => {
                 let counters = &self.shared.counters;
                 counters.written.fetch_add(count, Ordering::Relaxed);
@@ -615,7 +631,7 @@ impl Store {
                 self.failing = false;
             }
             Err(error) => {
-                self.uncount(batches);
+                self.uncount(entries);
                 self.count_failure(count, &error);
             }
         }
@@ -624,29 +640,31 @@ impl Store {
     /// Takes the queries of a batch that could not be written back out of
     /// the hourly counters in memory (a name pruned meanwhile is taken out
     /// of the other names).
-    fn uncount(&mut self, batches: &[Vec<Record>]) {
-        for query in batches.iter().flatten() {
+    fn uncount(&mut self, entries: &[Gathered]) {
+        for entry in entries {
+            let query = &entry.record;
+            let queries = i64::from(entry.count);
             let Some(counts) = self.hours.get_mut(&hour_of(to_micros(query.time))) else {
                 continue;
             };
             name_of(query, &mut self.name);
-            counts.queries -= 1;
-            counts.blocked -= i64::from(query.blocked);
-            counts.from_cache -= i64::from(query.from_cache);
-            counts.dropped -= i64::from(query.dropped);
+            counts.queries -= queries;
+            counts.blocked -= i64::from(query.blocked) * queries;
+            counts.from_cache -= i64::from(query.from_cache) * queries;
+            counts.dropped -= i64::from(query.dropped) * queries;
             if let Some(count) = counts.qtypes.get_mut(&query.qtype) {
-                *count -= 1;
+                *count -= queries;
             }
             if let Some(count) = counts.rcodes.get_mut(&query.rcode) {
-                *count -= 1;
+                *count -= queries;
             }
             let names = &mut counts.names[usize::from(query.blocked)];
             match names.get_mut(self.name.as_str()) {
-                Some(count) if *count > 1 => *count -= 1,
+                Some(count) if *count > queries => *count -= queries,
                 Some(_) => {
                     names.remove(self.name.as_str());
                 }
-                None => counts.other_names = (counts.other_names - 1).max(0),
+                None => counts.other_names = (counts.other_names - queries).max(0),
             }
         }
     }
@@ -670,7 +688,7 @@ impl Store {
     }
 
     /// Writes the rows and counters.
-    fn try_write_batch(&mut self, batches: &[Vec<Record>]) -> rusqlite::Result<()> {
+    fn try_write_batch(&mut self, entries: &[Gathered]) -> rusqlite::Result<()> {
         let level = self.shared.level;
         let transaction = self.connection.transaction()?;
         {
@@ -678,18 +696,21 @@ impl Store {
             let mut insert_many = transaction.prepare_cached(&many)?;
             let mut insert_one = transaction.prepare_cached(INSERT_QUERY)?;
             let mut rows: Vec<Value> = Vec::with_capacity(ROWS_PER_INSERT * INSERT_COLUMNS);
-            for query in batches.iter().flatten() {
+            for entry in entries {
+                let query = &entry.record;
+                let queries = i64::from(entry.count);
                 name_of(query, &mut self.name);
                 let time = to_micros(query.time);
                 let counts = self.hours.entry(hour_of(time)).or_default();
-                counts.queries += 1;
-                counts.blocked += i64::from(query.blocked);
-                counts.from_cache += i64::from(query.from_cache);
-                counts.dropped += i64::from(query.dropped);
-                *counts.qtypes.entry(query.qtype).or_default() += 1;
-                *counts.rcodes.entry(query.rcode).or_default() += 1;
+                counts.queries += queries;
+                counts.blocked += i64::from(query.blocked) * queries;
+                counts.from_cache += i64::from(query.from_cache) * queries;
+                counts.dropped += i64::from(query.dropped) * queries;
+                *counts.qtypes.entry(query.qtype).or_default() += queries;
+                *counts.rcodes.entry(query.rcode).or_default() += queries;
                 counts.count_name(
                     &self.name,
+                    queries,
                     query.blocked,
                     self.names_in_memory,
                     usize::try_from(self.top_names_per_hour).unwrap_or(usize::MAX),
@@ -750,6 +771,7 @@ impl Store {
                     text(details.and_then(|details| details.feed.as_ref())),
                     text(details.and_then(|details| details.action.as_ref())),
                     text(details.and_then(|details| details.rule.as_ref())),
+                    Value::Integer(queries),
                 ]);
                 if rows.len() == ROWS_PER_INSERT * INSERT_COLUMNS {
                     insert_many.execute(params_from_iter(rows.drain(..)))?;
@@ -992,6 +1014,7 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         feed: row.get(12)?,
         action: row.get(13)?,
         rule: row.get(14)?,
+        count: row.get::<_, i64>(15)?.max(1) as u64,
     })
 }
 
@@ -1320,13 +1343,18 @@ pub(crate) fn erase_client(shared: &Shared, client: &str) -> Result<u64, QueryLo
         spans.push((indexed_below(&transaction)?, i64::MAX));
         let mut deleted = 0u64;
         {
+            // Each row stands for `count` identical queries.
             let mut delete = transaction.prepare(&format!(
-                "DELETE FROM queries WHERE id >= ? AND id < ? AND client IN ({list})"
+                "DELETE FROM queries WHERE id >= ? AND id < ? AND client IN ({list}) \
+                 RETURNING count"
             ))?;
             for (first, end) in spans {
                 let mut parameters = vec![Value::Integer(first), Value::Integer(end)];
                 parameters.extend(form_values());
-                deleted += delete.execute(params_from_iter(parameters))? as u64;
+                let mut rows = delete.query(params_from_iter(parameters))?;
+                while let Some(row) = rows.next()? {
+                    deleted += row.get::<_, i64>(0)?.max(1) as u64;
+                }
             }
         }
         transaction.execute(
@@ -1426,7 +1454,7 @@ pub(crate) fn aggregates(shared: &Shared, since: SystemTime) -> Result<Aggregate
         )?;
         if shared.level.stores_rows() {
             let mut statement = connection.prepare(
-                "SELECT time / 60000000, COUNT(*), SUM(blocked) FROM queries \
+                "SELECT time / 60000000, SUM(count), SUM(blocked * count) FROM queries \
                  WHERE time >= ?1 GROUP BY 1 ORDER BY 1 DESC LIMIT ?2",
             )?;
             let mut rows = statement.query(params![start_micros, MINUTES_MAX])?;
@@ -1444,7 +1472,7 @@ pub(crate) fn aggregates(shared: &Shared, since: SystemTime) -> Result<Aggregate
         if shared.level.stores_clients() {
             aggregates.top_clients = ranked(
                 &connection,
-                "SELECT client, COUNT(*) FROM queries WHERE time >= ?1 AND client IS NOT NULL \
+                "SELECT client, SUM(count) FROM queries WHERE time >= ?1 AND client IS NOT NULL \
                  GROUP BY client ORDER BY 2 DESC, 1 LIMIT ?2",
                 start_micros,
             )?;

@@ -1,12 +1,15 @@
-//! The writer thread: takes queries off the bounded queue and writes them in
-//! batches, one transaction per batch; runs the retention job when it is due.
+//! The writer thread: takes queries off the bounded queue, gathers identical
+//! ones (`gather`) and writes the distinct ones, one transaction per write;
+//! runs the retention job when it is due.
 //!
-//! Batches arrive from the threads' slots (`batcher`); they are written
-//! together when they hold `batch_size` queries, every `flush_interval`
-//! (after sweeping the slots' partial batches), on a flush request and
-//! when the queue is closed. A batch that cannot be written is counted (queries and
-//! transaction) and dropped; the writer goes on with the next one, so a full
-//! disk costs queries, never memory.
+//! Batches arrive from the threads' slots (`batcher`); their queries go into
+//! the table of distinct queries at once (the batch's vector goes back to
+//! the pool), and the table is written every `flush_interval` (after
+//! sweeping the slots' partial batches), when it holds `batch_size`
+//! distinct queries, on a flush request and when the queue is closed. A
+//! write that fails is counted (queries and transaction) and dropped; the
+//! writer goes on with the next one, so a full disk costs queries, never
+//! memory.
 //!
 //! Limitations: while a transaction waits for a lock held by another
 //! connection (up to `busy_timeout`), queries pile up in the queue and
@@ -20,6 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::Shared;
 use crate::batcher::Record;
 use crate::config::{Clock, QueryLogConfig};
+use crate::gather::Gatherer;
 use crate::store::Store;
 
 /// What the handle sends to the writer.
@@ -35,10 +39,10 @@ pub(crate) struct Writer {
     store: Store,
     receiver: Receiver<Command>,
     shared: Arc<Shared>,
-    /// Batches waiting to be written, and how many queries they hold.
-    pending: Vec<Vec<Record>>,
-    pending_queries: usize,
-    batch_size: usize,
+    /// The distinct queries waiting to be written (at most `batch_size`).
+    gathered: Gatherer,
+    /// The slots' partial batches taken by a sweep (kept for its allocation).
+    swept: Vec<Vec<Record>>,
     flush_interval: Duration,
     maintenance_interval: Duration,
     last_maintenance: Option<SystemTime>,
@@ -60,9 +64,8 @@ impl Writer {
             store,
             receiver,
             shared,
-            pending: Vec::new(),
-            pending_queries: 0,
-            batch_size: config.batch_size,
+            gathered: Gatherer::new(config.batch_size),
+            swept: Vec::new(),
             flush_interval: config.flush_interval,
             maintenance_interval: config.maintenance_interval,
             // Store::open ran the retention job already.
@@ -79,11 +82,7 @@ impl Writer {
             match self.receiver.recv_deadline(next_sweep) {
                 Ok(Command::Records(batch)) => {
                     self.shared.batcher.taken(batch.len());
-                    self.pending_queries += batch.len();
-                    self.pending.push(batch);
-                    if self.pending_queries >= self.batch_size {
-                        self.write();
-                    }
+                    self.take(batch);
                 }
                 Ok(Command::Flush(reply)) => {
                     self.sweep();
@@ -127,15 +126,17 @@ impl Writer {
             match command {
                 Command::Records(batch) => {
                     self.shared.batcher.taken(batch.len());
-                    self.pending_queries += batch.len();
-                    self.pending.push(batch);
+                    self.take(batch);
                 }
                 Command::Flush(reply) => flushes.push(reply),
             }
         }
-        let before = self.pending.len();
-        self.shared.batcher.sweep(&mut self.pending);
-        self.pending_queries += self.pending[before..].iter().map(Vec::len).sum::<usize>();
+        let mut swept = std::mem::take(&mut self.swept);
+        self.shared.batcher.sweep(&mut swept);
+        for batch in swept.drain(..) {
+            self.take(batch);
+        }
+        self.swept = swept;
         if !flushes.is_empty() {
             self.write();
             self.store.write_counters();
@@ -145,14 +146,24 @@ impl Writer {
         }
     }
 
+    /// Gathers the queries of a batch (writing whenever the table is full)
+    /// and gives its vector back to the pool.
+    fn take(&mut self, batch: Vec<Record>) {
+        for record in &batch {
+            self.gathered.add(record);
+            if self.gathered.is_full() {
+                self.write();
+            }
+        }
+        self.shared.batcher.recycle(batch);
+    }
+
     fn write(&mut self) {
-        if self.pending_queries > 0 {
-            self.store.write_batch(&self.pending);
+        if !self.gathered.is_empty() {
+            self.store
+                .write_batch(self.gathered.entries(), self.gathered.queries());
         }
-        for batch in self.pending.drain(..) {
-            self.shared.batcher.recycle(batch);
-        }
-        self.pending_queries = 0;
+        self.gathered.clear();
     }
     fn maintain_if_due(&mut self) {
         let now = self.store.now();

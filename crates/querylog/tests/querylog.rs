@@ -470,7 +470,7 @@ fn many_queries_are_written_in_few_transactions() {
     let statistics = log.statistics();
     assert_eq!(statistics.written, 10_000);
     assert_eq!(statistics.dropped_full, 0);
-    // 10 full batches, plus partial ones the 500 ms timer may have cut.
+    // 10 full batches, plus partial ones the 1 s timer may have cut.
     assert!(
         (10..=20).contains(&statistics.transactions),
         "{} transactions",
@@ -765,8 +765,9 @@ fn four_threads_recording_concurrently_add_up() {
         "{statistics:?}"
     );
     assert!(statistics.written > 0);
+    // Identical queries are gathered into one row with a count.
     assert_eq!(
-        row_count(&path, "SELECT COUNT(*) FROM queries") as u64,
+        row_count(&path, "SELECT SUM(count) FROM queries") as u64,
         statistics.written
     );
 }
@@ -868,7 +869,10 @@ fn searches_use_the_ranges_of_earlier_rows_and_scan_the_tail() {
         ..SearchFilter::default()
     };
     assert_eq!(log.search(&client).expect("client").len(), 7);
-    assert_eq!(log.export_client("192.0.2.2").expect("export").len(), 7);
+    // The six identical queries for other.example.org are one entry.
+    let exported = log.export_client("192.0.2.2").expect("export");
+    assert_eq!(exported.len(), 2);
+    assert_eq!(exported.iter().map(|entry| entry.count).sum::<u64>(), 7);
     let both = SearchFilter {
         name: Some("n0.example.com".to_owned()),
         ..client.clone()
@@ -893,7 +897,9 @@ fn searches_use_the_ranges_of_earlier_rows_and_scan_the_tail() {
         ),
         0
     );
-    assert_eq!(log.search(&everything()).expect("all").len(), 8);
+    let left = log.search(&everything()).expect("all");
+    assert_eq!(left.len(), 3);
+    assert_eq!(left.iter().map(|entry| entry.count).sum::<u64>(), 8);
 }
 
 #[test]
@@ -928,13 +934,14 @@ fn a_version_1_database_is_migrated() {
     let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
     assert_eq!(
         row_count(&path, "SELECT value FROM meta WHERE key = 'schema_version'"),
-        2
+        3
     );
     let found = log
         .search(&by_name("example.net", NameMatch::Subtree))
         .expect("subtree");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].elapsed_micros, 7);
+    assert_eq!(found[0].count, 1);
     log.record(query(noon(), "192.0.2.9", "www.example.net"));
     log.flush(FLUSH).expect("flush");
     let mine = log.export_client("192.0.2.9").expect("export");
@@ -975,4 +982,127 @@ fn many_distinct_names_close_a_bucket_early_and_stay_searchable() {
         .expect("subtree");
     assert_eq!(subtree.len(), 1000);
     assert_eq!(subtree[0].qname, "n69999.example");
+}
+
+#[test]
+fn a_version_2_database_gets_counts_of_one() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let path = directory.path().join("queries.sqlite");
+    let old = rusqlite_connection(&path);
+    old.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO meta VALUES ('schema_version', 2), ('privacy_level', 0);
+         CREATE TABLE queries (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,
+             client TEXT, transport TEXT NOT NULL, qname TEXT NOT NULL,
+             qtype INTEGER NOT NULL, rcode INTEGER NOT NULL,
+             dropped INTEGER NOT NULL, from_cache INTEGER NOT NULL,
+             elapsed_micros INTEGER NOT NULL, profile TEXT, blocked INTEGER NOT NULL,
+             feed TEXT, action TEXT, rule TEXT);
+         CREATE INDEX queries_time ON queries (time);",
+    )
+    .expect("version 2 schema");
+    let micros = noon().duration_since(UNIX_EPOCH).expect("time").as_micros() as i64;
+    for name in ["www.example.net", "www.example.net", "mail.example.net"] {
+        old.execute(
+            "INSERT INTO queries (time, client, transport, qname, qtype, rcode, \
+             dropped, from_cache, elapsed_micros, blocked) \
+             VALUES (?1, '192.0.2.9', 'udp', ?2, 1, 0, 0, 0, 7, 0)",
+            rusqlite::params![micros, name],
+        )
+        .expect("old row");
+    }
+    drop(old);
+    let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
+    assert_eq!(
+        row_count(&path, "SELECT value FROM meta WHERE key = 'schema_version'"),
+        3
+    );
+    let found = log
+        .search(&by_name("www.example.net", NameMatch::Exact))
+        .expect("search");
+    assert_eq!(found.len(), 2);
+    assert!(found.iter().all(|entry| entry.count == 1));
+    log.record(query(noon(), "192.0.2.9", "www.example.net"));
+    log.record(query(noon(), "192.0.2.9", "www.example.net"));
+    log.flush(FLUSH).expect("flush");
+    let mine = log.export_client("192.0.2.9").expect("export");
+    assert_eq!(mine.len(), 4);
+    assert_eq!(mine[0].count, 2);
+    assert_eq!(log.erase_client("192.0.2.9").expect("erase"), 5);
+}
+
+#[test]
+fn identical_queries_of_an_interval_are_one_entry_with_a_count() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let clock = Arc::new(ManualClock::new(noon()));
+    let log = QueryLog::open(config(directory.path(), PrivacyLevel::Full, &clock)).expect("open");
+    let path = log.path().to_owned();
+    for second in 0..5u32 {
+        let mut repeated = query(
+            noon() + Duration::from_secs(u64::from(second)),
+            "192.0.2.1",
+            if second % 2 == 0 {
+                "www.example.com"
+            } else {
+                "WWW.Example.COM."
+            },
+        );
+        repeated.elapsed_micros = 1000 + second;
+        log.record(repeated);
+    }
+    log.record(query(noon(), "192.0.2.2", "www.example.com"));
+    log.record(query(noon(), "192.0.2.2", "www.example.com"));
+    for _ in 0..3 {
+        log.record(blocked(query(noon(), "192.0.2.1", "ads.example")));
+    }
+    log.flush(FLUSH).expect("flush");
+    assert_eq!(log.statistics().written, 10);
+    assert_eq!(row_count(&path, "SELECT COUNT(*) FROM queries"), 3);
+    assert_eq!(row_count(&path, "SELECT SUM(count) FROM queries"), 10);
+    let entries = log.search(&everything()).expect("search");
+    let counts: Vec<(&str, u64)> = entries
+        .iter()
+        .map(|entry| (entry.qname.as_str(), entry.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("ads.example", 3),
+            ("www.example.com", 2),
+            ("www.example.com", 5)
+        ]
+    );
+    // The first query's time, the longest elapsed time.
+    assert_eq!(entries[2].time, noon());
+    assert_eq!(entries[2].elapsed_micros, 1004);
+    assert!(entries[0].blocked);
+    assert_eq!(entries[0].feed.as_deref(), Some("ads"));
+    let aggregates = log.aggregates(noon()).expect("aggregates");
+    assert_eq!(aggregates.queries, 10);
+    assert_eq!(aggregates.blocked, 3);
+    assert_eq!(aggregates.per_minute.len(), 1);
+    assert_eq!(aggregates.per_minute[0].queries, 10);
+    assert_eq!(aggregates.per_minute[0].blocked, 3);
+    assert_eq!(aggregates.top_clients[0].key, "192.0.2.1");
+    assert_eq!(aggregates.top_clients[0].queries, 8);
+    assert_eq!(aggregates.top_names[0].key, "www.example.com");
+    assert_eq!(aggregates.top_names[0].queries, 7);
+    let exported = log.export_client("192.0.2.1").expect("export");
+    assert_eq!(
+        exported.iter().map(|entry| entry.count).sum::<u64>(),
+        8,
+        "{exported:?}"
+    );
+    // Erasure counts queries.
+    assert_eq!(log.erase_client("192.0.2.1").expect("erase"), 8);
+    let left = log.search(&everything()).expect("search");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].count, 2);
+    // A later interval starts a new entry.
+    log.record(query(noon(), "192.0.2.2", "www.example.com"));
+    log.flush(FLUSH).expect("flush");
+    let left = log.search(&everything()).expect("search");
+    assert_eq!(left.len(), 2);
+    assert_eq!(left[0].count, 1);
 }
