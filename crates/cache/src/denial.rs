@@ -279,6 +279,10 @@ impl NsecIndex {
     /// the names `name` shares with the covering record's owner and next
     /// name) is covered too. Needs the zone's SOA: without it, `None`.
     pub fn deny(&self, name: &Name, rtype: RType, now: u32) -> Option<AggressiveDenial> {
+        if (128..=255).contains(&rtype.0) {
+            // Meta and question types (ANY, AXFR, ...) are no RRset types.
+            return None;
+        }
         let state = self.state();
         let (apex, chain) = state.zone_of(name, rtype == RType::DS)?;
         let soa = chain.soa.as_ref().filter(|soa| soa.expiry > now)?;
@@ -667,6 +671,7 @@ mod tests {
         let denial = index.deny(&name("c.example."), RType::AAAA, 1000).unwrap();
         assert!(!denial.nxdomain);
         assert!(index.deny(&name("c.example."), RType::A, 1000).is_none());
+        assert!(index.deny(&name("c.example."), RType(255), 1000).is_none());
         let zone = name("example.");
         let alias = nsec("c.example.", "m.example.", &[RType::CNAME], 300);
         assert!(index.insert_nsec(&zone, &alias, &[], 1000));

@@ -19,10 +19,13 @@ mod support;
 use hanse_testnet::client::{DnssecFlags, query_dnssec};
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
 use hanse_wire::{Message, Name, RType, Rcode};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::{HanseProcess, Scratch};
+use std::time::Instant;
+use support::{HanseProcess, Scratch, free_tcp_port};
 
 const ROOT_ADDRESS: &str = "127.95.0.1";
 const EXAMPLE_ADDRESS: &str = "127.95.0.2";
@@ -105,17 +108,27 @@ fn hierarchy(directory: &Path) -> (TestNet, String, String) {
     (net, hints, anchor)
 }
 
-/// Starts hanse validating from `anchor`, with `aggressive_nsec` as given.
-fn start(hints: &str, anchor: &str, aggressive: bool) -> (HanseProcess, Scratch) {
+/// Starts hanse validating from `anchor`, with `aggressive_nsec` as given
+/// and the HTTP API on `api` (none: off).
+fn start(
+    hints: &str,
+    anchor: &str,
+    aggressive: bool,
+    api: Option<SocketAddr>,
+) -> (HanseProcess, Scratch) {
     let directory = Scratch::new(&format!("aggressive-nsec-{aggressive}"));
     std::fs::write(directory.0.join("named.root"), hints).unwrap();
     std::fs::write(directory.0.join("root.anchor"), anchor).unwrap();
+    let api = match api {
+        Some(address) => format!("[api]\nlisten = \"{address}\"\n"),
+        None => "[api]\nenabled = false\n".to_owned(),
+    };
     let process = HanseProcess::start(&directory.0, |dns| {
         format!(
             "[server]\nlisten = [\"{dns}\"]\nallow_from = [\"127.0.0.0/8\"]\nthreads = 2\n\
              [resolver]\nroot_hints = \"named.root\"\nquery_private_upstreams = true\n\
              [resolver.limits]\nmax_resolution_time = \"4s\"\n\
-             [api]\nenabled = false\n\
+             {api}\
              [dnssec]\nvalidation = true\ntrust_anchor_file = \"root.anchor\"\n\
              aggressive_nsec = {aggressive}\n"
         )
@@ -159,6 +172,33 @@ fn has_type(message: &Message, rtype: RType) -> bool {
         .any(|record| record.rtype == rtype)
 }
 
+/// The value of `hanse_dnssec_aggressive_answers_total` from the API's
+/// `/metrics`, waiting up to 10 seconds for the listener.
+fn aggressive_answers_metric(api: SocketAddr) -> Option<f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match TcpStream::connect_timeout(&api, Duration::from_millis(500)) {
+            Ok(stream) => break stream,
+            Err(error) if Instant::now() >= deadline => panic!("no API on {api}: {error}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: hanse\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("a response");
+    String::from_utf8_lossy(&response).lines().find_map(|line| {
+        line.strip_prefix("hanse_dnssec_aggressive_answers_total ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// Collects failed expectations so that one run reports all of them.
 #[derive(Default)]
 struct Findings(Vec<String>);
@@ -189,7 +229,8 @@ fn validated_nsec_records_answer_negative_questions_from_the_cache() {
     let (net, hints, anchor) = hierarchy(&scratch.0);
     let mut findings = Findings::default();
 
-    let (hanse, _directory) = start(&hints, &anchor, true);
+    let api: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+    let (hanse, _directory) = start(&hints, &anchor, true, Some(api));
     let step = "a.example. A, first";
     let answer = ask(&hanse, "a.example.", RType::A);
     findings.check(step, answer.rcode() == Rcode::NXDOMAIN, "NXDOMAIN", &answer);
@@ -265,10 +306,18 @@ fn validated_nsec_records_answer_negative_questions_from_the_cache() {
         queries_about(&net, "c.example.") >= 1,
         "a query for c.example. upstream",
     );
+    // b.example. A and c.example. TXT at least (steps of nested look-ups
+    // may add to it).
+    let counted = aggressive_answers_metric(api);
+    findings.expect(
+        "the metric",
+        counted.is_some_and(|count| count >= 2.0),
+        &format!("hanse_dnssec_aggressive_answers_total >= 2, got {counted:?}"),
+    );
     drop(hanse);
 
     // Switched off: the same questions go upstream.
-    let (hanse, _directory_off) = start(&hints, &anchor, false);
+    let (hanse, _directory_off) = start(&hints, &anchor, false, None);
     let step = "aggressive_nsec = false: a.example. A";
     let answer = ask(&hanse, "a.example.", RType::A);
     findings.check(step, answer.rcode() == Rcode::NXDOMAIN, "NXDOMAIN", &answer);

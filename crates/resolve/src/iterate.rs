@@ -802,8 +802,24 @@ impl<T: Transport> Task<'_, T> {
                         .is_ok_and(|rrsig| rrsig.signer_name == *zone)
                 })
                 .collect();
-            if !signatures.is_empty() {
-                index.insert_nsec(zone, nsec, &signatures, now);
+            // Kept no longer than a signature stays valid, nor beyond its
+            // original TTL (RFC 4035 §5.3.3).
+            let unix_now = self.resolver.clock.unix_time();
+            let signed_ttl = signatures
+                .iter()
+                .filter_map(|signature| hanse_dnssec::Rrsig::from_record(signature).ok())
+                .map(|rrsig| {
+                    let left = rrsig.expiration.wrapping_sub(unix_now);
+                    let left = if left > i32::MAX as u32 { 0 } else { left };
+                    left.min(rrsig.original_ttl)
+                })
+                .max();
+            if let Some(signed_ttl) = signed_ttl {
+                let capped = Record {
+                    ttl: nsec.ttl.min(signed_ttl),
+                    ..nsec.clone()
+                };
+                index.insert_nsec(zone, &capped, &signatures, now);
             }
         }
         if let Some(soa) = records
