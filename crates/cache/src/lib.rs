@@ -6,6 +6,8 @@
 //!   RFC 2308) and resolution failures (SERVFAIL, RFC 2308 §7.1, RFC 9520).
 //! - [`AnswerCache`]: complete wire responses keyed by the bytes of a
 //!   [`hanse_wire::CacheKey`], served on the hot path without allocating.
+//! - [`NsecIndex`]: validated NSEC records per zone in canonical order, to
+//!   prove NXDOMAIN and NODATA from the cache (RFC 8198).
 //! - Operators' views ([`statistics`](RrsetCacheStatistics)): counters and
 //!   sizes of both caches, look-up of one name's entries, and flushing a
 //!   name or a subtree from either cache.
@@ -24,13 +26,15 @@
 //! - The weight is an estimate, not a measurement of the allocator's use.
 //! - An entry heavier than about 1/N of the budget (N = number of internal
 //!   shards, four per CPU, at most 256) is not stored.
-//! - No serve-stale (RFC 8767), no aggressive use of NSEC/NSEC3 (RFC 8198)
-//!   and no NXDOMAIN cut (RFC 8020): the resolver above may add them.
+//! - No NXDOMAIN cut (RFC 8020) here. Serve-stale (RFC 8767) keeps expired
+//!   RRsets for the resolver. For aggressive use of NSEC (RFC 8198) the
+//!   [`NsecIndex`] holds validated NSEC records; NSEC3 is not indexed.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod answer;
+mod denial;
 mod key;
 mod memory;
 mod rrset;
@@ -38,6 +42,7 @@ mod statistics;
 mod trust;
 
 pub use answer::{AnswerCache, StoredAnswer};
+pub use denial::{AggressiveDenial, CachedNsec, NsecIndex, closest_encloser};
 pub use rrset::{CacheConfig, CachedRrset, NEGATIVE_TTL_WITHOUT_SOA, NegativeEntry, RrsetCache};
 pub use statistics::{
     AnswerCacheStatistics, AnswerListing, ListingKind, RrsetCacheStatistics, RrsetListing,

@@ -34,12 +34,15 @@
 //!   expired RRset is kept that many seconds past its expiry and
 //!   [`RrsetCache::get_stale`] still finds it; [`RrsetCache::get`] never
 //!   returns it. Negative and failure entries are never kept stale.
-//! - No NXDOMAIN cut (RFC 8020), no aggressive use of NSEC/NSEC3 (RFC 8198).
+//! - No NXDOMAIN cut (RFC 8020) here. Aggressive use of NSEC (RFC 8198)
+//!   is the resolver's, from [`RrsetCache::nsec_index`] (`crate::denial`),
+//!   which holds validated NSEC records only, no NSEC3.
 //! - `now` must not go backwards; if it does, remaining TTLs are capped at
 //!   the stored TTL but entries live longer than they should.
 //! - An RRset whose records' data add up to more than about 16 MiB is not
 //!   stored (a DNS message cannot carry one anyway).
 
+use crate::denial::NsecIndex;
 use crate::key::{EntryKind, KeyHasher};
 use crate::memory::{PrehashedKeys, bounded_map, heap_block, table_slot, weight_of};
 use crate::statistics::{
@@ -62,6 +65,10 @@ pub const NEGATIVE_TTL_WITHOUT_SOA: u32 = 5;
 
 /// A guess at the average entry's weight, to size the number of ghost keys.
 const TYPICAL_ENTRY_BYTES: usize = 128;
+
+/// The cache bytes per NSEC record the index of validated NSEC records
+/// may hold (the index is bounded by count, outside the byte budget).
+const NSEC_INDEX_BYTES_PER_ENTRY: usize = 2048;
 
 /// The limits of an [`RrsetCache`]. All times are in seconds.
 ///
@@ -577,6 +584,7 @@ pub struct RrsetCache {
     hasher: KeyHasher,
     entries: Cache<u64, StoredEntry, EntryWeighter, PrehashedKeys, EvictionCounter>,
     counters: RrsetCounters,
+    nsec_index: NsecIndex,
 }
 
 /// The counters of an [`RrsetCache`].
@@ -615,7 +623,18 @@ impl RrsetCache {
                 counters.evictions.clone(),
             ),
             counters,
+            nsec_index: NsecIndex::new(
+                (config.max_bytes / NSEC_INDEX_BYTES_PER_ENTRY).clamp(64, 1 << 20),
+                config.negative_max_ttl,
+            ),
         }
+    }
+
+    /// The index of validated NSEC records (RFC 8198), bounded by
+    /// `max_bytes / 2048` records (at least 64, at most 2^20); cleared and
+    /// flushed with the cache.
+    pub fn nsec_index(&self) -> &NsecIndex {
+        &self.nsec_index
     }
 
     /// The limits the cache was built with.
@@ -963,6 +982,7 @@ impl RrsetCache {
     /// Forgets everything.
     pub fn clear(&self) {
         self.entries.clear();
+        self.nsec_index.clear();
     }
 
     /// The number of entries of all kinds, expired ones not yet evicted included.
@@ -1042,6 +1062,7 @@ impl RrsetCache {
     /// scanned: an operator's tool, not for the query path. An entry that
     /// cannot be read is removed too.
     pub fn flush(&self, name: &Name, subtree: bool) -> usize {
+        self.nsec_index.flush(name, subtree);
         let target = name.as_wire();
         let removed = Cell::new(0usize);
         self.entries.retain(|_, entry| {

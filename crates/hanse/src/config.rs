@@ -253,6 +253,9 @@ pub struct DnssecSection {
     /// `refresh_interval`: a fixed time between refreshes of the managed
     /// zones' keys instead of RFC 5011's active refresh interval. For tests.
     pub refresh_interval: Option<Duration>,
+    /// `aggressive_nsec`: answer NXDOMAIN and NODATA from cached validated
+    /// NSEC records without asking upstream (RFC 8198; on by default).
+    pub aggressive_nsec: bool,
 }
 
 impl DnssecSection {
@@ -275,6 +278,7 @@ impl Default for DnssecSection {
             auto_update: None,
             add_hold_down: Duration::from_secs(30 * 86_400),
             refresh_interval: None,
+            aggressive_nsec: true,
         }
     }
 }
@@ -1169,6 +1173,7 @@ const DNSSEC_KEYS: &[&str] = &[
     "auto_update",
     "add_hold_down",
     "refresh_interval",
+    "aggressive_nsec",
 ];
 const API_KEYS: &[&str] = &["enabled", "listen", "policy_file", "token"];
 const API_TOKEN_KEYS: &[&str] = &["scope", "token", "token_file"];
@@ -3023,6 +3028,11 @@ impl Checker<'_> {
                         (Duration::from_secs(1), Duration::from_secs(15 * 86_400));
                     if let Some(time) = self.read_duration(value, &path, minimum, maximum) {
                         dnssec.refresh_interval = Some(time);
+                    }
+                }
+                "aggressive_nsec" => {
+                    if let Some(flag) = self.read_boolean(value, &path) {
+                        dnssec.aggressive_nsec = flag;
                     }
                 }
                 _ => self.report_unknown_key(key, "dnssec", DNSSEC_KEYS),
@@ -6683,6 +6693,9 @@ servers = [\"10.1.1.2\"]
             config.dnssec.negative_trust_anchors,
             vec![name("example."), name("test.org.")]
         );
+        assert!(config.dnssec.aggressive_nsec);
+        let off = parse_ok("[dnssec]\naggressive_nsec = false\n").dnssec;
+        assert!(!off.aggressive_nsec);
         let found = problems("[dnssec]\nvalidation = 1\nunknown = true\n");
         assert_eq!(found.len(), 2, "{found:?}");
 

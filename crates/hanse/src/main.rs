@@ -272,6 +272,7 @@ fn dnssec_config(section: &config::DnssecSection, own_root: bool) -> anyhow::Res
     let mut dnssec = DnssecConfig::with_anchors(anchors);
     dnssec.validation = section.validation;
     dnssec.negative_trust_anchors = section.negative_trust_anchors.clone();
+    dnssec.aggressive_nsec = section.aggressive_nsec;
     Ok(dnssec)
 }
 

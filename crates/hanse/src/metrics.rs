@@ -414,6 +414,11 @@ fn upstream_families(upstream: &UpstreamStatistics) -> Vec<MetricFamily> {
             "Upstream queries that got no answer in time.",
             upstream.timeouts,
         ),
+        counter(
+            "hanse_dnssec_aggressive_answers_total",
+            "NXDOMAIN and NODATA answered from cached validated NSEC records instead of asking upstream (RFC 8198).",
+            upstream.aggressive_answers,
+        ),
         family(
             "hanse_upstream_errors_total",
             "Upstream exchanges that failed, by kind.",

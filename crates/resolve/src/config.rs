@@ -96,6 +96,10 @@ pub struct DnssecConfig {
     /// The longest time bogus data is kept, so that CD queries find it
     /// (RFC 4035 §4.7; RFC 9520 §3.2 asks for at most 5 minutes).
     pub bogus_ttl: u32,
+    /// Whether NXDOMAIN and NODATA are answered from cached NSEC records
+    /// that validation found secure, without asking upstream (aggressive
+    /// negative caching, RFC 8198). Takes effect only with validation on.
+    pub aggressive_nsec: bool,
 }
 
 impl DnssecConfig {
@@ -108,6 +112,7 @@ impl DnssecConfig {
             limits: DnssecConfig::default_limits(),
             algorithms: AlgorithmPolicy::default(),
             bogus_ttl: 60,
+            aggressive_nsec: true,
         }
     }
 

@@ -37,7 +37,9 @@ use crate::transport::{
     Protocol, Transport, TransportError, UpstreamQuery, compose_upstream_query, family_usable,
 };
 use crate::upstream_tls::{EncryptedProtocol, EncryptedUpstream};
-use crate::validate::{Verdict, ZoneKeys, is_proof_record, negative_records, signatures_of};
+use crate::validate::{
+    Verdict, ZoneKeys, is_proof_record, negative_records, proof_zone_of, signatures_of,
+};
 use arc_swap::ArcSwap;
 use hanse_cache::{CachedRrset, RrsetCache, Security, Trust};
 use hanse_dnssec::Budget;
@@ -757,7 +759,75 @@ impl<T: Transport> Task<'_, T> {
             }
             ancestor = owner.parent();
         }
-        None
+        self.aggressive_denial(name, rtype)
+    }
+
+    /// NXDOMAIN or NODATA proven by cached validated NSEC records
+    /// (aggressive negative caching, RFC 8198), when validation and
+    /// `aggressive_nsec` are on and no negative trust anchor covers `name`.
+    fn aggressive_denial(&self, name: &Name, rtype: RType) -> Option<(Step, Verdict)> {
+        let dnssec = &self.config.dnssec;
+        if !dnssec.validation || !dnssec.aggressive_nsec || self.is_negative_anchor(name) {
+            return None;
+        }
+        let denial = self.cache().nsec_index().deny(name, rtype, self.now())?;
+        self.resolver.upstream.record_aggressive_answer();
+        let mut authorities = vec![denial.soa];
+        authorities.extend(denial.proof);
+        let step = if denial.nxdomain {
+            Step::NxDomain(authorities)
+        } else {
+            Step::NoData(authorities)
+        };
+        Some((step, Verdict::of(Security::Secure)))
+    }
+
+    /// Puts the NSEC records of a proof that validation found secure, with
+    /// their RRSIGs and the SOA of `zone`, into the cache's NSEC index
+    /// (RFC 8198): only records of `zone`, the zone whose keys verified them.
+    fn index_secure_proof(&self, zone: &Name, records: &[Record]) {
+        if !self.config.dnssec.aggressive_nsec {
+            return;
+        }
+        let now = self.now();
+        let index = self.cache().nsec_index();
+        for nsec in records
+            .iter()
+            .filter(|record| record.rtype == RType::NSEC && record.name.is_subdomain_of(zone))
+        {
+            let signatures: Vec<Record> = signatures_of(records, &nsec.name, RType::NSEC)
+                .into_iter()
+                .filter(|signature| {
+                    hanse_dnssec::Rrsig::from_record(signature)
+                        .is_ok_and(|rrsig| rrsig.signer_name == *zone)
+                })
+                .collect();
+            // Kept no longer than a signature stays valid, nor beyond its
+            // original TTL (RFC 4035 §5.3.3).
+            let unix_now = self.resolver.clock.unix_time();
+            let signed_ttl = signatures
+                .iter()
+                .filter_map(|signature| hanse_dnssec::Rrsig::from_record(signature).ok())
+                .map(|rrsig| {
+                    let left = rrsig.expiration.wrapping_sub(unix_now);
+                    let left = if left > i32::MAX as u32 { 0 } else { left };
+                    left.min(rrsig.original_ttl)
+                })
+                .max();
+            if let Some(signed_ttl) = signed_ttl {
+                let capped = Record {
+                    ttl: nsec.ttl.min(signed_ttl),
+                    ..nsec.clone()
+                };
+                index.insert_nsec(zone, &capped, &signatures, now);
+            }
+        }
+        if let Some(soa) = records
+            .iter()
+            .find(|record| record.rtype == RType::SOA && record.name == *zone)
+        {
+            index.insert_soa(zone, soa, &signatures_of(records, zone, RType::SOA), now);
+        }
     }
 
     /// The forwarders for `name`: the longest matching forward zone, or all
@@ -905,6 +975,18 @@ impl<T: Transport> Task<'_, T> {
                         ..record.clone()
                     })
                     .collect();
+                if checked.verdict.security == Security::Secure && !checked.proof.is_empty() {
+                    // A wildcard answer's proof, verified with the keys of
+                    // the zone that signed the answer.
+                    let signer = signatures
+                        .iter()
+                        .filter_map(|record| hanse_dnssec::Rrsig::from_record(record).ok())
+                        .map(|rrsig| rrsig.signer_name)
+                        .find(|signer| owner.is_subdomain_of(signer));
+                    if let Some(signer) = signer {
+                        self.index_secure_proof(&signer, &checked.proof);
+                    }
+                }
                 let mut extras = signatures;
                 extras.extend(checked.proof);
                 let now = self.now();
@@ -990,6 +1072,10 @@ impl<T: Transport> Task<'_, T> {
         if verdict.security == Security::Bogus {
             return;
         }
+        if verdict.security == Security::Secure {
+            let proof_zone = proof_zone_of(child, RType::DS, zone, &records);
+            self.index_secure_proof(&proof_zone, &records);
+        }
         let proof: Vec<Record> = records
             .into_iter()
             .filter(|record| record.rtype != RType::SOA)
@@ -1022,6 +1108,10 @@ impl<T: Transport> Task<'_, T> {
             .check_denial(name, rtype.unwrap_or(RType::A), nxdomain, zone, &records)
             .await;
         self.note(&verdict);
+        if verdict.security == Security::Secure {
+            let proof_zone = proof_zone_of(name, rtype.unwrap_or(RType::A), zone, &records);
+            self.index_secure_proof(&proof_zone, &records);
+        }
         let now = self.now();
         let proof: Vec<Record> = records
             .iter()

@@ -230,6 +230,9 @@ pub struct UpstreamStatistics {
     pub other_servers: ServerStatistics,
     /// The DNS cookies of upstream queries (RFC 7873), from the transport.
     pub cookies: crate::CookieStatistics,
+    /// NXDOMAIN and NODATA steps answered from cached validated NSEC
+    /// records instead of asking upstream (RFC 8198).
+    pub aggressive_answers: u64,
 }
 
 /// The bounded table of per-server rows.
@@ -271,6 +274,7 @@ pub(crate) struct UpstreamCounters {
     edns_fallbacks: AtomicU64,
     failures: [AtomicU64; FailureReason::ALL.len()],
     servers: Mutex<ServerTable>,
+    aggressive_answers: AtomicU64,
 }
 
 impl UpstreamCounters {
@@ -320,6 +324,11 @@ impl UpstreamCounters {
         self.tcp_fallbacks.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A negative step answered from validated NSEC records (RFC 8198).
+    pub(crate) fn record_aggressive_answer(&self) {
+        self.aggressive_answers.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A query asked again without EDNS.
     pub(crate) fn record_edns_fallback(&self) {
         self.edns_fallbacks.fetch_add(1, Ordering::Relaxed);
@@ -360,6 +369,7 @@ impl UpstreamCounters {
             servers,
             other_servers,
             cookies: crate::CookieStatistics::default(),
+            aggressive_answers: load(&self.aggressive_answers),
         }
     }
 }

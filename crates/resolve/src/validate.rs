@@ -33,7 +33,8 @@
 //!   cached).
 //! - A proven absence of DS is not checked for the NS bit of the proving
 //!   record, except when looking for an insecure delegation below a zone.
-//! - No aggressive use of NSEC (RFC 8198). RFC 5011 updates are driven from outside (the
+//! - Aggressive use of NSEC (RFC 8198, in `iterate.rs`) uses NSEC records
+//!   only, not NSEC3, and synthesises no wildcard answers. RFC 5011 updates are driven from outside (the
 //!   binary); here they are only the trust anchors of
 //!   [`crate::RuntimeTrust`], which replace the configured ones.
 //! - Bogus data is kept for at most `bogus_ttl` seconds with its status and
@@ -200,6 +201,23 @@ fn rrsets_of(records: &[&Record]) -> Vec<Vec<Record>> {
     rrsets
 }
 
+/// The zone whose keys a proof of nonexistence for `name` and `rtype` is
+/// checked with: the signer of its RRSIGs, else the owner of its SOA, else
+/// `zone`, the zone asked. A DS proof comes from the parent.
+pub(crate) fn proof_zone_of(name: &Name, rtype: RType, zone: &Name, records: &[Record]) -> Name {
+    let signer = records
+        .iter()
+        .filter(|record| record.rtype == RType::RRSIG)
+        .filter_map(|record| Rrsig::from_record(record).ok())
+        .map(|rrsig| rrsig.signer_name)
+        .find(|signer| name.is_subdomain_of(signer) && !(rtype == RType::DS && signer == name));
+    let soa_owner = records
+        .iter()
+        .find(|record| record.rtype == RType::SOA && name.is_subdomain_of(&record.name))
+        .map(|record| record.name.clone());
+    signer.or(soa_owner).unwrap_or_else(|| zone.clone())
+}
+
 /// The Extended DNS Error of a failed proof.
 fn denial_error(reason: BogusReason) -> ExtendedError {
     match reason {
@@ -224,7 +242,7 @@ impl<T: Transport> Task<'_, T> {
 
     /// Whether `name` is at or below a negative trust anchor, configured
     /// or set at run time and not expired.
-    fn is_negative_anchor(&self, name: &Name) -> bool {
+    pub(crate) fn is_negative_anchor(&self, name: &Name) -> bool {
         self.config.dnssec.is_negative_anchor(name)
             || self
                 .resolver
@@ -436,18 +454,7 @@ impl<T: Transport> Task<'_, T> {
         if let Some(verdict) = self.decided_by_settings(name) {
             return verdict;
         }
-        // The zone that signed the proof; a DS proof comes from the parent.
-        let signer = records
-            .iter()
-            .filter(|record| record.rtype == RType::RRSIG)
-            .filter_map(|record| Rrsig::from_record(record).ok())
-            .map(|rrsig| rrsig.signer_name)
-            .find(|signer| name.is_subdomain_of(signer) && !(rtype == RType::DS && signer == name));
-        let soa_owner = records
-            .iter()
-            .find(|record| record.rtype == RType::SOA && name.is_subdomain_of(&record.name))
-            .map(|record| record.name.clone());
-        let proof_zone = signer.or(soa_owner).unwrap_or_else(|| zone.clone());
+        let proof_zone = proof_zone_of(name, rtype, zone, records);
         let keys = match self.zone_keys(&proof_zone).await {
             ZoneKeys::Secure(keys) => keys,
             ZoneKeys::Insecure => return Verdict::of(Security::Insecure),
