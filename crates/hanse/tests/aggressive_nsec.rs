@@ -22,53 +22,27 @@ use hanse_wire::{Message, Name, RType, Rcode};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use std::time::Instant;
-use support::{HanseProcess, Scratch, free_tcp_port};
+use support::{HanseProcess, Scratch, ds_of, free_tcp_port, keygen, run_ldns};
 
 const ROOT_ADDRESS: &str = "127.95.0.1";
 const EXAMPLE_ADDRESS: &str = "127.95.0.2";
-
-fn run(directory: &Path, program: &str, arguments: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(arguments)
-        .current_dir(directory)
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("{program} is required (Debian package ldnsutils): {error}")
-        });
-    assert!(
-        output.status.success(),
-        "{program} {arguments:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
 
 /// Signs `text` for `origin` with NSEC and a new ECDSA P-256 KSK and ZSK;
 /// returns the signed zone text and the DS record of the KSK.
 fn sign(directory: &Path, origin: &str, text: &str) -> (String, String) {
     let file = format!("{origin}zone");
     std::fs::write(directory.join(&file), text).unwrap();
-    let keygen = |ksk: bool| {
-        let mut arguments = vec!["-a", "ECDSAP256SHA256"];
-        if ksk {
-            arguments.push("-k");
-        }
-        arguments.push(origin);
-        run(directory, "ldns-keygen", &arguments).trim().to_string()
-    };
-    let ksk = keygen(true);
-    let zsk = keygen(false);
+    let ksk = keygen(directory, origin, true);
+    let zsk = keygen(directory, origin, false);
     let signed = format!("{file}.signed");
-    run(
+    run_ldns(
         directory,
         "ldns-signzone",
         &["-o", origin, "-f", &signed, &file, &ksk, &zsk],
     );
-    let ds = std::fs::read_to_string(directory.join(format!("{ksk}.ds")))
-        .expect("ldns-keygen wrote a DS");
+    let ds = ds_of(directory, &ksk);
     (
         std::fs::read_to_string(directory.join(&signed)).unwrap(),
         ds,

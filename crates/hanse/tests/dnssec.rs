@@ -22,9 +22,8 @@ use hanse_testnet::client::{DnssecFlags, query_dnssec};
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
 use hanse_wire::{Message, Name, RType, Rcode};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-use support::{HanseProcess, Scratch};
+use support::{HanseProcess, Scratch, ds_of, keygen, run_ldns};
 
 /// The child zones: origin, server address, extra records, signing.
 const CHILDREN: &[(&str, &str, &str, Signing)] = &[
@@ -49,37 +48,6 @@ enum Signing {
     WrongDs,
 }
 
-fn run(directory: &Path, program: &str, arguments: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(arguments)
-        .current_dir(directory)
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("{program} is required (Debian package ldnsutils): {error}")
-        });
-    assert!(
-        output.status.success(),
-        "{program} {arguments:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
-
-/// A new key for `origin` (a key-signing key with `ksk`); its base name.
-fn keygen(directory: &Path, origin: &str, ksk: bool) -> String {
-    let mut arguments = vec!["-a", "ECDSAP256SHA256"];
-    if ksk {
-        arguments.push("-k");
-    }
-    arguments.push(origin);
-    run(directory, "ldns-keygen", &arguments).trim().to_string()
-}
-
-/// The DS record of a key made by [`keygen`] (SHA-256 digest).
-fn ds_of(directory: &Path, key: &str) -> String {
-    std::fs::read_to_string(directory.join(format!("{key}.ds"))).expect("ldns-keygen wrote a DS")
-}
-
 /// Signs `text` for `origin` with a new KSK and ZSK; returns the signed
 /// zone text and the DS of the KSK.
 fn sign(directory: &Path, origin: &str, text: &str, signing: Signing) -> (String, String) {
@@ -96,7 +64,7 @@ fn sign(directory: &Path, origin: &str, text: &str, signing: Signing) -> (String
     }
     let signed = format!("{file}.signed");
     arguments.extend(["-f", &signed, &file, &ksk, &zsk]);
-    run(directory, "ldns-signzone", &arguments);
+    run_ldns(directory, "ldns-signzone", &arguments);
     let ds = if signing == Signing::WrongDs {
         // The DS of a key the zone does not publish.
         let other = keygen(directory, origin, true);

@@ -16,10 +16,9 @@ mod support;
 
 use hanse_testnet::{ServerSpec, TestNet, Transport, Zone};
 use hanse_wire::{Edns, Message, Name, RType, Rcode, compose_query};
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-use support::{HanseProcess, Scratch, free_tcp_port};
+use support::{HanseProcess, Scratch, free_tcp_port, metric};
 
 /// How long the `slow.` server waits before it answers.
 const SLOW: Duration = Duration::from_millis(3000);
@@ -131,23 +130,6 @@ fn receive_until(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// The value of one series in `/metrics`.
-fn metric(api: SocketAddr, series: &str) -> f64 {
-    let mut stream = TcpStream::connect(api).expect("the API accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("a response");
-    response
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{response}"))
 }
 
 /// The servers of one test and Hanse in front of them.

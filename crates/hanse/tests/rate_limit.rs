@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
-use support::{HanseProcess, Scratch, free_tcp_port};
+use support::{HanseProcess, Scratch, free_tcp_port, metric};
 
 /// A root on `prefix.1` and `example.` on `prefix.2`.
 fn hierarchy(prefix: &str) -> (TestNet, String) {
@@ -56,23 +56,6 @@ fn start(scratch: &Scratch, hints: &str, rate_limit: &str) -> (HanseProcess, Soc
         std::thread::sleep(Duration::from_millis(50));
     }
     (process, api)
-}
-
-/// The value of one series in `/metrics`.
-fn metric(api: SocketAddr, series: &str) -> f64 {
-    let mut stream = TcpStream::connect(api).expect("the API accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("a response");
-    response
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{response}"))
 }
 
 fn www() -> Name {

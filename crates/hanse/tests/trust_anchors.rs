@@ -22,44 +22,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{HanseProcess, Scratch, free_tcp_port};
+use support::{HanseProcess, Scratch, ds_of, free_tcp_port, keygen, run_ldns};
 
 const DO: DnssecFlags = DnssecFlags {
     dnssec_ok: true,
     authentic_data: false,
     checking_disabled: false,
 };
-
-fn run(directory: &Path, program: &str, arguments: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(arguments)
-        .current_dir(directory)
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("{program} is required (Debian package ldnsutils): {error}")
-        });
-    assert!(
-        output.status.success(),
-        "{program} {arguments:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
-}
-
-/// A new key for `origin` (a key-signing key with `ksk`); its base name.
-fn keygen(directory: &Path, origin: &str, ksk: bool) -> String {
-    let mut arguments = vec!["-a", "ECDSAP256SHA256"];
-    if ksk {
-        arguments.push("-k");
-    }
-    arguments.push(origin);
-    run(directory, "ldns-keygen", &arguments).trim().to_string()
-}
-
-/// The DS record of a key made by [`keygen`].
-fn ds_of(directory: &Path, key: &str) -> String {
-    std::fs::read_to_string(directory.join(format!("{key}.ds"))).expect("ldns-keygen wrote a DS")
-}
 
 /// The public key (base64) of a key made by [`keygen`].
 fn public_key_of(directory: &Path, key: &str) -> String {
@@ -75,7 +44,7 @@ fn sign(directory: &Path, origin: &str, text: &str, keys: &[&str]) -> Zone {
     let signed = format!("{file}.signed");
     let mut arguments: Vec<&str> = vec!["-o", origin, "-f", &signed, &file];
     arguments.extend(keys);
-    run(directory, "ldns-signzone", &arguments);
+    run_ldns(directory, "ldns-signzone", &arguments);
     let signed = std::fs::read_to_string(directory.join(&signed)).unwrap();
     Zone::parse(origin, &signed)
         .unwrap_or_else(|error| panic!("zone {origin} does not load: {error}\n{signed}"))

@@ -229,3 +229,58 @@ pub fn openssl(directory: &Path, arguments: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Runs the ldns tool `program` (Debian package ldnsutils) in `directory`;
+/// its standard output. A missing tool or a failure fails the test.
+pub fn run_ldns(directory: &Path, program: &str, arguments: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(arguments)
+        .current_dir(directory)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("{program} is required (Debian package ldnsutils): {error}")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {arguments:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// A new ECDSA P-256 key for `origin` made by ldns-keygen (a key-signing
+/// key with `ksk`) in `directory`; its base name.
+pub fn keygen(directory: &Path, origin: &str, ksk: bool) -> String {
+    let mut arguments = vec!["-a", "ECDSAP256SHA256"];
+    if ksk {
+        arguments.push("-k");
+    }
+    arguments.push(origin);
+    run_ldns(directory, "ldns-keygen", &arguments)
+        .trim()
+        .to_string()
+}
+
+/// The DS record (SHA-256 digest) of a key made by [`keygen`].
+pub fn ds_of(directory: &Path, key: &str) -> String {
+    std::fs::read_to_string(directory.join(format!("{key}.ds"))).expect("ldns-keygen wrote a DS")
+}
+
+/// The value of one series (name and labels, as `/metrics` writes them)
+/// in the `/metrics` of the API listening on `api`.
+pub fn metric(api: SocketAddr, series: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(api).expect("the API accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{response}"))
+}
