@@ -751,7 +751,10 @@ impl<T: Transport> Task<'_, T> {
                 records.push(synthesised);
                 return Some((Step::Alias { records, target }, security));
             }
-            if let Some(negative) = cache.get_negative(&owner, rtype, now)
+            // The root always exists: an NXDOMAIN for it came from a broken
+            // or intercepting upstream and must not deny every name.
+            if !owner.is_root()
+                && let Some(negative) = cache.get_negative(&owner, rtype, now)
                 && negative.nxdomain
             {
                 let verdict = Verdict::of_cached(negative.security, negative.extended_error);

@@ -410,3 +410,32 @@ fn negative_answers_are_cached_and_cover_the_subtree() {
     );
     assert!(harness.sent().is_empty());
 }
+
+#[test]
+fn issue_9_an_nxdomain_for_the_root_does_not_deny_every_name() {
+    // An intercepting network answers NXDOMAIN, without SOA, for anything
+    // asked of the root servers; a stub zone is served by a real server.
+    let liar = |query: &Message| -> Option<Answer> {
+        query.question()?;
+        Some(Answer::with_rcode(Rcode::NXDOMAIN))
+    };
+    let network = SimulatedTransport::default()
+        .scripted("127.50.0.1", Box::new(liar))
+        .zone_server(
+            "127.50.0.21",
+            vec![leaf_zone("internal.", "127.50.0.21", "10.9.9.9")],
+        );
+    let harness = harness(network, |config| {
+        config.stub_zones = vec![ZoneServers {
+            name: name("internal."),
+            servers: vec![address("127.50.0.21")],
+        }];
+    });
+    let root = harness.resolve(".", RType::SOA);
+    assert_eq!(root.rcode, Rcode::NXDOMAIN, "{root:?}");
+    // The root's NXDOMAIN (kept for a few seconds) is not an NXDOMAIN cut
+    // (RFC 8020) over the whole tree.
+    let stub = harness.resolve("www.internal.", RType::A);
+    assert_eq!(stub.rcode, Rcode::NOERROR, "{stub:?}");
+    assert_eq!(stub.answers[0].data.as_ref(), &[10, 9, 9, 9]);
+}
