@@ -1040,13 +1040,14 @@ impl Handler {
         }))
     }
 
-    /// Counts a query dropped because the worker has too many resolutions
-    /// under way, and tells the observer.
-    pub(crate) fn drop_overloaded(&self, pending: &Pending, transport: Transport) {
-        let counters = self.statistics.current();
-        counters.count_overload_drop();
-        counters.count_dropped_type(pending.question.rtype);
-        let settings = self.settings.load();
+    /// Tells the observer that `pending`, given up or dropped under
+    /// overload, got no answer.
+    fn observe_pending_dropped(
+        &self,
+        pending: &Pending,
+        transport: Transport,
+        settings: &Settings,
+    ) {
         if let Some(observer) = settings.observer.as_deref() {
             observer.observe(&QueryEvent {
                 time: SystemTime::now(),
@@ -1061,11 +1062,20 @@ impl Handler {
                 dropped: true,
                 from_cache: false,
                 elapsed: pending.received.elapsed(),
-                profile: profile_name(&settings, pending.profile),
+                profile: profile_name(settings, pending.profile),
                 policy: None,
                 limit: Some(AbuseLimit::Overload),
             });
         }
+    }
+
+    /// Counts a query dropped because the worker has too many resolutions
+    /// under way, and tells the observer.
+    pub(crate) fn drop_overloaded(&self, pending: &Pending, transport: Transport) {
+        let counters = self.statistics.current();
+        counters.count_overload_drop();
+        counters.count_dropped_type(pending.question.rtype);
+        self.observe_pending_dropped(pending, transport, &self.settings.load());
     }
 
     /// Resolves a pending query and returns the response for the client
@@ -1175,25 +1185,7 @@ impl Handler {
             OverloadAction::Drop => {
                 counters.count_rate_limited(RateLimitOutcome::OverloadDrop);
                 counters.count_dropped_type(pending.question.rtype);
-                if let Some(observer) = settings.observer.as_deref() {
-                    observer.observe(&QueryEvent {
-                        time: SystemTime::now(),
-                        client: pending.client,
-                        client_port: pending.client_port,
-                        transport,
-                        query_message: &pending.query_message,
-                        response_message: &[],
-                        qname_wire: &pending.client_name,
-                        qtype: pending.question.rtype,
-                        rcode: Rcode::NOERROR,
-                        dropped: true,
-                        from_cache: false,
-                        elapsed: pending.received.elapsed(),
-                        profile: profile_name(settings, pending.profile),
-                        policy: None,
-                        limit: Some(AbuseLimit::Overload),
-                    });
-                }
+                self.observe_pending_dropped(pending, transport, settings);
                 None
             }
         }
